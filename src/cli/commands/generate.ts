@@ -1,0 +1,13 @@
+import type { Command } from 'commander';
+import { ChatGLMError } from '../../errors.js';
+
+// Placeholder until the issue that owns this command lands it.
+export function register(program: Command): void {
+  program
+    .command('generate')
+    .description('(not implemented yet)')
+    .allowUnknownOption()
+    .action(() => {
+      throw new ChatGLMError('UNSUPPORTED', 'generate: not implemented yet');
+    });
+}
