@@ -118,7 +118,8 @@ export interface ShardedWriteResult {
  * Writes `model-0000i-of-0000n.safetensors` shards plus `model.safetensors.index.json`
  * (`{"metadata": {"total_size": N}, "weight_map": {name: shard}}`), splitting the way
  * huggingface_hub does: tensors in the given order, a new shard when the next tensor would push the
- * current one past `maxShardBytes`; a tensor larger than the limit gets a shard of its own. An index
+ * current one past `maxShardBytes`; a tensor larger than the limit gets a shard of its own, emitted
+ * when it is met (so shard order can differ from tensor order, exactly as in HF). An index
  * is written even for a single shard (HF would write plain model.safetensors then; our reader and
  * transformers both accept either), so tests always exercise the sharded path when they ask for it.
  */
@@ -135,6 +136,12 @@ export async function writeShardedSafetensors(
   for (const t of tensors) {
     const n = byteSize(t);
     totalSize += n;
+    if (n > maxShardBytes) {
+      // huggingface_hub emits an oversized tensor as a shard of its own right away, while the
+      // shard being filled stays open for the tensors that follow.
+      groups.push([t]);
+      continue;
+    }
     if (current.length > 0 && currentSize + n > maxShardBytes) {
       groups.push(current);
       current = [];
