@@ -1,0 +1,86 @@
+/**
+ * Row access to weight matrices that stay in their checkpoint encoding. The reference backend never
+ * expands a whole matrix to f32 (a 6B model would need 24 GB); it decodes one row at a time into a
+ * small buffer, right where the math needs it.
+ */
+import { ChatGLMError } from '../../errors.js';
+import { f16BitsToF32 } from '../../formats/half.js';
+import type { WeightType } from '../types.js';
+
+/** ggml block layouts: 32 weights per block, an f16 scale then the packed values. */
+export const QK = 32;
+const Q8_0_BLOCK_BYTES = 2 + QK;
+const Q4_0_BLOCK_BYTES = 2 + QK / 2;
+
+let f16Table: Float32Array | undefined;
+function f16ToF32Table(): Float32Array {
+  if (f16Table === undefined) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToF32(h);
+  }
+  return f16Table;
+}
+
+/** Bytes one row of `cols` weights occupies in the given encoding. */
+export function rowBytes(type: WeightType, cols: number): number {
+  switch (type) {
+    case 'f32':
+      return cols * 4;
+    case 'f16':
+    case 'bf16':
+      return cols * 2;
+    case 'q8_0':
+    case 'q4_0':
+      if (cols % QK !== 0) {
+        throw new ChatGLMError('BAD_ARGUMENT', `a ${type} matrix needs a column count divisible by ${QK}, got ${cols}`);
+      }
+      return (cols / QK) * (type === 'q8_0' ? Q8_0_BLOCK_BYTES : Q4_0_BLOCK_BYTES);
+  }
+}
+
+/** Decodes row `r` of a [rows, cols] matrix stored as `type` in `data` into `out[0..cols)`. */
+export function decodeRow(type: WeightType, data: Uint8Array, cols: number, r: number, out: Float32Array): void {
+  const stride = rowBytes(type, cols);
+  const base = r * stride;
+  switch (type) {
+    case 'f32': {
+      // DataView keeps this independent of the buffer's alignment.
+      const dv = new DataView(data.buffer, data.byteOffset + base, stride);
+      for (let c = 0; c < cols; c++) out[c] = dv.getFloat32(c * 4, true);
+      return;
+    }
+    case 'f16': {
+      const t = f16ToF32Table();
+      for (let c = 0, o = base; c < cols; c++, o += 2) out[c] = t[data[o]! | (data[o + 1]! << 8)]!;
+      return;
+    }
+    case 'bf16': {
+      // bf16 is the top half of an f32: shift the 16 bits into place and reinterpret.
+      const bits = new Uint32Array(out.buffer, out.byteOffset, cols);
+      for (let c = 0, o = base; c < cols; c++, o += 2) bits[c] = ((data[o]! | (data[o + 1]! << 8)) << 16) >>> 0;
+      return;
+    }
+    case 'q8_0': {
+      // block: f16 d, then 32 int8 q; w = d * q
+      const t = f16ToF32Table();
+      for (let b = 0, o = base; b < cols / QK; b++, o += Q8_0_BLOCK_BYTES) {
+        const d = t[data[o]! | (data[o + 1]! << 8)]!;
+        for (let j = 0; j < QK; j++) out[b * QK + j] = d * ((data[o + 2 + j]! << 24) >> 24);
+      }
+      return;
+    }
+    case 'q4_0': {
+      // block: f16 d, then 16 bytes; low nibbles are weights 0..15, high nibbles 16..31; w = d * (q - 8)
+      const t = f16ToF32Table();
+      for (let b = 0, o = base; b < cols / QK; b++, o += Q4_0_BLOCK_BYTES) {
+        const d = t[data[o]! | (data[o + 1]! << 8)]!;
+        for (let j = 0; j < QK / 2; j++) {
+          const byte = data[o + 2 + j]!;
+          out[b * QK + j] = d * ((byte & 0x0f) - 8);
+          out[b * QK + j + QK / 2] = d * ((byte >> 4) - 8);
+        }
+      }
+      return;
+    }
+  }
+}
