@@ -3,14 +3,9 @@
  * expands a whole matrix to f32 (a 6B model would need 24 GB); it decodes one row at a time into a
  * small buffer, right where the math needs it.
  */
-import { ChatGLMError } from '../../errors.js';
 import { f16BitsToF32 } from '../../formats/half.js';
+import { bytesPerRow, dequantizeRow } from '../../formats/ggml-quants.js';
 import type { WeightType } from '../types.js';
-
-/** ggml block layouts: 32 weights per block, an f16 scale then the packed values. */
-export const QK = 32;
-const Q8_0_BLOCK_BYTES = 2 + QK;
-const Q4_0_BLOCK_BYTES = 2 + QK / 2;
 
 let f16Table: Float32Array | undefined;
 function f16ToF32Table(): Float32Array {
@@ -31,10 +26,8 @@ export function rowBytes(type: WeightType, cols: number): number {
       return cols * 2;
     case 'q8_0':
     case 'q4_0':
-      if (cols % QK !== 0) {
-        throw new ChatGLMError('BAD_ARGUMENT', `a ${type} matrix needs a column count divisible by ${QK}, got ${cols}`);
-      }
-      return (cols / QK) * (type === 'q8_0' ? Q8_0_BLOCK_BYTES : Q4_0_BLOCK_BYTES);
+      // ggml blocks of 32 weights with an f16 scale (throws when cols is not a multiple of 32)
+      return bytesPerRow(type, cols);
   }
 }
 
@@ -60,27 +53,9 @@ export function decodeRow(type: WeightType, data: Uint8Array, cols: number, r: n
       for (let c = 0, o = base; c < cols; c++, o += 2) bits[c] = ((data[o]! | (data[o + 1]! << 8)) << 16) >>> 0;
       return;
     }
-    case 'q8_0': {
-      // block: f16 d, then 32 int8 q; w = d * q
-      const t = f16ToF32Table();
-      for (let b = 0, o = base; b < cols / QK; b++, o += Q8_0_BLOCK_BYTES) {
-        const d = t[data[o]! | (data[o + 1]! << 8)]!;
-        for (let j = 0; j < QK; j++) out[b * QK + j] = d * ((data[o + 2 + j]! << 24) >> 24);
-      }
+    case 'q8_0':
+    case 'q4_0':
+      dequantizeRow(type, data, base, cols, out);
       return;
-    }
-    case 'q4_0': {
-      // block: f16 d, then 16 bytes; low nibbles are weights 0..15, high nibbles 16..31; w = d * (q - 8)
-      const t = f16ToF32Table();
-      for (let b = 0, o = base; b < cols / QK; b++, o += Q4_0_BLOCK_BYTES) {
-        const d = t[data[o]! | (data[o + 1]! << 8)]!;
-        for (let j = 0; j < QK / 2; j++) {
-          const byte = data[o + 2 + j]!;
-          out[b * QK + j] = d * ((byte & 0x0f) - 8);
-          out[b * QK + j + QK / 2] = d * ((byte >> 4) - 8);
-        }
-      }
-      return;
-    }
   }
 }
