@@ -61,3 +61,11 @@ torch.save({'x': Evil()}, os.path.join(out, 'evil.bin'))
 # The pre-1.6 non-zip format.
 torch.save({'a': torch.ones(2)}, os.path.join(out, 'legacy.bin'), _use_new_zipfile_serialization=False)
 print('wrote fixtures to', os.path.normpath(out), 'with torch', torch.__version__, file=sys.stderr)
+
+# The same archive re-zipped with deflate: torch never writes that, and the reader must say so.
+import zipfile  # noqa: E402
+
+with zipfile.ZipFile(os.path.join(out, 'small.bin')) as src, zipfile.ZipFile(
+        os.path.join(out, 'compressed.bin'), 'w', compression=zipfile.ZIP_DEFLATED) as dst:
+    for info in src.infolist():
+        dst.writestr(info.filename, src.read(info.filename))

@@ -88,8 +88,9 @@ export function unpickle(bytes: Uint8Array, file: string): PickleValue {
   };
   const take = (n: number): Uint8Array => { need(n); const b = bytes.subarray(pos, pos + n); pos += n; return b; };
   const str = (n: number): string => {
+    const b = take(n);
     try {
-      return utf8.decode(take(n));
+      return utf8.decode(b);
     } catch {
       throw fail('string is not valid UTF-8');
     }
