@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "chatglm_native",
+      "sources": [
+        "native/addon.c",
+        "native/ops.c",
+        "native/pool.c",
+        "native/kernels_scalar.c",
+        "native/kernels_avx2.c",
+        "native/kernels_avx512.c"
+      ],
+      "cflags": ["-O3", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"],
+      "cflags!": ["-O2", "-O0"],
+      "libraries": ["-lpthread", "-lm"],
+      "xcode_settings": {
+        "OTHER_CFLAGS": ["-O3", "-std=c11"]
+      }
+    }
+  ]
+}

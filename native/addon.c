@@ -1,0 +1,348 @@
+/*
+ * N-API binding. Every array argument is a JS TypedArray whose memory is used in place (no copies);
+ * sizes are checked here so a wrong call throws instead of reading out of bounds.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ops.h"
+
+#define CHECK(call)                                                      \
+  do {                                                                   \
+    if ((call) != napi_ok) {                                             \
+      napi_throw_error(env, NULL, "chatglm native: N-API call failed"); \
+      return NULL;                                                       \
+    }                                                                    \
+  } while (0)
+
+#define FAIL(msg)                        \
+  do {                                   \
+    napi_throw_error(env, NULL, (msg));  \
+    return NULL;                         \
+  } while (0)
+
+typedef struct {
+  void *data;
+  size_t bytes;
+  int present;
+} arr_t;
+
+/* Reads argument i as a typed array of the given type (or null/undefined when optional). */
+static int get_arr(napi_env env, napi_value v, napi_typedarray_type want, int optional, arr_t *out, const char *what) {
+  napi_valuetype vt;
+  out->data = NULL;
+  out->bytes = 0;
+  out->present = 0;
+  if (napi_typeof(env, v, &vt) != napi_ok) return 0;
+  if (optional && (vt == napi_null || vt == napi_undefined)) return 1;
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  char msg[160];
+  if (!is_ta) {
+    snprintf(msg, sizeof msg, "chatglm native: %s must be a typed array", what);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  napi_typedarray_type type;
+  size_t length, offset;
+  napi_value ab;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok) return 0;
+  if (type != want) {
+    snprintf(msg, sizeof msg, "chatglm native: %s has the wrong typed array type", what);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  size_t el = 1;
+  if (type == napi_float32_array || type == napi_int32_array) el = 4;
+  else if (type == napi_uint16_array) el = 2;
+  out->data = data;
+  out->bytes = length * el;
+  out->present = 1;
+  return 1;
+}
+
+static int get_i32(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+static int get_f64(napi_env env, napi_value v, double *out) {
+  return napi_get_value_double(env, v, out) == napi_ok;
+}
+
+static int need(napi_env env, const arr_t *a, size_t bytes, const char *what) {
+  if (a->bytes < bytes) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "chatglm native: %s too small (%zu bytes, need %zu)", what, a->bytes, bytes);
+    napi_throw_range_error(env, NULL, msg);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value make_info(napi_env env) {
+  napi_value obj, s, n, arr;
+  napi_create_object(env, &obj);
+  napi_create_string_utf8(env, cg_kernels()->name, NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, obj, "isa", s);
+  napi_create_int32(env, cg_threads(), &n);
+  napi_set_named_property(env, obj, "threads", n);
+  const char *names[8];
+  const int k = cg_available_isas(names, 8);
+  napi_create_array_with_length(env, (size_t)k, &arr);
+  for (int i = 0; i < k; i++) {
+    napi_value e;
+    napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &e);
+    napi_set_element(env, arr, (uint32_t)i, e);
+  }
+  napi_set_named_property(env, obj, "isas", arr);
+  return obj;
+}
+
+/* init(threads) -> {isa, threads, isas} */
+static napi_value js_init(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t threads = 0;
+  if (argc >= 1) get_i32(env, argv[0], &threads);
+  if (cg_init(threads) <= 0) FAIL("chatglm native: could not start the thread pool");
+  return make_info(env);
+}
+
+/* setIsa(name) -> boolean */
+static napi_value js_set_isa(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[32] = {0};
+  size_t len;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) FAIL("setIsa(name)");
+  napi_value r;
+  napi_get_boolean(env, cg_set_isa(name) != 0, &r);
+  return r;
+}
+
+static napi_value js_info(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_info(env);
+}
+
+static napi_value js_dispose(napi_env env, napi_callback_info info) {
+  (void)info;
+  cg_shutdown();
+  return NULL;
+}
+
+/* matmul(type, rows, cols, w:Uint8Array, x:Float32Array, n, out:Float32Array, bias:Float32Array|null) */
+static napi_value js_matmul(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value a[8];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 7) FAIL("matmul: expected 8 arguments");
+  int32_t type, rows, cols, n;
+  if (!get_i32(env, a[0], &type) || !get_i32(env, a[1], &rows) || !get_i32(env, a[2], &cols) || !get_i32(env, a[5], &n))
+    FAIL("matmul: bad integer argument");
+  if (type < WT_F32 || type > WT_Q4_0 || rows <= 0 || cols <= 0 || n < 0) FAIL("matmul: bad shape or type");
+  if ((type == WT_Q8_0 || type == WT_Q4_0) && cols % QK != 0) FAIL("matmul: quantized cols must be a multiple of 32");
+  arr_t w, x, out, bias;
+  if (!get_arr(env, a[3], napi_uint8_array, 0, &w, "w")) return NULL;
+  if (!get_arr(env, a[4], napi_float32_array, 0, &x, "x")) return NULL;
+  if (!get_arr(env, a[6], napi_float32_array, 0, &out, "out")) return NULL;
+  if (argc >= 8) {
+    if (!get_arr(env, a[7], napi_float32_array, 1, &bias, "bias")) return NULL;
+  } else {
+    bias.present = 0;
+    bias.data = NULL;
+  }
+  if (!need(env, &w, cg_row_bytes(type, cols) * (size_t)rows, "w")) return NULL;
+  if (!need(env, &x, (size_t)n * cols * 4, "x")) return NULL;
+  if (!need(env, &out, (size_t)n * rows * 4, "out")) return NULL;
+  if (bias.present && !need(env, &bias, (size_t)rows * 4, "bias")) return NULL;
+  if (n == 0) return NULL;
+  cg_matmul(type, rows, cols, (const uint8_t *)w.data, (const float *)x.data, n, (float *)out.data,
+            bias.present ? (const float *)bias.data : NULL);
+  return NULL;
+}
+
+/* embedding(type, rows, cols, w:Uint8Array, ids:Int32Array, out:Float32Array) */
+static napi_value js_embedding(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value a[6];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 6) FAIL("embedding: expected 6 arguments");
+  int32_t type, rows, cols;
+  if (!get_i32(env, a[0], &type) || !get_i32(env, a[1], &rows) || !get_i32(env, a[2], &cols)) FAIL("embedding: bad integer argument");
+  if (type < WT_F32 || type > WT_Q4_0 || rows <= 0 || cols <= 0) FAIL("embedding: bad shape or type");
+  if ((type == WT_Q8_0 || type == WT_Q4_0) && cols % QK != 0) FAIL("embedding: quantized cols must be a multiple of 32");
+  arr_t w, ids, out;
+  if (!get_arr(env, a[3], napi_uint8_array, 0, &w, "w")) return NULL;
+  if (!get_arr(env, a[4], napi_int32_array, 0, &ids, "ids")) return NULL;
+  if (!get_arr(env, a[5], napi_float32_array, 0, &out, "out")) return NULL;
+  const int n = (int)(ids.bytes / 4);
+  if (!need(env, &w, cg_row_bytes(type, cols) * (size_t)rows, "w")) return NULL;
+  if (!need(env, &out, (size_t)n * cols * 4, "out")) return NULL;
+  const int32_t *id = (const int32_t *)ids.data;
+  for (int i = 0; i < n; i++)
+    if (id[i] < 0 || id[i] >= rows) {
+      napi_throw_range_error(env, NULL, "chatglm native: token id out of range of the embedding");
+      return NULL;
+    }
+  cg_embedding(type, cols, (const uint8_t *)w.data, id, n, (float *)out.data);
+  return NULL;
+}
+
+/* rmsnorm(x, w, n, dim, eps, out) */
+static napi_value js_rmsnorm(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value a[6];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 6) FAIL("rmsnorm: expected 6 arguments");
+  int32_t n, dim;
+  double eps;
+  if (!get_i32(env, a[2], &n) || !get_i32(env, a[3], &dim) || !get_f64(env, a[4], &eps)) FAIL("rmsnorm: bad number");
+  arr_t x, w, out;
+  if (!get_arr(env, a[0], napi_float32_array, 0, &x, "x")) return NULL;
+  if (!get_arr(env, a[1], napi_float32_array, 0, &w, "weight")) return NULL;
+  if (!get_arr(env, a[5], napi_float32_array, 0, &out, "out")) return NULL;
+  if (n < 0 || dim <= 0) FAIL("rmsnorm: bad shape");
+  if (!need(env, &x, (size_t)n * dim * 4, "x") || !need(env, &w, (size_t)dim * 4, "weight") ||
+      !need(env, &out, (size_t)n * dim * 4, "out"))
+    return NULL;
+  cg_rmsnorm((const float *)x.data, (const float *)w.data, n, dim, (float)eps, (float *)out.data);
+  return NULL;
+}
+
+/* rope(x, n, nHeads, headDim, rotaryDim, positions, base) */
+static napi_value js_rope(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value a[7];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 7) FAIL("rope: expected 7 arguments");
+  int32_t n, nh, hd, rd;
+  double base;
+  if (!get_i32(env, a[1], &n) || !get_i32(env, a[2], &nh) || !get_i32(env, a[3], &hd) || !get_i32(env, a[4], &rd) ||
+      !get_f64(env, a[6], &base))
+    FAIL("rope: bad number");
+  arr_t x, pos;
+  if (!get_arr(env, a[0], napi_float32_array, 0, &x, "x")) return NULL;
+  if (!get_arr(env, a[5], napi_float32_array, 0, &pos, "positions")) return NULL;
+  if (n < 0 || nh <= 0 || hd <= 0 || rd < 0 || rd > hd || rd % 2 != 0) FAIL("rope: bad shape");
+  if (!need(env, &x, (size_t)n * nh * hd * 4, "x") || !need(env, &pos, (size_t)n * 4, "positions")) return NULL;
+  cg_rope((float *)x.data, n, nh, hd, rd, (const float *)pos.data, base);
+  return NULL;
+}
+
+/* swiglu(x, n, half, out) */
+static napi_value js_swiglu(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value a[4];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 4) FAIL("swiglu: expected 4 arguments");
+  int32_t n, half;
+  if (!get_i32(env, a[1], &n) || !get_i32(env, a[2], &half)) FAIL("swiglu: bad number");
+  arr_t x, out;
+  if (!get_arr(env, a[0], napi_float32_array, 0, &x, "x")) return NULL;
+  if (!get_arr(env, a[3], napi_float32_array, 0, &out, "out")) return NULL;
+  if (n < 0 || half <= 0) FAIL("swiglu: bad shape");
+  if (!need(env, &x, (size_t)n * 2 * half * 4, "x") || !need(env, &out, (size_t)n * half * 4, "out")) return NULL;
+  cg_swiglu((const float *)x.data, n, half, (float *)out.data);
+  return NULL;
+}
+
+/* add(a, b, len) */
+static napi_value js_add(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 3) FAIL("add: expected 3 arguments");
+  int32_t len;
+  if (!get_i32(env, a[2], &len) || len < 0) FAIL("add: bad length");
+  arr_t x, y;
+  if (!get_arr(env, a[0], napi_float32_array, 0, &x, "a")) return NULL;
+  if (!get_arr(env, a[1], napi_float32_array, 0, &y, "b")) return NULL;
+  if (!need(env, &x, (size_t)len * 4, "a") || !need(env, &y, (size_t)len * 4, "b")) return NULL;
+  cg_add((float *)x.data, (const float *)y.data, (size_t)len);
+  return NULL;
+}
+
+/*
+ * attention(q, k, v, out, kc:Uint16Array, vc:Uint16Array, positions, rowStart, nTokens, startPos,
+ *           nHeads, nGroups, headDim, scale) -> scratch bytes
+ * kc/vc hold `positions` slots laid out [position][group][headDim] in f16.
+ */
+static napi_value js_attention(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value a[14];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 14) FAIL("attention: expected 14 arguments");
+  int32_t cap, rowStart, nTok, startPos, nh, ng, hd;
+  double scale;
+  if (!get_i32(env, a[6], &cap) || !get_i32(env, a[7], &rowStart) || !get_i32(env, a[8], &nTok) ||
+      !get_i32(env, a[9], &startPos) || !get_i32(env, a[10], &nh) || !get_i32(env, a[11], &ng) ||
+      !get_i32(env, a[12], &hd) || !get_f64(env, a[13], &scale))
+    FAIL("attention: bad number");
+  if (nh <= 0 || ng <= 0 || nh % ng != 0 || hd <= 0 || rowStart < 0 || nTok < 0 || startPos < 0)
+    FAIL("attention: bad shape");
+  if (nh / ng > 256) FAIL("attention: more than 256 query heads per KV group");
+  if (startPos + nTok > cap) {
+    napi_throw_range_error(env, NULL, "chatglm native: KV cache capacity exceeded");
+    return NULL;
+  }
+  arr_t q, k, v, out, kc, vc;
+  if (!get_arr(env, a[0], napi_float32_array, 0, &q, "q")) return NULL;
+  if (!get_arr(env, a[1], napi_float32_array, 0, &k, "k")) return NULL;
+  if (!get_arr(env, a[2], napi_float32_array, 0, &v, "v")) return NULL;
+  if (!get_arr(env, a[3], napi_float32_array, 0, &out, "out")) return NULL;
+  if (!get_arr(env, a[4], napi_uint16_array, 0, &kc, "k cache")) return NULL;
+  if (!get_arr(env, a[5], napi_uint16_array, 0, &vc, "v cache")) return NULL;
+  const size_t rowsEnd = (size_t)rowStart + nTok;
+  if (!need(env, &q, rowsEnd * nh * hd * 4, "q") || !need(env, &out, rowsEnd * nh * hd * 4, "out") ||
+      !need(env, &k, rowsEnd * ng * hd * 4, "k") || !need(env, &v, rowsEnd * ng * hd * 4, "v") ||
+      !need(env, &kc, (size_t)cap * ng * hd * 2, "k cache") || !need(env, &vc, (size_t)cap * ng * hd * 2, "v cache"))
+    return NULL;
+  size_t bytes = 0;
+  if (nTok > 0)
+    bytes = cg_attention((const float *)q.data, (const float *)k.data, (const float *)v.data, (float *)out.data,
+                         (uint16_t *)kc.data, (uint16_t *)vc.data, rowStart, nTok, startPos, nh, ng, hd,
+                         (float)scale);
+  napi_value r;
+  napi_create_double(env, (double)bytes, &r);
+  return r;
+}
+
+/* membw(mib, iters) -> GB/s */
+static napi_value js_membw(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  int32_t mib = 1024, iters = 5;
+  if (argc >= 1) get_i32(env, a[0], &mib);
+  if (argc >= 2) get_i32(env, a[1], &iters);
+  if (mib <= 0 || iters <= 0) FAIL("membw: bad arguments");
+  napi_value r;
+  napi_create_double(env, cg_membw((size_t)mib << 20, iters), &r);
+  return r;
+}
+
+static napi_value init_module(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
+      {"setIsa", NULL, js_set_isa, NULL, NULL, NULL, napi_default, NULL},
+      {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
+      {"dispose", NULL, js_dispose, NULL, NULL, NULL, napi_default, NULL},
+      {"matmul", NULL, js_matmul, NULL, NULL, NULL, napi_default, NULL},
+      {"embedding", NULL, js_embedding, NULL, NULL, NULL, napi_default, NULL},
+      {"rmsnorm", NULL, js_rmsnorm, NULL, NULL, NULL, napi_default, NULL},
+      {"rope", NULL, js_rope, NULL, NULL, NULL, napi_default, NULL},
+      {"swiglu", NULL, js_swiglu, NULL, NULL, NULL, napi_default, NULL},
+      {"add", NULL, js_add, NULL, NULL, NULL, napi_default, NULL},
+      {"attention", NULL, js_attention, NULL, NULL, NULL, napi_default, NULL},
+      {"membw", NULL, js_membw, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init_module)

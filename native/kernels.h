@@ -1,0 +1,131 @@
+/*
+ * Shared declarations for the native backend: ggml-compatible weight blocks, our activation block,
+ * and the per-ISA kernel table chosen at run time (see dispatch in ops.c).
+ */
+#ifndef CHATGLM_KERNELS_H
+#define CHATGLM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QK 32
+
+/* ggml block_q8_0: f16 scale + 32 int8 (34 bytes, unaligned in files). */
+typedef struct {
+  uint16_t d;
+  int8_t qs[QK];
+} __attribute__((packed)) block_q8_0;
+
+/* ggml block_q4_0: f16 scale + 16 bytes; low nibbles are elements 0-15, high nibbles 16-31. */
+typedef struct {
+  uint16_t d;
+  uint8_t qs[QK / 2];
+} __attribute__((packed)) block_q4_0;
+
+/*
+ * Activations quantized to 8 bits for the integer dot products. Private layout (never in a file):
+ * d is the f32 scale and s = d * sum(qs), which the unsigned-times-signed dot products (VNNI,
+ * maddubs) need to undo the +8 / +128 offset they put on the weights.
+ */
+typedef struct {
+  float d;
+  float s;
+  int8_t qs[QK];
+} block_qa;
+
+enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2, WT_Q8_0 = 3, WT_Q4_0 = 4 };
+
+typedef struct {
+  const char *name;
+  /* x[k] -> k/32 activation blocks. */
+  void (*quantize_qa)(const float *x, block_qa *y, int k);
+  /* Dot of one weight row (nb blocks) with one activation row. */
+  float (*dot_q8_0)(int nb, const block_q8_0 *w, const block_qa *a);
+  float (*dot_q4_0)(int nb, const block_q4_0 *w, const block_qa *a);
+  /* One weight row against 4 activation rows (a, a+astride, ...): the weight block is decoded once. */
+  void (*dot4_q8_0)(int nb, const block_q8_0 *w, const block_qa *a, size_t astride, float *out);
+  void (*dot4_q4_0)(int nb, const block_q4_0 *w, const block_qa *a, size_t astride, float *out);
+  float (*dot_f32)(int k, const float *w, const float *x);
+  float (*dot_f16)(int k, const uint16_t *w, const float *x);
+  float (*dot_bf16)(int k, const uint16_t *w, const float *x);
+  void (*f16_to_f32)(const uint16_t *x, float *y, int n);
+  void (*f32_to_f16)(const float *x, uint16_t *y, int n);
+  /* y += a * x */
+  void (*axpy)(int n, float a, const float *x, float *y);
+  /* y *= a */
+  void (*scale)(int n, float a, float *y);
+  void (*rmsnorm_row)(const float *x, const float *w, int dim, float eps, float *out);
+  void (*swiglu_row)(const float *x, int half, float *out);
+  void (*add)(float *a, const float *b, size_t n);
+  /* Streams through n floats and returns their sum (memory bandwidth probe). */
+  double (*sum_f32)(const float *x, size_t n);
+} kernels_t;
+
+extern const kernels_t kernels_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const kernels_t kernels_avx2;
+extern const kernels_t kernels_avx512;
+#endif
+#if defined(__aarch64__)
+extern const kernels_t kernels_neon;
+#endif
+
+/* Scalar helpers shared by every variant. */
+static inline float cg_f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {
+      /* subnormal: renormalise */
+      exp = 127 - 15 + 1;
+      while ((mant & 0x400) == 0) {
+        mant <<= 1;
+        exp--;
+      }
+      mant &= 0x3ff;
+      bits = sign | (exp << 23) | (mant << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  union { uint32_t u; float f; } v = {bits};
+  return v.f;
+}
+
+static inline uint16_t cg_f32_to_f16(float f) {
+  union { float f; uint32_t u; } v = {f};
+  uint32_t bits = v.u;
+  uint32_t sign = (bits >> 16) & 0x8000;
+  uint32_t exp = (bits >> 23) & 0xff;
+  uint32_t mant = bits & 0x7fffff;
+  if (exp == 0xff) return (uint16_t)(mant ? (sign | 0x7e00 | (mant >> 13)) : (sign | 0x7c00));
+  int e = (int)exp - 127 + 15;
+  if (e >= 31) return (uint16_t)(sign | 0x7c00);
+  if (e <= 0) {
+    if (e < -10) return (uint16_t)sign;
+    uint32_t m = mant | 0x800000;
+    int shift = 14 - e;
+    uint32_t r = m >> shift;
+    uint32_t rem = m & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1))) r++;
+    return (uint16_t)(sign | r);
+  }
+  uint32_t r = ((uint32_t)e << 10) | (mant >> 13);
+  uint32_t rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;
+  return (uint16_t)(sign | r);
+}
+
+static inline float cg_bf16_to_f32(uint16_t b) {
+  union { uint32_t u; float f; } v = {(uint32_t)b << 16};
+  return v.f;
+}
+
+#endif

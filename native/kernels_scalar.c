@@ -1,0 +1,22 @@
+/* The portable kernel table: the fallback on CPUs without a SIMD variant. */
+#include "kernels_generic.inc"
+
+const kernels_t kernels_scalar = {
+    .name = "scalar",
+    .quantize_qa = gen_quantize_qa,
+    .dot_q8_0 = gen_dot_q8_0,
+    .dot_q4_0 = gen_dot_q4_0,
+    .dot4_q8_0 = gen_dot4_q8_0,
+    .dot4_q4_0 = gen_dot4_q4_0,
+    .dot_f32 = gen_dot_f32,
+    .dot_f16 = gen_dot_f16,
+    .dot_bf16 = gen_dot_bf16,
+    .f16_to_f32 = gen_f16_to_f32,
+    .f32_to_f16 = gen_f32_to_f16,
+    .axpy = gen_axpy,
+    .scale = gen_scale,
+    .rmsnorm_row = gen_rmsnorm_row,
+    .swiglu_row = gen_swiglu_row,
+    .add = gen_add,
+    .sum_f32 = gen_sum_f32,
+};

@@ -1,0 +1,501 @@
+/*
+ * The backend's operations: a matmul driver around the per-ISA dot products (quantizing the
+ * activations to 8 bits first for q8_0/q4_0 weights), elementwise ops, and FlashAttention over an
+ * f16 KV cache. Work is split over the pool by atomic chunk counters so a descheduled thread on a
+ * busy machine does not hold the others up.
+ */
+#define _GNU_SOURCE
+#include "ops.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+static pool_t *g_pool = NULL;
+static const kernels_t *g_k = &kernels_scalar;
+static int g_isa_chosen = 0;
+/* The thread count last asked for, so a pool shut down by dispose() comes back the same size. */
+static int g_requested_threads = 0;
+
+static const kernels_t *best_kernels(void) {
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni"))
+      return &kernels_avx512;
+    return &kernels_avx2;
+  }
+#endif
+  return &kernels_scalar;
+}
+
+int cg_available_isas(const char **names, int max) {
+  int n = 0;
+  if (n < max) names[n++] = kernels_scalar.name;
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (n < max) names[n++] = kernels_avx2.name;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni") && n < max)
+      names[n++] = kernels_avx512.name;
+  }
+#endif
+  return n;
+}
+
+int cg_set_isa(const char *name) {
+  const char *names[8];
+  const int n = cg_available_isas(names, 8);
+  for (int i = 0; i < n; i++) {
+    if (strcmp(names[i], name) != 0) continue;
+    if (strcmp(name, kernels_scalar.name) == 0) g_k = &kernels_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+    else if (strcmp(name, kernels_avx2.name) == 0) g_k = &kernels_avx2;
+    else if (strcmp(name, kernels_avx512.name) == 0) g_k = &kernels_avx512;
+#endif
+    g_isa_chosen = 1;
+    return 1;
+  }
+  return 0;
+}
+
+int cg_init(int threads) {
+  if (!g_isa_chosen) {
+    g_k = best_kernels();
+    const char *env = getenv("CHATGLM_ISA");
+    if (env && *env) cg_set_isa(env);
+    g_isa_chosen = 1;
+  }
+  g_requested_threads = threads;
+  if (threads <= 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = n > 0 ? (int)n : 1;
+  }
+  if (g_pool && pool_threads(g_pool) == threads) return threads;
+  if (g_pool) pool_destroy(g_pool);
+  g_pool = pool_create(threads);
+  return g_pool ? pool_threads(g_pool) : 0;
+}
+
+void cg_shutdown(void) {
+  if (g_pool) pool_destroy(g_pool);
+  g_pool = NULL;
+}
+
+int cg_threads(void) { return g_pool ? pool_threads(g_pool) : 0; }
+const kernels_t *cg_kernels(void) { return g_k; }
+
+static void run(pool_task_fn fn, void *ctx) {
+  if (!g_pool) cg_init(g_requested_threads);
+  pool_run(g_pool, fn, ctx);
+}
+
+size_t cg_row_bytes(int type, int cols) {
+  switch (type) {
+    case WT_F32: return (size_t)cols * 4;
+    case WT_F16:
+    case WT_BF16: return (size_t)cols * 2;
+    case WT_Q8_0: return (size_t)(cols / QK) * sizeof(block_q8_0);
+    case WT_Q4_0: return (size_t)(cols / QK) * sizeof(block_q4_0);
+    default: return 0;
+  }
+}
+
+/* Grow-only scratch owned by the calling (JS) thread. */
+static void *g_scratch = NULL;
+static size_t g_scratch_size = 0;
+static void *scratch(size_t bytes) {
+  if (bytes > g_scratch_size) {
+    free(g_scratch);
+    g_scratch = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    g_scratch_size = g_scratch ? bytes : 0;
+  }
+  return g_scratch;
+}
+
+/* ---------------------------------------------------------------- matmul */
+
+typedef struct {
+  int type, rows, cols, n, nb, chunk;
+  const uint8_t *w;
+  const float *x;
+  float *out;
+  const float *bias;
+  block_qa *xq;
+  size_t row_bytes;
+  _Atomic int next;
+} mm_ctx;
+
+static void mm_quantize_task(void *c, int tid, int nth) {
+  mm_ctx *m = (mm_ctx *)c;
+  for (int t = tid; t < m->n; t += nth) g_k->quantize_qa(m->x + (size_t)t * m->cols, m->xq + (size_t)t * m->nb, m->cols);
+}
+
+static void mm_task(void *c, int tid, int nth) {
+  (void)tid;
+  (void)nth;
+  mm_ctx *m = (mm_ctx *)c;
+  const kernels_t *K = g_k;
+  const int rows = m->rows, n = m->n, nb = m->nb, cols = m->cols;
+  for (;;) {
+    const int r0 = atomic_fetch_add_explicit(&m->next, m->chunk, memory_order_relaxed);
+    if (r0 >= rows) break;
+    const int r1 = r0 + m->chunk < rows ? r0 + m->chunk : rows;
+    if (m->type == WT_Q8_0 || m->type == WT_Q4_0) {
+      int t = 0;
+      float tmp[4];
+      /* Four tokens share each decoded weight block; the row tile stays in cache across tokens. */
+      for (; t + 4 <= n; t += 4) {
+        const block_qa *a = m->xq + (size_t)t * nb;
+        for (int r = r0; r < r1; r++) {
+          const uint8_t *wr = m->w + (size_t)r * m->row_bytes;
+          if (m->type == WT_Q4_0) K->dot4_q4_0(nb, (const block_q4_0 *)wr, a, (size_t)nb, tmp);
+          else K->dot4_q8_0(nb, (const block_q8_0 *)wr, a, (size_t)nb, tmp);
+          const float b = m->bias ? m->bias[r] : 0.0f;
+          for (int i = 0; i < 4; i++) m->out[(size_t)(t + i) * rows + r] = tmp[i] + b;
+        }
+      }
+      for (; t < n; t++) {
+        const block_qa *a = m->xq + (size_t)t * nb;
+        float *o = m->out + (size_t)t * rows;
+        for (int r = r0; r < r1; r++) {
+          const uint8_t *wr = m->w + (size_t)r * m->row_bytes;
+          const float v = m->type == WT_Q4_0 ? K->dot_q4_0(nb, (const block_q4_0 *)wr, a)
+                                             : K->dot_q8_0(nb, (const block_q8_0 *)wr, a);
+          o[r] = v + (m->bias ? m->bias[r] : 0.0f);
+        }
+      }
+    } else {
+      for (int t = 0; t < n; t++) {
+        const float *xt = m->x + (size_t)t * cols;
+        float *o = m->out + (size_t)t * rows;
+        for (int r = r0; r < r1; r++) {
+          const uint8_t *wr = m->w + (size_t)r * m->row_bytes;
+          float v;
+          if (m->type == WT_F32) v = K->dot_f32(cols, (const float *)wr, xt);
+          else if (m->type == WT_F16) v = K->dot_f16(cols, (const uint16_t *)wr, xt);
+          else v = K->dot_bf16(cols, (const uint16_t *)wr, xt);
+          o[r] = v + (m->bias ? m->bias[r] : 0.0f);
+        }
+      }
+    }
+  }
+}
+
+void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out, const float *bias) {
+  mm_ctx m;
+  memset(&m, 0, sizeof(m));
+  m.type = type;
+  m.rows = rows;
+  m.cols = cols;
+  m.n = n;
+  m.nb = cols / QK;
+  m.w = w;
+  m.x = x;
+  m.out = out;
+  m.bias = bias;
+  m.row_bytes = cg_row_bytes(type, cols);
+  /* Small tiles keep decode balanced; prefill tiles are sized so a tile of rows stays in L2. */
+  m.chunk = n >= 4 ? 16 : 32;
+  atomic_init(&m.next, 0);
+  if (type == WT_Q8_0 || type == WT_Q4_0) {
+    m.xq = (block_qa *)scratch((size_t)n * m.nb * sizeof(block_qa));
+    if (n >= 4) run(mm_quantize_task, &m);
+    else mm_quantize_task(&m, 0, 1);
+  }
+  run(mm_task, &m);
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+void cg_embedding(int type, int cols, const uint8_t *w, const int32_t *ids, int n, float *out) {
+  const size_t rb = cg_row_bytes(type, cols);
+  for (int t = 0; t < n; t++) {
+    const uint8_t *row = w + (size_t)ids[t] * rb;
+    float *o = out + (size_t)t * cols;
+    switch (type) {
+      case WT_F32: memcpy(o, row, (size_t)cols * 4); break;
+      case WT_F16: g_k->f16_to_f32((const uint16_t *)row, o, cols); break;
+      case WT_BF16: {
+        const uint16_t *r16 = (const uint16_t *)row;
+        for (int i = 0; i < cols; i++) o[i] = cg_bf16_to_f32(r16[i]);
+        break;
+      }
+      case WT_Q8_0: {
+        const block_q8_0 *b = (const block_q8_0 *)row;
+        for (int i = 0; i < cols / QK; i++) {
+          const float d = cg_f16_to_f32(b[i].d);
+          for (int j = 0; j < QK; j++) o[i * QK + j] = d * (float)b[i].qs[j];
+        }
+        break;
+      }
+      case WT_Q4_0: {
+        const block_q4_0 *b = (const block_q4_0 *)row;
+        for (int i = 0; i < cols / QK; i++) {
+          const float d = cg_f16_to_f32(b[i].d);
+          for (int j = 0; j < QK / 2; j++) {
+            o[i * QK + j] = d * (float)((b[i].qs[j] & 0x0f) - 8);
+            o[i * QK + j + QK / 2] = d * (float)((b[i].qs[j] >> 4) - 8);
+          }
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+}
+
+typedef struct {
+  const float *x, *w;
+  float *out;
+  int n, dim;
+  float eps;
+} rows_ctx;
+
+static void rmsnorm_task(void *c, int tid, int nth) {
+  rows_ctx *r = (rows_ctx *)c;
+  for (int t = tid; t < r->n; t += nth)
+    g_k->rmsnorm_row(r->x + (size_t)t * r->dim, r->w, r->dim, r->eps, r->out + (size_t)t * r->dim);
+}
+
+void cg_rmsnorm(const float *x, const float *w, int n, int dim, float eps, float *out) {
+  rows_ctx r = {x, w, out, n, dim, eps};
+  if (n >= 4) run(rmsnorm_task, &r);
+  else rmsnorm_task(&r, 0, 1);
+}
+
+static void swiglu_task(void *c, int tid, int nth) {
+  rows_ctx *r = (rows_ctx *)c;
+  /* dim is `half` here; split every row in two so decode (n = 1) uses both threads too. */
+  const int parts = nth;
+  const int per = (r->dim + parts - 1) / parts;
+  for (int t = 0; t < r->n; t++) {
+    const int i0 = tid * per;
+    const int i1 = i0 + per < r->dim ? i0 + per : r->dim;
+    if (i0 >= i1) continue;
+    const float *xr = r->x + (size_t)t * 2 * r->dim;
+    float *o = r->out + (size_t)t * r->dim;
+    for (int i = i0; i < i1; i++) {
+      const float g = xr[i];
+      o[i] = g / (1.0f + expf(-g)) * xr[r->dim + i];
+    }
+  }
+}
+
+void cg_swiglu(const float *x, int n, int half, float *out) {
+  rows_ctx r = {x, NULL, out, n, half, 0};
+  run(swiglu_task, &r);
+}
+
+void cg_add(float *a, const float *b, size_t len) { g_k->add(a, b, len); }
+
+void cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base) {
+  const int pairs = rotaryDim / 2;
+  double *cs = (double *)malloc(sizeof(double) * 2 * (size_t)(pairs > 0 ? pairs : 1));
+  for (int t = 0; t < n; t++) {
+    const double pos = positions[t];
+    for (int i = 0; i < pairs; i++) {
+      const double theta = pow(base, -2.0 * i / rotaryDim);
+      const double ang = pos * theta;
+      cs[2 * i] = cos(ang);
+      cs[2 * i + 1] = sin(ang);
+    }
+    for (int h = 0; h < nHeads; h++) {
+      float *p = x + ((size_t)t * nHeads + h) * headDim;
+      for (int i = 0; i < pairs; i++) {
+        const double c = cs[2 * i], s = cs[2 * i + 1];
+        const double a = p[2 * i], b = p[2 * i + 1];
+        p[2 * i] = (float)(a * c - b * s);
+        p[2 * i + 1] = (float)(a * s + b * c);
+      }
+    }
+  }
+  free(cs);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+#define ATT_TILE 64
+#define ATT_MAX_ROWS 256
+
+typedef struct {
+  const float *q;
+  float *out;
+  const uint16_t *kc, *vc;
+  int rowStart, nTokens, startPos, nHeads, nGroups, headDim, hpg, qb, nqb;
+  float scale;
+  int units;
+  _Atomic int next;
+  float *scratch; /* per thread: K tile, V tile, scores, acc, m, l */
+  size_t per_thread;
+} att_ctx;
+
+static void att_task(void *c, int tid, int nth) {
+  (void)nth;
+  att_ctx *A = (att_ctx *)c;
+  const kernels_t *K = g_k;
+  const int hd = A->headDim, hpg = A->hpg;
+  float *base = A->scratch + (size_t)tid * A->per_thread;
+  float *Kt = base;
+  float *Vt = Kt + (size_t)ATT_TILE * hd;
+  float *S = Vt + (size_t)ATT_TILE * hd;
+  float *acc = S + (size_t)ATT_MAX_ROWS * ATT_TILE;
+  float *M = acc + (size_t)ATT_MAX_ROWS * hd;
+  float *L = M + ATT_MAX_ROWS;
+  for (;;) {
+    /* Hand out the longest (latest) query blocks first: causal blocks grow with position. */
+    const int u = atomic_fetch_add_explicit(&A->next, 1, memory_order_relaxed);
+    if (u >= A->units) break;
+    const int g = u % A->nGroups;
+    const int qbi = A->nqb - 1 - u / A->nGroups;
+    const int t0 = qbi * A->qb;
+    const int t1 = t0 + A->qb < A->nTokens ? t0 + A->qb : A->nTokens;
+    const int nrows = (t1 - t0) * hpg;
+    const int maxPos = A->startPos + t1 - 1;
+    for (int r = 0; r < nrows; r++) {
+      M[r] = -INFINITY;
+      L[r] = 0.0f;
+    }
+    memset(acc, 0, sizeof(float) * (size_t)nrows * hd);
+    const size_t pstride = (size_t)A->nGroups * hd; /* cache layout [position][group][headDim] */
+    const uint16_t *kg = A->kc + (size_t)g * hd;
+    const uint16_t *vg = A->vc + (size_t)g * hd;
+    for (int j0 = 0; j0 <= maxPos; j0 += ATT_TILE) {
+      const int jn = maxPos + 1 - j0 < ATT_TILE ? maxPos + 1 - j0 : ATT_TILE;
+      /* One conversion of the K/V tile serves every query head of the group. */
+      for (int j = 0; j < jn; j++) {
+        K->f16_to_f32(kg + (size_t)(j0 + j) * pstride, Kt + (size_t)j * hd, hd);
+        K->f16_to_f32(vg + (size_t)(j0 + j) * pstride, Vt + (size_t)j * hd, hd);
+      }
+      for (int r = 0; r < nrows; r++) {
+        const int t = t0 + r / hpg;
+        const int h = g * hpg + r % hpg;
+        const int pos = A->startPos + t;
+        int lim = pos - j0 + 1;
+        if (lim <= 0) continue;
+        if (lim > jn) lim = jn;
+        const float *qv = A->q + ((size_t)(A->rowStart + t) * A->nHeads + h) * hd;
+        float *s = S + (size_t)r * ATT_TILE;
+        float mx = -INFINITY;
+        for (int j = 0; j < lim; j++) {
+          s[j] = A->scale * K->dot_f32(hd, qv, Kt + (size_t)j * hd);
+          if (s[j] > mx) mx = s[j];
+        }
+        const float mnew = mx > M[r] ? mx : M[r];
+        float *ar = acc + (size_t)r * hd;
+        if (M[r] != -INFINITY && mnew != M[r]) {
+          const float cr = expf(M[r] - mnew);
+          L[r] *= cr;
+          K->scale(hd, cr, ar);
+        }
+        float l = L[r];
+        for (int j = 0; j < lim; j++) {
+          const float p = expf(s[j] - mnew);
+          l += p;
+          K->axpy(hd, p, Vt + (size_t)j * hd, ar);
+        }
+        L[r] = l;
+        M[r] = mnew;
+      }
+    }
+    for (int r = 0; r < nrows; r++) {
+      const int t = t0 + r / hpg;
+      const int h = g * hpg + r % hpg;
+      float *o = A->out + ((size_t)(A->rowStart + t) * A->nHeads + h) * hd;
+      const float inv = L[r] > 0 ? 1.0f / L[r] : 0.0f;
+      const float *ar = acc + (size_t)r * hd;
+      for (int i = 0; i < hd; i++) o[i] = ar[i] * inv;
+    }
+  }
+}
+
+size_t cg_attention(const float *q, const float *k, const float *v, float *out, uint16_t *kc, uint16_t *vc,
+                    int rowStart, int nTokens, int startPos, int nHeads, int nGroups, int headDim,
+                    float scale) {
+  const int kvw = nGroups * headDim;
+  for (int t = 0; t < nTokens; t++) {
+    const float *kr = k + (size_t)(rowStart + t) * kvw;
+    const float *vr = v + (size_t)(rowStart + t) * kvw;
+    for (int g = 0; g < nGroups; g++) {
+      g_k->f32_to_f16(kr + (size_t)g * headDim, kc + ((size_t)(startPos + t) * nGroups + g) * headDim, headDim);
+      g_k->f32_to_f16(vr + (size_t)g * headDim, vc + ((size_t)(startPos + t) * nGroups + g) * headDim, headDim);
+    }
+  }
+  att_ctx A;
+  memset(&A, 0, sizeof(A));
+  A.q = q;
+  A.out = out;
+  A.kc = kc;
+  A.vc = vc;
+  A.rowStart = rowStart;
+  A.nTokens = nTokens;
+  A.startPos = startPos;
+  A.nHeads = nHeads;
+  A.nGroups = nGroups;
+  A.headDim = headDim;
+  A.hpg = nHeads / nGroups;
+  A.scale = scale;
+  A.qb = ATT_MAX_ROWS / A.hpg > 0 ? ATT_MAX_ROWS / A.hpg : 1;
+  /* Smaller query blocks when there are few, so every thread gets work. */
+  const int nth = cg_threads() > 0 ? cg_threads() : 1;
+  while (A.qb > 1 && ((nTokens + A.qb - 1) / A.qb) * nGroups < 2 * nth) A.qb /= 2;
+  A.nqb = (nTokens + A.qb - 1) / A.qb;
+  A.units = A.nqb * nGroups;
+  A.per_thread = (size_t)2 * ATT_TILE * headDim + (size_t)ATT_MAX_ROWS * ATT_TILE + (size_t)ATT_MAX_ROWS * headDim +
+                 2 * ATT_MAX_ROWS + 16;
+  const size_t bytes = A.per_thread * sizeof(float) * (size_t)nth;
+  A.scratch = (float *)scratch(bytes);
+  atomic_init(&A.next, 0);
+  run(att_task, &A);
+  return bytes;
+}
+
+/* ---------------------------------------------------------------- bandwidth probe */
+
+typedef struct {
+  const float *buf;
+  size_t n;
+  double sink[64];
+} bw_ctx;
+
+static void bw_task(void *c, int tid, int nth) {
+  bw_ctx *b = (bw_ctx *)c;
+  const size_t per = (b->n / (size_t)nth) & ~(size_t)31;
+  const size_t start = per * (size_t)tid;
+  const size_t len = tid == nth - 1 ? b->n - start : per;
+  b->sink[tid & 63] = g_k->sum_f32(b->buf + start, len);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double cg_membw(size_t bytes, int iters) {
+  const size_t n = bytes / sizeof(float);
+  float *buf = (float *)aligned_alloc(64, n * sizeof(float));
+  if (!buf) return 0;
+  for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
+  bw_ctx b;
+  memset(&b, 0, sizeof(b));
+  b.buf = buf;
+  b.n = n;
+  double best = 0;
+  for (int it = 0; it < iters; it++) {
+    const double t0 = now_s();
+    run(bw_task, &b);
+    const double dt = now_s() - t0;
+    const double gbs = (double)(n * sizeof(float)) / dt / 1e9;
+    if (gbs > best) best = gbs;
+  }
+  free(buf);
+  return best;
+}

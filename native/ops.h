@@ -1,0 +1,33 @@
+/* Whole-tensor operations over the thread pool (what the N-API layer exposes). */
+#ifndef CHATGLM_OPS_H
+#define CHATGLM_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels.h"
+
+int cg_init(int threads);
+void cg_shutdown(void);
+int cg_threads(void);
+const kernels_t *cg_kernels(void);
+/* Forces one kernel variant by name ("scalar", "avx2", "avx512vnni"); 0 if not available here. */
+int cg_set_isa(const char *name);
+/* Names of the variants this CPU can run, best last; returns the count. */
+int cg_available_isas(const char **names, int max);
+
+size_t cg_row_bytes(int type, int cols);
+void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out, const float *bias);
+void cg_embedding(int type, int cols, const uint8_t *w, const int32_t *ids, int n, float *out);
+void cg_rmsnorm(const float *x, const float *w, int n, int dim, float eps, float *out);
+void cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base);
+void cg_swiglu(const float *x, int n, int half, float *out);
+void cg_add(float *a, const float *b, size_t len);
+/* KV cache layout [position][group][headDim] in f16; appends this step's rows, then attends.
+ * Returns the scratch bytes it used. */
+size_t cg_attention(const float *q, const float *k, const float *v, float *out, uint16_t *kc, uint16_t *vc,
+                    int rowStart, int nTokens, int startPos, int nHeads, int nGroups, int headDim,
+                    float scale);
+/* Best-of-iters read bandwidth in GB/s over a buffer of `bytes`, all threads. */
+double cg_membw(size_t bytes, int iters);
+
+#endif

@@ -1,0 +1,79 @@
+/**
+ * Loads the compiled addon (build/Release/chatglm_native.node, built by scripts/build-native.mjs at
+ * install time). Loading never throws: callers get `undefined` plus the reason, so the engine can
+ * fall back to the reference backend.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The functions the C side exports (native/addon.c). Arrays are used in place, never copied. */
+export interface NativeAddon {
+  init(threads: number): NativeInfo;
+  info(): NativeInfo;
+  /** Forces a kernel variant ("scalar", "avx2", "avx512vnni"); false when this CPU cannot run it. */
+  setIsa(name: string): boolean;
+  dispose(): void;
+  matmul(type: number, rows: number, cols: number, w: Uint8Array, x: Float32Array, n: number, out: Float32Array, bias: Float32Array | null): void;
+  embedding(type: number, rows: number, cols: number, w: Uint8Array, ids: Int32Array, out: Float32Array): void;
+  rmsnorm(x: Float32Array, w: Float32Array, n: number, dim: number, eps: number, out: Float32Array): void;
+  rope(x: Float32Array, n: number, nHeads: number, headDim: number, rotaryDim: number, positions: Float32Array, base: number): void;
+  swiglu(x: Float32Array, n: number, half: number, out: Float32Array): void;
+  add(a: Float32Array, b: Float32Array, len: number): void;
+  attention(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    kCache: Uint16Array,
+    vCache: Uint16Array,
+    positions: number,
+    rowStart: number,
+    nTokens: number,
+    startPos: number,
+    nHeads: number,
+    nGroups: number,
+    headDim: number,
+    scale: number,
+  ): number;
+  /** Read bandwidth of this machine in GB/s: all threads summing a buffer of `mib` MiB, best of `iters`. */
+  membw(mib: number, iters: number): number;
+}
+
+export interface NativeInfo {
+  /** The kernel variant in use. */
+  isa: string;
+  threads: number;
+  /** Variants this CPU can run. */
+  isas: string[];
+}
+
+export type AddonLoad = { addon: NativeAddon; path: string } | { addon: undefined; reason: string };
+
+let cached: AddonLoad | undefined;
+
+/** Where the addon is looked for: $CHATGLM_NATIVE_ADDON, else <package root>/build/Release. */
+export function addonPath(): string {
+  const override = process.env['CHATGLM_NATIVE_ADDON'];
+  if (override !== undefined && override !== '') return path.resolve(override);
+  // This file is dist/src/backend/native/addon.js: the package root is four levels up.
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+  return path.join(root, 'build', 'Release', 'chatglm_native.node');
+}
+
+export function loadAddon(): AddonLoad {
+  if (cached !== undefined) return cached;
+  const file = addonPath();
+  if (!existsSync(file)) {
+    cached = { addon: undefined, reason: `${file} does not exist (run \`npm run build:native\` or reinstall with a C compiler)` };
+    return cached;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    cached = { addon: require(file) as NativeAddon, path: file };
+  } catch (err) {
+    cached = { addon: undefined, reason: `${file} failed to load: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  return cached;
+}

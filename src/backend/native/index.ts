@@ -1,0 +1,187 @@
+/**
+ * The native backend: the same ops as the reference backend, computed by the C addon
+ * (native/*.c) with SIMD kernels chosen at run time and a persistent thread pool. Weights stay in
+ * the bytes they were loaded from (ggml block layout for q8_0/q4_0): the addon reads them in place.
+ *
+ * The thread pool is one per process: `threads` of the most recently created backend wins.
+ */
+import { ChatGLMError } from '../../errors.js';
+import type { AttentionParams, AttentionSeq, Backend, KVCache, Matrix, WeightType } from '../types.js';
+import { loadAddon, type NativeAddon, type NativeInfo } from './addon.js';
+import { NativeKVCache } from './kv-cache.js';
+
+export { NativeKVCache } from './kv-cache.js';
+export { loadAddon, addonPath, type NativeAddon, type NativeInfo } from './addon.js';
+
+const TYPE_CODE: Record<WeightType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4 };
+
+/** Bytes of one row of `cols` elements. */
+export function nativeRowBytes(type: WeightType, cols: number): number {
+  switch (type) {
+    case 'f32':
+      return cols * 4;
+    case 'f16':
+    case 'bf16':
+      return cols * 2;
+    case 'q8_0':
+      return (cols / 32) * 34;
+    case 'q4_0':
+      return (cols / 32) * 18;
+  }
+}
+
+class NativeMatrix implements Matrix {
+  constructor(
+    readonly type: WeightType,
+    readonly rows: number,
+    readonly cols: number,
+    readonly data: Uint8Array,
+  ) {}
+}
+
+export interface NativeBackendOptions {
+  /** Worker threads including the caller; default: all online cores. */
+  threads?: number;
+  /** Force a kernel variant (tests compare them); default: the best this CPU runs. */
+  isa?: string;
+}
+
+export class NativeBackend implements Backend {
+  readonly name = 'native';
+  readonly info: NativeInfo;
+  private readonly addon: NativeAddon;
+  private scratchBytes = 0;
+  private readonly idScratch = { ids: new Int32Array(0) };
+
+  constructor(addon: NativeAddon, options: NativeBackendOptions = {}) {
+    this.addon = addon;
+    const threads = options.threads ?? 0;
+    if (!Number.isSafeInteger(threads) || threads < 0) {
+      throw new ChatGLMError('BAD_ARGUMENT', `threads must be a positive integer, got ${options.threads}`);
+    }
+    if (options.isa !== undefined && !addon.setIsa(options.isa)) {
+      throw new ChatGLMError('UNSUPPORTED', `this CPU cannot run the ${options.isa} kernels (available: ${addon.info().isas.join(', ')})`);
+    }
+    this.info = addon.init(threads);
+  }
+
+  loadMatrix(type: WeightType, rows: number, cols: number, bytes: Uint8Array): Matrix {
+    if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows <= 0 || cols <= 0) {
+      throw new ChatGLMError('BAD_ARGUMENT', `matrix shape [${rows}, ${cols}] is not valid`);
+    }
+    if ((type === 'q8_0' || type === 'q4_0') && cols % 32 !== 0) {
+      throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix needs a multiple of 32 columns, got ${cols}`);
+    }
+    const expected = rows * nativeRowBytes(type, cols);
+    if (bytes.byteLength !== expected) {
+      throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix [${rows}, ${cols}] needs ${expected} bytes, got ${bytes.byteLength}`);
+    }
+    return new NativeMatrix(type, rows, cols, bytes);
+  }
+
+  matmul(w: Matrix, x: Float32Array, n: number, out: Float32Array, bias?: Float32Array): void {
+    this.addon.matmul(TYPE_CODE[w.type], w.rows, w.cols, w.data, x, n, out, bias ?? null);
+  }
+
+  embedding(w: Matrix, ids: ArrayLike<number>, out: Float32Array): void {
+    let idArr: Int32Array;
+    if (ids instanceof Int32Array) {
+      idArr = ids;
+    } else {
+      if (this.idScratch.ids.length !== ids.length) this.idScratch.ids = new Int32Array(ids.length);
+      idArr = this.idScratch.ids;
+      for (let i = 0; i < ids.length; i++) idArr[i] = ids[i]!;
+    }
+    for (let i = 0; i < idArr.length; i++) {
+      const id = idArr[i]!;
+      if (id < 0 || id >= w.rows || id !== ids[i]) {
+        throw new ChatGLMError('BAD_ARGUMENT', `token id ${ids[i]} is outside the vocabulary (0..${w.rows - 1})`);
+      }
+    }
+    this.addon.embedding(TYPE_CODE[w.type], w.rows, w.cols, w.data, idArr, out);
+  }
+
+  rmsnorm(x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number, out: Float32Array): void {
+    this.addon.rmsnorm(x, weight, n, dim, eps, out);
+  }
+
+  rope(x: Float32Array, n: number, nHeads: number, headDim: number, rotaryDim: number, positions: Float32Array, base: number): void {
+    if (rotaryDim % 2 !== 0 || rotaryDim > headDim) {
+      throw new ChatGLMError('BAD_ARGUMENT', `rope: rotaryDim ${rotaryDim} must be even and at most headDim ${headDim}`);
+    }
+    this.addon.rope(x, n, nHeads, headDim, rotaryDim, positions, base);
+  }
+
+  swiglu(x: Float32Array, n: number, half: number, out: Float32Array): void {
+    this.addon.swiglu(x, n, half, out);
+  }
+
+  add(a: Float32Array, b: Float32Array, len: number): void {
+    this.addon.add(a, b, len);
+  }
+
+  createKVCache(layers: number, groups: number, headDim: number, capacity: number): KVCache {
+    return new NativeKVCache(layers, groups, headDim, capacity);
+  }
+
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, seqs: readonly AttentionSeq[], params: AttentionParams): void {
+    const { layer, nHeads, nGroups, headDim, scale } = params;
+    if (nHeads % nGroups !== 0) {
+      throw new ChatGLMError('BAD_ARGUMENT', `attention: ${nHeads} heads cannot be split evenly over ${nGroups} KV groups`);
+    }
+    let scratch = 0;
+    for (const seq of seqs) {
+      const cache = seq.cache;
+      if (!(cache instanceof NativeKVCache)) {
+        throw new ChatGLMError('BACKEND', 'the native backend can only use KV caches it created (backend.createKVCache)');
+      }
+      if (cache.groups !== nGroups || cache.headDim !== headDim || layer >= cache.layers) {
+        throw new ChatGLMError('BACKEND', `KV cache shape (${cache.layers} layers, ${cache.groups} groups x ${cache.headDim}) does not fit this model`);
+      }
+      cache.reserve(seq.startPos + seq.nTokens);
+      const bytes = this.addon.attention(
+        q,
+        k,
+        v,
+        out,
+        cache.keysOf(layer),
+        cache.valuesOf(layer),
+        cache.allocatedPositions,
+        seq.rowStart,
+        seq.nTokens,
+        seq.startPos,
+        nHeads,
+        nGroups,
+        headDim,
+        scale,
+      );
+      scratch = Math.max(scratch, bytes);
+    }
+    this.scratchBytes = scratch;
+  }
+
+  lastAttentionScratchBytes(): number {
+    return this.scratchBytes;
+  }
+
+  /** Read bandwidth of this machine in GB/s (all pool threads), for the benchmark. */
+  memoryBandwidth(mib = 1024, iters = 5): number {
+    return this.addon.membw(mib, iters);
+  }
+
+  dispose(): void {
+    this.addon.dispose();
+  }
+}
+
+/** True when the compiled addon is present and loads. */
+export function nativeAvailable(): boolean {
+  return loadAddon().addon !== undefined;
+}
+
+/** Creates the native backend; throws ChatGLMError (code BACKEND) naming the reason when the addon is missing. */
+export function createNativeBackend(options: NativeBackendOptions = {}): NativeBackend {
+  const load = loadAddon();
+  if (load.addon === undefined) throw new ChatGLMError('BACKEND', `native backend unavailable: ${load.reason}`);
+  return new NativeBackend(load.addon, options);
+}
