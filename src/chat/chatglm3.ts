@@ -1,0 +1,64 @@
+/**
+ * ChatGLM3 (HF `build_chat_input`, `process_response`):
+ * [gMASK] sop, then per message <|role|> + encode(metadata + "\n") + encode(content) (two separate
+ * encodes, so each gets its own dummy-prefix ▁), then <|assistant|>. Tool calls come back as
+ * "name\n```python\ntool_call(k=v, ...)\n```" and are parsed, never evaluated.
+ */
+import { ChatGLMError } from '../errors.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { parsePythonCall, PythonSyntaxError, type JsonValue } from './python-literal.js';
+import { parseSegments, type ArgumentDecoder } from './reply.js';
+import type { ChatFormat, ChatMessage, ParsedReply, PromptPiece, RenderedPrompt } from './types.js';
+
+/** The instruction line ChatGLM3's own tool demos put before the tool definitions. */
+export const CHATGLM3_TOOL_INSTRUCTION = 'Answer the following questions as best as you can. You have access to the following tools:';
+
+const ROLES = new Set(['system', 'user', 'assistant', 'observation']);
+
+export function systemTextWithTools(content: string, tools: JsonValue): string {
+  // json.dumps(tools, indent=4, ensure_ascii=False) == JSON.stringify(tools, null, 4) for JSON data.
+  return `${content}\n${JSON.stringify(tools, null, 4)}`;
+}
+
+/** tool_call(k=v, ...) in a ```python fence: the original drops the first and last lines, then evals. */
+export const decodeToolCall: ArgumentDecoder = (content) => {
+  const lines = content.trim().split('\n');
+  if (lines.length < 3) return { ok: false, error: 'the tool call is not a fenced ```python block' };
+  const code = lines.slice(1, -1).join('\n');
+  try {
+    const call = parsePythonCall(code);
+    if (call.name !== 'tool_call') return { ok: false, error: `expected tool_call(...), found ${call.name}(...)` };
+    return { ok: true, arguments: call.kwargs };
+  } catch (err) {
+    if (err instanceof PythonSyntaxError) return { ok: false, error: `cannot parse the tool call arguments: ${err.message}` };
+    throw err;
+  }
+};
+
+export const chatglm3: ChatFormat = {
+  name: 'chatglm3',
+  segmentToken: '<|assistant|>',
+
+  stopIds(tokenizer: Tokenizer): number[] {
+    return [2, tokenizer.specialId('<|user|>') ?? 64795, tokenizer.specialId('<|observation|>') ?? 64797];
+  },
+
+  render(messages: readonly ChatMessage[]): RenderedPrompt {
+    const pieces: PromptPiece[] = [{ special: '[gMASK]' }, { special: 'sop' }];
+    for (const m of messages) {
+      if (!ROLES.has(m.role)) throw new ChatGLMError('BAD_ARGUMENT', `chatglm3: unknown role "${m.role}" (use system, user, assistant or observation)`);
+      const content = m.role === 'system' && m.tools !== undefined ? systemTextWithTools(m.content, m.tools) : m.content;
+      pieces.push({ special: `<|${m.role}|>` }, { text: `${m.metadata ?? ''}\n` }, { text: content });
+    }
+    pieces.push({ special: '<|assistant|>' });
+    return { pieces };
+  },
+
+  toolSystemMessage(tools: JsonValue): ChatMessage {
+    return { role: 'system', content: CHATGLM3_TOOL_INSTRUCTION, tools };
+  },
+
+  parse(segments: readonly string[], options: { tools: boolean }): ParsedReply {
+    return parseSegments(segments, options.tools, decodeToolCall);
+  },
+};

@@ -1,0 +1,58 @@
+/**
+ * Fitting a conversation into the context: when prompt + max_new_tokens does not fit, drop the
+ * oldest turns (a turn = a user message and everything up to the next one), always keeping the
+ * format's prefix and the system messages, or fail with CONTEXT_OVERFLOW when asked to.
+ */
+import { ChatGLMError } from '../errors.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { encodePieces } from './prompt-pieces.js';
+import type { ChatFormat, ChatMessage } from './types.js';
+
+export type TruncationPolicy = 'drop_oldest' | 'error';
+
+export interface FittedPrompt {
+  messages: ChatMessage[];
+  ids: number[];
+  /** How many messages were dropped from the start of the conversation. */
+  dropped: number;
+}
+
+export function fitConversation(
+  format: ChatFormat,
+  tokenizer: Tokenizer,
+  messages: readonly ChatMessage[],
+  maxNewTokens: number,
+  contextLength: number,
+  policy: TruncationPolicy = 'drop_oldest',
+): FittedPrompt {
+  const encode = (ms: readonly ChatMessage[]): number[] => encodePieces(format.render(ms).pieces, tokenizer);
+  let ids = encode(messages);
+  const fits = (n: number): boolean => n + maxNewTokens <= contextLength;
+  if (fits(ids.length)) return { messages: [...messages], ids, dropped: 0 };
+  const overflow = (n: number): ChatGLMError =>
+    new ChatGLMError(
+      'CONTEXT_OVERFLOW',
+      `the prompt (${n} tokens) plus max_tokens (${maxNewTokens}) exceeds the context length (${contextLength}); ` +
+        'lower max_tokens, shorten the conversation, or allow dropping old turns',
+    );
+  if (policy === 'error') throw overflow(ids.length);
+
+  const system = messages.filter((m) => m.role === 'system');
+  const rest = messages.filter((m) => m.role !== 'system');
+  // Turn boundaries: each user message starts a turn; the last turn is never dropped.
+  const starts: number[] = [];
+  rest.forEach((m, i) => {
+    if (m.role === 'user' || i === 0) starts.push(i);
+  });
+  let kept = rest;
+  for (let t = 1; t < starts.length; t++) {
+    kept = rest.slice(starts[t]);
+    ids = encode([...system, ...kept]);
+    if (fits(ids.length)) break;
+  }
+  // Even the last turn alone may leave less room than max_tokens: generation then stops at the
+  // context length (finish_reason "length") rather than overflowing; a prompt that does not fit
+  // at all is an error.
+  if (ids.length >= contextLength) throw overflow(ids.length);
+  return { messages: [...system, ...kept], ids, dropped: rest.length - kept.length };
+}

@@ -1,0 +1,55 @@
+/**
+ * ChatGLM3/GLM-4 reply parsing, shared by their formats: the original `process_response` walks
+ * the `<|assistant|>` segments; a segment's first line is its metadata; an empty metadata means
+ * text (stripped, "[[训练时间]]" filled in); otherwise it is a call whose arguments the family
+ * decodes. Only the last segment decides the result, as in the original.
+ */
+import type { ParsedReply, ReplySegment } from './types.js';
+import type { JsonValue } from './python-literal.js';
+
+export type ArgumentDecoder = (content: string) => { ok: true; arguments: Record<string, JsonValue> } | { ok: false; error: string };
+
+export function splitSegment(segment: string): ReplySegment {
+  const nl = segment.indexOf('\n');
+  // A segment without a newline has no metadata (HF fix #9).
+  return nl < 0 ? { metadata: '', content: segment } : { metadata: segment.slice(0, nl), content: segment.slice(nl + 1) };
+}
+
+export function fillTrainingDate(text: string): string {
+  return text.replaceAll('[[训练时间]]', '2023年');
+}
+
+/** The code inside the first ``` fence of `content` ('' when there is none). */
+export function fencedCode(content: string): string {
+  const m = /```[^\n]*\n([\s\S]*?)\n?```/.exec(content);
+  return m ? m[1]! : '';
+}
+
+export function parseSegments(parts: readonly string[], tools: boolean, decodeArgs: ArgumentDecoder): ParsedReply {
+  const segments: ReplySegment[] = [];
+  const texts: string[] = [];
+  let result: ParsedReply | undefined;
+  for (const part of parts) {
+    const seg = splitSegment(part);
+    if (seg.metadata.trim() === '') {
+      const content = seg.content.trim();
+      segments.push({ metadata: seg.metadata, content });
+      result = { type: 'text', content: fillTrainingDate(content), segments };
+      texts.push(fillTrainingDate(content));
+      continue;
+    }
+    segments.push({ metadata: seg.metadata, content: seg.content });
+    const name = seg.metadata.trim();
+    // Text of the earlier plain segments of this reply (the last one is this call, not text).
+    const text = texts.filter((t) => t.length > 0).join('\n');
+    if (tools) {
+      const args = decodeArgs(seg.content);
+      result = args.ok
+        ? { type: 'tool_call', name, arguments: args.arguments, text, segments }
+        : { type: 'invalid_tool_call', name, content: seg.content, error: args.error, text, segments };
+    } else {
+      result = { type: 'code', name, content: seg.content, code: fencedCode(seg.content), text, segments };
+    }
+  }
+  return result ?? { type: 'text', content: '', segments };
+}

@@ -1,0 +1,133 @@
+/**
+ * A conversation with a model: renders the messages in the model's chat format, fits them into
+ * the context, generates with the family's stop ids, and parses the reply. The session keeps its
+ * KV cache between calls, so the next turn prefills only the tokens after the common prefix.
+ */
+import { ChatGLMError } from '../errors.js';
+import { generate, type GenerateOptions } from '../generate/generator.js';
+import { CachedSequence } from '../generate/sequence.js';
+import type { SamplingOptions } from '../generate/sampler.js';
+import type { CausalLM, GenerationResult } from '../generate/types.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { fitConversation, type TruncationPolicy } from './fit.js';
+import { ReplyStream } from './reply-stream.js';
+import type { ChatFormat, ChatMessage, ParsedReply } from './types.js';
+
+export interface ChatEngine {
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  format: ChatFormat;
+  /** Positions the session's KV cache holds (prompt + reply). */
+  contextLength: number;
+}
+
+export interface ReplyOptions extends SamplingOptions {
+  /** Default 256. */
+  maxNewTokens?: number;
+  seed?: number;
+  /** Extra stop strings (the family's stop ids always apply). */
+  stop?: readonly string[];
+  signal?: AbortSignal;
+  /** Whether the conversation declares tools (decides how a call segment is parsed). */
+  tools?: boolean;
+  /** What to do when the conversation does not fit: drop the oldest turns (default) or fail. */
+  truncation?: TruncationPolicy;
+}
+
+export interface ChatReply {
+  parsed: ParsedReply;
+  /** The raw reply text (segments joined with the segment token), before parsing. */
+  raw: string;
+  result: GenerationResult;
+  promptIds: number[];
+  /** Messages dropped from the start of the conversation to fit the context. */
+  dropped: number;
+}
+
+export class ChatSession {
+  private sequence: CachedSequence | undefined;
+
+  constructor(readonly engine: ChatEngine) {}
+
+  /** Ids currently in the KV cache (what the next prompt can reuse). */
+  get cachedIds(): readonly number[] {
+    return this.sequence?.ids ?? [];
+  }
+
+  reset(): void {
+    this.sequence?.reset();
+  }
+
+  /**
+   * Streams the visible reply text for `messages` (the conversation so far, ending with the
+   * message to answer) and returns the parsed reply.
+   */
+  async *stream(messages: readonly ChatMessage[], options: ReplyOptions = {}): AsyncGenerator<string, ChatReply, void> {
+    const { model, tokenizer, format, contextLength } = this.engine;
+    if (messages.length === 0) throw new ChatGLMError('BAD_ARGUMENT', 'chat: no messages to answer');
+    const maxNewTokens = options.maxNewTokens ?? 256;
+    const fitted = fitConversation(format, tokenizer, messages, maxNewTokens, contextLength, options.truncation ?? 'drop_oldest');
+    this.sequence ??= new CachedSequence(model.newCache(contextLength));
+    const genOptions: GenerateOptions = {
+      ...samplingOnly(options),
+      maxNewTokens,
+      stopIds: format.stopIds(tokenizer),
+      stopStrings: options.stop ?? [],
+      tokenizer,
+      sequence: this.sequence,
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    };
+    const reply = new ReplyStream(tokenizer, format.segmentToken, format.segmentToken === undefined);
+    const it = generate(model, fitted.ids, genOptions);
+    let result: GenerationResult;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        result = r.value;
+        break;
+      }
+      if (r.value.id !== undefined) {
+        const visible = reply.push(r.value.id);
+        if (visible) yield visible;
+      }
+    }
+    const tail = reply.flush();
+    if (tail) yield tail;
+    // A stop string cuts the text mid-token; then the cut text is what gets parsed.
+    const segments =
+      result.stopString !== undefined
+        ? format.segmentToken !== undefined
+          ? result.text.split(format.segmentToken)
+          : [result.text]
+        : reply.segmentTexts();
+    const parsed = format.parse(segments, { tools: options.tools ?? false });
+    return {
+      parsed,
+      raw: segments.join(format.segmentToken ?? ''),
+      result,
+      promptIds: fitted.ids,
+      dropped: fitted.dropped,
+    };
+  }
+
+  /** Runs a whole reply; `onText` receives the visible text as it is generated. */
+  async reply(messages: readonly ChatMessage[], options: ReplyOptions = {}, onText?: (delta: string) => void): Promise<ChatReply> {
+    const it = this.stream(messages, options);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+      onText?.(r.value);
+    }
+  }
+}
+
+function samplingOnly(o: SamplingOptions): SamplingOptions {
+  const out: SamplingOptions = {};
+  if (o.greedy !== undefined) out.greedy = o.greedy;
+  if (o.temperature !== undefined) out.temperature = o.temperature;
+  if (o.topK !== undefined) out.topK = o.topK;
+  if (o.topP !== undefined) out.topP = o.topP;
+  if (o.repetitionPenalty !== undefined) out.repetitionPenalty = o.repetitionPenalty;
+  return out;
+}

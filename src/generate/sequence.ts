@@ -1,0 +1,56 @@
+/**
+ * A sequence whose KV cache outlives one generation (a conversation). The next prompt reuses the
+ * longest common prefix with what is cached and only the rest runs through the model: for a chat,
+ * the second turn prefills just the new user message instead of the whole history.
+ */
+import type { KVCache } from '../backend/types.js';
+
+export class CachedSequence {
+  /** The ids whose keys/values are in the cache, position by position. */
+  private cached: number[] = [];
+  /**
+   * Positions a fresh cache already holds before any id (a P-Tuning v2 prefix); they are part of
+   * every sequence and never truncated.
+   */
+  private readonly base: number;
+
+  /** `cache` must be fresh (as the model's newCache returns it). */
+  constructor(readonly cache: KVCache) {
+    this.base = cache.length;
+  }
+
+  /** Ids the cache can hold. */
+  get capacity(): number {
+    return this.cache.capacity - this.base;
+  }
+
+  get ids(): readonly number[] {
+    return this.cached;
+  }
+
+  /**
+   * Keeps the longest common prefix of the cache and `prompt`, drops the rest, and returns how many
+   * prompt ids are already cached. At least one prompt id is always left to run, because the
+   * logits for the next token come from the last prompt position.
+   */
+  reuse(prompt: readonly number[]): number {
+    const limit = Math.min(this.cached.length, prompt.length, this.cache.length - this.base);
+    let n = 0;
+    while (n < limit && this.cached[n] === prompt[n]) n++;
+    if (n === prompt.length) n = Math.max(0, n - 1);
+    this.cache.truncate(this.base + n);
+    this.cached.length = n;
+    return n;
+  }
+
+  /** Records ids that were just run through the model (and are now in the cache). */
+  appended(ids: readonly number[]): void {
+    for (const id of ids) this.cached.push(id);
+  }
+
+  /** Forgets everything (after an error left the cache in an unknown state, or on /reset). */
+  reset(): void {
+    this.cache.truncate(this.base);
+    this.cached = [];
+  }
+}
