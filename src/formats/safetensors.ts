@@ -44,7 +44,8 @@ async function readExactly(fh: FileHandle, file: string, position: number, lengt
   const buf = new Uint8Array(length);
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    // fs.read refuses lengths of 2 GiB or more, and large embeddings come close: read in chunks.
+    const { bytesRead } = await fh.read(buf, done, Math.min(length - done, 1 << 30), position + done);
     if (bytesRead === 0) {
       throw badFormat(file, `file ends after ${position + done} bytes while reading ${what}: the file is truncated (download it again)`);
     }

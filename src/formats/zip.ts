@@ -127,7 +127,8 @@ async function readAt(fh: FileHandle, file: string, position: number, length: nu
   const buf = new Uint8Array(length);
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    // fs.read refuses lengths of 2 GiB or more, and large embeddings come close: read in chunks.
+    const { bytesRead } = await fh.read(buf, done, Math.min(length - done, 1 << 30), position + done);
     if (bytesRead === 0) throw badFormat(file, `file ends while reading ${what}: the file is truncated (download it again)`);
     done += bytesRead;
   }
