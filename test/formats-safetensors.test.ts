@@ -131,6 +131,27 @@ test('sharded writer: HF file names, split rule, index.json', async () => {
   }
 });
 
+test('sharded writer splits like huggingface_hub (its own test_multiple_shards case)', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    // huggingface_hub tests/test_serialization.py: sizes 6, 10, 30, 2, 2 with max_shard_size=10 give
+    // shards [layer_1], [layer_3], [layer_2], [layer_4, layer_5], total_size 50.
+    const sizes: [string, number][] = [['layer_1', 6], ['layer_2', 10], ['layer_3', 30], ['layer_4', 2], ['layer_5', 2]];
+    const res = await writeShardedSafetensors(dir, sizes.map(([name, n]) => ({ name, dtype: 'U8' as const, shape: [n], data: new Uint8Array(n) })), 10);
+    const index = JSON.parse(await readFile(res.indexFile, 'utf8')) as { metadata: unknown; weight_map: Record<string, string> };
+    assert.deepEqual(index.metadata, { total_size: 50 });
+    assert.deepEqual(index.weight_map, {
+      layer_1: 'model-00001-of-00004.safetensors',
+      layer_3: 'model-00002-of-00004.safetensors',
+      layer_2: 'model-00003-of-00004.safetensors',
+      layer_4: 'model-00004-of-00004.safetensors',
+      layer_5: 'model-00004-of-00004.safetensors',
+    });
+  } finally {
+    await cleanup();
+  }
+});
+
 async function expectBad(bytes: Uint8Array, pattern: RegExp): Promise<void> {
   const { dir, cleanup } = await tempDir();
   try {
