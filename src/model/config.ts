@@ -34,6 +34,8 @@ export interface GLMConfig {
   addQkvBias: boolean;
   /** P-Tuning v2 virtual tokens (pre_seq_len), 0 when the checkpoint has none. */
   preSeqLen: number;
+  /** The output layer reuses the embedding (never so in published ChatGLM checkpoints). */
+  tieWordEmbeddings: boolean;
   eosTokenIds: number[];
   padTokenId?: number;
 }
@@ -165,6 +167,7 @@ export function parseGLMConfig(json: unknown, file: string, options: ParseConfig
     seqLength,
     addQkvBias,
     preSeqLen,
+    tieWordEmbeddings: optionalBool(j, file, 'tie_word_embeddings', false),
     eosTokenIds: eosTokenIds as number[],
   };
   if (typeof pad === 'number') config.padTokenId = pad;
@@ -200,5 +203,5 @@ export function parameterCount(c: GLMConfig): number {
   const h = c.hiddenSize;
   const perLayer = h + qkvSize(c) * h + (c.addQkvBias ? qkvSize(c) : 0) + c.numHeads * c.headDim * h + h + 2 * c.ffnHiddenSize * h + c.ffnHiddenSize * h;
   const prefix = c.preSeqLen * c.numLayers * 2 * c.numGroups * c.headDim;
-  return 2 * c.vocabSize * h + c.numLayers * perLayer + h + prefix;
+  return (c.tieWordEmbeddings ? 1 : 2) * c.vocabSize * h + c.numLayers * perLayer + h + prefix;
 }

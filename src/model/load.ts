@@ -55,7 +55,7 @@ export function expectedTensors(c: GLMConfig): Expected[] {
     out.push({ name: `${L}mlp.dense_4h_to_h.weight`, shape: [H, c.ffnHiddenSize], kind: 'matrix' });
   }
   out.push({ name: `${P}encoder.final_layernorm.weight`, shape: [H], kind: 'vector' });
-  out.push({ name: `${P}output_layer.weight`, shape: [c.vocabSize, H], kind: 'matrix' });
+  if (!c.tieWordEmbeddings) out.push({ name: `${P}output_layer.weight`, shape: [c.vocabSize, H], kind: 'matrix' });
   if (c.preSeqLen > 0) {
     out.push({ name: `${P}prefix_encoder.embedding.weight`, shape: [c.preSeqLen, c.numLayers * 2 * c.numGroups * c.headDim], kind: 'prefix' });
   }
@@ -162,7 +162,7 @@ export async function loadWeights(source: TensorSource, c: GLMConfig, backend: B
     embedding: matrices.get(`${P}embedding.word_embeddings.weight`)!,
     layers,
     finalNorm: vectors.get(`${P}encoder.final_layernorm.weight`)!,
-    output: matrices.get(`${P}output_layer.weight`)!,
+    output: matrices.get(c.tieWordEmbeddings ? `${P}embedding.word_embeddings.weight` : `${P}output_layer.weight`)!,
   };
   const prefix = vectors.get(`${P}prefix_encoder.embedding.weight`);
   if (prefix !== undefined) weights.prefix = prefix;

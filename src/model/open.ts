@@ -1,0 +1,125 @@
+/**
+ * Opening a model from disk: a Hugging Face model directory (config.json + safetensors or .bin,
+ * single or sharded) or a GGUF file. Validates the checkpoint against its config before loading
+ * tensor by tensor into the chosen backend.
+ */
+import { stat } from 'node:fs/promises';
+import { ChatGLMError, notFound } from '../errors.js';
+import type { Backend } from '../backend/types.js';
+import { createBackend, type BackendName } from '../backend/select.js';
+import type { TensorInfo, TensorSource } from '../formats/tensor-source.js';
+import { openHFCheckpoint, type WeightsLayout } from '../formats/hf-checkpoint.js';
+import { openGgufCheckpoint, type GgufTokenizerInfo } from '../formats/gguf-checkpoint.js';
+import { metaString } from '../formats/gguf.js';
+import { quantizeRows } from '../formats/ggml-quants.js';
+import type { ModelFamily } from '../tokenizer/types.js';
+import { defaultRopeScaling, detectFamily, parseGLMConfig, type GLMConfig, type RopeScaling } from './config.js';
+import { GLMModel } from './glm.js';
+import { loadWeights, validateTensors, type LoadProgress } from './load.js';
+
+export type QuantizeType = 'q8_0' | 'q4_0';
+
+export interface OpenModelOptions {
+  /** A backend instance, or its name (default 'auto'). */
+  backend?: Backend | BackendName;
+  /** Quantize F32/F16/BF16 matrices while loading (GGUF files keep their own types). */
+  quantize?: QuantizeType;
+  onProgress?: (p: LoadProgress) => void;
+  /** Overrides the family detected from the checkpoint. */
+  family?: ModelFamily;
+  /** Overrides how rope_ratio applies (default: from the family / GGUF metadata). */
+  ropeScaling?: RopeScaling;
+}
+
+/** A checkpoint opened but not loaded: what `info` shows, and what `openModel` loads. */
+export interface CheckpointHandle {
+  path: string;
+  format: 'hf' | 'gguf';
+  /** HF weight layout (safetensors / sharded / bin / sharded bin). */
+  layout?: WeightsLayout;
+  weightFiles: string[];
+  config: GLMConfig;
+  source: TensorSource;
+  /** tokenizer.model of an HF directory, when present. */
+  tokenizerFile?: string;
+  /** The vocabulary embedded in a GGUF file, when present. */
+  ggufTokenizer?: GgufTokenizerInfo;
+}
+
+export interface OpenedModel extends Omit<CheckpointHandle, 'source'> {
+  model: GLMModel;
+  backend: Backend;
+}
+
+/** Opens a model directory or .gguf file and validates its tensors; reads no weights yet. */
+export async function openCheckpoint(modelPath: string, options: Pick<OpenModelOptions, 'family' | 'ropeScaling'> = {}): Promise<CheckpointHandle> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(modelPath)).isDirectory();
+  } catch {
+    throw notFound('model', modelPath, 'give a Hugging Face model directory or a .gguf file');
+  }
+  let handle: CheckpointHandle;
+  if (isDir) {
+    const ck = await openHFCheckpoint(modelPath);
+    try {
+      const family = options.family ?? detectFamily(ck.config);
+      const config = parseGLMConfig(ck.config, `${modelPath}/config.json`, { family, ropeScaling: options.ropeScaling ?? defaultRopeScaling(family) });
+      handle = { path: modelPath, format: 'hf', layout: ck.layout, weightFiles: ck.weightFiles, config, source: ck.source };
+      if (ck.tokenizerFile !== undefined) handle.tokenizerFile = ck.tokenizerFile;
+    } catch (err) {
+      await ck.source.close();
+      throw err;
+    }
+  } else {
+    const ck = await openGgufCheckpoint(modelPath);
+    try {
+      const family = options.family ?? ck.family;
+      // GGUF spells ChatGLM2-32k's position interpolation as linear RoPE scaling
+      const linear = metaString(ck.header, 'chatglm.rope.scaling.type') === 'linear';
+      const config = parseGLMConfig(ck.config, modelPath, { family, ropeScaling: options.ropeScaling ?? (linear ? 'position' : 'base') });
+      handle = { path: modelPath, format: 'gguf', weightFiles: [modelPath], config, source: ck.source };
+      if (ck.tokenizer !== undefined) handle.ggufTokenizer = ck.tokenizer;
+    } catch (err) {
+      await ck.source.close();
+      throw err;
+    }
+  }
+  try {
+    validateTensors(handle.source, handle.config);
+  } catch (err) {
+    await handle.source.close();
+    throw err;
+  }
+  return handle;
+}
+
+/**
+ * Opens and loads a model. `backend` defaults to 'auto'; with `quantize` every float matrix is
+ * re-encoded as q8_0/q4_0 as it is read.
+ */
+export async function openModel(modelPath: string, options: OpenModelOptions = {}): Promise<OpenedModel> {
+  const backend = typeof options.backend === 'object' ? options.backend : await createBackend(options.backend ?? 'auto');
+  const handle = await openCheckpoint(modelPath, options);
+  try {
+    const quantize = options.quantize;
+    if (quantize !== undefined && quantize !== 'q8_0' && quantize !== 'q4_0') {
+      throw new ChatGLMError('BAD_ARGUMENT', `cannot quantize to ${JSON.stringify(quantize)}; choose q8_0 or q4_0`);
+    }
+    const weights = await loadWeights(handle.source, handle.config, backend, {
+      ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+      ...(quantize !== undefined ? { quantizer: (src: Float32Array, rows: number, cols: number) => ({ type: quantize, bytes: quantizeRows(quantize, src, rows, cols) }) } : {}),
+    });
+    const { source: _source, ...rest } = handle;
+    return { ...rest, model: new GLMModel(handle.config, weights, backend), backend };
+  } finally {
+    await handle.source.close();
+  }
+}
+
+/** Weight dtypes of a checkpoint, with the parameter count of each (for `info`). */
+export function dtypeSummary(tensors: readonly TensorInfo[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of tensors) out[t.dtype] = (out[t.dtype] ?? 0) + t.shape.reduce((a, b) => a * b, 1);
+  return out;
+}
