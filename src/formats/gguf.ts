@@ -292,8 +292,8 @@ function parseHeader(buf: Uint8Array, ctx: ParseContext): Omit<GgufHeader, 'path
     throw new ChatGLMError('UNSUPPORTED', `${ctx.file}: GGUF version ${version} is not supported${hint}; versions 2 and 3 are`, { file: ctx.file });
   }
   // Every tensor info and kv pair takes at least 8 bytes, which bounds honest counts by the file size.
-  const tensorCount = smallU64(c, ctx, 'the tensor count', ctx.fileSize / 8);
-  const kvCount = smallU64(c, ctx, 'the metadata count', ctx.fileSize / 8);
+  const tensorCount = smallU64(c, ctx, 'the tensor count', Math.floor(ctx.fileSize / 8));
+  const kvCount = smallU64(c, ctx, 'the metadata count', Math.floor(ctx.fileSize / 8));
   const metadata = new Map<string, GgufMetadataEntry>();
   for (let i = 0; i < kvCount; i++) {
     const key = readString(c, ctx);

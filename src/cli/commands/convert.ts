@@ -1,13 +1,74 @@
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
+import { CONVERT_TYPES, convertToGguf } from '../../formats/gguf-convert.js';
+import type { ConvertProgress, ConvertType } from '../../formats/gguf-convert.js';
+import type { ModelFamily } from '../../tokenizer/types.js';
 
-// Placeholder until the issue that owns this command lands it.
+const FAMILIES: readonly ModelFamily[] = ['chatglm2', 'chatglm3', 'glm4'];
+
+function mb(n: number): string {
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/** A one-line bar redrawn in place on a terminal; on a pipe, a line per tenth so logs stay short. */
+function progressPrinter(): { update(p: ConvertProgress): void; end(): void } {
+  const tty = process.stderr.isTTY === true;
+  let lastTenth = -1;
+  return {
+    update(p) {
+      const frac = p.totalBytes > 0 ? p.bytes / p.totalBytes : p.done / p.total;
+      if (tty) {
+        const width = 30;
+        const filled = Math.round(frac * width);
+        const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
+        process.stderr.write(`\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${p.done}/${p.total} ${mb(p.bytes)} ${p.name.padEnd(24).slice(0, 24)}`);
+      } else {
+        const tenth = Math.floor(frac * 10);
+        if (tenth !== lastTenth) {
+          lastTenth = tenth;
+          process.stderr.write(`convert: ${(frac * 100).toFixed(0)}% (${p.done}/${p.total} tensors, ${mb(p.bytes)})\n`);
+        }
+      }
+    },
+    end() {
+      if (tty) process.stderr.write('\n');
+    },
+  };
+}
+
 export function register(program: Command): void {
   program
     .command('convert')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new ChatGLMError('UNSUPPORTED', 'convert: not implemented yet');
+    .description('Convert a Hugging Face ChatGLM2/3 or GLM-4 directory to GGUF (loadable by this engine and by llama.cpp)')
+    .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, weights, tokenizer.model)')
+    .requiredOption('--out <file>', 'GGUF file to write')
+    .option('--type <type>', `weight type for matrices: ${CONVERT_TYPES.join(', ')}`, 'f16')
+    .option('--family <family>', `override the detected family: ${FAMILIES.join(', ')}`)
+    .action(async (opts: { model: string; out: string; type: string; family?: string }) => {
+      const type = opts.type.toLowerCase();
+      if (!(CONVERT_TYPES as readonly string[]).includes(type)) {
+        throw new ChatGLMError('BAD_ARGUMENT', `convert: --type ${opts.type} is not supported; use one of ${CONVERT_TYPES.join(', ')}`);
+      }
+      if (opts.family !== undefined && !(FAMILIES as readonly string[]).includes(opts.family)) {
+        throw new ChatGLMError('BAD_ARGUMENT', `convert: --family ${opts.family} is not one of ${FAMILIES.join(', ')}`);
+      }
+      const progress = progressPrinter();
+      const started = Date.now();
+      try {
+        const r = await convertToGguf({
+          modelDir: opts.model,
+          out: opts.out,
+          type: type as ConvertType,
+          ...(opts.family !== undefined ? { family: opts.family as ModelFamily } : {}),
+          onProgress: (p) => progress.update(p),
+        });
+        progress.end();
+        process.stderr.write(
+          `convert: wrote ${r.out} (${r.family}, ${type}, ${r.tensors} tensors, vocab ${r.vocabSize}, ${mb(r.bytes)}) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+        );
+      } catch (err) {
+        progress.end();
+        throw err;
+      }
     });
 }
