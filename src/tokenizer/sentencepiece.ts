@@ -109,6 +109,9 @@ export class SentencePieceTokenizer implements Tokenizer {
   readonly kind = 'sentencepiece' as const;
   readonly vocabSize: number;
   readonly unkId: number;
+  /** trainer_spec bos_id / eos_id when they name a piece, else -1. */
+  readonly bosId: number;
+  readonly eosId: number;
   readonly byteFallback: boolean;
   readonly file: string;
 
@@ -190,6 +193,9 @@ export class SentencePieceTokenizer implements Tokenizer {
     }
     if (unk < 0) throw fail('no unknown (<unk>) piece');
     this.unkId = unk;
+    const inRange = (id: number) => (id >= 0 && id < n ? id : -1);
+    this.bosId = inRange(proto.trainerSpec.bosId);
+    this.eosId = inRange(proto.trainerSpec.eosId);
     this.byteFallback = proto.trainerSpec.byteFallback;
     if (this.byteFallback) {
       for (let b = 0; b < 256; b++) {
@@ -304,6 +310,8 @@ export class SentencePieceTokenizer implements Tokenizer {
     if (options.unkSurface !== undefined) trainerSpec.unkSurface = options.unkSurface;
     const ids = (type: number) => pieces.findIndex((p) => p.type === type);
     trainerSpec.unkId = ids(PieceType.UNKNOWN);
+    trainerSpec.bosId = pieces.findIndex((p) => p.type === PieceType.CONTROL && p.piece === '<s>');
+    trainerSpec.eosId = pieces.findIndex((p) => p.type === PieceType.CONTROL && p.piece === '</s>');
     const normalizerSpec = defaultNormalizerSpec();
     normalizerSpec.name = options.precompiledCharsmap?.length ? 'precompiled' : 'identity';
     normalizerSpec.addDummyPrefix = options.addDummyPrefix ?? true;
@@ -467,6 +475,7 @@ export class SentencePieceTokenizer implements Tokenizer {
       }
     }
     start[m] = to;
+    if (m === 0) return;
     if (m >= 2) {
       if (m <= SCAN_LIMIT && !this.hasUnused) this.mergeByScan(m);
       else this.mergeByHeap(m, s);

@@ -1,13 +1,99 @@
+/**
+ * `chatglm tokenize`: text to ids, no special tokens (the parity interface with the original
+ * tokenizers). `--jsonl` turns one JSON string per stdin line into one JSON id array per line.
+ */
 import type { Command } from 'commander';
+import { createInterface } from 'node:readline';
 import { ChatGLMError } from '../../errors.js';
+import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.js';
+import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
 
-// Placeholder until the issue that owns this command lands it.
+export interface TokenizerCliOptions {
+  tokenizer?: string;
+  model?: string;
+  family?: string;
+  jsonl?: boolean;
+}
+
+const FAMILIES: readonly ModelFamily[] = ['chatglm2', 'chatglm3', 'glm4'];
+
+/** Shared by tokenize and detokenize: --tokenizer FILE, or --model DIR (its tokenizer.model). */
+export async function tokenizerFromOptions(opts: TokenizerCliOptions): Promise<Tokenizer> {
+  let family: ModelFamily | undefined;
+  if (opts.family !== undefined) {
+    if (!(FAMILIES as readonly string[]).includes(opts.family)) {
+      throw new ChatGLMError('BAD_ARGUMENT', `--family must be one of ${FAMILIES.join(', ')} (got ${opts.family})`);
+    }
+    family = opts.family as ModelFamily;
+  }
+  if (opts.model !== undefined) {
+    const { tokenizer, family: detected } = await loadTokenizerForModel(opts.model, opts.tokenizer);
+    if (family !== undefined && family !== detected) {
+      return (await loadTokenizerFile(opts.tokenizer ?? `${opts.model}/tokenizer.model`, family)).tokenizer;
+    }
+    return tokenizer;
+  }
+  if (opts.tokenizer === undefined) {
+    throw new ChatGLMError('BAD_ARGUMENT', 'no tokenizer given: pass --tokenizer FILE (a tokenizer.model) or --model DIR');
+  }
+  return (await loadTokenizerFile(opts.tokenizer, family)).tokenizer;
+}
+
+/** Reads stdin line by line, maps each non-blank line, writes the results in large chunks. */
+export async function mapJsonLines(map: (value: unknown, lineNo: number) => string): Promise<void> {
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  let buf: string[] = [];
+  let size = 0;
+  let lineNo = 0;
+  for await (const line of rl) {
+    lineNo++;
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw new ChatGLMError('BAD_ARGUMENT', `stdin line ${lineNo} is not JSON: ${line.slice(0, 60)}`);
+    }
+    const out = map(value, lineNo);
+    buf.push(out);
+    size += out.length;
+    if (size > 1 << 16) {
+      process.stdout.write(buf.join('\n') + '\n');
+      buf = [];
+      size = 0;
+    }
+  }
+  if (buf.length > 0) process.stdout.write(buf.join('\n') + '\n');
+}
+
+async function readAllStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export function register(program: Command): void {
   program
     .command('tokenize')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new ChatGLMError('UNSUPPORTED', 'tokenize: not implemented yet');
+    .description('print the token ids of TEXT as JSON (no special tokens)')
+    .argument('[text]', 'text to encode (default: all of stdin)')
+    .option('-t, --tokenizer <file>', 'tokenizer.model (SentencePiece or GLM-4 tiktoken)')
+    .option('-m, --model <dir>', 'model directory whose tokenizer.model to use')
+    .option('--family <family>', 'chatglm2 | chatglm3 | glm4 (special tokens; detected from --model)')
+    .option('--jsonl', 'read one JSON string per stdin line, write one JSON array of ids per line')
+    .action(async (text: string | undefined, opts: TokenizerCliOptions) => {
+      const tok = await tokenizerFromOptions(opts);
+      if (opts.jsonl) {
+        if (text !== undefined) throw new ChatGLMError('BAD_ARGUMENT', 'tokenize: give TEXT or --jsonl, not both');
+        await mapJsonLines((value, lineNo) => {
+          if (typeof value !== 'string') {
+            throw new ChatGLMError('BAD_ARGUMENT', `stdin line ${lineNo}: expected a JSON string, got ${JSON.stringify(value).slice(0, 60)}`);
+          }
+          return JSON.stringify(tok.encode(value));
+        });
+        return;
+      }
+      const input = text ?? (await readAllStdin());
+      process.stdout.write(JSON.stringify(tok.encode(input)) + '\n');
     });
 }

@@ -1,0 +1,30 @@
+/** Tokenizers: SentencePiece BPE (ChatGLM2/3), tiktoken (GLM-4), and model-directory loading. */
+export type { ModelFamily, StreamDecoder, Tokenizer } from './types.js';
+export {
+  SentencePieceTokenizer,
+  SentencePieceStreamDecoder,
+  loadSentencePieceModel,
+  PieceType,
+  type SentencePieceEntry,
+  type SentencePieceOptions,
+} from './sentencepiece.js';
+export {
+  parseModelProto,
+  writeModelProto,
+  defaultNormalizerSpec,
+  defaultTrainerSpec,
+  ModelType,
+  type ModelProtoFields,
+  type NormalizerSpecFields,
+  type TrainerSpecFields,
+} from './sentencepiece-model.js';
+export { ChatGLMTokenizer, CHATGLM2_SPECIAL_TOKENS, CHATGLM3_SPECIAL_TOKENS, type ChatGLMSentencePieceFamily } from './chatglm.js';
+export {
+  TikTokenTokenizer,
+  loadTikToken,
+  parseTikTokenRanks,
+  GLM4_SPECIAL_TOKENS,
+  GLM4_PATTERN,
+  type TikTokenOptions,
+} from './tiktoken.js';
+export { loadTokenizerForModel, loadTokenizerFile, detectSentencePieceFamily, type TokenizerFileKind } from './load.js';

@@ -1,0 +1,235 @@
+/**
+ * GLM-4's tokenizer: tiktoken-style byte-level BPE. tokenizer.model is a text file of
+ * `base64(token bytes) rank` lines; text is split by the pre-tokenizer regex, each piece's
+ * UTF-8 bytes are merged pairwise, always the lowest-ranked adjacent pair first (leftmost on
+ * ties), exactly like tiktoken's _byte_pair_merge. Specials follow the ranks (151329.. in the
+ * real file) and are never produced by encode().
+ */
+import { readFile } from 'node:fs/promises';
+import { ChatGLMError, badFormat, notFound } from '../errors.js';
+import type { StreamDecoder, Tokenizer } from './types.js';
+import { toWellFormed } from './utf8.js';
+
+/** GLM-4 specials in id order, starting right after the last rank (151329 in glm-4-9b-chat). */
+export const GLM4_SPECIAL_TOKENS = [
+  '<|endoftext|>',
+  '[MASK]',
+  '[gMASK]',
+  '[sMASK]',
+  '<sop>',
+  '<eop>',
+  '<|system|>',
+  '<|user|>',
+  '<|assistant|>',
+  '<|observation|>',
+  '<|begin_of_image|>',
+  '<|end_of_image|>',
+  '<|begin_of_video|>',
+  '<|end_of_video|>',
+] as const;
+
+// The GLM-4 pattern: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// rewritten for JS: no inline (?i:) (Rust's simple case folding adds only ſ for s), and \s
+// spelled out as Unicode White_Space (JS's \s adds U+FEFF and lacks U+0085).
+const WS = '\\t-\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000';
+export const GLM4_PATTERN = new RegExp(
+  [
+    "'[sS\\u017F]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]",
+    '[^\\r\\n\\p{L}\\p{N}]?\\p{L}+',
+    '\\p{N}{1,3}',
+    ` ?[^${WS}\\p{L}\\p{N}]+[\\r\\n]*`,
+    `[${WS}]*[\\r\\n]+`,
+    `[${WS}]+(?![^${WS}])`,
+    `[${WS}]+`,
+  ].join('|'),
+  'gu',
+);
+
+export interface TikTokenOptions {
+  /** Special token names, ids assigned from `specialStart` (default: one past the highest rank). */
+  specials?: readonly string[];
+  specialStart?: number;
+  /** Pre-tokenizer; must have the g and u flags. Default GLM4_PATTERN. */
+  pattern?: RegExp;
+  file?: string;
+}
+
+const MAX_CACHE_ENTRIES = 200_000;
+const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+export class TikTokenTokenizer implements Tokenizer {
+  readonly kind = 'tiktoken' as const;
+  readonly vocabSize: number;
+  readonly file: string;
+  readonly specialStart: number;
+  readonly specialTokens: readonly string[];
+  /** Token bytes as latin1 strings (one char per byte) -> rank. */
+  private readonly ranks = new Map<string, number>();
+  private readonly tokenBytes: (Uint8Array | undefined)[];
+  private readonly specialIds = new Map<string, number>();
+  private readonly pattern: RegExp;
+  private readonly cache = new Map<string, number[]>();
+
+  constructor(ranks: ReadonlyArray<{ bytes: Uint8Array; rank: number }>, options: TikTokenOptions = {}) {
+    this.file = options.file ?? '<ranks>';
+    let maxRank = -1;
+    for (const { bytes, rank } of ranks) {
+      const key = latin1(bytes);
+      if (this.ranks.has(key)) throw badFormat(this.file, `token ${JSON.stringify(key)} appears twice`);
+      this.ranks.set(key, rank);
+      if (rank > maxRank) maxRank = rank;
+    }
+    this.specialStart = options.specialStart ?? maxRank + 1;
+    this.specialTokens = options.specials ?? GLM4_SPECIAL_TOKENS;
+    if (this.specialStart <= maxRank) throw badFormat(this.file, `special ids start at ${this.specialStart}, inside the ranks (max ${maxRank})`);
+    this.vocabSize = this.specialStart + this.specialTokens.length;
+    this.tokenBytes = new Array<Uint8Array | undefined>(this.specialStart);
+    for (const { bytes, rank } of ranks) this.tokenBytes[rank] = bytes;
+    this.specialTokens.forEach((name, i) => this.specialIds.set(name, this.specialStart + i));
+    this.pattern = options.pattern ?? GLM4_PATTERN;
+  }
+
+  /** All ranks in rank order (for writing GGUF or other formats). Gaps are skipped. */
+  listRanks(): { bytes: Uint8Array; rank: number }[] {
+    const out: { bytes: Uint8Array; rank: number }[] = [];
+    this.tokenBytes.forEach((bytes, rank) => {
+      if (bytes) out.push({ bytes, rank });
+    });
+    return out;
+  }
+
+  /** Ordinary text to ids (tiktoken encode_ordinary): special names are encoded as text. */
+  encode(text: string): number[] {
+    const out: number[] = [];
+    text = toWellFormed(text);
+    const re = new RegExp(this.pattern.source, this.pattern.flags);
+    for (const m of text.matchAll(re)) {
+      const piece = m[0];
+      if (piece.length === 0) continue;
+      let ids = this.cache.get(piece);
+      if (ids === undefined) {
+        ids = this.encodePiece(piece);
+        if (this.cache.size >= MAX_CACHE_ENTRIES) this.cache.clear();
+        this.cache.set(piece, ids);
+      }
+      for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
+    }
+    return out;
+  }
+
+  private encodePiece(piece: string): number[] {
+    const key = Buffer.from(piece, 'utf8').toString('latin1');
+    const whole = this.ranks.get(key);
+    if (whole !== undefined) return [whole];
+    // Boundaries of the current parts; rank[i] is the rank of parts i and i+1 merged.
+    const bounds: number[] = [];
+    for (let i = 0; i <= key.length; i++) bounds.push(i);
+    const rankOf = (i: number): number =>
+      i + 2 < bounds.length ? (this.ranks.get(key.slice(bounds[i], bounds[i + 2])) ?? Infinity) : Infinity;
+    const pairRanks: number[] = [];
+    for (let i = 0; i + 1 < bounds.length; i++) pairRanks.push(rankOf(i));
+    for (;;) {
+      let best = -1;
+      let bestRank = Infinity;
+      for (let i = 0; i + 2 < bounds.length; i++) {
+        if (pairRanks[i]! < bestRank) {
+          bestRank = pairRanks[i]!;
+          best = i;
+        }
+      }
+      if (best < 0) break;
+      bounds.splice(best + 1, 1);
+      pairRanks.splice(best + 1, 1);
+      pairRanks[best] = rankOf(best);
+      if (best > 0) pairRanks[best - 1] = rankOf(best - 1);
+    }
+    const ids: number[] = [];
+    for (let i = 0; i + 1 < bounds.length; i++) {
+      const r = this.ranks.get(key.slice(bounds[i], bounds[i + 1]));
+      if (r === undefined) {
+        throw new ChatGLMError(
+          'BAD_FORMAT',
+          `${this.file}: byte 0x${key.charCodeAt(bounds[i]!).toString(16)} has no rank, so the text cannot be encoded (the rank file must contain all 256 single bytes)`,
+          { file: this.file },
+        );
+      }
+      ids.push(r);
+    }
+    return ids;
+  }
+
+  decode(ids: readonly number[]): string {
+    const d = this.createStreamDecoder();
+    let out = '';
+    for (const id of ids) out += d.push(id);
+    return out + d.flush();
+  }
+
+  /** Bytes of a token: rank bytes, or the UTF-8 of a special's name. */
+  tokenToBytes(id: number): Uint8Array {
+    if (Number.isInteger(id) && id >= 0) {
+      if (id < this.specialStart) {
+        const b = this.tokenBytes[id];
+        if (b) return b;
+      } else if (id < this.vocabSize) {
+        return new TextEncoder().encode(this.specialTokens[id - this.specialStart]!);
+      }
+    }
+    throw new ChatGLMError(
+      'BAD_ARGUMENT',
+      `token id ${id} is out of range for ${this.file} (ids 0..${this.vocabSize - 1}${this.listRanks().length < this.specialStart ? ', with gaps' : ''})`,
+      { file: this.file },
+    );
+  }
+
+  specialId(name: string): number | undefined {
+    return this.specialIds.get(name);
+  }
+
+  isSpecial(id: number): boolean {
+    return id >= this.specialStart && id < this.vocabSize;
+  }
+
+  createStreamDecoder(): StreamDecoder {
+    const decoder = new TextDecoder('utf-8');
+    return {
+      push: (id: number) => decoder.decode(this.tokenToBytes(id), { stream: true }),
+      flush: () => decoder.decode(),
+    };
+  }
+}
+
+/** Parses a tiktoken rank file (`base64 rank` per line). */
+export function parseTikTokenRanks(text: string, file: string): { bytes: Uint8Array; rank: number }[] {
+  const out: { bytes: Uint8Array; rank: number }[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '') continue;
+    const m = /^([A-Za-z0-9+/]*={0,2}) (\d+)$/.exec(line);
+    if (!m) throw badFormat(file, `line ${i + 1} is not "base64 rank": ${JSON.stringify(line.slice(0, 60))}`);
+    out.push({ bytes: new Uint8Array(Buffer.from(m[1]!, 'base64')), rank: Number(m[2]) });
+  }
+  if (out.length === 0) throw badFormat(file, 'the rank file is empty');
+  return out;
+}
+
+/** Loads a GLM-4 tiktoken tokenizer.model with GLM-4's specials. */
+export async function loadTikToken(file: string, options: Omit<TikTokenOptions, 'file'> = {}): Promise<TikTokenTokenizer> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('tiktoken rank file', file, 'check the path, or pass --tokenizer FILE');
+    throw new ChatGLMError('FILE_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, { file, cause: err });
+  }
+  return new TikTokenTokenizer(parseTikTokenRanks(text, file), { ...options, file });
+}
+
+/** True when the bytes look like a tiktoken rank file rather than a protobuf. */
+export function looksLikeTikToken(head: Uint8Array): boolean {
+  const s = Buffer.from(head.subarray(0, 256)).toString('latin1');
+  const first = s.split('\n')[0] ?? '';
+  return /^[A-Za-z0-9+/]+={0,2} \d+\r?$/.test(first);
+}
