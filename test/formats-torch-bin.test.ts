@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ChatGLMError } from '../src/errors.js';
 import { openTorchBin } from '../src/formats/torch-bin.js';
@@ -79,6 +81,47 @@ test('writer output round-trips: storage offset, parameter, f16/bf16, i64, scala
       assert.deepEqual(values(await src.read('s')), [5]);
       assert.deepEqual(values(await src.read('i')), [2 ** 40, -7]);
       await src.close();
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('torch.load reads what writeTorchBin writes (when a system Python with torch is installed)', async (t) => {
+  const python = '/usr/bin/python3';
+  if (!existsSync(python)) {
+    t.skip('no /usr/bin/python3 with torch: cannot cross-check the writer against torch.load');
+    return;
+  }
+  const { dir, cleanup } = await tempDir();
+  try {
+    // One Python run for both files: importing torch is the slow part.
+    const files: string[] = [];
+    for (const zip64 of [false, true]) {
+      const file = path.join(dir, `x${zip64 ? 64 : ''}.bin`);
+      await writeTorchBin(file, [
+        { name: 'h', dtype: 'F16', shape: [2, 2], data: new Float32Array([1, 2, 3, 0.1]), storageOffset: 3 },
+        { name: 'p', dtype: 'BF16', shape: [3], data: new Float32Array([1, -2, 0.1]), parameter: true },
+        { name: 'i', dtype: 'I64', shape: [1], data: new Uint8Array(new BigInt64Array([2n ** 40n]).buffer) },
+      ], { zip64 });
+      files.push(file);
+    }
+    const script =
+      'import json,sys,torch\nfor f in sys.argv[1:]:\n  sd=torch.load(f)\n  print(json.dumps({k:[type(v).__name__,str(v.dtype),list(v.shape),v.storage_offset(),v.flatten().tolist()] for k,v in sd.items()}))';
+    const r = spawnSync(python, ['-c', script, ...files], { encoding: 'utf8' });
+    if (r.status !== 0 && /No module named 'torch'/.test(r.stderr)) {
+      t.skip('/usr/bin/python3 has no torch: cannot cross-check the writer against torch.load');
+      return;
+    }
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 2);
+    for (const line of lines) {
+      assert.deepEqual(JSON.parse(line) as unknown, {
+        h: ['Tensor', 'torch.float16', [2, 2], 3, [1, 2, 3, 0.0999755859375]],
+        p: ['Parameter', 'torch.bfloat16', [3], 0, [1, -2, 0.10009765625]],
+        i: ['Tensor', 'torch.int64', [1], 0, [2 ** 40]],
+      });
     }
   } finally {
     await cleanup();
