@@ -275,7 +275,8 @@ export class GgufSource implements TensorSource {
       const k = byName.get(`blk.${m[1]}.attn_k.${m[2]}`);
       const v = byName.get(`blk.${m[1]}.attn_v.${m[2]}`);
       if (k === undefined || v === undefined) throw badFormat(h.path, `${t.name} has no matching attn_k/attn_v`);
-      if (k.type !== t.type || v.type !== t.type || k.ne[0] !== t.ne[0] || v.ne[0] !== t.ne[0] || t.ne.length !== k.ne.length) {
+      const sameWidth = t.ne.length === 1 || (k.ne[0] === t.ne[0] && v.ne[0] === t.ne[0]);
+      if (k.type !== t.type || v.type !== t.type || !sameWidth || t.ne.length !== k.ne.length || t.ne.length !== v.ne.length) {
         throw new ChatGLMError('UNSUPPORTED', `${h.path}: split Q/K/V tensors of layer ${m[1]} differ in type or width; re-convert with fused attn_qkv`, { file: h.path });
       }
       const hf = `${P}encoder.layers.${m[1]}.self_attention.query_key_value.${m[2]}`;
