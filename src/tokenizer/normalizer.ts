@@ -21,7 +21,8 @@ class CharsMap {
     const trieSize = dv.getUint32(0, true);
     if (trieSize >= blob.length) throw new Error(`${file}: precompiled_charsmap trie size ${trieSize} exceeds the blob`);
     // Copy so the Uint32Array is aligned regardless of where the blob sits in the file.
-    const trieBytes = blob.slice(4, 4 + trieSize);
+    const trieBytes = new Uint8Array(trieSize);
+    trieBytes.set(blob.subarray(4, 4 + trieSize));
     this.units = new Uint32Array(trieBytes.buffer, 0, trieSize >>> 2);
     this.normalized = blob.subarray(4 + trieSize);
   }

@@ -147,7 +147,7 @@ function readNormalizer(r: ProtoReader): NormalizerSpecFields {
     const isVarint = w === WIRE_VARINT;
     const isLen = w === WIRE_LEN;
     if (f === 1 && isLen) n.name = r.string();
-    else if (f === 2 && isLen) n.precompiledCharsmap = r.bytes().slice();
+    else if (f === 2 && isLen) n.precompiledCharsmap = Uint8Array.prototype.slice.call(r.bytes());
     else if (f === 3 && isVarint) n.addDummyPrefix = r.varint() !== 0;
     else if (f === 4 && isVarint) n.removeExtraWhitespaces = r.varint() !== 0;
     else if (f === 5 && isVarint) n.escapeWhitespaces = r.varint() !== 0;
@@ -174,6 +174,8 @@ export function parseModelProto(data: Uint8Array, file: string): ModelProtoField
     trainerSpec: defaultTrainerSpec(),
     normalizerSpec: defaultNormalizerSpec(),
   };
+  // A plain Uint8Array view: Buffer#slice would not copy, and we keep sub-arrays around.
+  data = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   try {
     const r = new ProtoReader(data);
     while (!r.done) {

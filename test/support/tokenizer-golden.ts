@@ -1,0 +1,464 @@
+/**
+ * Golden fixture made with the official SentencePiece library (Debian python3-sentencepiece 0.1.97):
+ * a 320-piece BPE model trained with a custom normalization_rule_tsv, so its precompiled_charsmap
+ * is a real Darts trie (rules: fullwidth A B a b -> ASCII, U+3000 -> space, U+2460 -> 1, U+FB01 -> fi,
+ * a + U+0301 -> U+00E1, U+2126 -> U+03A9), byte_fallback, remove_extra_whitespaces, user-defined <|u|>.
+ * The expected ids/pieces/decoded text are the library's own output for each text.
+ */
+export const CHARSMAP_MODEL_BASE64 =
+  'Cg4KBTx1bms+FQAAAAAYAgoMCgM8cz4VAAAAABgDCg0KBDwvcz4VAAAAABgDCg4KBTx8dXw+FQAAAAAYBAoPCgY8MHgwMD4VAAAA' +
+  'ABgGCg8KBjwweDAxPhUAAAAAGAYKDwoGPDB4MDI+FQAAAAAYBgoPCgY8MHgwMz4VAAAAABgGCg8KBjwweDA0PhUAAAAAGAYKDwoG' +
+  'PDB4MDU+FQAAAAAYBgoPCgY8MHgwNj4VAAAAABgGCg8KBjwweDA3PhUAAAAAGAYKDwoGPDB4MDg+FQAAAAAYBgoPCgY8MHgwOT4V' +
+  'AAAAABgGCg8KBjwweDBBPhUAAAAAGAYKDwoGPDB4MEI+FQAAAAAYBgoPCgY8MHgwQz4VAAAAABgGCg8KBjwweDBEPhUAAAAAGAYK' +
+  'DwoGPDB4MEU+FQAAAAAYBgoPCgY8MHgwRj4VAAAAABgGCg8KBjwweDEwPhUAAAAAGAYKDwoGPDB4MTE+FQAAAAAYBgoPCgY8MHgx' +
+  'Mj4VAAAAABgGCg8KBjwweDEzPhUAAAAAGAYKDwoGPDB4MTQ+FQAAAAAYBgoPCgY8MHgxNT4VAAAAABgGCg8KBjwweDE2PhUAAAAA' +
+  'GAYKDwoGPDB4MTc+FQAAAAAYBgoPCgY8MHgxOD4VAAAAABgGCg8KBjwweDE5PhUAAAAAGAYKDwoGPDB4MUE+FQAAAAAYBgoPCgY8' +
+  'MHgxQj4VAAAAABgGCg8KBjwweDFDPhUAAAAAGAYKDwoGPDB4MUQ+FQAAAAAYBgoPCgY8MHgxRT4VAAAAABgGCg8KBjwweDFGPhUA' +
+  'AAAAGAYKDwoGPDB4MjA+FQAAAAAYBgoPCgY8MHgyMT4VAAAAABgGCg8KBjwweDIyPhUAAAAAGAYKDwoGPDB4MjM+FQAAAAAYBgoP' +
+  'CgY8MHgyND4VAAAAABgGCg8KBjwweDI1PhUAAAAAGAYKDwoGPDB4MjY+FQAAAAAYBgoPCgY8MHgyNz4VAAAAABgGCg8KBjwweDI4' +
+  'PhUAAAAAGAYKDwoGPDB4Mjk+FQAAAAAYBgoPCgY8MHgyQT4VAAAAABgGCg8KBjwweDJCPhUAAAAAGAYKDwoGPDB4MkM+FQAAAAAY' +
+  'BgoPCgY8MHgyRD4VAAAAABgGCg8KBjwweDJFPhUAAAAAGAYKDwoGPDB4MkY+FQAAAAAYBgoPCgY8MHgzMD4VAAAAABgGCg8KBjww' +
+  'eDMxPhUAAAAAGAYKDwoGPDB4MzI+FQAAAAAYBgoPCgY8MHgzMz4VAAAAABgGCg8KBjwweDM0PhUAAAAAGAYKDwoGPDB4MzU+FQAA' +
+  'AAAYBgoPCgY8MHgzNj4VAAAAABgGCg8KBjwweDM3PhUAAAAAGAYKDwoGPDB4Mzg+FQAAAAAYBgoPCgY8MHgzOT4VAAAAABgGCg8K' +
+  'BjwweDNBPhUAAAAAGAYKDwoGPDB4M0I+FQAAAAAYBgoPCgY8MHgzQz4VAAAAABgGCg8KBjwweDNEPhUAAAAAGAYKDwoGPDB4M0U+' +
+  'FQAAAAAYBgoPCgY8MHgzRj4VAAAAABgGCg8KBjwweDQwPhUAAAAAGAYKDwoGPDB4NDE+FQAAAAAYBgoPCgY8MHg0Mj4VAAAAABgG' +
+  'Cg8KBjwweDQzPhUAAAAAGAYKDwoGPDB4NDQ+FQAAAAAYBgoPCgY8MHg0NT4VAAAAABgGCg8KBjwweDQ2PhUAAAAAGAYKDwoGPDB4' +
+  'NDc+FQAAAAAYBgoPCgY8MHg0OD4VAAAAABgGCg8KBjwweDQ5PhUAAAAAGAYKDwoGPDB4NEE+FQAAAAAYBgoPCgY8MHg0Qj4VAAAA' +
+  'ABgGCg8KBjwweDRDPhUAAAAAGAYKDwoGPDB4NEQ+FQAAAAAYBgoPCgY8MHg0RT4VAAAAABgGCg8KBjwweDRGPhUAAAAAGAYKDwoG' +
+  'PDB4NTA+FQAAAAAYBgoPCgY8MHg1MT4VAAAAABgGCg8KBjwweDUyPhUAAAAAGAYKDwoGPDB4NTM+FQAAAAAYBgoPCgY8MHg1ND4V' +
+  'AAAAABgGCg8KBjwweDU1PhUAAAAAGAYKDwoGPDB4NTY+FQAAAAAYBgoPCgY8MHg1Nz4VAAAAABgGCg8KBjwweDU4PhUAAAAAGAYK' +
+  'DwoGPDB4NTk+FQAAAAAYBgoPCgY8MHg1QT4VAAAAABgGCg8KBjwweDVCPhUAAAAAGAYKDwoGPDB4NUM+FQAAAAAYBgoPCgY8MHg1' +
+  'RD4VAAAAABgGCg8KBjwweDVFPhUAAAAAGAYKDwoGPDB4NUY+FQAAAAAYBgoPCgY8MHg2MD4VAAAAABgGCg8KBjwweDYxPhUAAAAA' +
+  'GAYKDwoGPDB4NjI+FQAAAAAYBgoPCgY8MHg2Mz4VAAAAABgGCg8KBjwweDY0PhUAAAAAGAYKDwoGPDB4NjU+FQAAAAAYBgoPCgY8' +
+  'MHg2Nj4VAAAAABgGCg8KBjwweDY3PhUAAAAAGAYKDwoGPDB4Njg+FQAAAAAYBgoPCgY8MHg2OT4VAAAAABgGCg8KBjwweDZBPhUA' +
+  'AAAAGAYKDwoGPDB4NkI+FQAAAAAYBgoPCgY8MHg2Qz4VAAAAABgGCg8KBjwweDZEPhUAAAAAGAYKDwoGPDB4NkU+FQAAAAAYBgoP' +
+  'CgY8MHg2Rj4VAAAAABgGCg8KBjwweDcwPhUAAAAAGAYKDwoGPDB4NzE+FQAAAAAYBgoPCgY8MHg3Mj4VAAAAABgGCg8KBjwweDcz' +
+  'PhUAAAAAGAYKDwoGPDB4NzQ+FQAAAAAYBgoPCgY8MHg3NT4VAAAAABgGCg8KBjwweDc2PhUAAAAAGAYKDwoGPDB4Nzc+FQAAAAAY' +
+  'BgoPCgY8MHg3OD4VAAAAABgGCg8KBjwweDc5PhUAAAAAGAYKDwoGPDB4N0E+FQAAAAAYBgoPCgY8MHg3Qj4VAAAAABgGCg8KBjww' +
+  'eDdDPhUAAAAAGAYKDwoGPDB4N0Q+FQAAAAAYBgoPCgY8MHg3RT4VAAAAABgGCg8KBjwweDdGPhUAAAAAGAYKDwoGPDB4ODA+FQAA' +
+  'AAAYBgoPCgY8MHg4MT4VAAAAABgGCg8KBjwweDgyPhUAAAAAGAYKDwoGPDB4ODM+FQAAAAAYBgoPCgY8MHg4ND4VAAAAABgGCg8K' +
+  'BjwweDg1PhUAAAAAGAYKDwoGPDB4ODY+FQAAAAAYBgoPCgY8MHg4Nz4VAAAAABgGCg8KBjwweDg4PhUAAAAAGAYKDwoGPDB4ODk+' +
+  'FQAAAAAYBgoPCgY8MHg4QT4VAAAAABgGCg8KBjwweDhCPhUAAAAAGAYKDwoGPDB4OEM+FQAAAAAYBgoPCgY8MHg4RD4VAAAAABgG' +
+  'Cg8KBjwweDhFPhUAAAAAGAYKDwoGPDB4OEY+FQAAAAAYBgoPCgY8MHg5MD4VAAAAABgGCg8KBjwweDkxPhUAAAAAGAYKDwoGPDB4' +
+  'OTI+FQAAAAAYBgoPCgY8MHg5Mz4VAAAAABgGCg8KBjwweDk0PhUAAAAAGAYKDwoGPDB4OTU+FQAAAAAYBgoPCgY8MHg5Nj4VAAAA' +
+  'ABgGCg8KBjwweDk3PhUAAAAAGAYKDwoGPDB4OTg+FQAAAAAYBgoPCgY8MHg5OT4VAAAAABgGCg8KBjwweDlBPhUAAAAAGAYKDwoG' +
+  'PDB4OUI+FQAAAAAYBgoPCgY8MHg5Qz4VAAAAABgGCg8KBjwweDlEPhUAAAAAGAYKDwoGPDB4OUU+FQAAAAAYBgoPCgY8MHg5Rj4V' +
+  'AAAAABgGCg8KBjwweEEwPhUAAAAAGAYKDwoGPDB4QTE+FQAAAAAYBgoPCgY8MHhBMj4VAAAAABgGCg8KBjwweEEzPhUAAAAAGAYK' +
+  'DwoGPDB4QTQ+FQAAAAAYBgoPCgY8MHhBNT4VAAAAABgGCg8KBjwweEE2PhUAAAAAGAYKDwoGPDB4QTc+FQAAAAAYBgoPCgY8MHhB' +
+  'OD4VAAAAABgGCg8KBjwweEE5PhUAAAAAGAYKDwoGPDB4QUE+FQAAAAAYBgoPCgY8MHhBQj4VAAAAABgGCg8KBjwweEFDPhUAAAAA' +
+  'GAYKDwoGPDB4QUQ+FQAAAAAYBgoPCgY8MHhBRT4VAAAAABgGCg8KBjwweEFGPhUAAAAAGAYKDwoGPDB4QjA+FQAAAAAYBgoPCgY8' +
+  'MHhCMT4VAAAAABgGCg8KBjwweEIyPhUAAAAAGAYKDwoGPDB4QjM+FQAAAAAYBgoPCgY8MHhCND4VAAAAABgGCg8KBjwweEI1PhUA' +
+  'AAAAGAYKDwoGPDB4QjY+FQAAAAAYBgoPCgY8MHhCNz4VAAAAABgGCg8KBjwweEI4PhUAAAAAGAYKDwoGPDB4Qjk+FQAAAAAYBgoP' +
+  'CgY8MHhCQT4VAAAAABgGCg8KBjwweEJCPhUAAAAAGAYKDwoGPDB4QkM+FQAAAAAYBgoPCgY8MHhCRD4VAAAAABgGCg8KBjwweEJF' +
+  'PhUAAAAAGAYKDwoGPDB4QkY+FQAAAAAYBgoPCgY8MHhDMD4VAAAAABgGCg8KBjwweEMxPhUAAAAAGAYKDwoGPDB4QzI+FQAAAAAY' +
+  'BgoPCgY8MHhDMz4VAAAAABgGCg8KBjwweEM0PhUAAAAAGAYKDwoGPDB4QzU+FQAAAAAYBgoPCgY8MHhDNj4VAAAAABgGCg8KBjww' +
+  'eEM3PhUAAAAAGAYKDwoGPDB4Qzg+FQAAAAAYBgoPCgY8MHhDOT4VAAAAABgGCg8KBjwweENBPhUAAAAAGAYKDwoGPDB4Q0I+FQAA' +
+  'AAAYBgoPCgY8MHhDQz4VAAAAABgGCg8KBjwweENEPhUAAAAAGAYKDwoGPDB4Q0U+FQAAAAAYBgoPCgY8MHhDRj4VAAAAABgGCg8K' +
+  'BjwweEQwPhUAAAAAGAYKDwoGPDB4RDE+FQAAAAAYBgoPCgY8MHhEMj4VAAAAABgGCg8KBjwweEQzPhUAAAAAGAYKDwoGPDB4RDQ+' +
+  'FQAAAAAYBgoPCgY8MHhENT4VAAAAABgGCg8KBjwweEQ2PhUAAAAAGAYKDwoGPDB4RDc+FQAAAAAYBgoPCgY8MHhEOD4VAAAAABgG' +
+  'Cg8KBjwweEQ5PhUAAAAAGAYKDwoGPDB4REE+FQAAAAAYBgoPCgY8MHhEQj4VAAAAABgGCg8KBjwweERDPhUAAAAAGAYKDwoGPDB4' +
+  'REQ+FQAAAAAYBgoPCgY8MHhERT4VAAAAABgGCg8KBjwweERGPhUAAAAAGAYKDwoGPDB4RTA+FQAAAAAYBgoPCgY8MHhFMT4VAAAA' +
+  'ABgGCg8KBjwweEUyPhUAAAAAGAYKDwoGPDB4RTM+FQAAAAAYBgoPCgY8MHhFND4VAAAAABgGCg8KBjwweEU1PhUAAAAAGAYKDwoG' +
+  'PDB4RTY+FQAAAAAYBgoPCgY8MHhFNz4VAAAAABgGCg8KBjwweEU4PhUAAAAAGAYKDwoGPDB4RTk+FQAAAAAYBgoPCgY8MHhFQT4V' +
+  'AAAAABgGCg8KBjwweEVCPhUAAAAAGAYKDwoGPDB4RUM+FQAAAAAYBgoPCgY8MHhFRD4VAAAAABgGCg8KBjwweEVFPhUAAAAAGAYK' +
+  'DwoGPDB4RUY+FQAAAAAYBgoPCgY8MHhGMD4VAAAAABgGCg8KBjwweEYxPhUAAAAAGAYKDwoGPDB4RjI+FQAAAAAYBgoPCgY8MHhG' +
+  'Mz4VAAAAABgGCg8KBjwweEY0PhUAAAAAGAYKDwoGPDB4RjU+FQAAAAAYBgoPCgY8MHhGNj4VAAAAABgGCg8KBjwweEY3PhUAAAAA' +
+  'GAYKDwoGPDB4Rjg+FQAAAAAYBgoPCgY8MHhGOT4VAAAAABgGCg8KBjwweEZBPhUAAAAAGAYKDwoGPDB4RkI+FQAAAAAYBgoPCgY8' +
+  'MHhGQz4VAAAAABgGCg8KBjwweEZEPhUAAAAAGAYKDwoGPDB4RkU+FQAAAAAYBgoPCgY8MHhGRj4VAAAAABgGCgsKBOKWgWEVAAAA' +
+  'gAoLCgTiloFmFQAAgL8KDAoF4paBYWIVAAAAwAoMCgXiloFmaRUAAEDACgsKBOKWgWIVAACAwAoJCgJoZRUAAKDACgwKBeKWgc6p' +
+  'FQAAwMAKDQoG4paBYWJjFQAA4MAKDQoG4paBZmluFQAAAMEKCQoCY2sVAAAQwQoJCgJlZxUAACDBCgkKAmxkFQAAMMEKCQoCbGwV' +
+  'AABAwQoJCgJvchUAAFDBCgkKAm93FQAAYMEKCQoCb3gVAABwwQoJCgJxdRUAAIDBCgkKAnNoFQAAiMEKCwoE4paBMRUAAJDBCgsK' +
+  'BOKWgTIVAACYwQoLCgTiloEzFQAAoMEKCwoE4paBYxUAAKjBCgsKBOKWgXQVAACwwQoLCgTiloF3FQAAuMEKDAoF4paBw6EVAADA' +
+  'wQoKCgNlZ2EVAADIwQoKCgNpY2sVAADQwQoKCgNsbG8VAADYwQoKCgNvd24VAADgwQoMCgXiloFichUAAOjBCgwKBeKWgWhlFQAA' +
+  '8MEKDAoF4paBcXUVAAD4wQoLCgRtZWdhFQAAAMIKCgoD4paBFQAABMIKCAoBYRUAAAjCCggKAWIVAAAMwgoICgFmFQAAEMIKCAoB' +
+  'aRUAABTCCggKAWMVAAAYwgoICgFlFQAAHMIKCAoBbxUAACDCCggKAWgVAAAkwgoICgFsFQAAKMIKCAoBbhUAACzCCggKAXIVAAAw' +
+  'wgoICgF3FQAANMIKCQoCzqkVAAA4wgoICgExFQAAPMIKCAoBMhUAAEDCCggKATMVAABEwgoICgFkFQAASMIKCAoBZxUAAEzCCggK' +
+  'AWsVAABQwgoICgFtFQAAVMIKCAoBcRUAAFjCCggKAXMVAABcwgoICgF0FQAAYMIKCAoBdRUAAGTCCggKAXgVAABowgoJCgLDoRUA' +
+  'AGzCEiUKCmNvcnB1cy50eHQSAmNtGAIgwAJVAACAP/oBBTx8dXw+mAIBGrkICgx1c2VyX2RlZmluZWQSmQgABAAAAIABAGE8AwDM' +
+  'AAIAgR0AAA8AAICElAIApgUAABIAAICgBQAAAgAAgIAEAgCAHQAAAAAAgKwIAgCBBQAADAAAgJHgAgChCQAAohkAAAQAAIAGAACA' +
+  'gQkAAII5AAAIAACACgAAgBgAAAAbAAAAGgAAAL0gAgC8tAIAHwAAAB4AAAAhAAAAIAAAACMAAAAiAAAAJQAAACQAAAAnAAAAJgAA' +
+  'ACkAAAAoAAAAKwAAACoAAAAtAAAALAAAAC8AAAAuAAAAMQAAADAAAAAzAAAAMgAAADUAAAA0AAAANwAAADYAAAA5AAAAOAAAADsA' +
+  'AAA6AAAAPQAAADwAAAA/AAAAPgAAAEEAAABAAAAAQwAAAEIAAABFAAAARAAAAEcAAABGAAAASQAAAEgAAABLAAAASgAAAE0AAABM' +
+  'AAAATwAAAE4AAABRAAAAUAAAAFMAAABSAAAAVQAAAFQAAABXAAAAVgAAAFkAAABYAAAAWwAAAFoAAABdAAAAXAAAAF8AAABeAAAA' +
+  'YQAAAGAAAABjAAAAYgAAAGUAAABkAAAAZwAAAGYAAABpAAAAaAAAAGsAAABqAAAAbQAAAGwAAABvAAAAbgAAAHEAAABwAAAAcwAA' +
+  'AHIAAAB1AAAAdAAAAHcAAAB2AAAAeQAAAHgAAAB7AAAAegAAAH0AAAB8AAAAfwAAAH4AAACBAAAAgAAAAOIMAADjJAAAhQAAAIQA' +
+  'AACHAAAAhgAAAIkAAACIAAAAiwAAAIoAAACNAAAAjAAAAI8AAADvuAAAkQAAAJAAAACTAAAAkgAAAJUAAACUAAAAlwAAAJYAAACZ' +
+  'AAAAmAAAAJsAAACaAAAAnQAAAJwAAACfAAAAngAAAKEAAACgAAAAowAAAKIAAAClAAAApAAAAKcAAACmAAAAqQAAAKgAAACrAAAA' +
+  'qgAAAK0AAACsAAAArwAAAK4AAACxAAAAsAAAALMAAACyAAAAtQAAALQAAAC3AAAAtgAAALkAAAC4AAAAuwAAALoAAAC9AAAAvAAA' +
+  'AL8AAAC+AAAAwQAAAMAAAADDAAAAwgAAAMUAAADEAAAAxwAAAMYAAADJAAAAyAAAAMsAAADKAAAAzQAAAMwAAADPAAAAzgAAANEA' +
+  'AADQAAAA0wAAANIAAADVAAAA1AAAANcAAADWAAAA2QAAANgAAADbAAAA2gAAAN0AAADcAAAA3wAAAN4AAADhAAAA4AAAAOMAAADi' +
+  'AAAA5QAAAOQAAADnAAAA5gAAAOkAAADoAAAA6wAAAOoAAADtAAAA7AAAAO8AAADuAAAA8QAAAPAAAADzAAAA8gAAAPUAAAD0AAAA' +
+  '9wAAAPYAAAD5AAAA+AAAAPsAAAD6AAAA/QAAAPwAAAD/AAAA/gAAACAAMQBBAEIAYQBiAGZpAMOhAM6pABgBIAEyCXJ1bGVzLnRz' +
+  'dg==';
+
+export const CHARSMAP_VECTORS: { text: string; ids: number[]; pieces: string[]; decoded: string }[] = [
+  {
+    "text": "\uff21\uff22ab",
+    "ids": [
+      293,
+      69,
+      70,
+      294,
+      295
+    ],
+    "pieces": [
+      "\u2581",
+      "<0x41>",
+      "<0x42>",
+      "a",
+      "b"
+    ],
+    "decoded": "ABab"
+  },
+  {
+    "text": "  \uff46\uff49\u3000\ufb01sh  ",
+    "ids": [
+      293,
+      243,
+      193,
+      138,
+      243,
+      193,
+      141,
+      263,
+      277
+    ],
+    "pieces": [
+      "\u2581",
+      "<0xEF>",
+      "<0xBD>",
+      "<0x86>",
+      "<0xEF>",
+      "<0xBD>",
+      "<0x89>",
+      "\u2581fi",
+      "sh"
+    ],
+    "decoded": "\uff46\uff49 fish"
+  },
+  {
+    "text": "\u2460\u2461",
+    "ids": [
+      278,
+      230,
+      149,
+      165
+    ],
+    "pieces": [
+      "\u25811",
+      "<0xE2>",
+      "<0x91>",
+      "<0xA1>"
+    ],
+    "decoded": "1\u2461"
+  },
+  {
+    "text": "a\u0301 and \u00e1",
+    "ids": [
+      284,
+      260,
+      303,
+      310,
+      284
+    ],
+    "pieces": [
+      "\u2581\u00e1",
+      "\u2581a",
+      "n",
+      "d",
+      "\u2581\u00e1"
+    ],
+    "decoded": "\u00e1 and \u00e1"
+  },
+  {
+    "text": "\u2126 \u03a9",
+    "ids": [
+      266,
+      266
+    ],
+    "pieces": [
+      "\u2581\u03a9",
+      "\u2581\u03a9"
+    ],
+    "decoded": "\u03a9 \u03a9"
+  },
+  {
+    "text": "<|u|>hello<|u|>",
+    "ids": [
+      293,
+      3,
+      265,
+      287,
+      3
+    ],
+    "pieces": [
+      "\u2581",
+      "<|u|>",
+      "he",
+      "llo",
+      "<|u|>"
+    ],
+    "decoded": "<|u|>hello<|u|>"
+  },
+  {
+    "text": "a   b\u3000\u3000c",
+    "ids": [
+      260,
+      264,
+      281
+    ],
+    "pieces": [
+      "\u2581a",
+      "\u2581b",
+      "\u2581c"
+    ],
+    "decoded": "a b c"
+  },
+  {
+    "text": "",
+    "ids": [],
+    "pieces": [],
+    "decoded": ""
+  },
+  {
+    "text": "   ",
+    "ids": [],
+    "pieces": [],
+    "decoded": ""
+  },
+  {
+    "text": "zz\u20ac",
+    "ids": [
+      293,
+      126,
+      126,
+      230,
+      134,
+      176
+    ],
+    "pieces": [
+      "\u2581",
+      "<0x7A>",
+      "<0x7A>",
+      "<0xE2>",
+      "<0x82>",
+      "<0xAC>"
+    ],
+    "decoded": "zz\u20ac"
+  },
+  {
+    "text": "\ufb01",
+    "ids": [
+      263
+    ],
+    "pieces": [
+      "\u2581fi"
+    ],
+    "decoded": "fi"
+  },
+  {
+    "text": "x\u3000",
+    "ids": [
+      293,
+      318
+    ],
+    "pieces": [
+      "\u2581",
+      "x"
+    ],
+    "decoded": "x"
+  },
+  {
+    "text": "fine fish",
+    "ids": [
+      268,
+      299,
+      263,
+      277
+    ],
+    "pieces": [
+      "\u2581fin",
+      "e",
+      "\u2581fi",
+      "sh"
+    ],
+    "decoded": "fine fish"
+  },
+  {
+    "text": "the quick brown fox",
+    "ids": [
+      282,
+      265,
+      291,
+      286,
+      289,
+      288,
+      261,
+      275
+    ],
+    "pieces": [
+      "\u2581t",
+      "he",
+      "\u2581qu",
+      "ick",
+      "\u2581br",
+      "own",
+      "\u2581f",
+      "ox"
+    ],
+    "decoded": "the quick brown fox"
+  },
+  {
+    "text": " \u3000 a",
+    "ids": [
+      260
+    ],
+    "pieces": [
+      "\u2581a"
+    ],
+    "decoded": "a"
+  }
+];
+
+/**
+ * Second golden model from the same library: identity normalization, byte_fallback off,
+ * whitespace runs kept, so unknown characters become <unk> and runs of them collapse into one.
+ */
+export const NOBYTE_MODEL_BASE64 =
+  'Cg4KBTx1bms+FQAAAAAYAgoMCgM8cz4VAAAAABgDCg0KBDwvcz4VAAAAABgDCgsKBOKWgWEVAAAAgAoLCgTiloFmFQAAgL8KDAoF' +
+  '4paBYWIVAAAAwAoMCgXiloFmaRUAAEDACgsKBOKWgWIVAACAwAoJCgJoZRUAAKDACgwKBeKWgc6pFQAAwMAKDQoG4paBYWJjFQAA' +
+  '4MAKDQoG4paBZmluFQAAAMEKCQoCY2sVAAAQwQoJCgJlZxUAACDBCgkKAmxkFQAAMMEKCQoCbGwVAABAwQoJCgJvchUAAFDBCgkK' +
+  'Am93FQAAYMEKCQoCb3gVAABwwQoJCgJxdRUAAIDBCgkKAnNoFQAAiMEKCwoE4paBMRUAAJDBCgsKBOKWgTIVAACYwQoLCgTiloEz' +
+  'FQAAoMEKCwoE4paBYxUAAKjBCgsKBOKWgXQVAACwwQoLCgTiloF3FQAAuMEKDAoF4paBw6EVAADAwQoKCgNlZ2EVAADIwQoKCgNp' +
+  'Y2sVAADQwQoKCgNsbG8VAADYwQoKCgNvd24VAADgwQoMCgXiloFichUAAOjBCgoKA+KWgRUAAPDBCggKAWEVAAD4wQoICgFiFQAA' +
+  'AMIKCAoBZhUAAATCCggKAWkVAAAIwgoICgFjFQAADMIKCAoBZRUAABDCCggKAW8VAAAUwgoICgFoFQAAGMIKCAoBbBUAABzCCggK' +
+  'AW4VAAAgwgoICgFyFQAAJMIKCAoBdxUAACjCCgkKAs6pFQAALMIKCAoBMRUAADDCCggKATIVAAA0wgoICgEzFQAAOMIKCAoBZBUA' +
+  'ADzCCggKAWcVAABAwgoICgFrFQAARMIKCAoBbRUAAEjCCggKAXEVAABMwgoICgFzFQAAUMIKCAoBdBUAAFTCCggKAXUVAABYwgoI' +
+  'CgF4FQAAXMIKCQoCw6EVAABgwhIcCgpjb3JwdXMudHh0EgJuYhgCIDxVAACAP5gCABoQCghpZGVudGl0eRIAGAEgAA==';
+
+export const NOBYTE_VECTORS: { text: string; ids: number[]; pieces: string[]; decoded: string }[] = [
+  {
+    "text": "hello world",
+    "ids": [
+      33,
+      8,
+      30,
+      26,
+      16,
+      14
+    ],
+    "pieces": [
+      "\u2581",
+      "he",
+      "llo",
+      "\u2581w",
+      "or",
+      "ld"
+    ],
+    "decoded": "hello world"
+  },
+  {
+    "text": "\u20ac\u20ac x \u00a5\u00a5\u00a5",
+    "ids": [
+      33,
+      0,
+      33,
+      58,
+      33,
+      0
+    ],
+    "pieces": [
+      "\u2581",
+      "\u20ac\u20ac",
+      "\u2581",
+      "x",
+      "\u2581",
+      "\u00a5\u00a5\u00a5"
+    ],
+    "decoded": " \u2047  x  \u2047 "
+  },
+  {
+    "text": "  two  spaces  ",
+    "ids": [
+      33,
+      33,
+      25,
+      45,
+      40,
+      33,
+      33,
+      55,
+      0,
+      34,
+      38,
+      39,
+      55,
+      33,
+      33
+    ],
+    "pieces": [
+      "\u2581",
+      "\u2581",
+      "\u2581t",
+      "w",
+      "o",
+      "\u2581",
+      "\u2581",
+      "s",
+      "p",
+      "a",
+      "c",
+      "e",
+      "s",
+      "\u2581",
+      "\u2581"
+    ],
+    "decoded": "  two  s \u2047 aces  "
+  },
+  {
+    "text": "a\u20acb",
+    "ids": [
+      3,
+      0,
+      35
+    ],
+    "pieces": [
+      "\u2581a",
+      "\u20ac",
+      "b"
+    ],
+    "decoded": "a \u2047 b"
+  },
+  {
+    "text": "\u2047",
+    "ids": [
+      33,
+      0
+    ],
+    "pieces": [
+      "\u2581",
+      "\u2047"
+    ],
+    "decoded": " \u2047 "
+  },
+  {
+    "text": "fish\u00a0fin",
+    "ids": [
+      6,
+      20,
+      0,
+      36,
+      37,
+      43
+    ],
+    "pieces": [
+      "\u2581fi",
+      "sh",
+      "\u00a0",
+      "f",
+      "i",
+      "n"
+    ],
+    "decoded": "fish \u2047 fin"
+  }
+];
