@@ -138,3 +138,24 @@ test('parameterCount reproduces the published ChatGLM3-6B total (index.json tota
   // 12,487,168,064 bytes in fp16 = 6,243,584,032 parameters, 32 of which are rotary inv_freq
   assert.equal(parameterCount(c), 6_243_584_032 - 32);
 });
+
+test('family from the directory: ChatGLM2-32k interpolates positions, ChatGLM3 scales the base', async () => {
+  const { tokenizerModelBytes, smallPieces } = await import('./support/gguf-fixtures.js');
+  await withTmp(async (root) => {
+    for (const [name, py, family, scaling] of [
+      ['THUDM/chatglm2-6b-32k', 'class ChatGLMTokenizer: pass\n', 'chatglm2', 'position'],
+      ['THUDM/chatglm3-6b-32k', 'role_special_tokens = ["<|system|>", "<|user|>", "<|assistant|>", "<|observation|>"]\n', 'chatglm3', 'base'],
+    ] as const) {
+      const dir = path.join(root, family);
+      const t: TinyConfig = { ...tiny, name, ropeRatio: 16 };
+      const ck = await writeCheckpoint(dir, t, 'F32', 'safetensors', 77);
+      await writeFile(path.join(dir, 'tokenizer.model'), tokenizerModelBytes(smallPieces()));
+      await writeFile(path.join(dir, 'tokenization_chatglm.py'), py);
+      const { model, config } = await openModel(dir, { backend: 'reference' });
+      assert.equal(config.family, family);
+      assert.equal(config.ropeScaling, scaling);
+      const got = rows(model.forward([{ cache: model.newCache(8), ids, allLogits: true }])[0]!, t.vocab);
+      assert.ok(relError(got, oracleForward(ck.config, ck.stored, ids, { ropeScaling: scaling })).err <= 1e-5, family);
+    }
+  });
+});
