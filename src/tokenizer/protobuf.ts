@@ -43,10 +43,16 @@ export class ProtoReader {
     throw new ProtoError(`varint longer than 10 bytes at byte ${this.pos}`);
   }
 
-  /** int32 fields store negatives as 10-byte two's-complement varints. */
+  /** int32 fields store negatives as 10-byte two's-complement varints: keep the low 32 bits. */
   int32(): number {
-    const v = this.varint();
-    return v >= 2 ** 31 ? Number(BigInt.asIntN(32, BigInt(v) & 0xffffffffn)) : v;
+    let lo = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new ProtoError(`truncated varint at byte ${this.pos}`);
+      const b = this.buf[this.pos++]!;
+      if (i < 5) lo |= (b & 0x7f) << (7 * i);
+      if ((b & 0x80) === 0) return lo | 0;
+    }
+    throw new ProtoError(`varint longer than 10 bytes at byte ${this.pos}`);
   }
 
   /** Field tag; returns [fieldNumber, wireType]. */

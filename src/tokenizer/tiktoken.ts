@@ -99,6 +99,12 @@ export class TikTokenTokenizer implements Tokenizer {
     return out;
   }
 
+  /** The pre-tokenizer's split of `text` (exposed for tests). */
+  splitPieces(text: string): string[] {
+    const re = new RegExp(this.pattern.source, this.pattern.flags);
+    return Array.from(toWellFormed(text).matchAll(re), (m) => m[0]);
+  }
+
   /** Ordinary text to ids (tiktoken encode_ordinary): special names are encoded as text. */
   encode(text: string): number[] {
     const out: number[] = [];
