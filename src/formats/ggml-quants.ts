@@ -71,11 +71,6 @@ function roundHalfEven(x: number): number {
   return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
 }
 
-/** C `roundf`: ties away from zero. */
-function roundAway(x: number): number {
-  return x < 0 ? -Math.round(-x) : Math.round(x);
-}
-
 function writeF16(out: Uint8Array, at: number, x: number): void {
   const h = f32ToF16Bits(x);
   out[at] = h & 0xff;
@@ -86,16 +81,28 @@ function readF16(b: Uint8Array, at: number): number {
   return f16BitsToF32(b[at]! | (b[at + 1]! << 8));
 }
 
-function quantizeBlockQ8_0(x: Float32Array, xo: number, out: Uint8Array, o: number, even: boolean): void {
-  let amax = 0;
-  for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[xo + j]!));
-  const d = fr(amax / 127);
-  const id = d !== 0 ? fr(1 / d) : 0;
-  writeF16(out, o, d);
-  for (let j = 0; j < QK; j++) {
-    const v = fr(x[xo + j]! * id);
-    const q = even ? roundHalfEven(v) : roundAway(v);
-    out[o + 2 + j] = q & 0xff; // |v| <= 127 by construction (up to an f32 ulp that roundf absorbs)
+function quantizeBlocksQ8_0(x: Float32Array, xo: number, nb: number, out: Uint8Array, o: number, even: boolean): void {
+  // Plain loops with locals and a signed view for the stores: this runs over every weight of a model.
+  const q8 = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
+  for (let b = 0; b < nb; b++, xo += QK, o += 34) {
+    let amax = 0;
+    for (let j = 0; j < QK; j++) {
+      const a = Math.abs(x[xo + j]!);
+      if (a > amax) amax = a;
+    }
+    const d = fr(amax / 127);
+    const id = d !== 0 ? fr(1 / d) : 0;
+    writeF16(out, o, d);
+    const qo = o + 2;
+    if (even) {
+      for (let j = 0; j < QK; j++) q8[qo + j] = roundHalfEven(fr(x[xo + j]! * id));
+    } else {
+      for (let j = 0; j < QK; j++) {
+        const v = fr(x[xo + j]! * id);
+        // roundf: ties away from zero. |v| <= 127 by construction (up to an ulp roundf absorbs).
+        q8[qo + j] = v < 0 ? -Math.round(-v) : Math.round(v);
+      }
+    }
   }
 }
 
@@ -124,6 +131,16 @@ function quantizeBlockSym(
   const id = d !== 0 ? fr(1 / d) : 0;
   writeF16(out, o, d);
   const qsAt = o + (bits === 4 ? 2 : 6);
+  if (bits === 4 && !even) {
+    // q4_0 as ggml does it: MIN(15, (int8_t)(x * id + 8.5f)); the sum is >= 0 up to an ulp, so
+    // truncation is `| 0` and only the upper clamp can bite.
+    for (let j = 0; j < QK / 2; j++) {
+      const a = Math.trunc(fr(fr(x[xo + j]! * id) + 8.5));
+      const b = Math.trunc(fr(fr(x[xo + j + QK / 2]! * id) + 8.5));
+      out[qsAt + j] = (a > 15 ? 15 : a < 0 ? 0 : a) | ((b > 15 ? 15 : b < 0 ? 0 : b) << 4);
+    }
+    return;
+  }
   let qh = 0;
   const bias = fr(half + 0.5);
   for (let j = 0; j < QK / 2; j++) {
@@ -213,13 +230,14 @@ export function quantizeRowInto(
   checkCols(type, cols);
   const even = options?.rounding === 'even';
   const bb = BLOCK_BYTES[type];
+  if (type === 'q8_0') {
+    quantizeBlocksQ8_0(src, srcOffset, cols / QK, out, outOffset, even);
+    return;
+  }
   for (let b = 0; b < cols / QK; b++) {
     const xo = srcOffset + b * QK;
     const o = outOffset + b * bb;
     switch (type) {
-      case 'q8_0':
-        quantizeBlockQ8_0(src, xo, out, o, even);
-        break;
       case 'q4_0':
         quantizeBlockSym(src, xo, out, o, 4, even);
         break;
