@@ -16,6 +16,13 @@ function f16ToF32Table(): Float32Array {
   return f16Table;
 }
 
+/** The row's 16-bit values (little-endian host), copied only when the bytes are not 2-aligned. */
+function u16View(data: Uint8Array, base: number, cols: number): Uint16Array {
+  const start = data.byteOffset + base;
+  if (start % 2 === 0) return new Uint16Array(data.buffer, start, cols);
+  return new Uint16Array(data.slice(base, base + cols * 2).buffer);
+}
+
 /** Bytes one row of `cols` weights occupies in the given encoding. */
 export function rowBytes(type: WeightType, cols: number): number {
   switch (type) {
@@ -37,20 +44,26 @@ export function decodeRow(type: WeightType, data: Uint8Array, cols: number, r: n
   const base = r * stride;
   switch (type) {
     case 'f32': {
-      // DataView keeps this independent of the buffer's alignment.
-      const dv = new DataView(data.buffer, data.byteOffset + base, stride);
-      for (let c = 0; c < cols; c++) out[c] = dv.getFloat32(c * 4, true);
+      if ((data.byteOffset + base) % 4 === 0) {
+        out.set(new Float32Array(data.buffer, data.byteOffset + base, cols));
+      } else {
+        // unaligned bytes (a tensor at an odd file offset): read them one by one
+        const dv = new DataView(data.buffer, data.byteOffset + base, stride);
+        for (let c = 0; c < cols; c++) out[c] = dv.getFloat32(c * 4, true);
+      }
       return;
     }
     case 'f16': {
       const t = f16ToF32Table();
-      for (let c = 0, o = base; c < cols; c++, o += 2) out[c] = t[data[o]! | (data[o + 1]! << 8)]!;
+      const u16 = u16View(data, base, cols);
+      for (let c = 0; c < cols; c++) out[c] = t[u16[c]!]!;
       return;
     }
     case 'bf16': {
       // bf16 is the top half of an f32: shift the 16 bits into place and reinterpret.
+      const u16 = u16View(data, base, cols);
       const bits = new Uint32Array(out.buffer, out.byteOffset, cols);
-      for (let c = 0, o = base; c < cols; c++, o += 2) bits[c] = ((data[o]! | (data[o + 1]! << 8)) << 16) >>> 0;
+      for (let c = 0; c < cols; c++) bits[c] = u16[c]! << 16;
       return;
     }
     case 'q8_0':
