@@ -188,3 +188,18 @@ test('loadMatrix rejects a byte length that does not match the shape', () => {
   const be = new ReferenceBackend();
   assert.throws(() => be.loadMatrix('f16', 2, 4, new Uint8Array(15)), ChatGLMError);
 });
+
+test('matrices whose bytes start at an odd offset decode the same as aligned ones', () => {
+  const be = new ReferenceBackend();
+  const rows = 3, cols = 8;
+  const w = uniform(rows * cols, rng(12), -1, 1);
+  const x = uniform(cols, rng(13), -1, 1);
+  for (const [type, bytes] of [['f32', bytesOf(w)], ['f16', f32ToF16Bytes(w)], ['bf16', f32ToBf16Bytes(w)]] as const) {
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    const a = new Float32Array(rows), b = new Float32Array(rows);
+    be.matmul(be.loadMatrix(type, rows, cols, bytes), x, 1, a);
+    be.matmul(be.loadMatrix(type, rows, cols, shifted.subarray(1)), x, 1, b);
+    assert.deepEqual(Array.from(b), Array.from(a), type);
+  }
+});
