@@ -44,6 +44,7 @@ test('convert --type f16: llama.cpp metadata and layout, tensors back exactly, v
   const { dir, cleanup } = await tempDir('gguf-conv-');
   t.after(cleanup);
   const m = await writeTinyHFModel(path.join(dir, 'hf'), { ...SPEC, dtype: 'F16', invFreq: true });
+  await writeFile(path.join(m.dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: '{% for m in messages %}<|{{ m.role }}|>{% endfor %}' }));
   const out = path.join(dir, 'm.gguf');
   const progress: number[] = [];
   const r = await convertToGguf({ modelDir: m.dir, out, type: 'f16', onProgress: (p) => progress.push(p.done) });
@@ -123,6 +124,9 @@ test('convert --type f16: llama.cpp metadata and layout, tensors back exactly, v
   assert.deepEqual(tok.scores!.slice(0, n), m.pieces.map((p) => Math.fround(p.score)));
   assert.equal(tok.tokens[3 + 0x0a], '<0x0A>');
   assert.deepEqual([tok.unkId, tok.bosId, tok.eosId, tok.padId, tok.addBos], [0, 1, 2, 0, false]);
+  // The fixture's normalizer: dummy prefix on, whitespace runs kept (as ChatGLM's tokenizer does).
+  assert.deepEqual([tok.addSpacePrefix, tok.removeExtraWhitespaces], [true, false]);
+  assert.equal(tok.chatTemplate, '{% for m in messages %}<|{{ m.role }}|>{% endfor %}');
 });
 
 test('convert --type q8_0 / q4_0 from f32: ggml blocks within quantization error of the source', async (t) => {

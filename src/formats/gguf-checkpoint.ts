@@ -96,6 +96,10 @@ export interface GgufTokenizerInfo {
   padId?: number;
   addBos?: boolean;
   addEos?: boolean;
+  /** SentencePiece dummy prefix (tokenizer.ggml.add_space_prefix). */
+  addSpacePrefix?: boolean;
+  removeExtraWhitespaces?: boolean;
+  chatTemplate?: string;
 }
 
 export interface GgufCheckpoint {
@@ -146,6 +150,9 @@ export function readGgufTokenizer(h: GgufHeader): GgufTokenizerInfo | undefined 
   set('padId', metaNumber(h, 'tokenizer.ggml.padding_token_id'));
   set('addBos', metaBool(h, 'tokenizer.ggml.add_bos_token'));
   set('addEos', metaBool(h, 'tokenizer.ggml.add_eos_token'));
+  set('addSpacePrefix', metaBool(h, 'tokenizer.ggml.add_space_prefix'));
+  set('removeExtraWhitespaces', metaBool(h, 'tokenizer.ggml.remove_extra_whitespaces'));
+  set('chatTemplate', metaString(h, 'tokenizer.chat_template'));
   for (const [k, arr] of [
     ['scores', info.scores],
     ['token_type', info.tokenTypes],

@@ -164,6 +164,9 @@ export function sentencePieceVocab(
     ['tokenizer.ggml.scores', gv.f32s(scores)],
     ['tokenizer.ggml.token_type', gv.i32s(types)],
   ];
+  // How the SentencePiece normalizer treats spaces (llama.cpp reads both for SentencePiece vocabularies).
+  entries.push(['tokenizer.ggml.add_space_prefix', gv.bool(m.normalizerSpec.addDummyPrefix)]);
+  entries.push(['tokenizer.ggml.remove_extra_whitespaces', gv.bool(m.normalizerSpec.removeExtraWhitespaces)]);
   if (t.bosId >= 0) entries.push(['tokenizer.ggml.bos_token_id', gv.u32(t.bosId)]);
   if (t.eosId >= 0) entries.push(['tokenizer.ggml.eos_token_id', gv.u32(t.eosId)]);
   if (t.unkId >= 0) entries.push(['tokenizer.ggml.unknown_token_id', gv.u32(t.unkId)]);
@@ -255,6 +258,18 @@ export function tiktokenVocab(text: string, file: string, paddedVocab: number, p
     ['tokenizer.ggml.padding_token_id', gv.u32(padId ?? eos)],
   ];
   return { entries, size: tokens.length };
+}
+
+/** tokenizer_config.json's chat_template, copied as llama.cpp's converter does. */
+async function readChatTemplate(dir: string): Promise<string | undefined> {
+  const text = await readText(path.join(dir, 'tokenizer_config.json'));
+  if (text === undefined) return undefined;
+  try {
+    const j = JSON.parse(text) as Json;
+    return typeof j['chat_template'] === 'string' ? j['chat_template'] : undefined;
+  } catch {
+    throw badFormat(path.join(dir, 'tokenizer_config.json'), 'not valid JSON; download it again or delete it');
+  }
 }
 
 interface Planned {
@@ -394,6 +409,8 @@ export async function convertToGguf(options: ConvertOptions): Promise<ConvertRes
         ? tiktokenVocab(Buffer.from(tokBytes).toString('utf8'), tokFile, vocab, padId)
         : sentencePieceVocab(tokBytes, tokFile, family, vocab, padId ?? 0);
     meta.push(...vocabMeta.entries);
+    const chatTemplate = await readChatTemplate(modelDir);
+    if (chatTemplate !== undefined) meta.push(['tokenizer.chat_template', gv.str(chatTemplate)]);
 
     const planned = planTensors(ckpt.source, layers, type);
     for (const p of planned) {
