@@ -55,7 +55,8 @@ typedef struct {
   /* y *= a */
   void (*scale)(int n, float a, float *y);
   void (*rmsnorm_row)(const float *x, const float *w, int dim, float eps, float *out);
-  void (*swiglu_row)(const float *x, int half, float *out);
+  /* out[i] = silu(g[i]) * g[half + i] for i < len (g points into a row [gate | up] of 2*half). */
+  void (*swiglu_row)(const float *g, int half, float *out, int len);
   void (*add)(float *a, const float *b, size_t n);
   /* Streams through n floats and returns their sum (memory bandwidth probe). */
   double (*sum_f32)(const float *x, size_t n);

@@ -92,9 +92,9 @@ void cg_shutdown(void) {
 int cg_threads(void) { return g_pool ? pool_threads(g_pool) : 0; }
 const kernels_t *cg_kernels(void) { return g_k; }
 
-static void run(pool_task_fn fn, void *ctx) {
+static void run(pool_task_fn fn, void *ctx, int nchunks) {
   if (!g_pool) cg_init(g_requested_threads);
-  pool_run(g_pool, fn, ctx);
+  pool_run(g_pool, fn, ctx, nchunks);
 }
 
 size_t cg_row_bytes(int type, int cols) {
@@ -130,23 +130,22 @@ typedef struct {
   const float *bias;
   block_qa *xq;
   size_t row_bytes;
-  _Atomic int next;
 } mm_ctx;
 
-static void mm_quantize_task(void *c, int tid, int nth) {
+static void mm_quantize_task(void *c, int t, int tid) {
+  (void)tid;
   mm_ctx *m = (mm_ctx *)c;
-  for (int t = tid; t < m->n; t += nth) g_k->quantize_qa(m->x + (size_t)t * m->cols, m->xq + (size_t)t * m->nb, m->cols);
+  g_k->quantize_qa(m->x + (size_t)t * m->cols, m->xq + (size_t)t * m->nb, m->cols);
 }
 
-static void mm_task(void *c, int tid, int nth) {
+/* One chunk = one tile of `chunk` weight rows against all n tokens. */
+static void mm_task(void *c, int chunk, int tid) {
   (void)tid;
-  (void)nth;
   mm_ctx *m = (mm_ctx *)c;
   const kernels_t *K = g_k;
   const int rows = m->rows, n = m->n, nb = m->nb, cols = m->cols;
-  for (;;) {
-    const int r0 = atomic_fetch_add_explicit(&m->next, m->chunk, memory_order_relaxed);
-    if (r0 >= rows) break;
+  {
+    const int r0 = chunk * m->chunk;
     const int r1 = r0 + m->chunk < rows ? r0 + m->chunk : rows;
     if (m->type == WT_Q8_0 || m->type == WT_Q4_0) {
       int t = 0;
@@ -204,13 +203,13 @@ void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, i
   m.row_bytes = cg_row_bytes(type, cols);
   /* Small tiles keep decode balanced; prefill tiles are sized so a tile of rows stays in L2. */
   m.chunk = n >= 4 ? 16 : 32;
-  atomic_init(&m.next, 0);
   if (type == WT_Q8_0 || type == WT_Q4_0) {
     m.xq = (block_qa *)scratch((size_t)n * m.nb * sizeof(block_qa));
-    if (n >= 4) run(mm_quantize_task, &m);
-    else mm_quantize_task(&m, 0, 1);
+    if (n >= 4) run(mm_quantize_task, &m, n);
+    else
+      for (int t = 0; t < n; t++) mm_quantize_task(&m, t, 0);
   }
-  run(mm_task, &m);
+  run(mm_task, &m, (rows + m.chunk - 1) / m.chunk);
 }
 
 /* ---------------------------------------------------------------- elementwise */
@@ -259,39 +258,42 @@ typedef struct {
   float eps;
 } rows_ctx;
 
-static void rmsnorm_task(void *c, int tid, int nth) {
+static void rmsnorm_task(void *c, int t, int tid) {
+  (void)tid;
   rows_ctx *r = (rows_ctx *)c;
-  for (int t = tid; t < r->n; t += nth)
-    g_k->rmsnorm_row(r->x + (size_t)t * r->dim, r->w, r->dim, r->eps, r->out + (size_t)t * r->dim);
+  g_k->rmsnorm_row(r->x + (size_t)t * r->dim, r->w, r->dim, r->eps, r->out + (size_t)t * r->dim);
 }
 
 void cg_rmsnorm(const float *x, const float *w, int n, int dim, float eps, float *out) {
   rows_ctx r = {x, w, out, n, dim, eps};
-  if (n >= 4) run(rmsnorm_task, &r);
-  else rmsnorm_task(&r, 0, 1);
+  /* A row is microseconds of work: only a batch is worth a dispatch. */
+  if (n >= 4) run(rmsnorm_task, &r, n);
+  else
+    for (int t = 0; t < n; t++) rmsnorm_task(&r, t, 0);
 }
 
-static void swiglu_task(void *c, int tid, int nth) {
+#define SWIGLU_CHUNK 8192
+
+/* Chunks of SWIGLU_CHUNK outputs over the flattened [n, half] output. */
+static void swiglu_task(void *c, int chunk, int tid) {
+  (void)tid;
   rows_ctx *r = (rows_ctx *)c;
-  /* dim is `half` here; split every row in two so decode (n = 1) uses both threads too. */
-  const int parts = nth;
-  const int per = (r->dim + parts - 1) / parts;
-  for (int t = 0; t < r->n; t++) {
-    const int i0 = tid * per;
-    const int i1 = i0 + per < r->dim ? i0 + per : r->dim;
-    if (i0 >= i1) continue;
-    const float *xr = r->x + (size_t)t * 2 * r->dim;
-    float *o = r->out + (size_t)t * r->dim;
-    for (int i = i0; i < i1; i++) {
-      const float g = xr[i];
-      o[i] = g / (1.0f + expf(-g)) * xr[r->dim + i];
-    }
+  const size_t half = (size_t)r->dim;
+  const size_t total = (size_t)r->n * half;
+  size_t i = (size_t)chunk * SWIGLU_CHUNK;
+  const size_t end = i + SWIGLU_CHUNK < total ? i + SWIGLU_CHUNK : total;
+  while (i < end) {
+    const size_t t = i / half, d = i % half;
+    const size_t len = (half - d) < (end - i) ? (half - d) : (end - i);
+    g_k->swiglu_row(r->x + t * 2 * half + d, r->dim, r->out + t * half + d, (int)len);
+    i += len;
   }
 }
 
 void cg_swiglu(const float *x, int n, int half, float *out) {
   rows_ctx r = {x, NULL, out, n, half, 0};
-  run(swiglu_task, &r);
+  const size_t total = (size_t)n * half;
+  run(swiglu_task, &r, (int)((total + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK));
 }
 
 void cg_add(float *a, const float *b, size_t len) { g_k->add(a, b, len); }
@@ -332,13 +334,11 @@ typedef struct {
   int rowStart, nTokens, startPos, nHeads, nGroups, headDim, hpg, qb, nqb;
   float scale;
   int units;
-  _Atomic int next;
   float *scratch; /* per thread: K tile, V tile, scores, acc, m, l */
   size_t per_thread;
 } att_ctx;
 
-static void att_task(void *c, int tid, int nth) {
-  (void)nth;
+static void att_task(void *c, int u, int tid) {
   att_ctx *A = (att_ctx *)c;
   const kernels_t *K = g_k;
   const int hd = A->headDim, hpg = A->hpg;
@@ -349,10 +349,8 @@ static void att_task(void *c, int tid, int nth) {
   float *acc = S + (size_t)ATT_MAX_ROWS * ATT_TILE;
   float *M = acc + (size_t)ATT_MAX_ROWS * hd;
   float *L = M + ATT_MAX_ROWS;
-  for (;;) {
-    /* Hand out the longest (latest) query blocks first: causal blocks grow with position. */
-    const int u = atomic_fetch_add_explicit(&A->next, 1, memory_order_relaxed);
-    if (u >= A->units) break;
+  {
+    /* Units in order hand out the longest (latest) query blocks first: causal blocks grow with position. */
     const int g = u % A->nGroups;
     const int qbi = A->nqb - 1 - u / A->nGroups;
     const int t0 = qbi * A->qb;
@@ -452,8 +450,12 @@ size_t cg_attention(const float *q, const float *k, const float *v, float *out, 
                  2 * ATT_MAX_ROWS + 16;
   const size_t bytes = A.per_thread * sizeof(float) * (size_t)nth;
   A.scratch = (float *)scratch(bytes);
-  atomic_init(&A.next, 0);
-  run(att_task, &A);
+  /* Short contexts are less work than a dispatch is worth on a busy machine. */
+  const double work = (double)nHeads * nTokens * (startPos + nTokens) * headDim;
+  if (work < 262144.0)
+    for (int u = 0; u < A.units; u++) att_task(&A, u, 0);
+  else
+    run(att_task, &A, A.units);
   return bytes;
 }
 
@@ -465,12 +467,14 @@ typedef struct {
   double sink[64];
 } bw_ctx;
 
-static void bw_task(void *c, int tid, int nth) {
+#define BW_CHUNKS 64
+
+static void bw_task(void *c, int chunk, int tid) {
   bw_ctx *b = (bw_ctx *)c;
-  const size_t per = (b->n / (size_t)nth) & ~(size_t)31;
-  const size_t start = per * (size_t)tid;
-  const size_t len = tid == nth - 1 ? b->n - start : per;
-  b->sink[tid & 63] = g_k->sum_f32(b->buf + start, len);
+  const size_t per = (b->n / BW_CHUNKS) & ~(size_t)31;
+  const size_t start = per * (size_t)chunk;
+  const size_t len = chunk == BW_CHUNKS - 1 ? b->n - start : per;
+  b->sink[tid & 63] += g_k->sum_f32(b->buf + start, len);
 }
 
 static double now_s(void) {
@@ -491,7 +495,7 @@ double cg_membw(size_t bytes, int iters) {
   double best = 0;
   for (int it = 0; it < iters; it++) {
     const double t0 = now_s();
-    run(bw_task, &b);
+    run(bw_task, &b, BW_CHUNKS);
     const double dt = now_s() - t0;
     const double gbs = (double)(n * sizeof(float)) / dt / 1e9;
     if (gbs > best) best = gbs;

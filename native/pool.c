@@ -1,8 +1,14 @@
 /*
- * Thread pool with one dispatch per op. A decode step runs a few hundred ops, so dispatch must cost
- * microseconds: the caller bumps a generation counter (under the mutex only to avoid lost wake-ups),
- * workers that are still spinning see it at once, and only workers that went to sleep after ~50 us
- * idle need the condition variable. Completion is an atomic counter the caller spins on.
+ * Thread pool with one dispatch per op (a decode step runs a few hundred ops, so dispatch must cost
+ * microseconds, and no thread is ever created per op).
+ *
+ * Dispatch: the caller publishes the job and bumps a generation counter (under the mutex only so a
+ * sleeping worker cannot miss it); workers that are still spinning see it at once, workers asleep
+ * after ~100 us idle are woken by the condition variable. Chunks are claimed from an atomic counter
+ * and the caller claims too. When the caller finds no chunk left it closes the job and waits only
+ * for workers that are inside it (`active`); a worker that arrives after the close skips the job.
+ * The close/join handshake is a Dekker pair on seq_cst atomics: either the caller sees the worker's
+ * `active` increment and waits for it, or the worker sees the close and never touches the job.
  */
 #define _GNU_SOURCE
 #include "pool.h"
@@ -21,7 +27,7 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define SPIN_ITERS 20000
+#define SPIN_ITERS 4000
 
 struct worker {
   pool_t *pool;
@@ -35,11 +41,22 @@ struct pool {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   _Atomic unsigned long gen;
-  _Atomic int done;
+  _Atomic unsigned long closed;
+  _Atomic int active;
+  _Atomic int next_chunk;
   _Atomic int stop;
+  int nchunks;
   pool_task_fn fn;
   void *ctx;
 };
+
+static void work(pool_t *p, int tid) {
+  for (;;) {
+    const int c = atomic_fetch_add_explicit(&p->next_chunk, 1, memory_order_relaxed);
+    if (c >= p->nchunks) break;
+    p->fn(p->ctx, c, tid);
+  }
+}
 
 static void *worker_main(void *arg) {
   struct worker *w = (struct worker *)arg;
@@ -58,9 +75,10 @@ static void *worker_main(void *arg) {
       pthread_mutex_unlock(&p->mu);
     }
     if (atomic_load(&p->stop)) break;
-    seen = atomic_load_explicit(&p->gen, memory_order_acquire);
-    p->fn(p->ctx, w->tid, p->nthreads);
-    atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+    seen = atomic_load(&p->gen);
+    atomic_fetch_add(&p->active, 1);
+    if (atomic_load(&p->closed) != seen) work(p, w->tid);
+    atomic_fetch_sub(&p->active, 1);
   }
   return NULL;
 }
@@ -73,7 +91,9 @@ pool_t *pool_create(int nthreads) {
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   atomic_init(&p->gen, 0);
-  atomic_init(&p->done, 0);
+  atomic_init(&p->closed, 0);
+  atomic_init(&p->active, 0);
+  atomic_init(&p->next_chunk, 0);
   atomic_init(&p->stop, 0);
   p->workers = (struct worker *)calloc((size_t)nthreads, sizeof(struct worker));
   for (int i = 1; i < nthreads; i++) {
@@ -90,24 +110,26 @@ pool_t *pool_create(int nthreads) {
 
 int pool_threads(const pool_t *p) { return p->nthreads; }
 
-void pool_run(pool_t *p, pool_task_fn fn, void *ctx) {
-  if (p->nthreads == 1) {
-    fn(ctx, 0, 1);
+void pool_run(pool_t *p, pool_task_fn fn, void *ctx, int nchunks) {
+  if (nchunks <= 0) return;
+  if (p->nthreads == 1 || nchunks == 1) {
+    for (int c = 0; c < nchunks; c++) fn(ctx, c, 0);
     return;
   }
   p->fn = fn;
   p->ctx = ctx;
-  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+  p->nchunks = nchunks;
+  atomic_store_explicit(&p->next_chunk, 0, memory_order_relaxed);
   pthread_mutex_lock(&p->mu);
-  atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+  const unsigned long g = atomic_fetch_add(&p->gen, 1) + 1;
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
-  fn(ctx, 0, p->nthreads);
-  const int want = p->nthreads - 1;
+  work(p, 0);
+  atomic_store(&p->closed, g);
   int spins = 0;
-  while (atomic_load_explicit(&p->done, memory_order_acquire) < want) {
+  while (atomic_load(&p->active) > 0) {
     cpu_relax();
-    /* On an oversubscribed machine a worker may be descheduled: give it the core. */
+    /* A worker inside the job was descheduled mid-chunk: let it have the core. */
     if (++spins > SPIN_ITERS) {
       sched_yield();
       spins = 0;

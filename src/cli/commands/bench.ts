@@ -1,13 +1,110 @@
+/**
+ * `chatglm bench --model FILE|DIR [--prompt-tokens 128] [--gen-tokens 64] [--threads N] --json`:
+ * times a prompt of random token ids (prefill) and greedy decoding on the given model, three runs,
+ * and prints the medians. Not a test: see BENCHMARKS.md and `npm run bench` for the comparison with
+ * llama.cpp.
+ *
+ * Definitions (the same ones tools/bench.ts applies to llama.cpp):
+ *   prefill_tok_s = prompt tokens / time of the forward pass over the prompt;
+ *   ttft_ms       = that forward pass plus picking the first token;
+ *   decode_tok_s  = gen tokens / time of the gen single-token steps that follow;
+ *   peak_rss_mb   = the process's peak resident memory (weights, KV cache, everything).
+ */
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
+import { createBackend, isBackendName } from '../../backend/select.js';
+import { openModel } from '../../model/open.js';
 
-// Placeholder until the issue that owns this command lands it.
+export interface BenchResult {
+  prefill_tok_s: number;
+  decode_tok_s: number;
+  ttft_ms: number;
+  peak_rss_mb: number;
+}
+
+interface BenchOpts {
+  model: string;
+  promptTokens: string;
+  genTokens: string;
+  threads?: string;
+  backend: string;
+  runs: string;
+  json?: boolean;
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ChatGLMError('BAD_ARGUMENT', `${flag} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function argmax(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
+  return best;
+}
+
 export function register(program: Command): void {
   program
     .command('bench')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new ChatGLMError('UNSUPPORTED', 'bench: not implemented yet');
+    .description('time prefill and decode on a model (random prompt, greedy), median of several runs')
+    .requiredOption('-m, --model <path>', 'Hugging Face model directory or .gguf file')
+    .option('--prompt-tokens <n>', 'prompt length in tokens', '128')
+    .option('--gen-tokens <n>', 'tokens to decode after the prompt', '64')
+    .option('--threads <n>', 'threads for the native backend (default: all cores)')
+    .option('--backend <name>', 'reference | native | auto', 'auto')
+    .option('--runs <n>', 'runs to take the median of', '3')
+    .option('--json', 'print {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb} as JSON')
+    .action(async (opts: BenchOpts) => {
+      const promptTokens = positiveInt(opts.promptTokens, '--prompt-tokens');
+      const genTokens = positiveInt(opts.genTokens, '--gen-tokens');
+      const runs = positiveInt(opts.runs, '--runs');
+      if (!isBackendName(opts.backend)) throw new ChatGLMError('BAD_ARGUMENT', `unknown --backend ${opts.backend}; use reference, native or auto`);
+      const backend = await createBackend(opts.backend, opts.threads === undefined ? {} : { threads: positiveInt(opts.threads, '--threads') });
+      const { model } = await openModel(opts.model, { backend });
+      const vocab = model.config.vocabSize;
+      const prefill: number[] = [];
+      const decode: number[] = [];
+      const ttft: number[] = [];
+      // A fixed pseudo-random prompt, avoiding the low ids where control tokens live.
+      let seed = 12345;
+      const prompt = Array.from({ length: promptTokens }, () => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return 300 + (seed % Math.max(1, Math.min(vocab, 60000) - 300));
+      });
+      for (let r = 0; r < runs; r++) {
+        const cache = model.newCache(promptTokens + genTokens + 1);
+        const t0 = performance.now();
+        const logits = model.forward([{ cache, ids: prompt }])[0]!;
+        const t1 = performance.now();
+        let next = argmax(logits);
+        const t2 = performance.now();
+        for (let i = 0; i < genTokens; i++) next = argmax(model.forward([{ cache, ids: [next] }])[0]!);
+        const t3 = performance.now();
+        prefill.push(promptTokens / ((t1 - t0) / 1000));
+        ttft.push(t2 - t0);
+        decode.push(genTokens / ((t3 - t2) / 1000));
+      }
+      const result: BenchResult = {
+        prefill_tok_s: Number(median(prefill).toFixed(2)),
+        decode_tok_s: Number(median(decode).toFixed(2)),
+        ttft_ms: Number(median(ttft).toFixed(1)),
+        peak_rss_mb: Number((process.resourceUsage().maxRSS / 1024).toFixed(1)),
+      };
+      backend.dispose?.();
+      if (opts.json === true) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      } else {
+        process.stdout.write(
+          `${backend.name}: prefill ${result.prefill_tok_s} tok/s, decode ${result.decode_tok_s} tok/s, ` +
+            `TTFT ${result.ttft_ms} ms, peak RSS ${result.peak_rss_mb} MB (median of ${runs}, ${promptTokens}-token prompt, ${genTokens} tokens)\n`,
+        );
+      }
     });
 }

@@ -1,0 +1,92 @@
+/**
+ * Runs in a child process of tools/bench.ts: times llama.cpp (through node-llama-cpp, installed by
+ * the bench into .bench/, never a dependency of this package) on a GGUF file with exactly the
+ * definitions `chatglm bench` uses, and prints one JSON line.
+ *
+ * usage: node dist/tools/bench-llama.js NODE_LLAMA_CPP_DIR MODEL.gguf PROMPT_TOKENS GEN_TOKENS THREADS RUNS
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+// The few parts of node-llama-cpp's API used here (its types are not a dependency of this package).
+interface Sequence {
+  evaluate(tokens: number[], options?: { temperature?: number }): AsyncGenerator<number, void, void>;
+  clearHistory(): Promise<void>;
+}
+interface Context {
+  getSequence(): Sequence;
+  dispose(): Promise<void>;
+}
+interface Model {
+  createContext(o: { contextSize: number; batchSize: number; threads: number; sequences: number }): Promise<Context>;
+  dispose(): Promise<void>;
+}
+interface Llama {
+  loadModel(o: { modelPath: string; gpuLayers: number }): Promise<Model>;
+}
+interface NodeLlamaCpp {
+  getLlama(o: Record<string, unknown>): Promise<Llama>;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const [dir, modelPath, p, g, th, rn] = process.argv.slice(2);
+  if (dir === undefined || modelPath === undefined) throw new Error('usage: bench-llama NODE_LLAMA_CPP_DIR MODEL PROMPT GEN THREADS RUNS');
+  const promptTokens = Number(p ?? 128);
+  const genTokens = Number(g ?? 64);
+  const threads = Number(th ?? 2);
+  const runs = Number(rn ?? 3);
+  const entry = path.join(dir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+  const nlc = (await import(pathToFileURL(entry).href)) as NodeLlamaCpp;
+  const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error', maxThreads: threads, progressLogs: false });
+  const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+  const context = await model.createContext({ contextSize: 1024, batchSize: 512, threads, sequences: 1 });
+  const seq = context.getSequence();
+  let seed = 12345;
+  // The same pseudo-random prompt as `chatglm bench`.
+  const prompt = Array.from({ length: promptTokens }, () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return 300 + (seed % (60000 - 300));
+  });
+  const prefill: number[] = [];
+  const decode: number[] = [];
+  const ttft: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    await seq.clearHistory();
+    const t0 = performance.now();
+    let t1 = 0;
+    let n = 0;
+    for await (const _token of seq.evaluate(prompt, { temperature: 0 })) {
+      if (n === 0) t1 = performance.now();
+      n++;
+      if (n > genTokens) break;
+    }
+    const t2 = performance.now();
+    prefill.push(promptTokens / ((t1 - t0) / 1000));
+    ttft.push(t1 - t0);
+    decode.push((n - 1) / ((t2 - t1) / 1000));
+  }
+  await context.dispose();
+  await model.dispose();
+  process.stdout.write(
+    `${JSON.stringify({
+      prefill_tok_s: Number(median(prefill).toFixed(2)),
+      decode_tok_s: Number(median(decode).toFixed(2)),
+      ttft_ms: Number(median(ttft).toFixed(1)),
+      peak_rss_mb: Number((process.resourceUsage().maxRSS / 1024).toFixed(1)),
+    })}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench-llama: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

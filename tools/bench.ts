@@ -1,0 +1,150 @@
+/**
+ * `npm run bench`: the engine against llama.cpp on the same synthetic GGUF files.
+ *
+ * For each shape (ChatGLM3-6B and a 1.7B-shape model of the same family) and type (q4_0, q8_0):
+ * writes a random-weight GGUF (cached in .bench/models), runs `chatglm bench` (native backend) and
+ * llama.cpp (node-llama-cpp 3.21.1, installed on demand into .bench/llama, never a dependency of
+ * this package) in separate child processes one after the other, and prints prefill tok/s,
+ * decode tok/s, TTFT, peak RSS, the decode weight-streaming rate in GB/s next to this machine's
+ * memory read bandwidth measured in the same run, and the ratios. Not a test.
+ *
+ * Options: --shapes 1.7b,6b  --types q4_0,q8_0  --threads N  --prompt-tokens 128  --gen-tokens 64
+ *          --runs 3  --no-llama  --json FILE
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../src/backend/native/addon.js';
+import { SHAPES, decodeWeightBytes, writeSyntheticModel, type SynthType } from './bench-synth.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const NLC_VERSION = '3.21.1';
+
+interface Figures {
+  prefill_tok_s: number;
+  decode_tok_s: number;
+  ttft_ms: number;
+  peak_rss_mb: number;
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+function lastJson(stdout: string): Figures {
+  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (line === undefined) throw new Error(`no JSON in output: ${stdout.slice(-500)}`);
+  return JSON.parse(line) as Figures;
+}
+
+function run(cmd: string, args: string[], what: string): Figures | undefined {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) {
+    process.stderr.write(`${what} failed (exit ${r.status ?? r.signal}):\n${(r.stderr ?? '').slice(-2000)}\n`);
+    return undefined;
+  }
+  return lastJson(r.stdout);
+}
+
+function ensureLlama(): string | undefined {
+  const dir = path.join(root, '.bench', 'llama');
+  const pkg = path.join(dir, 'node_modules', 'node-llama-cpp', 'package.json');
+  if (existsSync(pkg)) return dir;
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(path.join(dir, 'package.json'))) writeFileSync(path.join(dir, 'package.json'), '{"name":"bench-llama","private":true}\n');
+  process.stderr.write(`installing node-llama-cpp@${NLC_VERSION} into ${dir} (benchmark only)...\n`);
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const r = spawnSync(npm, ['install', '--no-audit', '--no-fund', `node-llama-cpp@${NLC_VERSION}`], { cwd: dir, stdio: 'inherit' });
+  return r.status === 0 && existsSync(pkg) ? dir : undefined;
+}
+
+const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
+
+async function main(): Promise<void> {
+  const shapes = arg('shapes', '1.7b,6b').split(',');
+  const types = arg('types', 'q4_0,q8_0').split(',') as SynthType[];
+  const threads = Number(arg('threads', String(os.availableParallelism())));
+  const promptTokens = arg('prompt-tokens', '128');
+  const genTokens = arg('gen-tokens', '64');
+  const runs = arg('runs', '3');
+  const withLlama = !process.argv.includes('--no-llama');
+  const modelsDir = path.join(root, '.bench', 'models');
+
+  const load = loadAddon();
+  if (load.addon === undefined) throw new Error(`the native addon is not built: ${load.reason}`);
+  const info = load.addon.init(threads);
+  const bandwidth = load.addon.membw(1024, 5);
+  load.addon.dispose();
+  process.stderr.write(`native kernels: ${info.isa}, ${info.threads} threads; memory read bandwidth ${bandwidth.toFixed(1)} GB/s\n`);
+  const llamaDir = withLlama ? ensureLlama() : undefined;
+
+  const rows: Record<string, unknown>[] = [];
+  for (const shape of shapes) {
+    for (const type of types) {
+      process.stderr.write(`== ${SHAPES[shape]?.name ?? shape} ${type}\n`);
+      const file = await writeSyntheticModel(modelsDir, shape, type, (s) => process.stderr.write(`${s}\n`));
+      const fileGB = statSync(file).size / 1e9;
+      const weightGB = decodeWeightBytes(SHAPES[shape]!, type) / 1e9;
+      const common = ['--prompt-tokens', promptTokens, '--gen-tokens', genTokens, '--threads', String(threads), '--runs', runs];
+      const ours = run(process.execPath, [path.join(root, 'bin', 'chatglm.js'), 'bench', '--model', file, '--backend', 'native', '--json', ...common], 'chatglm bench');
+      let theirs: Figures | undefined;
+      if (llamaDir !== undefined) {
+        theirs = run(process.execPath, [path.join(root, 'dist', 'tools', 'bench-llama.js'), llamaDir, file, promptTokens, genTokens, String(threads), runs], 'llama.cpp');
+      }
+      const row = {
+        model: `${SHAPES[shape]!.name} ${type}`,
+        file_gb: Number(fileGB.toFixed(2)),
+        ours,
+        llama: theirs,
+        ours_decode_gb_s: ours ? Number((ours.decode_tok_s * weightGB).toFixed(2)) : undefined,
+        llama_decode_gb_s: theirs ? Number((theirs.decode_tok_s * weightGB).toFixed(2)) : undefined,
+        decode_ratio: ours && theirs ? Number((ours.decode_tok_s / theirs.decode_tok_s).toFixed(2)) : undefined,
+        prefill_ratio: ours && theirs ? Number((ours.prefill_tok_s / theirs.prefill_tok_s).toFixed(2)) : undefined,
+      };
+      rows.push(row);
+      process.stderr.write(`${JSON.stringify(row)}\n`);
+    }
+  }
+
+  const out = {
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    threads,
+    isa: info.isa,
+    bandwidth_gb_s: Number(bandwidth.toFixed(2)),
+    prompt_tokens: Number(promptTokens),
+    gen_tokens: Number(genTokens),
+    rows,
+  };
+  const jsonFile = arg('json', path.join(root, 'bench-out', 'inference.json'));
+  mkdirSync(path.dirname(jsonFile), { recursive: true });
+  writeFileSync(jsonFile, `${JSON.stringify(out, null, 2)}\n`);
+
+  const lines = [
+    `memory read bandwidth: ${bandwidth.toFixed(1)} GB/s (${threads} threads); kernels: ${info.isa}`,
+    '',
+    '| model | file | engine | prefill tok/s | decode tok/s | TTFT ms | peak RSS MB | decode GB/s (% of bw) |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows as Array<{ model: string; file_gb: number; ours?: Figures; llama?: Figures; ours_decode_gb_s?: number; llama_decode_gb_s?: number; decode_ratio?: number; prefill_ratio?: number }>) {
+    for (const [name, f, gbs] of [
+      ['chatglm.ts', r.ours, r.ours_decode_gb_s],
+      ['llama.cpp', r.llama, r.llama_decode_gb_s],
+    ] as const) {
+      if (f === undefined) continue;
+      lines.push(
+        `| ${r.model} | ${fmt(r.file_gb, 2)} GB | ${name} | ${fmt(f.prefill_tok_s)} | ${fmt(f.decode_tok_s, 2)} | ${fmt(f.ttft_ms, 0)} | ${fmt(f.peak_rss_mb, 0)} | ${fmt(gbs ?? NaN)} (${fmt(((gbs ?? NaN) / bandwidth) * 100, 0)}%) |`,
+      );
+    }
+    if (r.decode_ratio !== undefined) lines.push(`| ${r.model} | | ratio | ${fmt(r.prefill_ratio ?? NaN, 2)}x | ${fmt(r.decode_ratio, 2)}x | | | |`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
