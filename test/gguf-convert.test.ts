@@ -301,3 +301,36 @@ test('convert errors: bad --type, corrupt tokenizer.model; CLI writes the file a
   await writeFile(path.join(m.dir, 'tokenizer.model'), 'not a protobuf at all');
   await assert.rejects(convertToGguf({ modelDir: m.dir, out: path.join(dir, 'y.gguf'), type: 'f16' }), (e: unknown) => e instanceof ChatGLMError && /tokenizer\.model/.test(e.message));
 });
+
+test('GGUF tensor types: q5_0/q4_1/q5_1 come back dequantized to F32; K-quants are refused by name', async (t) => {
+  const { dir, cleanup } = await tempDir('gguf-conv-');
+  t.after(cleanup);
+  const H = 64;
+  // An exactly representable q5_0 block pattern: x = j - 16 per 32 elements gives d = 1, q = j.
+  const emb = new Float32Array(H * 4).map((_, i) => (i % 32) - 16);
+  const base: [string, ReturnType<typeof gv.str>][] = [
+    ['general.architecture', gv.str('chatglm')],
+    ['chatglm.embedding_length', gv.u32(H)],
+    ['chatglm.feed_forward_length', gv.u32(32)],
+    ['chatglm.block_count', gv.u32(0)],
+    ['chatglm.attention.head_count', gv.u32(2)],
+  ];
+  for (const [type, ggml] of [['q5_0', 'Q5_0'], ['q4_1', 'Q4_1'], ['q5_1', 'Q5_1']] as const) {
+    const file = path.join(dir, `${type}.gguf`);
+    const w = await GgufWriter.create(file, { metadata: base, tensors: [{ name: 'token_embd.weight', ne: [H, 4], type: ggmlTypeId(ggml) }] });
+    await w.writeTensor('token_embd.weight', quantizeRows(type, emb, 4, H));
+    await w.finish();
+    const ck = await openGgufCheckpoint(file);
+    const got = await ck.source.read('transformer.embedding.word_embeddings.weight');
+    assert.equal(got.info.dtype, 'F32');
+    const f = new Float32Array(got.data.buffer, got.data.byteOffset, got.data.byteLength / 4);
+    if (type === 'q5_0') assert.deepEqual(Array.from(f), Array.from(emb));
+    else for (let i = 0; i < f.length; i++) assert.ok(Math.abs(f[i]! - emb[i]!) <= (type === 'q4_1' ? 1.1 : 0.6), `${type} ${i}`);
+    await ck.source.close();
+  }
+  const file = path.join(dir, 'q6k.gguf');
+  const w = await GgufWriter.create(file, { metadata: base, tensors: [{ name: 'token_embd.weight', ne: [256, 1], type: ggmlTypeId('Q6_K') }] });
+  await w.writeTensor('token_embd.weight', new Uint8Array(210));
+  await w.finish();
+  await assert.rejects(openGgufCheckpoint(file), /token_embd\.weight is Q6_K, which this engine cannot use; convert the model with `chatglm convert/);
+});
