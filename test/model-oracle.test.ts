@@ -107,13 +107,21 @@ test('overflowing the cache is a CONTEXT_OVERFLOW ChatGLMError and leaves the ca
   assert.equal(cache.length, 4);
 });
 
-test('a token id outside the vocabulary is a BAD_ARGUMENT ChatGLMError', async () => {
+test('a token id outside the vocabulary, or one cache twice in a step, is a BAD_ARGUMENT ChatGLMError', async () => {
   const c: Case = { tiny: { hidden: 16, layers: 1, heads: 2, headDim: 8, groups: 1, ffn: 8, vocab: 11 }, dtype: 'F32', seed: 42 };
   const { model } = await buildCase(c);
+  for (const id of [11, -1, 2.5]) {
+    assert.throws(
+      () => model.forward([{ cache: model.newCache(4), ids: [id] }]),
+      (e: unknown) => e instanceof ChatGLMError && e.code === 'BAD_ARGUMENT' && e.message.includes(String(id)),
+    );
+  }
+  const cache = model.newCache(4);
   assert.throws(
-    () => model.forward([{ cache: model.newCache(4), ids: [11] }]),
+    () => model.forward([{ cache, ids: [1] }, { cache, ids: [2] }]),
     (e: unknown) => e instanceof ChatGLMError && e.code === 'BAD_ARGUMENT',
   );
+  assert.equal(cache.length, 0);
 });
 
 test('truncating a cache and re-feeding gives the same logits (prefix reuse)', async () => {

@@ -121,10 +121,19 @@ export class GLMModel {
 
     // Lay the sequences out one after another in the batch and check they fit their caches.
     const seqs: AttentionSeq[] = [];
+    const caches = new Set<KVCache>();
     let N = 0;
     for (const input of inputs) {
       const n = input.ids.length;
       if (n === 0) throw new ChatGLMError('BAD_ARGUMENT', 'forward: a sequence needs at least one token');
+      if (caches.has(input.cache)) throw new ChatGLMError('BAD_ARGUMENT', 'forward: the same KV cache appears twice in one step');
+      caches.add(input.cache);
+      for (let i = 0; i < n; i++) {
+        const id = input.ids[i]!;
+        if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) {
+          throw new ChatGLMError('BAD_ARGUMENT', `token id ${id} is outside the model's vocabulary (0..${c.vocabSize - 1})`);
+        }
+      }
       if (input.cache.length + n > input.cache.capacity) {
         throw new ChatGLMError(
           'CONTEXT_OVERFLOW',
