@@ -159,3 +159,20 @@ test('family from the directory: ChatGLM2-32k interpolates positions, ChatGLM3 s
     }
   });
 });
+
+test('tie_word_embeddings: without an output layer the embedding doubles as the LM head', async () => {
+  const { GLMModel } = await import('../src/model/glm.js');
+  const { loadWeights } = await import('../src/model/load.js');
+  const { ReferenceBackend } = await import('../src/backend/reference/index.js');
+  const { MemorySource } = await import('./support/model-fixtures.js');
+  const cfg = { ...configJson(tiny), tie_word_embeddings: true };
+  const config = parseGLMConfig(cfg, 'config.json');
+  const tensors = randomWeights(tiny, 8).filter((w) => w.name !== 'transformer.output_layer.weight');
+  const be = new ReferenceBackend();
+  const model = new GLMModel(config, await loadWeights(MemorySource.fromF32('mem', tensors), config, be), be);
+  const stored = new Map(tensors.map((w) => [w.name, w.values]));
+  stored.set('transformer.output_layer.weight', stored.get('transformer.embedding.word_embeddings.weight')!);
+  const got = rows(model.forward([{ cache: model.newCache(8), ids, allLogits: true }])[0]!, tiny.vocab);
+  assert.ok(relError(got, oracleForward(cfg, stored, ids)).err <= 1e-5);
+  assert.equal(parameterCount(config), tensors.reduce((s, w) => s + w.values.length, 0));
+});
