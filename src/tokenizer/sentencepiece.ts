@@ -11,8 +11,9 @@
  *    into UTF-8 (one U+FFFD per malformed byte), hides control pieces, shows unk as unk_surface.
  *
  * Speed: symbols are integer ids, a pair table maps (left symbol, right symbol) to the merged
- * piece, and text is cut into words at "x▁" boundaries when the vocabulary proves that no piece
- * can span such a boundary, so repeated words come from a cache.
+ * piece, and text is cut wherever the vocabulary proves that no piece can span the cut (the two
+ * characters never meet inside a piece), so the pieces of text are short and repeated ones come
+ * from a cache.
  */
 import { readFile } from 'node:fs/promises';
 import { ChatGLMError, badFormat, notFound } from '../errors.js';
@@ -137,6 +138,8 @@ export class SentencePieceTokenizer implements Tokenizer {
   private readonly userDefined = new Map<number, { text: string; id: number }[]>();
   private readonly hasUnused: boolean;
   private readonly splitWords: boolean;
+  /** Adjacent character pairs (code points) that occur inside some mergeable piece. */
+  private readonly bigrams: PairTable;
   private readonly cache = new Map<string, Int32Array>();
   /** Decode tables. */
   private readonly surface: string[];
@@ -235,12 +238,14 @@ export class SentencePieceTokenizer implements Tokenizer {
       return s;
     };
     let pairCount = 0;
+    let charCount = 0;
     const splits: [number, number, number][] = [];
-    let crossesWordBoundary = false;
+    for (const [piece] of this.pieceIds) charCount += piece.length;
+    this.bigrams = new PairTable(charCount);
     for (const [piece, id] of this.pieceIds) {
       const chars = Array.from(piece);
       for (const ch of chars) charSymbol(ch, true);
-      if (/[^\u2581]\u2581/u.test(piece)) crossesWordBoundary = true;
+      for (let k = 1; k < chars.length; k++) this.bigrams.set(chars[k - 1]!.codePointAt(0)!, chars[k]!.codePointAt(0)!, 1);
       if (chars.length < 2) continue;
       let left = '';
       for (let k = 1; k < chars.length; k++) {
@@ -262,10 +267,10 @@ export class SentencePieceTokenizer implements Tokenizer {
     for (let i = 0; i < extraResolve.length; i++) this.resolve[n + i] = extraResolve[i]!;
     this.pairs = new PairTable(pairCount);
     for (const [l, r, id] of splits) this.pairs.set(l, r, id);
-    // Cutting the text before each "x▁" (x not ▁) is exact only if no piece contains "x▁" and
-    // no UNUSED piece needs the library's whole-sentence rev_merge bookkeeping.
-    this.splitWords =
-      !crossesWordBoundary && !this.hasUnused && !proto.trainerSpec.treatWhitespaceAsSuffix && proto.normalizerSpec.escapeWhitespaces;
+    // The text can be cut between characters x and y when no mergeable piece contains "xy": no
+    // symbol can ever span that point, and BPE on each side runs independently (same merges,
+    // same order). Not with UNUSED pieces: their rev_merge bookkeeping is whole-sentence.
+    this.splitWords = !this.hasUnused;
 
     const unkSurface = proto.trainerSpec.unkSurface;
     this.surface = new Array<string>(n);
@@ -387,13 +392,17 @@ export class SentencePieceTokenizer implements Tokenizer {
     if (!this.splitWords) {
       this.encodeSegment(norm, 0, norm.length, out);
     } else {
-      // Words start at a ▁ that follows a non-▁ character.
+      const bigrams = this.bigrams;
       let ws = 0;
-      for (let i = 1; i < norm.length; i++) {
-        if (norm.charCodeAt(i) === 0x2581 && norm.charCodeAt(i - 1) !== 0x2581) {
+      let prevCp = norm.codePointAt(0)!;
+      for (let i = prevCp > 0xffff ? 2 : 1; i < norm.length; ) {
+        const cp = norm.codePointAt(i)!;
+        if (bigrams.get(prevCp, cp) < 0) {
           this.encodeWord(norm, ws, i, out);
           ws = i;
         }
+        prevCp = cp;
+        i += cp > 0xffff ? 2 : 1;
       }
       this.encodeWord(norm, ws, norm.length, out);
     }
