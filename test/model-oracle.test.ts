@@ -124,8 +124,19 @@ test('a token id outside the vocabulary, or one cache twice in a step, is a BAD_
   assert.equal(cache.length, 0);
 });
 
-test('truncating a cache and re-feeding gives the same logits (prefix reuse)', async () => {
+test('truncating a cache and re-feeding gives the same logits (prefix reuse), also with a P-Tuning prefix', async () => {
   const c: Case = { tiny: { hidden: 32, layers: 2, heads: 4, headDim: 16, groups: 2, ffn: 24, vocab: 23 }, dtype: 'F32', seed: 51 };
+  {
+    const p: Case = { ...c, tiny: { ...c.tiny, preSeqLen: 2 } };
+    const { model, oracle } = await buildCase(p);
+    const ids = randomIds(6, 23, 4);
+    const cache = model.newCache(8);
+    model.forward([{ cache, ids: [...ids.slice(0, 3), 1, 1] }]);
+    model.truncate(cache, 3);
+    assert.equal(model.tokenCount(cache), 3);
+    const l = model.forward([{ cache, ids: ids.slice(3), allLogits: true }])[0]!;
+    assert.ok(relError(rows(l, 23), oracle(ids).slice(3)).err <= 1e-5);
+  }
   const { model, oracle } = await buildCase(c);
   const ids = randomIds(6, 23, 3);
   const cache = model.newCache(8);

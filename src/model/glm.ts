@@ -86,6 +86,11 @@ export class GLMModel {
     return cache.length - this.prefixLength;
   }
 
+  /** Keeps the first `tokens` tokens of a cache's sequence (never drops a P-Tuning prefix). */
+  truncate(cache: KVCache, tokens: number): void {
+    cache.truncate(this.prefixLength + Math.max(0, tokens));
+  }
+
   /**
    * Runs one step and returns, per input, the logits of its last token ([vocab]) or of all its
    * tokens ([n * vocab]) with `allLogits`. Each cache advances by its number of ids.
