@@ -4,6 +4,28 @@ export type { ErrorCode } from './errors.js';
 export type { Backend, Matrix, KVCache, WeightType } from './backend/types.js';
 export type { TensorSource, TensorInfo, TensorData, DType } from './formats/tensor-source.js';
 export type { Tokenizer, StreamDecoder, ModelFamily } from './tokenizer/types.js';
+// Chat and generation (issue 4).
+export { loadChatModel, bundledModelPath, ChatModel } from './api.js';
+export type {
+  LoadChatModelOptions,
+  ChatCompletionRequest,
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionMessage,
+  ChatCompletionMessageParam,
+  ChatCompletionMessageToolCall,
+  ChatCompletionTool,
+  ChatCompletionUsage,
+  GenerateIdsOptions,
+} from './api.js';
+export { ChatSession } from './chat/session.js';
+export type { ChatReply, ReplyOptions } from './chat/session.js';
+export type { ChatMessage, ChatRole, ChatFormat, ParsedReply } from './chat/types.js';
+export { getChatFormat } from './chat/formats.js';
+export { generate, generateAll } from './generate/generator.js';
+export type { GenerateOptions, GenerationStep } from './generate/generator.js';
+export type { GenerationResult, GenerationUsage, FinishReason as GenerationFinishReason } from './generate/types.js';
+export { CachedSequence } from './generate/sequence.js';
 // Model, loading and backends (issue 2).
 export { openModel, openCheckpoint } from './model/open.js';
 export type { OpenModelOptions, OpenedModel, CheckpointHandle, QuantizeType } from './model/open.js';

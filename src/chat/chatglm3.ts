@@ -37,6 +37,7 @@ export const decodeToolCall: ArgumentDecoder = (content) => {
 
 export const chatglm3: ChatFormat = {
   name: 'chatglm3',
+  prefix: ['[gMASK]', 'sop'],
   segmentToken: '<|assistant|>',
 
   stopIds(tokenizer: Tokenizer): number[] {

@@ -39,6 +39,7 @@ const decodeJsonArguments: ArgumentDecoder = (content) => {
 
 export const glm4: ChatFormat = {
   name: 'glm4',
+  prefix: ['[gMASK]', '<sop>'],
   segmentToken: '<|assistant|>',
 
   stopIds(tokenizer: Tokenizer): number[] {

@@ -52,6 +52,11 @@ export class ReplyStream {
   flush(): string {
     const seg = this.segments[this.segments.length - 1]!;
     let out = this.consume(seg, seg.stream.flush());
+    if (seg.mode === 'header') {
+      // A segment that never got its newline has no metadata: all of it is text.
+      seg.mode = 'text';
+      out += this.text(seg, seg.header);
+    }
     if (seg.mode === 'text' && seg.pendingTag) {
       out += (seg.pendingSpace ? seg.pendingSpace : '') + seg.pendingTag;
       seg.pendingTag = '';

@@ -42,7 +42,9 @@ export function parseSegments(parts: readonly string[], tools: boolean, decodeAr
     const name = seg.metadata.trim();
     // Text of the earlier plain segments of this reply (the last one is this call, not text).
     const text = texts.filter((t) => t.length > 0).join('\n');
-    if (tools) {
+    // `interpreter` is code to run whether or not tools are declared (the original would try to
+    // eval the code as a tool call when tools are present, which cannot succeed).
+    if (tools && name !== 'interpreter') {
       const args = decodeArgs(seg.content);
       result = args.ok
         ? { type: 'tool_call', name, arguments: args.arguments, text, segments }

@@ -65,6 +65,8 @@ export type ParsedReply =
 
 export interface ChatFormat {
   readonly name: ModelFamily;
+  /** Special tokens every sequence starts with (what the HF tokenizer's encode() prepends). */
+  readonly prefix: readonly string[];
   /** Ids that end a reply (the stop id is never part of the text). */
   stopIds(tokenizer: Tokenizer): number[];
   /** The prompt for `messages`, ending where the model's reply starts. */

@@ -12,7 +12,7 @@ export interface ForwardInput {
 }
 
 export interface CausalLM {
-  readonly config: { readonly seqLength: number };
+  readonly config: { readonly seqLength: number; readonly vocabSize: number };
   /** A fresh, empty cache that holds up to `capacity` positions (default: the model's own limit). */
   newCache(capacity?: number): KVCache;
   /** Runs the ids of every input through the model, appending them to that input's cache. */

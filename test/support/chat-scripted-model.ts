@@ -18,19 +18,21 @@ class CountingCache implements KVCache {
 }
 
 export class ScriptedModel implements CausalLM {
-  readonly config: { seqLength: number };
+  readonly config: { seqLength: number; vocabSize: number };
   /** Every forward call's ids, in order. */
   readonly fed: number[][] = [];
   private step = 0;
+  private awaitingFeed = false;
 
   constructor(private script: number[], readonly vocab: number, seqLength = 4096) {
-    this.config = { seqLength };
+    this.config = { seqLength, vocabSize: vocab };
   }
 
   /** Replaces the script for the next generation. */
   setScript(script: number[]): void {
     this.script = script;
     this.step = 0;
+    this.awaitingFeed = false;
   }
 
   newCache(capacity?: number): KVCache {
@@ -42,10 +44,14 @@ export class ScriptedModel implements CausalLM {
       if (inp.cache.length + inp.ids.length > inp.cache.capacity) throw new Error('KV cache overflow');
       inp.cache.length += inp.ids.length;
       this.fed.push([...inp.ids]);
+      // The script advances when its previous id is fed back (a decode step); prefill calls,
+      // however many chunks, all point at the script's current id.
+      if (inp.ids.length === 1 && this.step < this.script.length && inp.ids[0] === this.script[this.step] && this.awaitingFeed) {
+        this.step++;
+      }
+      this.awaitingFeed = true;
       const logits = new Float32Array(this.vocab).fill(-10);
-      const next = this.script[Math.min(this.step, this.script.length - 1)]!;
-      logits[next] = 10;
-      this.step++;
+      logits[this.script[Math.min(this.step, this.script.length - 1)]!] = 10;
       return logits;
     });
   }

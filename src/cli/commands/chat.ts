@@ -1,13 +1,182 @@
+/**
+ * `chatglm chat`: an interactive terminal chat (streaming; /reset, /system TEXT, /exit; Ctrl-C
+ * stops the answer being written, not the program), or with --messages FILE.json one
+ * non-interactive turn whose parsed assistant message is printed (as JSON with --json).
+ */
+import readline from 'node:readline';
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
+import { loadChatModel, type ChatCompletionMessageParam, type ChatCompletionRequest, type ChatModel } from '../../api.js';
+import type { JsonValue } from '../../chat/python-literal.js';
+import type { ChatMessage } from '../../chat/types.js';
+import type { ReplyOptions } from '../../chat/session.js';
+import { resolveModelPath } from '../default-model.js';
+import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
+import { readJsonFile } from './prompt.js';
 
-// Placeholder until the issue that owns this command lands it.
+interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions {
+  messages?: string;
+  tools?: string;
+  system?: string;
+  json?: boolean;
+  stats?: boolean;
+}
+
 export function register(program: Command): void {
-  program
-    .command('chat')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new ChatGLMError('UNSUPPORTED', 'chat: not implemented yet');
+  const cmd = program.command('chat').description('chat with a model: interactive, or one turn from --messages FILE.json');
+  addModelOptions(cmd);
+  addSamplingOptions(cmd);
+  cmd
+    .option('--messages <file>', 'JSON array of messages: answer the conversation once and exit')
+    .option('--tools <file>', 'JSON tool list (OpenAI style or ChatGLM3 style) for the system prompt')
+    .option('--system <text>', 'system prompt for the interactive chat')
+    .option('--json', 'with --messages: print the assistant message {role, content, tool_calls?} as JSON')
+    .option('--stats', 'print token counts and speed to stderr after each answer')
+    .action(async (opts: ChatCliOptions) => {
+      const sampling = samplingFromCli(opts);
+      const loadOptions = loadOptionsFromCli(opts);
+      const tools = opts.tools !== undefined ? ((await readJsonFile(opts.tools, 'tools')) as JsonValue) : undefined;
+      const messages = opts.messages !== undefined ? await readJsonFile(opts.messages, 'messages') : undefined;
+      if (messages !== undefined && !Array.isArray(messages)) {
+        throw new ChatGLMError('BAD_ARGUMENT', `${opts.messages}: expected a JSON array of messages like [{"role": "user", "content": "Hi"}]`);
+      }
+      const chat = await loadChatModel(resolveModelPath(opts.model), loadOptions);
+      try {
+        if (messages !== undefined) await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
+        else await interactive(chat, tools, sampling, opts);
+      } finally {
+        chat.dispose();
+      }
     });
+}
+
+type Sampling = ReturnType<typeof samplingFromCli>;
+
+async function oneTurn(chat: ChatModel, messages: ChatCompletionMessageParam[], tools: JsonValue | undefined, s: Sampling, opts: ChatCliOptions): Promise<void> {
+  const request: ChatCompletionRequest = {
+    messages,
+    temperature: s.greedy === true ? 0 : (s.temperature ?? 0.8),
+    ...(s.topP !== undefined ? { top_p: s.topP } : {}),
+    ...(s.topK !== undefined ? { top_k: s.topK } : {}),
+    ...(s.repetitionPenalty !== undefined ? { repetition_penalty: s.repetitionPenalty } : {}),
+    ...(s.seed !== undefined ? { seed: s.seed } : {}),
+    ...(s.maxNewTokens !== undefined ? { max_tokens: s.maxNewTokens } : {}),
+    ...(tools !== undefined ? { tools } : {}),
+  };
+  const r = await chat.createChatCompletion({ ...request, stream: false });
+  const m = r.choices[0].message;
+  if (opts.json === true) {
+    process.stdout.write(JSON.stringify(m) + '\n');
+  } else if (m.tool_calls !== undefined) {
+    if (m.content !== null) process.stdout.write(m.content + '\n');
+    for (const c of m.tool_calls) process.stdout.write(`[tool call] ${c.function.name} ${c.function.arguments}\n`);
+  } else {
+    process.stdout.write((m.content ?? '') + '\n');
+    if (m.invalid_tool_call !== undefined) process.stderr.write(`chatglm: the model wrote a tool call that does not parse: ${m.invalid_tool_call.error}\n`);
+  }
+  if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: r.choices[0].finish_reason, seed: r.seed, usage: r.usage }) + '\n');
+}
+
+async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sampling, opts: ChatCliOptions): Promise<void> {
+  const tty = process.stdin.isTTY === true;
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: tty });
+  const session = chat.createSession();
+  let system = opts.system;
+  let history: ChatMessage[] = [];
+  let expectObservation = false;
+  let answering: AbortController | undefined;
+  let interruptAtPrompt = false;
+
+  const onInterrupt = (): void => {
+    if (answering !== undefined) {
+      answering.abort();
+      return;
+    }
+    if (interruptAtPrompt) {
+      rl.close();
+      return;
+    }
+    interruptAtPrompt = true;
+    process.stdout.write('\n(Ctrl-C again, Ctrl-D or /exit to quit)\n');
+    rl.prompt();
+  };
+  rl.on('SIGINT', onInterrupt);
+  process.on('SIGINT', onInterrupt);
+
+  const options: ReplyOptions = {
+    ...(s.greedy === true ? { greedy: true } : {}),
+    ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
+    ...(s.topP !== undefined ? { topP: s.topP } : {}),
+    ...(s.topK !== undefined ? { topK: s.topK } : {}),
+    ...(s.repetitionPenalty !== undefined ? { repetitionPenalty: s.repetitionPenalty } : {}),
+    ...(s.seed !== undefined ? { seed: s.seed } : {}),
+    maxNewTokens: s.maxNewTokens ?? Math.min(1024, Math.max(1, Math.floor(chat.contextLength / 4))),
+    tools: tools !== undefined,
+  };
+  const preamble = (): ChatMessage[] => {
+    if (tools !== undefined) return [chat.format.toolSystemMessage(tools)];
+    return system !== undefined && system !== '' ? [{ role: 'system', content: system }] : [];
+  };
+  const promptText = (): string => (expectObservation ? 'observation> ' : 'you> ');
+  process.stderr.write(`chatglm: chatting with ${chat.name} (${chat.family}). Commands: /reset, /system TEXT, /exit. Ctrl-C stops an answer.\n`);
+  rl.setPrompt(promptText());
+  if (tty) rl.prompt();
+
+  try {
+    for await (const raw of rl) {
+      interruptAtPrompt = false;
+      const line = raw.trim();
+      if (line === '/exit' || line === '/quit') break;
+      if (line === '/reset') {
+        history = [];
+        expectObservation = false;
+        session.reset();
+        process.stdout.write('(conversation cleared)\n');
+      } else if (line === '/system' || line.startsWith('/system ')) {
+        system = line.slice('/system'.length).trim();
+        history = [];
+        expectObservation = false;
+        session.reset();
+        process.stdout.write(system === '' ? '(system prompt removed; conversation cleared)\n' : '(system prompt set; conversation cleared)\n');
+      } else if (line !== '') {
+        history.push({ role: expectObservation ? 'observation' : 'user', content: raw });
+        expectObservation = false;
+        answering = new AbortController();
+        const it = session.stream([...preamble(), ...history], { ...options, signal: answering.signal });
+        let reply;
+        try {
+          for (;;) {
+            const r = await it.next();
+            if (r.done) {
+              reply = r.value;
+              break;
+            }
+            process.stdout.write(r.value);
+          }
+        } finally {
+          answering = undefined;
+        }
+        for (const seg of reply.parsed.segments) history.push({ role: 'assistant', metadata: seg.metadata.trim(), content: seg.content });
+        const p = reply.parsed;
+        if (reply.result.finishReason === 'abort') process.stdout.write(' [stopped]');
+        process.stdout.write('\n');
+        if (p.type === 'tool_call') {
+          process.stdout.write(`[tool call] ${p.name} ${JSON.stringify(p.arguments)}\n(type the tool's result)\n`);
+          expectObservation = true;
+        } else if (p.type === 'code') {
+          process.stdout.write(`[${p.name}]\n${p.content}\n(type the result of running it)\n`);
+          expectObservation = true;
+        } else if (p.type === 'invalid_tool_call') {
+          process.stdout.write(`[tool call ${p.name}, arguments do not parse: ${p.error}]\n${p.content}\n`);
+        }
+        if (reply.dropped > 0) process.stderr.write(`chatglm: dropped the ${reply.dropped} oldest messages to fit the context\n`);
+        if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: reply.result.finishReason, usage: reply.result.usage }) + '\n');
+      }
+      rl.setPrompt(promptText());
+      if (tty) rl.prompt();
+    }
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    rl.close();
+  }
 }

@@ -1,0 +1,465 @@
+/**
+ * The library API: load a model, then talk to it in the shape of OpenAI's Chat Completions
+ * (`createChatCompletion`), or generate over token ids. Everything here is a thin layer over
+ * chat/ and generate/.
+ *
+ *   const model = await loadChatModel('path/to/chatglm3-6b');
+ *   const r = await model.createChatCompletion({ messages: [{ role: 'user', content: '你好' }] });
+ *   console.log(r.choices[0].message.content);
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ChatGLMError } from './errors.js';
+import type { Backend } from './backend/types.js';
+import type { BackendName } from './backend/select.js';
+import { openModel, type QuantizeType } from './model/open.js';
+import type { LoadProgress } from './model/load.js';
+import { loadTokenizerFile, loadTokenizerForModel } from './tokenizer/load.js';
+import type { ModelFamily, Tokenizer } from './tokenizer/types.js';
+import { getChatFormat } from './chat/formats.js';
+import { contentText, parseChatMessages } from './chat/messages.js';
+import { encodePieces, piecesToText } from './chat/prompt-pieces.js';
+import { toPythonLiteral, type JsonValue } from './chat/python-literal.js';
+import { ChatSession, type ChatReply } from './chat/session.js';
+import type { TruncationPolicy } from './chat/fit.js';
+import type { ChatFormat, ChatMessage, ParsedReply } from './chat/types.js';
+import { generate, generateAll, type GenerateOptions, type GenerationStep } from './generate/generator.js';
+import type { CausalLM, GenerationResult, GenerationUsage } from './generate/types.js';
+
+// ---------------------------------------------------------------- OpenAI-shaped types
+
+export interface ChatCompletionTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: JsonValue };
+}
+
+export interface ChatCompletionMessageToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; /** JSON text, as OpenAI sends it. */ arguments: string };
+}
+
+export type ChatCompletionContent = string | { type: 'text'; text: string }[];
+
+export type ChatCompletionMessageParam =
+  | { role: 'system'; content: ChatCompletionContent; /** ChatGLM3: tool definitions carried by this system message. */ tools?: JsonValue }
+  | { role: 'user'; content: ChatCompletionContent }
+  | {
+      role: 'assistant';
+      content?: ChatCompletionContent | null;
+      tool_calls?: ChatCompletionMessageToolCall[];
+      /** ChatGLM header metadata (a tool name, 'interpreter'), for replaying native transcripts. */
+      metadata?: string;
+    }
+  | { role: 'tool'; content: ChatCompletionContent; tool_call_id?: string }
+  | { role: 'function'; content: ChatCompletionContent; name?: string }
+  | { role: 'observation'; content: ChatCompletionContent };
+
+export interface ChatCompletionRequest {
+  messages: ChatCompletionMessageParam[];
+  /** OpenAI-style tool list (or any JSON the model was trained on): put in the system prompt verbatim. */
+  tools?: ChatCompletionTool[] | JsonValue;
+  /** Default 0.8 (ChatGLM's own default); 0 means greedy. */
+  temperature?: number;
+  /** Default 0.8 (ChatGLM's own default). */
+  top_p?: number;
+  /** Default 0 (off). */
+  top_k?: number;
+  /** Default 1 (off). */
+  repetition_penalty?: number;
+  /** Default: up to 1024, or until the context is full. */
+  max_tokens?: number;
+  seed?: number;
+  stop?: string | string[];
+  stream?: boolean;
+  signal?: AbortSignal;
+  /** When the conversation does not fit: drop the oldest turns (default) or fail. */
+  truncation?: TruncationPolicy;
+}
+
+export interface ChatCompletionMessage {
+  role: 'assistant';
+  content: string | null;
+  tool_calls?: ChatCompletionMessageToolCall[];
+  /** Set when the model tried to call a tool but wrote arguments that do not parse. */
+  invalid_tool_call?: { name: string; error: string; content: string };
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
+
+export interface ChatCompletionUsage extends GenerationUsage {}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; message: ChatCompletionMessage; finish_reason: FinishReason }];
+  usage: ChatCompletionUsage;
+  /** The seed used (given or drawn), to repeat a sampled answer. */
+  seed: number;
+}
+
+export interface ChatCompletionChunkToolCall {
+  index: number;
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: [
+    {
+      index: 0;
+      delta: { role?: 'assistant'; content?: string; tool_calls?: ChatCompletionChunkToolCall[] };
+      finish_reason: FinishReason | null;
+    },
+  ];
+  /** On the last chunk only. */
+  usage?: ChatCompletionUsage;
+}
+
+// ---------------------------------------------------------------- loading
+
+export interface LoadChatModelOptions {
+  /** A backend instance or name: 'auto' (default: native when built, else reference), 'native', 'reference'. */
+  backend?: Backend | BackendName;
+  /** Quantize weights while loading. */
+  quantize?: QuantizeType;
+  onProgress?: (p: LoadProgress) => void;
+  /** Chat format / family, overriding what the model directory says. */
+  family?: ModelFamily;
+  /** A tokenizer file to use instead of the model directory's tokenizer.model. */
+  tokenizer?: string;
+  /** Positions a conversation may use (default: the model's seq_length). */
+  contextLength?: number;
+}
+
+/** models/chatglm3-demo inside this package: the tiny demonstration model used when no model is given. */
+export function bundledModelPath(): string {
+  // This file is dist/src/api.js once built; the package root is two levels up.
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/chatglm3-demo');
+}
+
+/** Loads a model directory (or .gguf file with `tokenizer`) for chat; no path = the bundled demo model. */
+export async function loadChatModel(modelPath?: string, options: LoadChatModelOptions = {}): Promise<ChatModel> {
+  const dir = modelPath ?? bundledModelPath();
+  const isGguf = dir.toLowerCase().endsWith('.gguf');
+  let tokenizer: Tokenizer;
+  let family: ModelFamily;
+  if (isGguf) {
+    if (options.tokenizer === undefined) {
+      throw new ChatGLMError('UNSUPPORTED', `${dir}: chat with a .gguf file needs the model's tokenizer.model file as well (pass tokenizer / --tokenizer FILE)`, { file: dir });
+    }
+    if (options.family === undefined) {
+      throw new ChatGLMError('BAD_ARGUMENT', `${dir}: chat with a .gguf file needs the family (chatglm2, chatglm3 or glm4) to pick the chat format`, { file: dir });
+    }
+    family = options.family;
+    tokenizer = (await loadTokenizerFile(options.tokenizer, family)).tokenizer;
+  } else {
+    const t = await loadTokenizerForModel(dir, options.tokenizer);
+    family = options.family ?? t.family;
+    tokenizer = options.family !== undefined && options.family !== t.family ? (await loadTokenizerFile(options.tokenizer ?? path.join(dir, 'tokenizer.model'), family)).tokenizer : t.tokenizer;
+  }
+  const opened = await openModel(dir, {
+    ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    ...(options.quantize !== undefined ? { quantize: options.quantize } : {}),
+    ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+    ...(options.family !== undefined ? { family: options.family } : {}),
+  });
+  if (tokenizer.vocabSize > opened.config.vocabSize) {
+    opened.backend.dispose?.();
+    throw new ChatGLMError(
+      'MODEL_MISMATCH',
+      `${dir}: the tokenizer has ${tokenizer.vocabSize} ids but the model only ${opened.config.vocabSize} rows; the tokenizer does not belong to this model`,
+      { file: dir },
+    );
+  }
+  const contextLength = options.contextLength ?? opened.config.seqLength;
+  if (!Number.isSafeInteger(contextLength) || contextLength < 2) throw new ChatGLMError('BAD_ARGUMENT', `contextLength must be an integer >= 2, got ${contextLength}`);
+  return new ChatModel({
+    model: opened.model,
+    tokenizer,
+    format: getChatFormat(family),
+    contextLength,
+    name: path.basename(dir),
+    backend: opened.backend,
+  });
+}
+
+// ---------------------------------------------------------------- the model
+
+export interface ChatModelParts {
+  /** The loaded GLM model (anything with newCache/forward works, e.g. a stand-in in tests). */
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  format: ChatFormat;
+  contextLength: number;
+  /** Shown as `model` in completions. */
+  name: string;
+  backend?: Backend;
+}
+
+/** Options of the low-level generate over ids. */
+export type GenerateIdsOptions = Omit<GenerateOptions, 'tokenizer' | 'sequence'>;
+
+const DEFAULT_MAX_TOKENS = 1024;
+
+export class ChatModel {
+  readonly model: CausalLM;
+  readonly tokenizer: Tokenizer;
+  readonly format: ChatFormat;
+  readonly family: ModelFamily;
+  readonly contextLength: number;
+  readonly name: string;
+  private readonly backend: Backend | undefined;
+  /** Reused by successive calls, so a conversation that grows by a turn prefills only that turn. */
+  private readonly session: ChatSession;
+  private sessionBusy = false;
+  /** The exact text of tool calls this model produced, by call id, to replay them verbatim. */
+  private readonly callText = new Map<string, { metadata: string; content: string }>();
+
+  constructor(parts: ChatModelParts) {
+    this.model = parts.model;
+    this.tokenizer = parts.tokenizer;
+    this.format = parts.format;
+    this.family = parts.format.name;
+    this.contextLength = parts.contextLength;
+    this.name = parts.name;
+    this.backend = parts.backend;
+    this.session = new ChatSession(this.engine());
+  }
+
+  /** A conversation with its own KV cache (the CLI's interactive chat uses one). */
+  createSession(): ChatSession {
+    return new ChatSession(this.engine());
+  }
+
+  /** The prompt for ChatGLM-native messages, as ids and as text with specials by name. */
+  renderPrompt(messages: readonly ChatMessage[]): { ids: number[]; text: string } {
+    const pieces = this.format.render(messages).pieces;
+    return { ids: encodePieces(pieces, this.tokenizer), text: piecesToText(pieces) };
+  }
+
+  /** Low-level: generates from token ids (no chat template); returns ids, text and usage. */
+  async generate(ids: readonly number[], options: GenerateIdsOptions = {}, onStep?: (s: GenerationStep) => void): Promise<GenerationResult> {
+    return generateAll(this.model, ids, { contextLength: this.contextLength, ...options, tokenizer: this.tokenizer }, onStep);
+  }
+
+  /** Low-level streaming: yields {id, text} per generated token, returns the result. */
+  generateStream(ids: readonly number[], options: GenerateIdsOptions = {}): AsyncGenerator<GenerationStep, GenerationResult, void> {
+    return generate(this.model, ids, { contextLength: this.contextLength, ...options, tokenizer: this.tokenizer });
+  }
+
+  /** The family's stop ids (what generate() should stop on for chat-style prompts). */
+  stopIds(): number[] {
+    return this.format.stopIds(this.tokenizer);
+  }
+
+  createChatCompletion(request: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+  createChatCompletion(request: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
+  createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+  async createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    const messages = this.toChatMessages(request);
+    const hasTools = request.tools !== undefined || messages.some((m) => m.role === 'system' && m.tools !== undefined);
+    const stop = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
+    const options = {
+      temperature: request.temperature ?? 0.8,
+      topP: request.top_p ?? 0.8,
+      topK: request.top_k ?? 0,
+      repetitionPenalty: request.repetition_penalty ?? 1,
+      maxNewTokens: request.max_tokens ?? DEFAULT_MAX_TOKENS,
+      stop,
+      tools: hasTools,
+      truncation: request.truncation ?? 'drop_oldest',
+      ...(request.seed !== undefined ? { seed: request.seed } : {}),
+      ...(request.signal !== undefined ? { signal: request.signal } : {}),
+    };
+    if (request.max_tokens === undefined) {
+      // Without an explicit max_tokens, keep whole turns rather than reserving 1024 positions:
+      // generation simply stops at the end of the context.
+      options.maxNewTokens = Math.min(DEFAULT_MAX_TOKENS, Math.max(1, Math.floor(this.contextLength / 4)));
+    }
+    const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
+    const created = Math.floor(Date.now() / 1000);
+    // One conversation at a time uses the shared cache; a concurrent call gets a fresh one.
+    const useShared = !this.sessionBusy;
+    const session = useShared ? this.session : this.createSession();
+    if (useShared) this.sessionBusy = true;
+    const release = (): void => {
+      if (useShared) this.sessionBusy = false;
+    };
+
+    if (request.stream !== true) {
+      try {
+        const reply = await session.reply(messages, options);
+        return this.completion(id, created, reply);
+      } finally {
+        release();
+      }
+    }
+    const stream = session.stream(messages, options);
+    return this.chunks(id, created, stream, release);
+  }
+
+  /** Frees backend resources (native thread pool). */
+  dispose(): void {
+    this.backend?.dispose?.();
+  }
+
+  private engine(): { model: CausalLM; tokenizer: Tokenizer; format: ChatFormat; contextLength: number } {
+    return { model: this.model, tokenizer: this.tokenizer, format: this.format, contextLength: this.contextLength };
+  }
+
+  private async *chunks(
+    id: string,
+    created: number,
+    stream: AsyncGenerator<string, ChatReply, void>,
+    release: () => void,
+  ): AsyncGenerator<ChatCompletionChunk, void, void> {
+    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null, usage?: ChatCompletionUsage): ChatCompletionChunk => ({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model: this.name,
+      choices: [{ index: 0, delta, finish_reason: finish }],
+      ...(usage !== undefined ? { usage } : {}),
+    });
+    try {
+      yield chunk({ role: 'assistant', content: '' }, null);
+      let reply: ChatReply;
+      for (;;) {
+        const r = await stream.next();
+        if (r.done) {
+          reply = r.value;
+          break;
+        }
+        yield chunk({ content: r.value }, null);
+      }
+      const done = this.completion(id, created, reply);
+      const message = done.choices[0].message;
+      if (message.tool_calls !== undefined) {
+        yield chunk({ tool_calls: message.tool_calls.map((c, index) => ({ index, ...c })) }, null);
+      } else if (message.invalid_tool_call !== undefined) {
+        yield chunk({ content: message.invalid_tool_call.content }, null);
+      }
+      yield chunk({}, done.choices[0].finish_reason, done.usage);
+    } finally {
+      // Also runs when the caller stops iterating early.
+      await stream.return(undefined as never);
+      release();
+    }
+  }
+
+  private completion(id: string, created: number, reply: ChatReply): ChatCompletion {
+    if (reply.result.finishReason === 'abort') throw new ChatGLMError('ABORTED', 'the request was aborted');
+    const { message, toolCall } = this.toMessage(reply.parsed);
+    const finish: FinishReason = toolCall ? 'tool_calls' : reply.result.finishReason === 'length' ? 'length' : 'stop';
+    return {
+      id,
+      object: 'chat.completion',
+      created,
+      model: this.name,
+      choices: [{ index: 0, message, finish_reason: finish }],
+      usage: reply.result.usage,
+      seed: reply.result.seed,
+    };
+  }
+
+  private toMessage(p: ParsedReply): { message: ChatCompletionMessage; toolCall: boolean } {
+    const newId = (): string => `call_${randomBytes(12).toString('hex')}`;
+    const remember = (callId: string): void => {
+      const last = p.segments[p.segments.length - 1]!;
+      this.callText.set(callId, { metadata: last.metadata.trim(), content: last.content });
+      // Bounded: old calls fall back to re-rendering from their arguments.
+      if (this.callText.size > 1000) this.callText.delete(this.callText.keys().next().value!);
+    };
+    switch (p.type) {
+      case 'text':
+        return { message: { role: 'assistant', content: p.content }, toolCall: false };
+      case 'tool_call': {
+        const callId = newId();
+        remember(callId);
+        return {
+          message: {
+            role: 'assistant',
+            content: p.text === '' ? null : p.text,
+            tool_calls: [{ id: callId, type: 'function', function: { name: p.name, arguments: JSON.stringify(p.arguments) } }],
+          },
+          toolCall: true,
+        };
+      }
+      case 'code': {
+        const callId = newId();
+        remember(callId);
+        return {
+          message: {
+            role: 'assistant',
+            content: p.text === '' ? null : p.text,
+            tool_calls: [{ id: callId, type: 'function', function: { name: p.name, arguments: JSON.stringify({ code: p.code }) } }],
+          },
+          toolCall: true,
+        };
+      }
+      case 'invalid_tool_call':
+        return {
+          message: { role: 'assistant', content: p.text === '' ? null : p.text, invalid_tool_call: { name: p.name, error: p.error, content: p.content } },
+          toolCall: false,
+        };
+    }
+  }
+
+  /** OpenAI-style request messages to ChatGLM messages (tools into the system prompt). */
+  private toChatMessages(request: ChatCompletionRequest): ChatMessage[] {
+    if (!Array.isArray(request.messages) || request.messages.length === 0) {
+      throw new ChatGLMError('BAD_ARGUMENT', 'createChatCompletion: messages must be a non-empty array');
+    }
+    const out: ChatMessage[] = [];
+    request.messages.forEach((m, i) => {
+      const where = `messages[${i}]`;
+      if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) {
+        const text = contentText(m.content, where);
+        if (text !== '') out.push({ role: 'assistant', content: text });
+        for (const call of m.tool_calls) out.push(this.callMessage(call, where));
+        return;
+      }
+      out.push(...parseChatMessages([m], where));
+    });
+    const last = out[out.length - 1]!;
+    if (last.role === 'assistant') {
+      throw new ChatGLMError('BAD_ARGUMENT', 'createChatCompletion: the last message is from the assistant; end with a user or tool message');
+    }
+    if (request.tools !== undefined) {
+      // As ChatGLM3's OpenAI demo does: the tool system prompt replaces a leading system message.
+      const sys = this.format.toolSystemMessage(request.tools as JsonValue);
+      if (out[0]?.role === 'system') out.shift();
+      out.unshift(sys);
+    }
+    return out;
+  }
+
+  /** An assistant tool call as the model writes it: the exact text when we produced it. */
+  private callMessage(call: ChatCompletionMessageToolCall, where: string): ChatMessage {
+    const known = this.callText.get(call.id);
+    if (known !== undefined) return { role: 'assistant', metadata: known.metadata, content: known.content };
+    let args: JsonValue;
+    try {
+      args = JSON.parse(call.function.arguments) as JsonValue;
+    } catch {
+      throw new ChatGLMError('BAD_ARGUMENT', `${where}: tool call ${call.function.name} has arguments that are not JSON`);
+    }
+    const name = call.function.name;
+    if (name === 'interpreter' && args !== null && typeof args === 'object' && !Array.isArray(args) && typeof args['code'] === 'string') {
+      return { role: 'assistant', metadata: 'interpreter', content: `\`\`\`python\n${args['code']}\n\`\`\`` };
+    }
+    if (this.family === 'glm4') return { role: 'assistant', metadata: name, content: call.function.arguments };
+    const kwargs = args !== null && typeof args === 'object' && !Array.isArray(args) ? Object.entries(args) : [];
+    const py = kwargs.map(([k, v]) => `${k}=${toPythonLiteral(v)}`).join(', ');
+    return { role: 'assistant', metadata: name, content: `\`\`\`python\ntool_call(${py})\n\`\`\`` };
+  }
+}
