@@ -4,10 +4,11 @@
  * same text, and check that both produce the same ids. Not a test.
  *
  *   npx tsc -p . && node dist/tools/bench-tokenizer.js [--model FILE] [--python /usr/bin/python3] [--runs 5]
+ *                                                      [--text man|vectors]
  *
  * Text: the zh_CN/zh_TW man pages of this machine (roff source: Chinese prose with English option
- * names), alternated file by file with English man1 pages, cut to 1 MiB of UTF-8. Without man
- * pages it falls back to the shared tokenizer vectors, repeated.
+ * names), alternated file by file with English man1 pages, cut to 1 MiB of UTF-8. With
+ * --text vectors (or without man pages): the shared tokenizer vectors (25% CJK), repeated.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -39,13 +40,13 @@ function manFiles(dir: string): string[] {
   return out;
 }
 
-function buildText(): { text: string; source: string } {
+function buildText(useMan: boolean): { text: string; source: string } {
   const zh = [...manFiles('/usr/share/man/zh_CN'), ...manFiles('/usr/share/man/zh_TW')];
   const en = manFiles('/usr/share/man/man1');
   const read = (f: string) => gunzipSync(readFileSync(f)).toString('utf8');
   let parts: string[] = [];
   let bytes = 0;
-  if (zh.length > 0 && en.length > 0) {
+  if (useMan && zh.length > 0 && en.length > 0) {
     for (let i = 0; bytes < MIB && (i < zh.length || i < en.length); i++) {
       for (const f of [zh[i], en[i]]) {
         if (f === undefined) continue;
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   const model = arg('model', path.resolve(root, '../shared/tokenizer/glm-like-bpe.model'));
   const python = arg('python', '/usr/bin/python3');
   const runs = Number(arg('runs', '5'));
-  const { text, source } = buildText();
+  const { text, source } = buildText(arg('text', 'man') === 'man');
   const lines = text.split('\n');
   const chars = text.length;
   console.log(`text: ${Buffer.byteLength(text)} bytes, ${chars} UTF-16 chars, ${lines.length} lines (${source})`);
