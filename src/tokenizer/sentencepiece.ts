@@ -222,51 +222,61 @@ export class SentencePieceTokenizer implements Tokenizer {
     this.bmpSym = new Int32Array(65536).fill(-1);
     const extraResolve: number[] = [];
     let nextSym = n;
-    const charSymbol = (ch: string, create: boolean): number => {
-      const cp = ch.codePointAt(0)!;
-      const existing = cp < 65536 ? this.bmpSym[cp]! : (this.astralSym.get(cp) ?? -1);
-      if (existing >= 0 || !create) return existing;
+    const bmpSym = this.bmpSym;
+    const charSymbol = (cp: number): number => {
+      const existing = cp < 65536 ? bmpSym[cp]! : (this.astralSym.get(cp) ?? -1);
+      if (existing >= 0) return existing;
+      const ch = String.fromCodePoint(cp);
       const pid = this.pieceIds.get(ch);
-      let s: number;
-      if (pid !== undefined) s = pid;
+      let sym: number;
+      if (pid !== undefined) sym = pid;
       else {
-        s = nextSym++;
+        sym = nextSym++;
         extraResolve.push(this.reservedIds.get(ch) ?? unk);
       }
-      if (cp < 65536) this.bmpSym[cp] = s;
-      else this.astralSym.set(cp, s);
-      return s;
+      if (cp < 65536) bmpSym[cp] = sym;
+      else this.astralSym.set(cp, sym);
+      return sym;
     };
-    let pairCount = 0;
     let charCount = 0;
-    const splits: [number, number, number][] = [];
-    for (const [piece] of this.pieceIds) charCount += piece.length;
+    for (let id = 0; id < n; id++) if (this.isMergeable(id)) charCount += proto.pieces[id]!.piece.length;
     this.bigrams = new PairTable(charCount);
-    for (const [piece, id] of this.pieceIds) {
-      const chars = Array.from(piece);
-      for (const ch of chars) charSymbol(ch, true);
-      for (let k = 1; k < chars.length; k++) this.bigrams.set(chars[k - 1]!.codePointAt(0)!, chars[k]!.codePointAt(0)!, 1);
-      if (chars.length < 2) continue;
-      let left = '';
-      for (let k = 1; k < chars.length; k++) {
-        left += chars[k - 1];
-        const right = piece.slice(left.length);
-        const ls = this.pieceIds.get(left) ?? (k === 1 ? charSymbol(left, true) : -1);
-        const rs = this.pieceIds.get(right) ?? (k === chars.length - 1 ? charSymbol(right, true) : -1);
-        if (ls >= 0 && rs >= 0) {
-          splits.push([ls, rs, id]);
-          pairCount++;
-        }
+    // Flat (left symbol, right symbol, piece) triples for every way a piece splits into two symbols.
+    const splits: number[] = [];
+    const bounds: number[] = [];
+    for (let id = 0; id < n; id++) {
+      if (!this.isMergeable(id)) continue;
+      const piece = proto.pieces[id]!.piece;
+      bounds.length = 0;
+      let prevCp = -1;
+      for (let i = 0; i < piece.length; ) {
+        const cp = piece.codePointAt(i)!;
+        bounds.push(i);
+        charSymbol(cp);
+        if (prevCp >= 0) this.bigrams.set(prevCp, cp, 1);
+        prevCp = cp;
+        i += cp > 0xffff ? 2 : 1;
+      }
+      const nc = bounds.length;
+      for (let k = 1; k < nc; k++) {
+        const cut = bounds[k]!;
+        const ls = k === 1 ? charSymbol(piece.codePointAt(0)!) : (this.pieceIds.get(piece.slice(0, cut)) ?? -1);
+        if (ls < 0) continue;
+        const rs = k === nc - 1 ? charSymbol(piece.codePointAt(cut)!) : (this.pieceIds.get(piece.slice(cut)) ?? -1);
+        if (rs >= 0) splits.push(ls, rs, id);
       }
     }
-    for (const [piece] of this.reservedIds) if (Array.from(piece).length === 1) charSymbol(piece, true);
+    for (const [piece] of this.reservedIds) {
+      const cp = piece.codePointAt(0)!;
+      if (piece.length === (cp > 0xffff ? 2 : 1)) charSymbol(cp);
+    }
     this.noSym = nextSym++;
     extraResolve.push(unk);
     this.resolve = new Int32Array(nextSym);
     for (let i = 0; i < n; i++) this.resolve[i] = this.reservedIds.get(proto.pieces[i]!.piece) ?? i;
     for (let i = 0; i < extraResolve.length; i++) this.resolve[n + i] = extraResolve[i]!;
-    this.pairs = new PairTable(pairCount);
-    for (const [l, r, id] of splits) this.pairs.set(l, r, id);
+    this.pairs = new PairTable(splits.length / 3);
+    for (let i = 0; i < splits.length; i += 3) this.pairs.set(splits[i]!, splits[i + 1]!, splits[i + 2]!);
     // The text can be cut between characters x and y when no mergeable piece contains "xy": no
     // symbol can ever span that point, and BPE on each side runs independently (same merges,
     // same order). Not with UNUSED pieces: their rev_merge bookkeeping is whole-sentence.
@@ -289,6 +299,12 @@ export class SentencePieceTokenizer implements Tokenizer {
         this.surfaceNoLeadingSpace[i] = p.startsWith(SPACE_SYMBOL) ? p.slice(1).replaceAll(SPACE_SYMBOL, ' ') : this.surface[i]!;
       }
     }
+  }
+
+  /** NORMAL, USER_DEFINED or UNUSED: the pieces BPE can produce by merging. */
+  private isMergeable(id: number): boolean {
+    const t = this.types[id];
+    return t === PieceType.NORMAL || t === PieceType.USER_DEFINED || t === PieceType.UNUSED;
   }
 
   /** Builds a tokenizer from a parsed ModelProto. */
