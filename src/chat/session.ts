@@ -73,7 +73,8 @@ export class ChatSession {
       maxNewTokens,
       stopIds: format.stopIds(tokenizer),
       stopStrings: options.stop ?? [],
-      tokenizer,
+      // The reply text is decoded per segment below; the loop needs a tokenizer only for stop strings.
+      ...(options.stop !== undefined && options.stop.length > 0 ? { tokenizer } : {}),
       sequence: this.sequence,
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
