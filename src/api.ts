@@ -150,21 +150,20 @@ export function bundledModelPath(): string {
 export async function loadChatModel(modelPath?: string, options: LoadChatModelOptions = {}): Promise<ChatModel> {
   const dir = modelPath ?? bundledModelPath();
   const isGguf = dir.toLowerCase().endsWith('.gguf');
-  let tokenizer: Tokenizer;
-  let family: ModelFamily;
-  if (isGguf) {
-    if (options.tokenizer === undefined) {
-      throw new ChatGLMError('UNSUPPORTED', `${dir}: chat with a .gguf file needs the model's tokenizer.model file as well (pass tokenizer / --tokenizer FILE)`, { file: dir });
-    }
-    if (options.family === undefined) {
-      throw new ChatGLMError('BAD_ARGUMENT', `${dir}: chat with a .gguf file needs the family (chatglm2, chatglm3 or glm4) to pick the chat format`, { file: dir });
-    }
-    family = options.family;
-    tokenizer = (await loadTokenizerFile(options.tokenizer, family)).tokenizer;
-  } else {
+  if (isGguf && options.tokenizer === undefined) {
+    throw new ChatGLMError(
+      'UNSUPPORTED',
+      `${dir}: chat with a .gguf file needs the model's tokenizer.model as well (pass the tokenizer option / --tokenizer FILE)`,
+      { file: dir },
+    );
+  }
+  // The tokenizer first: it is small, and a wrong path should fail before gigabytes are read.
+  let tokenizer: Tokenizer | undefined;
+  let family: ModelFamily | undefined = options.family;
+  if (!isGguf) {
     const t = await loadTokenizerForModel(dir, options.tokenizer);
-    family = options.family ?? t.family;
-    tokenizer = options.family !== undefined && options.family !== t.family ? (await loadTokenizerFile(options.tokenizer ?? path.join(dir, 'tokenizer.model'), family)).tokenizer : t.tokenizer;
+    family ??= t.family;
+    tokenizer = family === t.family ? t.tokenizer : (await loadTokenizerFile(options.tokenizer ?? path.join(dir, 'tokenizer.model'), family)).tokenizer;
   }
   const opened = await openModel(dir, {
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
@@ -172,6 +171,16 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
     ...(options.family !== undefined ? { family: options.family } : {}),
   });
+  if (tokenizer === undefined || family === undefined) {
+    // A .gguf file: its family comes from the checkpoint, the tokenizer from the given file.
+    family ??= opened.config.family;
+    try {
+      tokenizer = (await loadTokenizerFile(options.tokenizer!, family)).tokenizer;
+    } catch (err) {
+      opened.backend.dispose?.();
+      throw err;
+    }
+  }
   if (tokenizer.vocabSize > opened.config.vocabSize) {
     opened.backend.dispose?.();
     throw new ChatGLMError(
