@@ -138,6 +138,9 @@ test('golden: charsmap model made by the official library', () => {
     assert.deepEqual(g.encodeAsPieces(v.text), v.pieces, JSON.stringify(v.text));
     assert.equal(g.decode(v.ids), v.decoded, JSON.stringify(v.text));
   }
+  // Library output for a leading BOM: an ordinary character (byte fallback), kept by decode.
+  assert.deepEqual(g.encode('\ufeffab'), [293, 243, 191, 195, 294, 295]);
+  assert.equal(g.decode([293, 243, 191, 195, 294, 295]), '\ufeffab');
 });
 
 test('golden: no byte fallback, runs of unknown characters become one <unk>', () => {

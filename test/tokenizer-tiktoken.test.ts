@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ChatGLMError } from '../src/errors.js';
 import { GLM4_SPECIAL_TOKENS, TikTokenTokenizer, loadTikToken, parseTikTokenRanks } from '../src/tokenizer/index.js';
 import { smallRankFile } from './support/tokenizer-fixtures.js';
+import { TIKTOKEN_GOLDEN_RANKS_BASE64, TIKTOKEN_GOLDEN_VECTORS } from './support/tokenizer-golden-tiktoken.js';
 
 const tok = new TikTokenTokenizer(parseTikTokenRanks(smallRankFile(), 'small.tiktoken'), { file: 'small.tiktoken' });
 const bytes = (s: string) => Array.from(Buffer.from(s, 'utf8'));
@@ -87,4 +88,14 @@ test('bad rank files give clear errors', () => {
   const noBytes = new TikTokenTokenizer(parseTikTokenRanks('aGk= 0\n', 'hi.model'), { file: 'hi.model' });
   assert.deepEqual(noBytes.encode('hi'), [0]);
   assert.throws(() => noBytes.encode('ho'), /hi\.model: byte 0x68 has no rank/);
+});
+
+test('golden: same ids as the real tiktoken (Rust via WASM) with cl100k ranks < 1500', () => {
+  const ranks = Buffer.from(TIKTOKEN_GOLDEN_RANKS_BASE64, 'base64').toString('utf8');
+  const t = new TikTokenTokenizer(parseTikTokenRanks(ranks, 'cl100k-1500'), { file: 'cl100k-1500' });
+  assert.ok(TIKTOKEN_GOLDEN_VECTORS.length > 200);
+  for (const v of TIKTOKEN_GOLDEN_VECTORS) {
+    assert.deepEqual(t.encode(v.text), v.ids, JSON.stringify(v.text));
+    assert.equal(t.decode(v.ids), v.text);
+  }
 });

@@ -73,7 +73,7 @@ function utf8CharLen(lead: number): number {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8');
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 class ByteBuilder {
   buf = new Uint8Array(256);

@@ -115,7 +115,7 @@ export class ProtoReader {
   }
 }
 
-const utf8Decoder = new TextDecoder('utf-8');
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
 /** Append-only protobuf writer. Nested messages are written as separate writers and embedded. */

@@ -198,7 +198,7 @@ export class TikTokenTokenizer implements Tokenizer {
   }
 
   createStreamDecoder(): StreamDecoder {
-    const decoder = new TextDecoder('utf-8');
+    const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
     return {
       push: (id: number) => decoder.decode(this.tokenToBytes(id), { stream: true }),
       flush: () => decoder.decode(),
