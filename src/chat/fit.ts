@@ -53,6 +53,12 @@ export function fitConversation(
   // Even the last turn alone may leave less room than max_tokens: generation then stops at the
   // context length (finish_reason "length") rather than overflowing; a prompt that does not fit
   // at all is an error.
-  if (ids.length >= contextLength) throw overflow(ids.length);
+  if (ids.length >= contextLength) {
+    throw new ChatGLMError(
+      'CONTEXT_OVERFLOW',
+      `the prompt is ${ids.length} tokens even with only the system message and the last turn, but the context holds ${contextLength}; ` +
+        'shorten the last message or the system prompt (tool list), or use a larger context length',
+    );
+  }
   return { messages: [...system, ...kept], ids, dropped: rest.length - kept.length };
 }
