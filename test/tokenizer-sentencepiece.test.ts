@@ -11,7 +11,14 @@ import {
   parseModelProto,
   writeModelProto,
 } from '../src/tokenizer/index.js';
-import { CHARSMAP_MODEL_BASE64, CHARSMAP_VECTORS, NOBYTE_MODEL_BASE64, NOBYTE_VECTORS } from './support/tokenizer-golden.js';
+import {
+  CHARSMAP_MODEL_BASE64,
+  CHARSMAP_VECTORS,
+  NOBYTE_MODEL_BASE64,
+  NOBYTE_VECTORS,
+  UNIGRAM_MODEL_BASE64,
+  UNIGRAM_VECTORS,
+} from './support/tokenizer-golden.js';
 import { byteId, pid, smallModelBytes, smallModelProto, smallPieces } from './support/tokenizer-fixtures.js';
 import { oracleEncode } from './support/tokenizer-oracle.js';
 
@@ -212,4 +219,16 @@ test('remove_extra_whitespaces normalization (library semantics)', () => {
   assert.equal(t.normalize('   '), '');
   assert.equal(sp.normalize('  a '), `${S}${S}${S}a${S}`);
   assert.equal(sp.normalize(''), '');
+});
+
+test('golden: Unigram model, same ids and text as the library (Viterbi, float32 scores)', () => {
+  const g = SentencePieceTokenizer.fromBytes(Buffer.from(UNIGRAM_MODEL_BASE64, 'base64'), 'unigram.model');
+  assert.equal(g.options.modelType, 'unigram');
+  assert.ok(UNIGRAM_VECTORS.length > 150);
+  for (const v of UNIGRAM_VECTORS) {
+    assert.deepEqual(g.encode(v.text), v.ids, JSON.stringify(v.text));
+    assert.equal(g.decode(v.ids), v.decoded, JSON.stringify(v.text));
+  }
+  const again = SentencePieceTokenizer.fromPieces(g.listPieces(), g.options);
+  for (const v of UNIGRAM_VECTORS.slice(0, 20)) assert.deepEqual(again.encode(v.text), v.ids);
 });

@@ -29,7 +29,8 @@ import {
   type SentencePieceEntry,
 } from './sentencepiece-model.js';
 import type { StreamDecoder, Tokenizer } from './types.js';
-import { decodeUtf8Char, decodeUtf8Lenient } from './utf8.js';
+import { UnigramEncoder } from './unigram.js';
+import { decodeUtf8Char } from './utf8.js';
 
 export { PieceType, type SentencePieceEntry } from './sentencepiece-model.js';
 
@@ -48,6 +49,8 @@ export interface SentencePieceOptions {
   precompiledCharsmap?: Uint8Array;
   /** What decode shows for the unk piece (default " ⁇ "). */
   unkSurface?: string;
+  /** 'bpe' (default; ChatGLM) or 'unigram'. */
+  modelType?: 'bpe' | 'unigram';
   /** Shown in error messages. */
   file?: string;
 }
@@ -141,6 +144,8 @@ export class SentencePieceTokenizer implements Tokenizer {
   /** Adjacent character pairs (code points) that occur inside some mergeable piece. */
   private readonly bigrams: PairTable;
   private readonly cache = new Map<string, Int32Array>();
+  /** Set for Unigram models; BPE uses the merge tables. */
+  private readonly unigram: UnigramEncoder | null;
   /** Decode tables. */
   private readonly surface: string[];
   private readonly surfaceNoLeadingSpace: string[];
@@ -163,11 +168,12 @@ export class SentencePieceTokenizer implements Tokenizer {
     this.scores = new Float64Array(n);
     this.types = new Uint8Array(n);
     const fail = (why: string) => badFormat(file, `invalid SentencePiece model: ${why}`);
-    if (proto.trainerSpec.modelType !== ModelType.BPE) {
-      const name = ['?', 'UNIGRAM', 'BPE', 'WORD', 'CHAR'][proto.trainerSpec.modelType] ?? String(proto.trainerSpec.modelType);
+    const modelType = proto.trainerSpec.modelType;
+    if (modelType !== ModelType.BPE && modelType !== ModelType.UNIGRAM) {
+      const name = ['?', 'UNIGRAM', 'BPE', 'WORD', 'CHAR'][modelType] ?? String(modelType);
       throw new ChatGLMError(
         'UNSUPPORTED',
-        `${file}: SentencePiece model type ${name} is not supported (only BPE, which ChatGLM2/3 use)`,
+        `${file}: SentencePiece model type ${name} is not supported (only BPE, which ChatGLM2/3 use, and Unigram)`,
         { file },
       );
     }
@@ -280,7 +286,11 @@ export class SentencePieceTokenizer implements Tokenizer {
     // The text can be cut between characters x and y when no mergeable piece contains "xy": no
     // symbol can ever span that point, and BPE on each side runs independently (same merges,
     // same order). Not with UNUSED pieces: their rev_merge bookkeeping is whole-sentence.
-    this.splitWords = !this.hasUnused;
+    this.unigram =
+      modelType === ModelType.UNIGRAM ? new UnigramEncoder(proto.pieces, this.scores, this.types, unk) : null;
+    // Unigram scores accumulate in float32 from the start of the sentence, so cutting the text
+    // could change rounding and near-ties: it is always encoded whole.
+    this.splitWords = !this.hasUnused && this.unigram === null;
 
     const unkSurface = proto.trainerSpec.unkSurface;
     this.surface = new Array<string>(n);
@@ -324,7 +334,7 @@ export class SentencePieceTokenizer implements Tokenizer {
    */
   static fromPieces(pieces: readonly SentencePieceEntry[], options: SentencePieceOptions = {}): SentencePieceTokenizer {
     const trainerSpec = defaultTrainerSpec();
-    trainerSpec.modelType = ModelType.BPE;
+    trainerSpec.modelType = options.modelType === 'unigram' ? ModelType.UNIGRAM : ModelType.BPE;
     trainerSpec.vocabSize = pieces.length;
     trainerSpec.byteFallback = options.byteFallback ?? pieces.some((p) => p.type === PieceType.BYTE);
     trainerSpec.treatWhitespaceAsSuffix = options.treatWhitespaceAsSuffix ?? false;
@@ -364,6 +374,7 @@ export class SentencePieceTokenizer implements Tokenizer {
       treatWhitespaceAsSuffix: t.treatWhitespaceAsSuffix,
       precompiledCharsmap: ns.precompiledCharsmap,
       unkSurface: t.unkSurface,
+      modelType: t.modelType === ModelType.UNIGRAM ? 'unigram' : 'bpe',
     };
   }
 
@@ -461,6 +472,15 @@ export class SentencePieceTokenizer implements Tokenizer {
 
   /** BPE over s[from, to) (normalized text); appends output ids (byte fallback applied). */
   private encodeSegment(s: string, from: number, to: number, out: number[]): void {
+    if (this.unigram) {
+      this.unigram.encode(s, from, to, (start, end, id) => {
+        if (id === this.unkId && this.byteFallback) {
+          const bytes = utf8.encode(s.slice(start, end));
+          for (let k = 0; k < bytes.length; k++) out.push(this.byteIds[bytes[k]!]!);
+        } else out.push(id);
+      });
+      return;
+    }
     this.grow(to - from + 1);
     const sym = this.sym;
     const start = this.start;

@@ -462,3 +462,360 @@ export const NOBYTE_VECTORS: { text: string; ids: number[]; pieces: string[]; de
     "decoded": "fish \u2047 fin"
   }
 ];
+
+/**
+ * Unigram golden model from the same library: 800 pieces trained on man pages with the custom
+ * normalization rules above, byte_fallback, user-defined <|u|>; ids and decoded text are the
+ * library's (EncodeOptimized, the default encoder).
+ */
+export const UNIGRAM_MODEL_BASE64 =
+  'Cg4KBTx1bms+FQAAAAAYAgoMCgM8cz4VAAAAABgDCg0KBDwvcz4VAAAAABgDCg4KBTx8dXw+FQAAAAAYBAoPCgY8MHgwMD4VAAAA' +
+  'ABgGCg8KBjwweDAxPhUAAAAAGAYKDwoGPDB4MDI+FQAAAAAYBgoPCgY8MHgwMz4VAAAAABgGCg8KBjwweDA0PhUAAAAAGAYKDwoG' +
+  'PDB4MDU+FQAAAAAYBgoPCgY8MHgwNj4VAAAAABgGCg8KBjwweDA3PhUAAAAAGAYKDwoGPDB4MDg+FQAAAAAYBgoPCgY8MHgwOT4V' +
+  'AAAAABgGCg8KBjwweDBBPhUAAAAAGAYKDwoGPDB4MEI+FQAAAAAYBgoPCgY8MHgwQz4VAAAAABgGCg8KBjwweDBEPhUAAAAAGAYK' +
+  'DwoGPDB4MEU+FQAAAAAYBgoPCgY8MHgwRj4VAAAAABgGCg8KBjwweDEwPhUAAAAAGAYKDwoGPDB4MTE+FQAAAAAYBgoPCgY8MHgx' +
+  'Mj4VAAAAABgGCg8KBjwweDEzPhUAAAAAGAYKDwoGPDB4MTQ+FQAAAAAYBgoPCgY8MHgxNT4VAAAAABgGCg8KBjwweDE2PhUAAAAA' +
+  'GAYKDwoGPDB4MTc+FQAAAAAYBgoPCgY8MHgxOD4VAAAAABgGCg8KBjwweDE5PhUAAAAAGAYKDwoGPDB4MUE+FQAAAAAYBgoPCgY8' +
+  'MHgxQj4VAAAAABgGCg8KBjwweDFDPhUAAAAAGAYKDwoGPDB4MUQ+FQAAAAAYBgoPCgY8MHgxRT4VAAAAABgGCg8KBjwweDFGPhUA' +
+  'AAAAGAYKDwoGPDB4MjA+FQAAAAAYBgoPCgY8MHgyMT4VAAAAABgGCg8KBjwweDIyPhUAAAAAGAYKDwoGPDB4MjM+FQAAAAAYBgoP' +
+  'CgY8MHgyND4VAAAAABgGCg8KBjwweDI1PhUAAAAAGAYKDwoGPDB4MjY+FQAAAAAYBgoPCgY8MHgyNz4VAAAAABgGCg8KBjwweDI4' +
+  'PhUAAAAAGAYKDwoGPDB4Mjk+FQAAAAAYBgoPCgY8MHgyQT4VAAAAABgGCg8KBjwweDJCPhUAAAAAGAYKDwoGPDB4MkM+FQAAAAAY' +
+  'BgoPCgY8MHgyRD4VAAAAABgGCg8KBjwweDJFPhUAAAAAGAYKDwoGPDB4MkY+FQAAAAAYBgoPCgY8MHgzMD4VAAAAABgGCg8KBjww' +
+  'eDMxPhUAAAAAGAYKDwoGPDB4MzI+FQAAAAAYBgoPCgY8MHgzMz4VAAAAABgGCg8KBjwweDM0PhUAAAAAGAYKDwoGPDB4MzU+FQAA' +
+  'AAAYBgoPCgY8MHgzNj4VAAAAABgGCg8KBjwweDM3PhUAAAAAGAYKDwoGPDB4Mzg+FQAAAAAYBgoPCgY8MHgzOT4VAAAAABgGCg8K' +
+  'BjwweDNBPhUAAAAAGAYKDwoGPDB4M0I+FQAAAAAYBgoPCgY8MHgzQz4VAAAAABgGCg8KBjwweDNEPhUAAAAAGAYKDwoGPDB4M0U+' +
+  'FQAAAAAYBgoPCgY8MHgzRj4VAAAAABgGCg8KBjwweDQwPhUAAAAAGAYKDwoGPDB4NDE+FQAAAAAYBgoPCgY8MHg0Mj4VAAAAABgG' +
+  'Cg8KBjwweDQzPhUAAAAAGAYKDwoGPDB4NDQ+FQAAAAAYBgoPCgY8MHg0NT4VAAAAABgGCg8KBjwweDQ2PhUAAAAAGAYKDwoGPDB4' +
+  'NDc+FQAAAAAYBgoPCgY8MHg0OD4VAAAAABgGCg8KBjwweDQ5PhUAAAAAGAYKDwoGPDB4NEE+FQAAAAAYBgoPCgY8MHg0Qj4VAAAA' +
+  'ABgGCg8KBjwweDRDPhUAAAAAGAYKDwoGPDB4NEQ+FQAAAAAYBgoPCgY8MHg0RT4VAAAAABgGCg8KBjwweDRGPhUAAAAAGAYKDwoG' +
+  'PDB4NTA+FQAAAAAYBgoPCgY8MHg1MT4VAAAAABgGCg8KBjwweDUyPhUAAAAAGAYKDwoGPDB4NTM+FQAAAAAYBgoPCgY8MHg1ND4V' +
+  'AAAAABgGCg8KBjwweDU1PhUAAAAAGAYKDwoGPDB4NTY+FQAAAAAYBgoPCgY8MHg1Nz4VAAAAABgGCg8KBjwweDU4PhUAAAAAGAYK' +
+  'DwoGPDB4NTk+FQAAAAAYBgoPCgY8MHg1QT4VAAAAABgGCg8KBjwweDVCPhUAAAAAGAYKDwoGPDB4NUM+FQAAAAAYBgoPCgY8MHg1' +
+  'RD4VAAAAABgGCg8KBjwweDVFPhUAAAAAGAYKDwoGPDB4NUY+FQAAAAAYBgoPCgY8MHg2MD4VAAAAABgGCg8KBjwweDYxPhUAAAAA' +
+  'GAYKDwoGPDB4NjI+FQAAAAAYBgoPCgY8MHg2Mz4VAAAAABgGCg8KBjwweDY0PhUAAAAAGAYKDwoGPDB4NjU+FQAAAAAYBgoPCgY8' +
+  'MHg2Nj4VAAAAABgGCg8KBjwweDY3PhUAAAAAGAYKDwoGPDB4Njg+FQAAAAAYBgoPCgY8MHg2OT4VAAAAABgGCg8KBjwweDZBPhUA' +
+  'AAAAGAYKDwoGPDB4NkI+FQAAAAAYBgoPCgY8MHg2Qz4VAAAAABgGCg8KBjwweDZEPhUAAAAAGAYKDwoGPDB4NkU+FQAAAAAYBgoP' +
+  'CgY8MHg2Rj4VAAAAABgGCg8KBjwweDcwPhUAAAAAGAYKDwoGPDB4NzE+FQAAAAAYBgoPCgY8MHg3Mj4VAAAAABgGCg8KBjwweDcz' +
+  'PhUAAAAAGAYKDwoGPDB4NzQ+FQAAAAAYBgoPCgY8MHg3NT4VAAAAABgGCg8KBjwweDc2PhUAAAAAGAYKDwoGPDB4Nzc+FQAAAAAY' +
+  'BgoPCgY8MHg3OD4VAAAAABgGCg8KBjwweDc5PhUAAAAAGAYKDwoGPDB4N0E+FQAAAAAYBgoPCgY8MHg3Qj4VAAAAABgGCg8KBjww' +
+  'eDdDPhUAAAAAGAYKDwoGPDB4N0Q+FQAAAAAYBgoPCgY8MHg3RT4VAAAAABgGCg8KBjwweDdGPhUAAAAAGAYKDwoGPDB4ODA+FQAA' +
+  'AAAYBgoPCgY8MHg4MT4VAAAAABgGCg8KBjwweDgyPhUAAAAAGAYKDwoGPDB4ODM+FQAAAAAYBgoPCgY8MHg4ND4VAAAAABgGCg8K' +
+  'BjwweDg1PhUAAAAAGAYKDwoGPDB4ODY+FQAAAAAYBgoPCgY8MHg4Nz4VAAAAABgGCg8KBjwweDg4PhUAAAAAGAYKDwoGPDB4ODk+' +
+  'FQAAAAAYBgoPCgY8MHg4QT4VAAAAABgGCg8KBjwweDhCPhUAAAAAGAYKDwoGPDB4OEM+FQAAAAAYBgoPCgY8MHg4RD4VAAAAABgG' +
+  'Cg8KBjwweDhFPhUAAAAAGAYKDwoGPDB4OEY+FQAAAAAYBgoPCgY8MHg5MD4VAAAAABgGCg8KBjwweDkxPhUAAAAAGAYKDwoGPDB4' +
+  'OTI+FQAAAAAYBgoPCgY8MHg5Mz4VAAAAABgGCg8KBjwweDk0PhUAAAAAGAYKDwoGPDB4OTU+FQAAAAAYBgoPCgY8MHg5Nj4VAAAA' +
+  'ABgGCg8KBjwweDk3PhUAAAAAGAYKDwoGPDB4OTg+FQAAAAAYBgoPCgY8MHg5OT4VAAAAABgGCg8KBjwweDlBPhUAAAAAGAYKDwoG' +
+  'PDB4OUI+FQAAAAAYBgoPCgY8MHg5Qz4VAAAAABgGCg8KBjwweDlEPhUAAAAAGAYKDwoGPDB4OUU+FQAAAAAYBgoPCgY8MHg5Rj4V' +
+  'AAAAABgGCg8KBjwweEEwPhUAAAAAGAYKDwoGPDB4QTE+FQAAAAAYBgoPCgY8MHhBMj4VAAAAABgGCg8KBjwweEEzPhUAAAAAGAYK' +
+  'DwoGPDB4QTQ+FQAAAAAYBgoPCgY8MHhBNT4VAAAAABgGCg8KBjwweEE2PhUAAAAAGAYKDwoGPDB4QTc+FQAAAAAYBgoPCgY8MHhB' +
+  'OD4VAAAAABgGCg8KBjwweEE5PhUAAAAAGAYKDwoGPDB4QUE+FQAAAAAYBgoPCgY8MHhBQj4VAAAAABgGCg8KBjwweEFDPhUAAAAA' +
+  'GAYKDwoGPDB4QUQ+FQAAAAAYBgoPCgY8MHhBRT4VAAAAABgGCg8KBjwweEFGPhUAAAAAGAYKDwoGPDB4QjA+FQAAAAAYBgoPCgY8' +
+  'MHhCMT4VAAAAABgGCg8KBjwweEIyPhUAAAAAGAYKDwoGPDB4QjM+FQAAAAAYBgoPCgY8MHhCND4VAAAAABgGCg8KBjwweEI1PhUA' +
+  'AAAAGAYKDwoGPDB4QjY+FQAAAAAYBgoPCgY8MHhCNz4VAAAAABgGCg8KBjwweEI4PhUAAAAAGAYKDwoGPDB4Qjk+FQAAAAAYBgoP' +
+  'CgY8MHhCQT4VAAAAABgGCg8KBjwweEJCPhUAAAAAGAYKDwoGPDB4QkM+FQAAAAAYBgoPCgY8MHhCRD4VAAAAABgGCg8KBjwweEJF' +
+  'PhUAAAAAGAYKDwoGPDB4QkY+FQAAAAAYBgoPCgY8MHhDMD4VAAAAABgGCg8KBjwweEMxPhUAAAAAGAYKDwoGPDB4QzI+FQAAAAAY' +
+  'BgoPCgY8MHhDMz4VAAAAABgGCg8KBjwweEM0PhUAAAAAGAYKDwoGPDB4QzU+FQAAAAAYBgoPCgY8MHhDNj4VAAAAABgGCg8KBjww' +
+  'eEM3PhUAAAAAGAYKDwoGPDB4Qzg+FQAAAAAYBgoPCgY8MHhDOT4VAAAAABgGCg8KBjwweENBPhUAAAAAGAYKDwoGPDB4Q0I+FQAA' +
+  'AAAYBgoPCgY8MHhDQz4VAAAAABgGCg8KBjwweENEPhUAAAAAGAYKDwoGPDB4Q0U+FQAAAAAYBgoPCgY8MHhDRj4VAAAAABgGCg8K' +
+  'BjwweEQwPhUAAAAAGAYKDwoGPDB4RDE+FQAAAAAYBgoPCgY8MHhEMj4VAAAAABgGCg8KBjwweEQzPhUAAAAAGAYKDwoGPDB4RDQ+' +
+  'FQAAAAAYBgoPCgY8MHhENT4VAAAAABgGCg8KBjwweEQ2PhUAAAAAGAYKDwoGPDB4RDc+FQAAAAAYBgoPCgY8MHhEOD4VAAAAABgG' +
+  'Cg8KBjwweEQ5PhUAAAAAGAYKDwoGPDB4REE+FQAAAAAYBgoPCgY8MHhEQj4VAAAAABgGCg8KBjwweERDPhUAAAAAGAYKDwoGPDB4' +
+  'REQ+FQAAAAAYBgoPCgY8MHhERT4VAAAAABgGCg8KBjwweERGPhUAAAAAGAYKDwoGPDB4RTA+FQAAAAAYBgoPCgY8MHhFMT4VAAAA' +
+  'ABgGCg8KBjwweEUyPhUAAAAAGAYKDwoGPDB4RTM+FQAAAAAYBgoPCgY8MHhFND4VAAAAABgGCg8KBjwweEU1PhUAAAAAGAYKDwoG' +
+  'PDB4RTY+FQAAAAAYBgoPCgY8MHhFNz4VAAAAABgGCg8KBjwweEU4PhUAAAAAGAYKDwoGPDB4RTk+FQAAAAAYBgoPCgY8MHhFQT4V' +
+  'AAAAABgGCg8KBjwweEVCPhUAAAAAGAYKDwoGPDB4RUM+FQAAAAAYBgoPCgY8MHhFRD4VAAAAABgGCg8KBjwweEVFPhUAAAAAGAYK' +
+  'DwoGPDB4RUY+FQAAAAAYBgoPCgY8MHhGMD4VAAAAABgGCg8KBjwweEYxPhUAAAAAGAYKDwoGPDB4RjI+FQAAAAAYBgoPCgY8MHhG' +
+  'Mz4VAAAAABgGCg8KBjwweEY0PhUAAAAAGAYKDwoGPDB4RjU+FQAAAAAYBgoPCgY8MHhGNj4VAAAAABgGCg8KBjwweEY3PhUAAAAA' +
+  'GAYKDwoGPDB4Rjg+FQAAAAAYBgoPCgY8MHhGOT4VAAAAABgGCg8KBjwweEZBPhUAAAAAGAYKDwoGPDB4RkI+FQAAAAAYBgoPCgY8' +
+  'MHhGQz4VAAAAABgGCg8KBjwweEZEPhUAAAAAGAYKDwoGPDB4RkU+FQAAAAAYBgoPCgY8MHhGRj4VAAAAABgGCgoKA+KWgRUXLyLA' +
+  'CggKAXMVNoFSwAoICgFcFTEkX8AKCwoE4paBLhXhG2HACg0KBuKWgXRoZRVrX3vACggKAS4V06N8wAoICgF0Ff8Rg8AKCAoBLBV1' +
+  'cojACggKAWkVKhaJwAoLCgTiloFcFVllisAKCAoBbxWTUYzACgkKAmZCFUBjjMAKCAoBZRUal43ACgkKAlwtFQGsj8AKCAoBbRXR' +
+  'a5DACgkKAmZQFUTQkMAKCAoBdRU3lZLACggKAWQVfsuSwAoJCgJmUhXCoZPACggKAXAV7eiTwAoICgFjFRNClcAKCAoBchVDRZXA' +
+  'CggKAWYVBfiYwAoMCgXiloFpcxUZJJnACggKAWEVppCawAoICgFsFYk0ncAKDAoF4paBdG8VviKewAoLCgTiloFhFTd4n8AKCAoB' +
+  'QhW2jZ/ACggKASIVj7OfwAoICgFuFSbNoMAKCQoCZWQV0SahwAoICgEtFdziocAKDAoF4paBb2YVNSSjwAoICgFoFYydo8AKCQoC' +
+  'ZkkVuqGjwAoICgFiFeXQo8AKCAoBZxU5EqbACgoKA2luZxVac6fACgwKBeKWgWluFTeKqcAKCQoCcmUVgIOqwAoICgEwFU/JqsAK' +
+  'DQoG4paBYW5kFV8sq8AKCAoBdxWtjKvACggKAUMVEsStwAoICgF5FQH2rcAKCQoCZXIVuiOuwAoJCgJhchUh167ACggKAScVOB2v' +
+  'wAoJCgJpbhXI7K/ACggKAXYVF9CwwAoICgEoFYUWscAKCQoCb3IVpUKxwAoMCgXiloFiZRVfxrLACgkKAlRQFXn/ssAKCAoBKRUB' +
+  'ILPACggKAUUVnmWzwAoJCgJpdBX+17PACggKAUkV9BO0wAoICgEyFflitMAKCQoCZXMVd+K0wAoJCgJhbBXlArXACggKAV0VWyy1' +
+  'wAoICgFUFbYKtsAKCAoBaxXTLLbACg0KBuKWgVRoZRVDIrfACggKATEV95S3wAoICgEvFR7+uMAKCAoBOhUCVLnACgkKAm9uFZkR' +
+  'u8AKCgoDaW9uFWFdu8AKCgoDXCooFQ5nu8AKCAoBUxVbJLzACgsKBOKWgSgVrS28wAoNCgbiloFmb3IVcKu8wAoJCgJhdBWr673A' +
+  'CgkKAmVuFR9lvsAKCQoCZGUVLIy+wAoICgFPFVydvsAKCAoBQRUZ/77ACgkKAlBQFRjPv8AKCQoCZWMVJvi/wAoNCgbiloFhcmUV' +
+  'KbbBwAoOCgfiloF3aXRoFXSAwsAKEQoK4paBY29tbWFuZBXXx8LACggKAUwVHvTCwAoMCgXiloFhcxV+BcPACgsKBOKWgSIVIjPD' +
+  'wAoJCgJhbhXRNcPACgwKBeKWgW9yFehjw8AKCwoE4paBQRXrrsPACgkKAklQFXTow8AKCAoBUBVfRcTACggKAU0VgEzGwAoICgF4' +
+  'FT6kx8AKCAoBYBWzW8nACggKAVIVXgjLwAoICgFGFUAcy8AKCAoBMxW+v8vACggKAVsVwczLwAoICgE9FfGxzMAKCAoBRBWODs7A' +
+  'CggKATgVcE/OwAoICgFOFfHKz8AKCAoBNRUxftDACggKAUcV9GbSwAoICgE0FUra0sAKCAoBXxVUuNPACggKAVUVv7jVwAoKCgPj' +
+  'gIIVIR3WwAoICgFxFRlk1sAKCgoD55qEFTZU2MAKCAoBehWdKNnACggKAUgVJXzZwAoICgE7FRVQ2sAKCAoBNhVwjdzACggKASoV' +
+  'uc7cwAoICgFXFaMM3cAKCAoBJBWgoN3ACggKAXwVDxHfwAoICgFWFReN4MAKCAoBKxVmU+HACggKAX0V/HPjwAoICgF7Fe/f48AK' +
+  'CAoBPhUGguXACggKASMViuDmwAoICgFYFTx158AKCgoD77yMFflt6MAKCAoBORV6zOjACggKASUVQOzowAoICgE8FTZg68AKCAoB' +
+  'NxW2DezACggKAWoVKlTswAoKCgPnlKgVWHTtwAoICgFZFQPj7cAKCAoBJhUKd/DACggKAUAVf/DzwAoICgFLFR56+cAKCAoBXhWE' +
+  '5fnACgoKA+KAnRVjav/ACggKAX4V5qr/wAoKCgPigJwV5uv/wAoKCgPnpLoVlyQCwQoKCgPlpoIVCb0CwQoKCgPlj68VB+QCwQoK' +
+  'CgPku6UV5IMDwQoKCgPnoIEV54MDwQoKCgPkuKoV3awDwQoKCgPkuIAVQioEwQoICgFaFedUBMEKCgoD5bCGFe8ZBsEKCgoD5Li6' +
+  'Fel6BsEKCgoD5oiWFdd3B8EKCgoD4oCTFWoXCMEKCgoD6KGMFR1OCMEKCgoD5LyaFWqFCMEKCgoD5ZCNFWT2CMEKCgoD5ZyoFRMw' +
+  'CcEKCgoD5LiNFeylCcEKCgoD5a6aFVldCsEKCgoD5pivFV5dCsEKCgoD5a2XFWddCsEKCgoD5LqGFWldCsEKCgoD5LitFWpdCsEK' +
+  'CgoD5Ye6FWKcCsEKCAoBIRU83QrBCggKAT8VaR0LwQoKCgPov7AV5OYLwQoKCgPorr4VViwMwQoKCgPmraQV7nIMwQoKCgPpobUV' +
+  'z7oMwQoKCgPnvJYV1roMwQoKCgPnqIsV/QMNwQoKCgPkv6EVZU4NwQoKCgPlroMVbE4NwQoKCgPphY0VSpoNwQoKCgPmnIkVS5oN' +
+  'wQoKCgPnrKYVVpoNwQoKCgPov5kVnucNwQoKCgPluo8VaDYOwQoKCgPlj4IVoIYOwQoKCgPns7sVo4YOwQoKCgPljIUVt4YOwQoK' +
+  'CgPoioIVhtgOwQoKCgPkvZwVj9gOwQoKCgPml7YVktgOwQoKCgPmlbAVKiwPwQoKCgPorqQVLCwPwQoKCgPopoEVeIEPwQoKCgPn' +
+  'tKIViYEPwQoKCgPliIYVmtgPwQoKCgPlkowVsdgPwQoKCgPlubYVuTEQwQoKCgPmoLwVrowQwQoKCgPmj48VsIwQwQoICgFKFbKM' +
+  'EMEKCgoD6YCaFRdJEcEKCgoD5LqOFWsOEsEKCgoD5oyHFXkOEsEKCgoD6YePFXoOEsEKCgoD5omAFeJ0EsEKCgoD5YiwFatJE8EK' +
+  'CgoD5Y+YFa5JE8EKCgoD5o+QFcFJE8EKCgoD5pysFcJJE8EKCgoD5Y+3FSEqFMEKCgoD6L+HFSmfFMEKCgoD5p2lFS+fFMEKCgoD' +
+  '5YC8FTKfFMEKCgoD6Z2iFTefFMEKCgoD5ZCrFUafFMEKCgoD5YiXFacXFcEKCgoD5bi4Fb0XFcEKCgoD6KejFdOTFcEKCgoD44CB' +
+  'FbsTFsEKCgoD5a+5FdATFsEKCgoD56GuFW8gF8EKCgoD5bqUFZ+tF8EKCgoD6YCAFbOtF8EKCgoD6K+lFe4/GMEKCgoD5YyWFfU/' +
+  'GMEKCgoD5oKoFfU/GMEKCgoD5LiLFf8/GMEKCgoD6K+NFQBAGMEKCgoD5rOVFQZAGMEKCgoD5aSEFaPXGMEKCgoD4oCZFa7XGMEK' +
+  'CgoD5ZmoFbfXGMEKCgoD5LqbFdPXGMEKCgoD5YiZFTZ1GcEKCgoD5YW2FTl1GcEKCgoD5q2jFUZ1GcEKCgoD5ZCMFUx1GcEKCAoB' +
+  'URUJGRrBCgoKA+abtBUWGRrBCgoKA+WFpRUjGRrBCgoKA+avjxXEwxrBCgoKA+WPqhXSdRvBCgoKA+ingRXhdRvBCgoKA+WFqBX6' +
+  'LxzBCgoKA+W4rhX8LxzBCgoKA+WKqRX/LxzBCgoKA+ivtxULMBzBCgoKA+aWhxXx8hzBCgoKA+e7kxUD8xzBCgoKA+afpRUF8xzB' +
+  'CgoKA+asoRUL8xzBCgoKA+S7uxUO8xzBCgoKA+S+mxUq8xzBCgoKA+aIkBXYvx3BCgoKA+mihBXdvx3BCgoKA+S4jhXhvx3BCgoK' +
+  'A+i/mxXxvx3BCgoKA+imhhVjlx7BCgoKA+mcgBVklx7BCgoKA+aJvhVolx7BCgoKA+WQiBVwlx7BCgoKA+ebuBVylx7BCgoKA+WN' +
+  'lRWFlx7BCgoKA+enjRWJlx7BCgoKA+WJjRX3eh/BCgoKA+WMuhX6eh/BCgoKA+e7hBXhayDBCgoKA+acqhXrayDBCgoKA+iwgxX7' +
+  'ayDBCgoKA+WkmhUKbCDBCgoKA+WQjhULbCDBCgoKA+errxXUayHBCgoKA+e7mRXbayHBCgoKA+W9kxXdayHBCgoKA+iAjBXuayHB' +
+  'CgoKA+ivrRX5ayHBCgoKA++8mxUQbCHBCgoKA+aYjhXsfCLBCgoKA+WkpxX0fCLBCgoKA+e7iBX0fCLBCgoKA++8mhX9fCLBCgoK' +
+  'A+S9lRUCfSLBCgoKA+a6kBULfSLBCgoKA+ivlRUNfSLBCgoKA+iiqxV/oSPBCgoKA+WFtxWIoSPBCgoKA+eUnxWIoSPBCgoKA++8' +
+  'iRWIoSPBCgoKA+aghxWLoSPBCgoKA++8iBWNoSPBCgoKA+mUmRWRoSPBCgoKA+S9jRWToSPBCgoKA+mdnhWfoSPBCgoKA+WGmRWu' +
+  'oSPBCgoKA+WKoBW5oSPBCgoKA+eUsRV23CTBCgoKA+aehBWM3CTBCgoKA+iHqhWO3CTBCgoKA+S+ixWQ3CTBCgoKA+agtxWW3CTB' +
+  'CgoKA+ebrhWh3CTBCgoKA+eJiBWm3CTBCgoKA+WKqBWq3CTBCgoKA+W8lRXB3CTBCgoKA+mAiRWkMSbBCgoKA+esrBXWMSbBCgoK' +
+  'A+WcsBXeMSbBCgoKA+S5nxXgMSbBCgoKA+W8gBXmMSbBCgoKA+mDqBXyMSbBCgoKA+iLpRX/MSbBCgoKA+aLrBUAMibBCgoKA+az' +
+  'qBUPMibBCgoKA+S7thUtpifBCgoKA+S7lhVOpifBCgoKA+W6phVRpifBCgoKA+mYhRVSpifBCgoKA+afkBVVpifBCgoKA+WPlhVX' +
+  'pifBCgoKA+WRihVYpifBCgoKA+aXoBVYpifBCgoKA+ijhRVgpifBCgoKA+S7oxVjpifBCgoKA+WIthV0pifBCgoKA+mHihV5pifB' +
+  'CgoKA+e7jxXAPynBCgoKA+WboBXSPynBCgoKA+S7rBXZPynBCgoKA+WwjxXdPynBCgoKA+aViBXhPynBCgoKA+W5tBXnPynBCgoK' +
+  'A+WHhhXrPynBCgoKA+WGtRXsPynBCgoKA+mDvRXsPynBCgoKA+a1ixXvPynBCgoKA+S8oBXxPynBCgoKA+aDhRXyPynBCgoKA+i1' +
+  'txX8PynBCgoKA+mbhhURQCnBCgoKA+WtmBUZQCnBCgoKA+W+lxUcQCnBCgoKA+WGhRUoQCnBCgoKA+WtkBVAQCnBCgoKA+autRXZ' +
+  'BivBCgoKA+WPihXbBivBCgoKA+acnxXvBivBCgoKA+WQkRX7BivBCgoKA+aWsBX7BivBCgoKA+mHjRUFByvBCgoKA+S4ihUGByvB' +
+  'CgoKA+e6shUKByvBCgoKA+S7jhUNByvBCgoKA+aOpRUNByvBCgoKA+WkjRUqByvBCgoKA+iuuBVAByvBCgoKA+aJjRXbBi3BCgoK' +
+  'A+aXpRXwBi3BCgoKA+WNsxX9Bi3BCgoKA+eKthUBBy3BCgoKA+WPphUSBy3BCgoKA+mAghUXBy3BCgoKA+WFiBUeBy3BCgoKA+ec' +
+  'ixUjBy3BCgoKA+exuxUmBy3BCgoKA+W3shUCUC/BCgoKA+atohUbUC/BCgoKA+mXrhUgUC/BCgoKA+m9kBUiUC/BCgoKA+etiRUk' +
+  'UC/BCgoKA+S5iRUnUC/BCgoKA+W6kxUoUC/BCgoKA+eCuRUoUC/BCgoKA+WHoBUpUC/BCgoKA+WbnhUpUC/BCgoKA+euoRUsUC/B' +
+  'CgoKA+W9ohU5UC/BCgoKA+aWrRU9UC/BCgoKA+adoRVEUC/BCgoKA+aWnBVMUC/BCgoKA+i+uRVRUC/BCgoKA+i/nhV4UC/BCgoK' +
+  'A+mBkxW2+jHBCgoKA+WOnxW3+jHBCgoKA+acgBW8+jHBCgoKA+iOtxW++jHBCgoKA+ayoRXF+jHBCgoKA+S+vxXI+jHBCgoKA+iA' +
+  'gxXK+jHBCgoKA+WnixXN+jHBCgoKA+WFjRXT+jHBCgoKA+W4phXT+jHBCgoKA+S/nRXW+jHBCgoKA+WKnxXZ+jHBCgoKA+aciBXa' +
+  '+jHBCgoKA+S9hhXi+jHBCgoKA+ivnRXl+jHBCgoKA+efrRXq+jHBCgoKA+S4uxUA+zHBCgoKA+mhuRXhLTXBCgoKA+eJuRXpLTXB' +
+  'CgoKA+WGsxXzLTXBCgoKA+WPoxXzLTXBCgoKA+WTqhX6LTXBCgoKA+inhBUJLjXBCgoKA+ivphUKLjXBCgoKA+e7hhUMLjXBCgoK' +
+  'A+WOixUTLjXBCgoKA+WwsRUTLjXBCgoKA+aguRUTLjXBCgoKA+mZpBUTLjXBCgoKA+WuvRUVLjXBCgoKA+eVpRUhLjXBCgoKA+Wl' +
+  'vRUoLjXBCgoKA+W5shVKLjXBCgoKA+mZkBVPLjXBCgoKA+i+gxVYLjXBCgoKA+WQhBWBLjXBCgoKA+ebtBXZ/zjBCgoKA+eVjBVC' +
+  'ADnBCgoKA+eMnBWrADnBCgoKA+a4shUUATnBCgoKA+afkxV9ATnBCgoKA+W/vRXmATnBCgoKA+WknxVOAjnBCgoKA+WPkRW3AjnB' +
+  'CgoKA+WIqxUgAznBCgoKA+WFvBWJAznBCgoKA+S4lBXyAznBCgoKA+mhuhVbBDnBCgoKA+iuvxXEBDnBCgoKA+iniBUsBTnBCgoK' +
+  'A+a7pBWVBTnBCgoKA+a3uxX+BTnBCgoKA+a1jxVnBjnBCgoKA+axghXQBjnBCgoKA+ahoxU5BznBCgoKA+adoBWiBznBCgoKA+Ww' +
+  'nRUKCDnBCgoKA+WujBVzCDnBCgoKA+WktBXcCDnBCgoKA+WQrxVFCTnBCgoKA+WQphWuCTnBCgoKA+WPjRUXCjnBCgoKA+S8vBWA' +
+  'CjnBCgoKA+makBXoCjnBCgoKA+mAlxVRCznBCgoKA+iIrBW6CznBCgoKA+e7tBUjDDnBCgoKA+aVtBWMDDnBCgoKA+aLqRX1DDnB' +
+  'CgoKA+aKpBVeDTnBCgoKA+WFgRXGDTnBCgoKA+S6pxUvDjnBCgoKA+S5ixWYDjnBCgoKA+mZhRUBDznBCgoKA+aJqRVqDznBCgoK' +
+  'A+aAgRXTDznBCgoKA+WujxU8EDnBCgoKA+S6phWkEDnBCgoKA+i/kBUNETnBCgoKA+ivuxV2ETnBCgoKA+ajgBXfETnBCgoKA+aN' +
+  'rhVIEjnBCgoKA+eugBWxEjnBCgoKA+emgRUaEznBCgoKA+WjsBWCEznBCgoKA+WHvRXrEznBCgoKA+mhuxVUFDnBCgoKA+ivrxW9' +
+  'FDnBCgoKA+itphUmFTnBCgoKA+iogBWPFTnBCgoKA+W/hRX4FTnBCgoKA+WxlRVgFjnBCgoKA+WuuRXJFjnBCgoKA+WGkhUyFznB' +
+  'CgoKA+i+vhWbFznBCgoKA+abvxUEGDnBCgoKA+aEjxVtGDnBCgoKA+epuhXWGDnBCgoKA+eOsBU+GTnBCgoKA+W3pRWnGTnBCgoK' +
+  'A+WxghUQGjnBCgoKA+WunhV5GjnBCgoKA+WkhxXiGjnBCgoKA+aekBVLGznBCgoKA+amghW0GznBCgoKA+aJpxUcHDnBCgoKA+ma' +
+  'lBWFHDnBCgoKA+WfnxXuHDnBCgoKA+aTjRVXHTnBCgoKA+mUrhXAHTnBCgoKA+eblhUpHjnBCgoKA+aWuRWSHjnBCgoKA+aUuRX6' +
+  'HjnBCgoKA+iAhRVjHznBCgoKA+eZuxXMHznBCgoKA+WuiRU1IDnBCgoKA+a2iBWeIDnBCgoKA+i3rxUHITnBCgoKA+W+hBVwITnB' +
+  'CgoKA+aNohXYITnBCgoKA+S4shVBIjnBCgoKA+i9rBWqIjnBCgoKA+i0phUTIznBCgoKA+aJkxV8IznBCgoKA+WNsBXlIznBCgoK' +
+  'A+W9lRVOJDnBCgoKA+eQhhW2JDnBCgoKA+WMuRUfJTnBCgoKA+eroBWIJTnBCgoKA+WFsxXxJTnBCgoKA+ensBVaJjnBCgoKA+eO' +
+  'rxXDJjnBCgoKA+WigxUsJznBCgoKA+iDvRWUJznBCgoKA+WvhhX9JznBCgoKA+m7mBVmKDnBCgoKA+aQnBXPKDnBCgoKA+ihqBU4' +
+  'KTnBCgoKA+i+kxWhKTnBCgoKA+WRvRUKKjnBCgoKA+S7pBVyKjnBCgoKA+e7nxXbKjnBCgoKA+W8jxVEKznBCgoKA+e9rhWtKznB' +
+  'CgoKA+aBrxUWLDnBCgoKA+aYvhV/LDnBCgoKA+aenBXoLDnBCgoKA+aItxVQLTnBCgoKA+S9vxW5LTnBCgoKA+S4pBXELTnBCgoK' +
+  'A+W8uhX6LTnBCggKAQcV/y05wQoKCgPlpJYV/y05wQoKCgPlhowVIi45wQoKCgPmgKcVJy45wQoKCgPmjIkVJy45wQoKCgPlpLEV' +
+  'MC45wQoKCgPmnYIVPi45wQoKCgPmjIEVUC45wQoKCgPmnLoVeS45wQoKCgPmqKEVeS45wQoKCgPmiYsViy45wQoKCgPnhLYViy45' +
+  'wRIqCg51bmlfY29ycHVzLnR4dBIDdW5pGAEgoAZVO99/P/oBBTx8dXw+mAIBGrkICgx1c2VyX2RlZmluZWQSmQgABAAAAIABAGE8' +
+  'AwDMAAIAgR0AAA8AAICElAIApgUAABIAAICgBQAAAgAAgIAEAgCAHQAAAAAAgKwIAgCBBQAADAAAgJHgAgChCQAAohkAAAQAAIAG' +
+  'AACAgQkAAII5AAAIAACACgAAgBgAAAAbAAAAGgAAAL0gAgC8tAIAHwAAAB4AAAAhAAAAIAAAACMAAAAiAAAAJQAAACQAAAAnAAAA' +
+  'JgAAACkAAAAoAAAAKwAAACoAAAAtAAAALAAAAC8AAAAuAAAAMQAAADAAAAAzAAAAMgAAADUAAAA0AAAANwAAADYAAAA5AAAAOAAA' +
+  'ADsAAAA6AAAAPQAAADwAAAA/AAAAPgAAAEEAAABAAAAAQwAAAEIAAABFAAAARAAAAEcAAABGAAAASQAAAEgAAABLAAAASgAAAE0A' +
+  'AABMAAAATwAAAE4AAABRAAAAUAAAAFMAAABSAAAAVQAAAFQAAABXAAAAVgAAAFkAAABYAAAAWwAAAFoAAABdAAAAXAAAAF8AAABe' +
+  'AAAAYQAAAGAAAABjAAAAYgAAAGUAAABkAAAAZwAAAGYAAABpAAAAaAAAAGsAAABqAAAAbQAAAGwAAABvAAAAbgAAAHEAAABwAAAA' +
+  'cwAAAHIAAAB1AAAAdAAAAHcAAAB2AAAAeQAAAHgAAAB7AAAAegAAAH0AAAB8AAAAfwAAAH4AAACBAAAAgAAAAOIMAADjJAAAhQAA' +
+  'AIQAAACHAAAAhgAAAIkAAACIAAAAiwAAAIoAAACNAAAAjAAAAI8AAADvuAAAkQAAAJAAAACTAAAAkgAAAJUAAACUAAAAlwAAAJYA' +
+  'AACZAAAAmAAAAJsAAACaAAAAnQAAAJwAAACfAAAAngAAAKEAAACgAAAAowAAAKIAAAClAAAApAAAAKcAAACmAAAAqQAAAKgAAACr' +
+  'AAAAqgAAAK0AAACsAAAArwAAAK4AAACxAAAAsAAAALMAAACyAAAAtQAAALQAAAC3AAAAtgAAALkAAAC4AAAAuwAAALoAAAC9AAAA' +
+  'vAAAAL8AAAC+AAAAwQAAAMAAAADDAAAAwgAAAMUAAADEAAAAxwAAAMYAAADJAAAAyAAAAMsAAADKAAAAzQAAAMwAAADPAAAAzgAA' +
+  'ANEAAADQAAAA0wAAANIAAADVAAAA1AAAANcAAADWAAAA2QAAANgAAADbAAAA2gAAAN0AAADcAAAA3wAAAN4AAADhAAAA4AAAAOMA' +
+  'AADiAAAA5QAAAOQAAADnAAAA5gAAAOkAAADoAAAA6wAAAOoAAADtAAAA7AAAAO8AAADuAAAA8QAAAPAAAADzAAAA8gAAAPUAAAD0' +
+  'AAAA9wAAAPYAAAD5AAAA+AAAAPsAAAD6AAAA/QAAAPwAAAD/AAAA/gAAACAAMQBBAEIAYQBiAGZpAMOhAM6pABgBIAEyCXJ1bGVz' +
+  'LnRzdg==';
+
+export const UNIGRAM_VECTORS: { text: string; ids: number[]; decoded: string }[] = [
+  {"text": ".\\\" Man page for apropos", "ids": [263, 262, 289, 260, 353, 348, 260, 279, 284, 297, 272, 334, 287, 279, 281, 270, 279, 270, 261], "decoded": ".\\\" Man page for apropos"},
+  {"text": "directory and use the configuration files from the", "ids": [260, 277, 268, 300, 280, 266, 312, 305, 302, 260, 276, 261, 272, 264, 260, 280, 329, 282, 268, 297, 276, 281, 335, 330, 260, 282, 268, 285, 320, 260, 282, 281, 270, 274, 264], "decoded": "directory and use the configuration files from the"},
+  {"text": ".SH \u9000\u51fa\u72b6\u6001", "ids": [263, 332, 373, 260, 478, 424, 614, 712], "decoded": ".SH \u9000\u51fa\u72b6\u6001"},
+  {"text": "9@T{", "ids": [260, 388, 396, 323, 383], "decoded": "9@T{"},
+  {"text": ".if  !'po4a'hide' .BR less (1),", "ids": [263, 268, 282, 260, 425, 308, 279, 270, 366, 284, 308, 294, 268, 337, 308, 263, 288, 356, 260, 285, 320, 261, 333, 326, 315, 267], "decoded": ".if !'po4a'hide' .BR less (1),"},
+  {"text": ".RS 4", "ids": [263, 356, 332, 260, 366], "decoded": ".RS 4"},
+  {"text": ".IP \"\\fB\\-pkcs12\\fR\" 4", "ids": [263, 351, 347, 262, 271, 273, 279, 324, 280, 261, 326, 319, 262, 278, 289, 260, 366], "decoded": ".IP \"\\fB\\-pkcs12\\fR\" 4"},
+  {"text": "        ret <4 x i32> %tmp1", "ids": [260, 300, 266, 260, 390, 366, 260, 354, 260, 268, 358, 319, 384, 260, 389, 266, 274, 279, 326], "decoded": "ret <4 x i32> %tmp1"},
+  {"text": "; CHECK\\-LABEL: C_ctor_base:", "ids": [260, 374, 260, 304, 373, 316, 304, 397, 273, 345, 339, 288, 316, 345, 328, 260, 304, 367, 280, 266, 312, 367, 296, 284, 261, 272, 328], "decoded": "; CHECK\\-LABEL: C_ctor_base:"},
+  {"text": ".", "ids": [263], "decoded": "."},
+  {"text": ".    ds C` \"\"", "ids": [263, 260, 277, 261, 260, 304, 355, 347, 289], "decoded": ". ds C` \"\""},
+  {"text": ".\\\" * set default formatting", "ids": [263, 262, 289, 260, 376, 260, 261, 272, 266, 260, 337, 282, 284, 276, 285, 266, 334, 274, 335, 266, 298], "decoded": ".\\\" * set default formatting"},
+  {"text": ".BR \\-a \", \" \\-\\-and", "ids": [263, 288, 356, 260, 273, 284, 347, 267, 347, 260, 273, 273, 348, 277], "decoded": ".BR \\-a \", \" \\-\\-and"},
+  {"text": ".PP", "ids": [263, 340], "decoded": ".PP"},
+  {"text": "'br\\}", "ids": [260, 308, 296, 281, 262, 382], "decoded": "'br\\}"},
+  {"text": "plugin support enabled.", "ids": [260, 279, 285, 276, 297, 309, 260, 261, 276, 279, 279, 312, 266, 260, 336, 284, 296, 285, 291, 265], "decoded": "plugin support enabled."},
+  {"text": "   [\\fB\\-mloongson\\-ext\\fR] [\\fB\\-mno\\-loongson\\-ext\\fR]", "ids": [260, 359, 262, 271, 273, 274, 285, 270, 329, 297, 261, 329, 273, 272, 354, 266, 262, 278, 322, 260, 359, 262, 271, 273, 274, 290, 270, 273, 285, 270, 329, 297, 261, 329, 273, 272, 354, 266, 262, 278, 322], "decoded": "[\\fB\\-mloongson\\-ext\\fR] [\\fB\\-mno\\-loongson\\-ext\\fR]"},
+  {"text": "system-specific local label prefixes, typically \\fB.L\\fR for \\s-1ELF\\s0 systems", "ids": [260, 261, 305, 261, 266, 272, 274, 292, 261, 279, 341, 268, 282, 268, 280, 260, 285, 270, 280, 321, 260, 285, 284, 296, 272, 285, 260, 279, 300, 282, 268, 354, 320, 267, 260, 266, 305, 279, 268, 280, 321, 285, 305, 269, 271, 265, 345, 262, 278, 334, 269, 261, 292, 326, 316, 345, 357, 262, 261, 301, 260, 261, 305, 261, 266, 272, 274, 261], "decoded": "system-specific local label prefixes, typically \\fB.L\\fR for \\s-1ELF\\s0 systems"},
+  {"text": ".PD", "ids": [263, 352, 361], "decoded": ".PD"},
+  {"text": "These options control how the assembler should encode w\\-ignored (\\s-1WIG\\s0)", "ids": [325, 261, 272, 260, 270, 279, 266, 330, 261, 260, 280, 329, 266, 281, 270, 285, 260, 294, 270, 303, 264, 346, 261, 272, 274, 296, 285, 306, 260, 261, 294, 270, 276, 285, 277, 260, 336, 280, 270, 337, 260, 303, 273, 268, 297, 290, 312, 291, 333, 262, 261, 292, 326, 377, 318, 365, 262, 261, 301, 315], "decoded": "These options control how the assembler should encode w\\-ignored (\\s-1WIG\\s0)"},
+  {"text": "instead.  The short loop bug under certain conditions causes loops to", "ids": [299, 261, 266, 272, 284, 277, 265, 325, 260, 261, 294, 312, 266, 260, 285, 270, 270, 279, 260, 296, 276, 297, 260, 276, 290, 277, 306, 260, 280, 306, 266, 284, 309, 260, 280, 329, 277, 317, 330, 261, 260, 280, 284, 276, 261, 320, 260, 285, 270, 270, 279, 261, 286], "decoded": "instead. The short loop bug under certain conditions causes loops to"},
+  {"text": ".IX Item \"-m[no-]dx-regs\"", "ids": [263, 318, 386, 260, 318, 266, 272, 274, 347, 292, 274, 359, 290, 270, 292, 322, 277, 354, 292, 300, 297, 261, 289], "decoded": ".IX Item \"-m[no-]dx-regs\""},
+  {"text": "\\&\\fB\\-\\-auto\\-litpools\\fR takes precedence.", "ids": [269, 395, 262, 271, 273, 273, 284, 276, 266, 270, 273, 285, 317, 279, 270, 270, 285, 261, 262, 278, 260, 266, 284, 324, 320, 260, 279, 300, 280, 291, 336, 280, 272, 265], "decoded": "\\&\\fB\\-\\-auto\\-litpools\\fR takes precedence."},
+  {"text": ".br", "ids": [263, 296, 281], "decoded": ".br"},
+  {"text": "\\fIr\\fR\\d1\\u | \\fIr\\fR\\d2\\u", "ids": [269, 295, 281, 262, 278, 262, 277, 326, 262, 276, 260, 379, 269, 295, 281, 262, 278, 262, 277, 319, 262, 276], "decoded": "\\fIr\\fR\\d1\\u | \\fIr\\fR\\d2\\u"},
+  {"text": ".TP 3", "ids": [263, 314, 260, 358], "decoded": ".TP 3"},
+  {"text": "then there is one record \\*(``a\\ b\\enc\\*('' with three", "ids": [264, 290, 264, 300, 283, 260, 329, 272, 260, 300, 280, 312, 277, 260, 331, 355, 355, 284, 262, 260, 296, 262, 336, 280, 331, 308, 308, 343, 260, 266, 294, 300, 272], "decoded": "then there is one record \\*(``a\\ b\\enc\\*('' with three"},
+  {"text": "handles exceptional cases not discussed in the", "ids": [260, 294, 348, 277, 285, 320, 260, 272, 354, 280, 272, 279, 266, 330, 321, 260, 280, 284, 261, 320, 260, 290, 270, 266, 260, 277, 268, 261, 280, 276, 261, 261, 291, 299, 264], "decoded": "handles exceptional cases not discussed in the"},
+  {"text": "$ printf '\\\\376\\\\117\\\\202' | basenc \\-\\-base32", "ids": [260, 378, 260, 279, 281, 309, 266, 282, 260, 308, 262, 262, 358, 391, 375, 262, 262, 326, 326, 391, 262, 262, 319, 301, 319, 308, 260, 379, 260, 296, 284, 261, 336, 280, 260, 273, 273, 296, 284, 261, 272, 358, 319], "decoded": "$ printf '\\\\376\\\\117\\\\202' | basenc \\-\\-base32"},
+  {"text": "option may be used to inhibit this behavior.", "ids": [260, 270, 279, 266, 330, 260, 274, 284, 305, 313, 260, 276, 261, 291, 286, 299, 294, 268, 296, 317, 260, 266, 294, 268, 261, 313, 294, 284, 310, 268, 312, 265], "decoded": "option may be used to inhibit this behavior."},
+  {"text": "This may be used to override the normal precedence of operators.", "ids": [260, 323, 294, 268, 261, 260, 274, 284, 305, 313, 260, 276, 261, 291, 286, 260, 270, 310, 306, 281, 268, 337, 264, 260, 290, 312, 274, 321, 260, 279, 300, 280, 291, 336, 280, 272, 293, 260, 270, 279, 306, 335, 312, 261, 265], "decoded": "This may be used to override the normal precedence of operators."},
+  {"text": "using the \\fBshopt\\fP builtin,", "ids": [260, 276, 261, 298, 264, 269, 271, 261, 294, 270, 279, 266, 262, 275, 260, 296, 276, 268, 285, 266, 309, 267], "decoded": "using the \\fBshopt\\fP builtin,"},
+  {"text": "the shell begins executing in that environment.", "ids": [264, 260, 261, 294, 272, 285, 285, 313, 297, 309, 261, 260, 272, 354, 341, 276, 266, 298, 299, 260, 266, 294, 335, 260, 336, 310, 268, 281, 329, 274, 336, 266, 265], "decoded": "the shell begins executing in that environment."},
+  {"text": "If \\fBBASH_COMPAT\\fP is set to a value that is not one of the valid", "ids": [260, 318, 282, 269, 271, 288, 339, 332, 373, 367, 304, 338, 353, 352, 339, 323, 262, 275, 283, 260, 261, 272, 266, 286, 287, 260, 310, 321, 276, 272, 260, 266, 294, 335, 283, 260, 290, 270, 266, 260, 329, 272, 293, 264, 260, 310, 321, 268, 277], "decoded": "If \\fBBASH_COMPAT\\fP is set to a value that is not one of the valid"},
+  {"text": ".TP", "ids": [263, 314], "decoded": ".TP"},
+  {"text": ".B Bash", "ids": [263, 288, 260, 288, 284, 261, 294], "decoded": ".B Bash"},
+  {"text": "expansion of the quoted portion, including replacement strings stored", "ids": [260, 272, 354, 279, 348, 261, 330, 293, 264, 260, 370, 276, 270, 266, 291, 260, 279, 312, 266, 330, 267, 299, 280, 285, 276, 277, 298, 260, 300, 279, 285, 284, 280, 272, 274, 336, 266, 260, 261, 266, 281, 298, 261, 260, 261, 266, 312, 291], "decoded": "expansion of the quoted portion, including replacement strings stored"},
+  {"text": ".B GLOBIGNORE", "ids": [263, 288, 260, 365, 345, 338, 288, 318, 365, 363, 338, 356, 316], "decoded": ".B GLOBIGNORE"},
+  {"text": ".PP", "ids": [263, 340], "decoded": ".PP"},
+  {"text": ".TP", "ids": [263, 314], "decoded": ".TP"},
+  {"text": "The", "ids": [325], "decoded": "The"},
+  {"text": ".B \\eD{\\fIformat\\fP}", "ids": [263, 288, 269, 272, 361, 383, 262, 295, 282, 312, 274, 335, 262, 275, 382], "decoded": ".B \\eD{\\fIformat\\fP}"},
+  {"text": "as obtained from the terminal's terminfo description.", "ids": [346, 260, 270, 296, 266, 284, 309, 291, 260, 282, 281, 270, 274, 264, 260, 266, 306, 274, 309, 321, 308, 261, 260, 266, 306, 274, 309, 282, 270, 260, 337, 261, 280, 281, 268, 279, 266, 330, 265], "decoded": "as obtained from the terminal's terminfo description."},
+  {"text": "An incremental search requires only as many characters as needed to", "ids": [350, 290, 299, 280, 300, 274, 336, 266, 321, 260, 261, 272, 307, 280, 294, 260, 300, 370, 276, 268, 300, 261, 260, 329, 285, 305, 346, 260, 274, 348, 305, 260, 280, 294, 307, 284, 280, 266, 306, 261, 346, 260, 290, 272, 291, 291, 286], "decoded": "An incremental search requires only as many characters as needed to"},
+  {"text": "(subject to the setting of \\fBbell\\-style\\fP)", "ids": [333, 261, 276, 296, 392, 341, 266, 286, 264, 260, 261, 272, 266, 266, 298, 293, 269, 271, 296, 272, 285, 285, 273, 261, 266, 305, 285, 272, 262, 275, 315], "decoded": "(subject to the setting of \\fBbell\\-style\\fP)"},
+  {"text": ".B HISTIGNORE", "ids": [263, 288, 260, 373, 318, 332, 323, 318, 365, 363, 338, 356, 316], "decoded": ".B HISTIGNORE"},
+  {"text": ".I filename", "ids": [263, 318, 260, 282, 268, 285, 336, 284, 274, 272], "decoded": ".I filename"},
+  {"text": ".B nosort", "ids": [263, 288, 260, 290, 270, 261, 312, 266], "decoded": ".B nosort"},
+  {"text": ".TP", "ids": [263, 314], "decoded": ".TP"},
+  {"text": "The", "ids": [325], "decoded": "The"},
+  {"text": "\\fBprintf\\fP [\\fB\\-v\\fP \\fIvar\\fP] \\fIformat\\fP [\\fIarguments\\fP]", "ids": [269, 271, 279, 281, 309, 266, 282, 262, 275, 260, 359, 262, 271, 273, 310, 262, 275, 269, 295, 310, 307, 262, 275, 322, 269, 295, 282, 312, 274, 335, 262, 275, 260, 359, 262, 295, 307, 297, 276, 274, 336, 266, 261, 262, 275, 322], "decoded": "\\fBprintf\\fP [\\fB\\-v\\fP \\fIvar\\fP] \\fIformat\\fP [\\fIarguments\\fP]"},
+  {"text": "All arguments in the form of assignment statements", "ids": [350, 285, 285, 260, 307, 297, 276, 274, 336, 266, 261, 299, 264, 334, 274, 293, 346, 261, 268, 297, 290, 274, 336, 266, 260, 261, 266, 335, 272, 274, 336, 266, 261], "decoded": "All arguments in the form of assignment statements"},
+  {"text": ".SM", "ids": [263, 332, 353], "decoded": ".SM"},
+  {"text": "cannot be suspended; the", "ids": [260, 280, 348, 290, 270, 266, 313, 260, 261, 276, 261, 279, 336, 277, 291, 374, 264], "decoded": "cannot be suspended; the"},
+  {"text": ".B \\-a", "ids": [263, 288, 260, 273, 284], "decoded": ".B \\-a"},
+  {"text": "parsing the value of", "ids": [260, 279, 307, 261, 298, 264, 260, 310, 321, 276, 272, 293], "decoded": "parsing the value of"},
+  {"text": "result is \\fBscale\\fR if the exponent is negative.  If the exponent", "ids": [260, 300, 261, 276, 285, 266, 283, 269, 271, 261, 280, 321, 272, 262, 278, 260, 268, 282, 264, 260, 272, 354, 279, 329, 336, 266, 283, 260, 290, 272, 297, 335, 268, 310, 272, 265, 260, 318, 282, 264, 260, 272, 354, 279, 329, 336, 266], "decoded": "result is \\fBscale\\fR if the exponent is negative. If the exponent"},
+  {"text": "  if (x <= 1) return (1);", "ids": [260, 268, 282, 333, 354, 260, 390, 360, 260, 326, 315, 260, 300, 266, 276, 281, 290, 333, 326, 315, 374], "decoded": "if (x <= 1) return (1);"},
+  {"text": ".INDENT 0.0", "ids": [263, 318, 363, 361, 316, 363, 323, 260, 301, 265, 301], "decoded": ".INDENT 0.0"},
+  {"text": "testcase and pass the name of an executable compile\\-command script in this form:", "ids": [260, 266, 320, 266, 280, 284, 261, 272, 302, 260, 279, 284, 261, 261, 264, 260, 290, 284, 274, 272, 293, 260, 348, 260, 272, 354, 341, 276, 266, 284, 296, 285, 272, 260, 280, 270, 274, 279, 268, 285, 272, 273, 280, 270, 274, 274, 348, 277, 260, 261, 280, 281, 268, 279, 266, 299, 260, 266, 294, 268, 261, 334, 274, 328], "decoded": "testcase and pass the name of an executable compile\\-command script in this form:"},
+  {"text": "\uff21\uff22ab \ufb01le", "ids": [350, 288, 284, 296, 260, 282, 268, 285, 272], "decoded": "ABab file"},
+  {"text": "<|u|>hello<|u|> world", "ids": [260, 3, 294, 272, 285, 285, 270, 3, 260, 303, 312, 285, 277], "decoded": "<|u|>hello<|u|> world"},
+  {"text": "  spaces   here  ", "ids": [260, 261, 279, 284, 280, 320, 260, 294, 272, 300], "decoded": "spaces here"},
+  {"text": "\ud83d\ude00 emoji \u4f60\u597d\u4e16\u754c", "ids": [260, 244, 163, 156, 132, 260, 272, 274, 270, 392, 268, 260, 232, 193, 164, 668, 232, 188, 154, 674], "decoded": "\ud83d\ude00 emoji \u4f60\u597d\u4e16\u754c"},
+  {"text": "", "ids": [], "decoded": ""},
+  {"text": "x", "ids": [260, 354], "decoded": "x"},
+  {"text": "\u4e2d\u6587\u548cEnglish\u6df7\u5408\u7684\u6587\u672c\u3002", "ids": [260, 423, 503, 451, 316, 290, 297, 285, 268, 261, 294, 234, 187, 187, 516, 371, 503, 464, 369], "decoded": "\u4e2d\u6587\u548cEnglish\u6df7\u5408\u7684\u6587\u672c\u3002"},
+  {"text": "\u2460 option --help", "ids": [260, 326, 260, 270, 279, 266, 330, 260, 292, 292, 294, 272, 285, 279], "decoded": "1 option --help"},
+  {"text": "\u7684\u4e86\ud83d\ude00.a  \ud83d\ude00bfd\u4e86- \u4e2d\u3000d<|u|> a", "ids": [260, 371, 422, 244, 163, 156, 132, 265, 284, 260, 244, 163, 156, 132, 296, 282, 277, 422, 292, 260, 423, 260, 277, 3, 287], "decoded": "\u7684\u4e86\ud83d\ude00.a \ud83d\ude00bfd\u4e86- \u4e2d d<|u|> a"},
+  {"text": "g\u6587\u7684f\u4e2dfcetiontion eeaaggff\u662f\u5728g\u3000\ud83d\ude00", "ids": [260, 297, 503, 371, 282, 423, 282, 280, 272, 266, 330, 266, 330, 260, 272, 272, 284, 284, 297, 297, 282, 282, 420, 417, 297, 260, 244, 163, 156, 132], "decoded": "g\u6587\u7684f\u4e2dfcetiontion eeaaggff\u662f\u5728g \ud83d\ude00"},
+  {"text": "fg\u4e2d\u662fa\u4e86\u6587", "ids": [260, 282, 297, 423, 420, 284, 422, 503], "decoded": "fg\u4e2d\u662fa\u4e86\u6587"},
+  {"text": "e\u7684c\u5728\u662ftion", "ids": [260, 272, 371, 280, 417, 420, 266, 330], "decoded": "e\u7684c\u5728\u662ftion"},
+  {"text": "ation\u5728c\u662f\u4e86\u662f-\u5728f--fb\u7684a\u4e86\u4e2da", "ids": [260, 335, 330, 417, 280, 420, 422, 420, 292, 417, 282, 292, 292, 282, 296, 371, 284, 422, 423, 284], "decoded": "ation\u5728c\u662f\u4e86\u662f-\u5728f--fb\u7684a\u4e86\u4e2da"},
+  {"text": "\u6587\u4e86\u4e2d<|u|>a bftiongd  \u4e86.\u4e86.\u7684", "ids": [260, 503, 422, 423, 3, 284, 260, 296, 282, 266, 330, 297, 277, 260, 422, 265, 422, 265, 371], "decoded": "\u6587\u4e86\u4e2d<|u|>a bftiongd \u4e86.\u4e86.\u7684"},
+  {"text": " d<|u|>\u4e86\u662fb\u6587cg\u5728.tion\u4e86e\u5728\u7684\u3000c\u662f\u5728\u662ffc\ud83d\ude00e", "ids": [260, 277, 3, 422, 420, 296, 503, 280, 297, 417, 265, 266, 330, 422, 272, 417, 371, 260, 280, 420, 417, 420, 282, 280, 244, 163, 156, 132, 272], "decoded": "d<|u|>\u4e86\u662fb\u6587cg\u5728.tion\u4e86e\u5728\u7684 c\u662f\u5728\u662ffc\ud83d\ude00e"},
+  {"text": "\u662f-fbction\u3000\u4e2db tion\u4e86\u7684 \ud83d\ude00\u6587eb\ud83d\ude00b-\u5728ge", "ids": [260, 420, 292, 282, 296, 280, 266, 330, 260, 423, 296, 260, 266, 330, 422, 371, 260, 244, 163, 156, 132, 503, 272, 296, 244, 163, 156, 132, 296, 292, 417, 297, 272], "decoded": "\u662f-fbction \u4e2db tion\u4e86\u7684 \ud83d\ude00\u6587eb\ud83d\ude00b-\u5728ge"},
+  {"text": "<|u|>e\ud83d\ude00\u6587df\u6587\u4e86eb\u6587\u662fe tionf. -\u5728-\u7684\u662f-", "ids": [260, 3, 272, 244, 163, 156, 132, 503, 277, 282, 503, 422, 272, 296, 503, 420, 272, 260, 266, 330, 282, 265, 260, 292, 417, 292, 371, 420, 292], "decoded": "<|u|>e\ud83d\ude00\u6587df\u6587\u4e86eb\u6587\u662fe tionf. -\u5728-\u7684\u662f-"},
+  {"text": "ed\u4e2d\u3000f\ud83d\ude00-\u5728fc-\u7684.", "ids": [260, 291, 423, 260, 282, 244, 163, 156, 132, 292, 417, 282, 280, 292, 371, 265], "decoded": "ed\u4e2d f\ud83d\ude00-\u5728fc-\u7684."},
+  {"text": "\u3000.\u4e86c\u4e86<|u|>b\u662f\u4e86\u3000\u7684-\u7684\u662f\u5728\ud83d\ude00f<|u|>a-\u3000\u7684\u5728\u7684 \u662f", "ids": [263, 422, 280, 422, 3, 296, 420, 422, 260, 371, 292, 371, 420, 417, 244, 163, 156, 132, 282, 3, 284, 292, 260, 371, 417, 371, 260, 420], "decoded": ".\u4e86c\u4e86<|u|>b\u662f\u4e86 \u7684-\u7684\u662f\u5728\ud83d\ude00f<|u|>a- \u7684\u5728\u7684 \u662f"},
+  {"text": ".\ud83d\ude00\u4e86\u4e86\u7684\ud83d\ude00\u4e86\u6587\u4e86f \u4e86\u5728.e.fg\u4e86-\u662fc\u6587ftion<|u|>.", "ids": [263, 244, 163, 156, 132, 422, 422, 371, 244, 163, 156, 132, 422, 503, 422, 282, 260, 422, 417, 265, 272, 265, 282, 297, 422, 292, 420, 280, 503, 282, 266, 330, 3, 265], "decoded": ".\ud83d\ude00\u4e86\u4e86\u7684\ud83d\ude00\u4e86\u6587\u4e86f \u4e86\u5728.e.fg\u4e86-\u662fc\u6587ftion<|u|>."},
+  {"text": "\u6587\u662ftion\u3000\ud83d\ude00\u7684agf<|u|> tion\ud83d\ude00f f\ud83d\ude00b- fb", "ids": [260, 503, 420, 266, 330, 260, 244, 163, 156, 132, 371, 284, 297, 282, 3, 260, 266, 330, 244, 163, 156, 132, 282, 260, 282, 244, 163, 156, 132, 296, 292, 260, 282, 296], "decoded": "\u6587\u662ftion \ud83d\ude00\u7684agf<|u|> tion\ud83d\ude00f f\ud83d\ude00b- fb"},
+  {"text": "ed\u5728f-g\u3000b\u6587 \u4e86\u4e2dtionc<|u|>g \u4e86a\u4e86\u4e2d\u7684\u6587d\u3000\u4e86b\u3000tion", "ids": [260, 291, 417, 282, 292, 297, 260, 296, 503, 260, 422, 423, 266, 330, 280, 3, 297, 260, 422, 284, 422, 423, 371, 503, 277, 260, 422, 296, 260, 266, 330], "decoded": "ed\u5728f-g b\u6587 \u4e86\u4e2dtionc<|u|>g \u4e86a\u4e86\u4e2d\u7684\u6587d \u4e86b tion"},
+  {"text": "d\u662f\u3000.\u5728<|u|>\u662f\u4e86e\u6587", "ids": [260, 277, 420, 263, 417, 3, 420, 422, 272, 503], "decoded": "d\u662f .\u5728<|u|>\u662f\u4e86e\u6587"},
+  {"text": "<|u|>\ud83d\ude00\u3000\u4e86 eftion\u4e2d<|u|>-getion", "ids": [260, 3, 244, 163, 156, 132, 260, 422, 260, 272, 282, 266, 330, 423, 3, 292, 297, 272, 266, 330], "decoded": "<|u|>\ud83d\ude00 \u4e86 eftion\u4e2d<|u|>-getion"},
+  {"text": "\u4e86a\u4e2d", "ids": [260, 422, 284, 423], "decoded": "\u4e86a\u4e2d"},
+  {"text": "\u5728<|u|>tion\u3000", "ids": [260, 417, 3, 266, 330], "decoded": "\u5728<|u|>tion"},
+  {"text": "\u5728\ud83d\ude00<|u|>\u4e2d\u6587", "ids": [260, 417, 244, 163, 156, 132, 3, 423, 503], "decoded": "\u5728\ud83d\ude00<|u|>\u4e2d\u6587"},
+  {"text": " -\u662f-\u4e2d\u4e2dftiontion\u7684\u662f-\u7684\u6587", "ids": [260, 292, 420, 292, 423, 423, 282, 266, 330, 266, 330, 371, 420, 292, 371, 503], "decoded": "-\u662f-\u4e2d\u4e2dftiontion\u7684\u662f-\u7684\u6587"},
+  {"text": "\u5728", "ids": [260, 417], "decoded": "\u5728"},
+  {"text": "-\u662fe-adtion  \u662f", "ids": [260, 292, 420, 272, 292, 284, 277, 266, 330, 260, 420], "decoded": "-\u662fe-adtion \u662f"},
+  {"text": "e\u4e2d", "ids": [260, 272, 423], "decoded": "e\u4e2d"},
+  {"text": "-", "ids": [260, 292], "decoded": "-"},
+  {"text": "\u3000\u7684 -b -\u7684e\u662f\u662f-tion-.\ud83d\ude00tiond", "ids": [260, 371, 260, 292, 296, 260, 292, 371, 272, 420, 420, 292, 266, 330, 292, 265, 244, 163, 156, 132, 266, 330, 277], "decoded": "\u7684 -b -\u7684e\u662f\u662f-tion-.\ud83d\ude00tiond"},
+  {"text": "e", "ids": [260, 272], "decoded": "e"},
+  {"text": "\u662f\u3000\u5728tion\u662f.a \u4e86\u4e86", "ids": [260, 420, 260, 417, 266, 330, 420, 265, 284, 260, 422, 422], "decoded": "\u662f \u5728tion\u662f.a \u4e86\u4e86"},
+  {"text": "<|u|>eba\u7684\u3000 d\u3000ga\u6587\u6587tion<|u|>\ud83d\ude00\ud83d\ude00-\u4e2d-\u4e2dg", "ids": [260, 3, 272, 296, 284, 371, 260, 277, 260, 297, 284, 503, 503, 266, 330, 3, 244, 163, 156, 132, 244, 163, 156, 132, 292, 423, 292, 423, 297], "decoded": "<|u|>eba\u7684 d ga\u6587\u6587tion<|u|>\ud83d\ude00\ud83d\ude00-\u4e2d-\u4e2dg"},
+  {"text": "\u662f c\u662fa\u6587<|u|>\u662f\ud83d\ude00-\u662fef-\u3000-\u5728\u3000e\u6587<|u|>\u3000bc \u7684cca", "ids": [260, 420, 260, 280, 420, 284, 503, 3, 420, 244, 163, 156, 132, 292, 420, 272, 282, 292, 260, 292, 417, 260, 272, 503, 3, 260, 296, 280, 260, 371, 280, 280, 284], "decoded": "\u662f c\u662fa\u6587<|u|>\u662f\ud83d\ude00-\u662fef- -\u5728 e\u6587<|u|> bc \u7684cca"},
+  {"text": "\u6587c\u4e2d-bdd tion\ud83d\ude00d", "ids": [260, 503, 280, 423, 292, 296, 277, 277, 260, 266, 330, 244, 163, 156, 132, 277], "decoded": "\u6587c\u4e2d-bdd tion\ud83d\ude00d"},
+  {"text": "e\u662f eftionf\u6587fctiongb\u3000d\u4e2dc\u7684b<|u|><|u|>d\u4e2d", "ids": [260, 272, 420, 260, 272, 282, 266, 330, 282, 503, 282, 280, 266, 330, 297, 296, 260, 277, 423, 280, 371, 296, 3, 3, 277, 423], "decoded": "e\u662f eftionf\u6587fctiongb d\u4e2dc\u7684b<|u|><|u|>d\u4e2d"},
+  {"text": "tionea\u6587c\u5728tion--\u4e86\ud83d\ude00\u4e86be\u662fe<|u|>\ud83d\ude00.\u662f\u3000\u3000tion \u7684c\u3000 \u7684", "ids": [260, 266, 330, 272, 284, 503, 280, 417, 266, 330, 292, 292, 422, 244, 163, 156, 132, 422, 296, 272, 420, 272, 3, 244, 163, 156, 132, 265, 420, 260, 266, 330, 260, 371, 280, 260, 371], "decoded": "tionea\u6587c\u5728tion--\u4e86\ud83d\ude00\u4e86be\u662fe<|u|>\ud83d\ude00.\u662f tion \u7684c \u7684"},
+  {"text": "\u662f.e \u4e86 \u4e2dfea\ud83d\ude00\u5728c<|u|>bcd.tion  \u4e2d -\u5728d.", "ids": [260, 420, 265, 272, 260, 422, 260, 423, 282, 272, 284, 244, 163, 156, 132, 417, 280, 3, 296, 280, 277, 265, 266, 330, 260, 423, 260, 292, 417, 277, 265], "decoded": "\u662f.e \u4e86 \u4e2dfea\ud83d\ude00\u5728c<|u|>bcd.tion \u4e2d -\u5728d."},
+  {"text": "\u3000", "ids": [], "decoded": ""},
+  {"text": "\u4e2dbe\u6587 dc-getion\u4e2d\u4e86 \u662f\u5728tion\u4e86\u4e2d\u4e2de\u4e86\ud83d\ude00\u662f", "ids": [260, 423, 296, 272, 503, 260, 277, 280, 292, 297, 272, 266, 330, 423, 422, 260, 420, 417, 266, 330, 422, 423, 423, 272, 422, 244, 163, 156, 132, 420], "decoded": "\u4e2dbe\u6587 dc-getion\u4e2d\u4e86 \u662f\u5728tion\u4e86\u4e2d\u4e2de\u4e86\ud83d\ude00\u662f"},
+  {"text": "\ud83d\ude00\u6587\u4e86.b<|u|><|u|>gf\u4e2dcdbbfggb--\u4e86a\u6587-\u662ftion", "ids": [260, 244, 163, 156, 132, 503, 422, 265, 296, 3, 3, 297, 282, 423, 280, 277, 296, 296, 282, 297, 297, 296, 292, 292, 422, 284, 503, 292, 420, 266, 330], "decoded": "\ud83d\ude00\u6587\u4e86.b<|u|><|u|>gf\u4e2dcdbbfggb--\u4e86a\u6587-\u662ftion"},
+  {"text": "\u6587\u5728  dge\ud83d\ude00fc\u4e86\u4e2d-e\u3000\u7684d\u7684f\u662f b-b\u4e86\u4e86\u5728ba ", "ids": [260, 503, 417, 260, 277, 297, 272, 244, 163, 156, 132, 282, 280, 422, 423, 292, 272, 260, 371, 277, 371, 282, 420, 260, 296, 292, 296, 422, 422, 417, 296, 284], "decoded": "\u6587\u5728 dge\ud83d\ude00fc\u4e86\u4e2d-e \u7684d\u7684f\u662f b-b\u4e86\u4e86\u5728ba"},
+  {"text": "ed\u5728\u662f  fbga<|u|> ction\u4e2d\u4e86", "ids": [260, 291, 417, 420, 260, 282, 296, 297, 284, 3, 260, 280, 266, 330, 423, 422], "decoded": "ed\u5728\u662f fbga<|u|> ction\u4e2d\u4e86"},
+  {"text": "\u662ff \u4e86\u662fc f fgb\ud83d\ude00tion\u6587\u7684a b \u6587f", "ids": [260, 420, 282, 260, 422, 420, 280, 260, 282, 260, 282, 297, 296, 244, 163, 156, 132, 266, 330, 503, 371, 284, 260, 296, 260, 503, 282], "decoded": "\u662ff \u4e86\u662fc f fgb\ud83d\ude00tion\u6587\u7684a b \u6587f"},
+  {"text": "b\u3000", "ids": [260, 296], "decoded": "b"},
+  {"text": ".<|u|>\u4e86dc -c-b \ud83d\ude00b-\u4e2dbb\u7684\u6587 \u662f\ud83d\ude00bbgf.", "ids": [263, 3, 422, 277, 280, 260, 292, 280, 292, 296, 260, 244, 163, 156, 132, 296, 292, 423, 296, 296, 371, 503, 260, 420, 244, 163, 156, 132, 296, 296, 297, 282, 265], "decoded": ".<|u|>\u4e86dc -c-b \ud83d\ude00b-\u4e2dbb\u7684\u6587 \u662f\ud83d\ude00bbgf."},
+  {"text": "\u4e2dg\u3000 c\u5728dc\u3000ftioncgtiona \u3000\u4e86-\u6587<|u|>", "ids": [260, 423, 297, 260, 280, 417, 277, 280, 260, 282, 266, 330, 280, 297, 266, 330, 284, 260, 422, 292, 503, 3], "decoded": "\u4e2dg c\u5728dc ftioncgtiona \u4e86-\u6587<|u|>"},
+  {"text": "\u4e2d.\ud83d\ude00ea\u662f  \u3000de\u662f-c\u7684\u4e2d\u5728ee\u3000c- c\u6587", "ids": [260, 423, 265, 244, 163, 156, 132, 272, 284, 420, 260, 337, 420, 292, 280, 371, 423, 417, 272, 272, 260, 280, 292, 260, 280, 503], "decoded": "\u4e2d.\ud83d\ude00ea\u662f de\u662f-c\u7684\u4e2d\u5728ee c- c\u6587"},
+  {"text": " \u7684b- bg\u662f\u4e86dc\u6587\u5728\u4e2d\u3000a\u662f\ud83d\ude00e", "ids": [260, 371, 296, 292, 260, 296, 297, 420, 422, 277, 280, 503, 417, 423, 287, 420, 244, 163, 156, 132, 272], "decoded": "\u7684b- bg\u662f\u4e86dc\u6587\u5728\u4e2d a\u662f\ud83d\ude00e"},
+  {"text": "a e\ud83d\ude00ab\u6587\u7684d\u4e2d\u3000e\u5728c\u662ffe\u7684-", "ids": [287, 260, 272, 244, 163, 156, 132, 284, 296, 503, 371, 277, 423, 260, 272, 417, 280, 420, 282, 272, 371, 292], "decoded": "a e\ud83d\ude00ab\u6587\u7684d\u4e2d e\u5728c\u662ffe\u7684-"},
+  {"text": "\u5728\u662fbc\u3000\u3000aadbe\u4e86\u6587\u7684tiona .\u6587e\u4e86g", "ids": [260, 417, 420, 296, 280, 287, 284, 277, 296, 272, 422, 503, 371, 266, 330, 284, 263, 503, 272, 422, 297], "decoded": "\u5728\u662fbc aadbe\u4e86\u6587\u7684tiona .\u6587e\u4e86g"},
+  {"text": "\u4e86af<|u|>tionfd\u7684.tionf", "ids": [260, 422, 284, 282, 3, 266, 330, 282, 277, 371, 265, 266, 330, 282], "decoded": "\u4e86af<|u|>tionfd\u7684.tionf"},
+  {"text": "e \u6587\u6587d\u5728\u5728   tion\u6587f bf\u3000--tiona", "ids": [260, 272, 260, 503, 503, 277, 417, 417, 260, 266, 330, 503, 282, 260, 296, 282, 260, 292, 292, 266, 330, 284], "decoded": "e \u6587\u6587d\u5728\u5728 tion\u6587f bf --tiona"},
+  {"text": "e\u6587bg", "ids": [260, 272, 503, 296, 297], "decoded": "e\u6587bg"},
+  {"text": "b", "ids": [260, 296], "decoded": "b"},
+  {"text": "<|u|> -\u4e86\u4e2d gg\u7684g\u662f\u3000.\u4e86 \u4e86\u4e86 btion-\u4e2d\u4e86ee -\u4e2dbd", "ids": [260, 3, 260, 292, 422, 423, 260, 297, 297, 371, 297, 420, 263, 422, 260, 422, 422, 260, 296, 266, 330, 292, 423, 422, 272, 272, 260, 292, 423, 296, 277], "decoded": "<|u|> -\u4e86\u4e2d gg\u7684g\u662f .\u4e86 \u4e86\u4e86 btion-\u4e2d\u4e86ee -\u4e2dbd"},
+  {"text": "\u4e2dd\u662fg\u5728-", "ids": [260, 423, 277, 420, 297, 417, 292], "decoded": "\u4e2dd\u662fg\u5728-"},
+  {"text": "-\u3000tioncg\u4e2dad.tion<|u|>tionf\u4e2da\u5728ation\u662f.\u4e2d.", "ids": [260, 292, 260, 266, 330, 280, 297, 423, 284, 277, 265, 266, 330, 3, 266, 330, 282, 423, 284, 417, 335, 330, 420, 265, 423, 265], "decoded": "- tioncg\u4e2dad.tion<|u|>tionf\u4e2da\u5728ation\u662f.\u4e2d."},
+  {"text": "\u3000\u4e2d <|u|>\u3000b\u3000e\u6587\u4e86<|u|>a.g\u662f\u662f", "ids": [260, 423, 260, 3, 260, 296, 260, 272, 503, 422, 3, 284, 265, 297, 420, 420], "decoded": "\u4e2d <|u|> b e\u6587\u4e86<|u|>a.g\u662f\u662f"},
+  {"text": "ac\u4e86", "ids": [287, 280, 422], "decoded": "ac\u4e86"},
+  {"text": "<|u|>\u6587\u662fa\u7684 cbc\u662f\u4e86tiontion\u3000g-.cd ", "ids": [260, 3, 503, 420, 284, 371, 260, 280, 296, 280, 420, 422, 266, 330, 266, 330, 260, 297, 292, 265, 280, 277], "decoded": "<|u|>\u6587\u662fa\u7684 cbc\u662f\u4e86tiontion g-.cd"},
+  {"text": "\u3000\u6587\u4e2da\u4e2d\u4e2df\ud83d\ude00.gtion", "ids": [260, 503, 423, 284, 423, 423, 282, 244, 163, 156, 132, 265, 297, 266, 330], "decoded": "\u6587\u4e2da\u4e2d\u4e2df\ud83d\ude00.gtion"},
+  {"text": "\u4e2d\u5728d\u3000\u4e86 dg\u662f\u662f\u7684", "ids": [260, 423, 417, 277, 260, 422, 260, 277, 297, 420, 420, 371], "decoded": "\u4e2d\u5728d \u4e86 dg\u662f\u662f\u7684"},
+  {"text": "tioncfc\ud83d\ude00\u6587f \ud83d\ude00c<|u|><|u|>\ud83d\ude00\ud83d\ude00\u3000\u6587\u6587 \u6587-.tion \u662f\u6587\u7684", "ids": [260, 266, 330, 280, 282, 280, 244, 163, 156, 132, 503, 282, 260, 244, 163, 156, 132, 280, 3, 3, 244, 163, 156, 132, 244, 163, 156, 132, 260, 503, 503, 260, 503, 292, 265, 266, 330, 260, 420, 503, 371], "decoded": "tioncfc\ud83d\ude00\u6587f \ud83d\ude00c<|u|><|u|>\ud83d\ude00\ud83d\ude00 \u6587\u6587 \u6587-.tion \u662f\u6587\u7684"},
+  {"text": "tion\u5728f", "ids": [260, 266, 330, 417, 282], "decoded": "tion\u5728f"},
+  {"text": "aed\u662f<|u|>\u3000tion<|u|>f\u6587g\u5728tiond", "ids": [287, 291, 420, 3, 260, 266, 330, 3, 282, 503, 297, 417, 266, 330, 277], "decoded": "aed\u662f<|u|> tion<|u|>f\u6587g\u5728tiond"},
+  {"text": "\u5728cb-e.c\u5728g \ud83d\ude00\u4e2d tion-dagfdc", "ids": [260, 417, 280, 296, 292, 272, 265, 280, 417, 297, 260, 244, 163, 156, 132, 423, 260, 266, 330, 292, 277, 284, 297, 282, 277, 280], "decoded": "\u5728cb-e.c\u5728g \ud83d\ude00\u4e2d tion-dagfdc"},
+  {"text": "e\u4e86tiond<|u|> \u5728f\u3000<|u|>\ud83d\ude00", "ids": [260, 272, 422, 266, 330, 277, 3, 260, 417, 282, 260, 3, 244, 163, 156, 132], "decoded": "e\u4e86tiond<|u|> \u5728f <|u|>\ud83d\ude00"},
+  {"text": "d\u4e86dcgg\u5728\u4e86f c \u4e2d\u3000 \u4e2dadtion\u4e86ea-\u4e2d\u5728c-\u662f", "ids": [260, 277, 422, 277, 280, 297, 297, 417, 422, 282, 260, 280, 260, 423, 260, 423, 284, 277, 266, 330, 422, 272, 284, 292, 423, 417, 280, 292, 420], "decoded": "d\u4e86dcgg\u5728\u4e86f c \u4e2d \u4e2dadtion\u4e86ea-\u4e2d\u5728c-\u662f"},
+  {"text": "d", "ids": [260, 277], "decoded": "d"},
+  {"text": "-\u4e86g\u5728\u4e2de\u662f-\ud83d\ude00c<|u|>d\u662f\u6587\u5728c.\u6587b \u6587 \u7684ce\u7684", "ids": [260, 292, 422, 297, 417, 423, 272, 420, 292, 244, 163, 156, 132, 280, 3, 277, 420, 503, 417, 280, 265, 503, 296, 260, 503, 260, 371, 280, 272, 371], "decoded": "-\u4e86g\u5728\u4e2de\u662f-\ud83d\ude00c<|u|>d\u662f\u6587\u5728c.\u6587b \u6587 \u7684ce\u7684"},
+  {"text": "\u3000-\u6587f", "ids": [260, 292, 503, 282], "decoded": "-\u6587f"},
+  {"text": "\u4e2d c \u4e86ecae\u4e86aa\u7684\u3000 \u4e2d.c", "ids": [260, 423, 260, 280, 260, 422, 341, 284, 272, 422, 284, 284, 371, 260, 423, 265, 280], "decoded": "\u4e2d c \u4e86ecae\u4e86aa\u7684 \u4e2d.c"},
+  {"text": "gg", "ids": [260, 297, 297], "decoded": "gg"},
+  {"text": " a-.c\u7684tion-.abf\u4e2d.\u6587<|u|>\ud83d\ude00tion\ud83d\ude00<|u|>bga\u6587\u6587\u6587", "ids": [287, 292, 265, 280, 371, 266, 330, 292, 265, 284, 296, 282, 423, 265, 503, 3, 244, 163, 156, 132, 266, 330, 244, 163, 156, 132, 3, 296, 297, 284, 503, 503, 503], "decoded": "a-.c\u7684tion-.abf\u4e2d.\u6587<|u|>\ud83d\ude00tion\ud83d\ude00<|u|>bga\u6587\u6587\u6587"},
+  {"text": "\u4e2daf\u5728e\u662fg\u6587c\u4e86g\u4e2d\u6587g\u7684e-\u4e86\u662fa\ud83d\ude00df cc\u4e2db\u6587e", "ids": [260, 423, 284, 282, 417, 272, 420, 297, 503, 280, 422, 297, 423, 503, 297, 371, 272, 292, 422, 420, 284, 244, 163, 156, 132, 277, 282, 260, 280, 280, 423, 296, 503, 272], "decoded": "\u4e2daf\u5728e\u662fg\u6587c\u4e86g\u4e2d\u6587g\u7684e-\u4e86\u662fa\ud83d\ude00df cc\u4e2db\u6587e"},
+  {"text": "\ud83d\ude00a-\u5728tion e", "ids": [260, 244, 163, 156, 132, 284, 292, 417, 266, 330, 260, 272], "decoded": "\ud83d\ude00a-\u5728tion e"},
+  {"text": " c\u4e86tionaaf\u6587c\u7684e\ud83d\ude00\u4e86\u5728g", "ids": [260, 280, 422, 266, 330, 284, 284, 282, 503, 280, 371, 272, 244, 163, 156, 132, 422, 417, 297], "decoded": "c\u4e86tionaaf\u6587c\u7684e\ud83d\ude00\u4e86\u5728g"},
+  {"text": "\u662f.\u3000c\u662f", "ids": [260, 420, 265, 260, 280, 420], "decoded": "\u662f. c\u662f"},
+  {"text": "d\ud83d\ude00\u4e2d\u4e86", "ids": [260, 277, 244, 163, 156, 132, 423, 422], "decoded": "d\ud83d\ude00\u4e2d\u4e86"},
+  {"text": "\u4e86-\u3000<|u|>  <|u|>e\u7684a", "ids": [260, 422, 292, 260, 3, 260, 3, 272, 371, 284], "decoded": "\u4e86- <|u|> <|u|>e\u7684a"},
+  {"text": "a\u4e2de -baag\u6587 .tion \u662fb. ", "ids": [287, 423, 272, 260, 292, 296, 284, 284, 297, 503, 263, 266, 330, 260, 420, 296, 265], "decoded": "a\u4e2de -baag\u6587 .tion \u662fb."},
+  {"text": "\u4e2d\u4e86", "ids": [260, 423, 422], "decoded": "\u4e2d\u4e86"},
+  {"text": "a\u3000\u662f  d\ud83d\ude00d\u4e86<|u|>.\u7684<|u|>tion\u4e2d\u4e2d\u662ff<|u|>c\ud83d\ude00 bg.", "ids": [287, 260, 420, 260, 277, 244, 163, 156, 132, 277, 422, 3, 265, 371, 3, 266, 330, 423, 423, 420, 282, 3, 280, 244, 163, 156, 132, 260, 296, 297, 265], "decoded": "a \u662f d\ud83d\ude00d\u4e86<|u|>.\u7684<|u|>tion\u4e2d\u4e2d\u662ff<|u|>c\ud83d\ude00 bg."},
+  {"text": "\u4e2dd.\u662f\u3000\u4e86\u6587e \u4e86c-a<|u|><|u|>g<|u|> bb", "ids": [260, 423, 277, 265, 420, 260, 422, 503, 272, 260, 422, 280, 292, 284, 3, 3, 297, 3, 260, 296, 296], "decoded": "\u4e2dd.\u662f \u4e86\u6587e \u4e86c-a<|u|><|u|>g<|u|> bb"},
+  {"text": "cd\u5728e\u4e86\u5728\u7684\u7684-ed\u7684\u7684a\ud83d\ude00\u7684\u4e2df\ud83d\ude00 \u7684<|u|> f", "ids": [260, 280, 277, 417, 272, 422, 417, 371, 371, 292, 291, 371, 371, 284, 244, 163, 156, 132, 371, 423, 282, 244, 163, 156, 132, 260, 371, 3, 260, 282], "decoded": "cd\u5728e\u4e86\u5728\u7684\u7684-ed\u7684\u7684a\ud83d\ude00\u7684\u4e2df\ud83d\ude00 \u7684<|u|> f"},
+  {"text": "e<|u|>b\u4e86\u3000da btion-\ud83d\ude00ba<|u|>\u6587d\u6587.tion", "ids": [260, 272, 3, 296, 422, 260, 277, 284, 260, 296, 266, 330, 292, 244, 163, 156, 132, 296, 284, 3, 503, 277, 503, 265, 266, 330], "decoded": "e<|u|>b\u4e86 da btion-\ud83d\ude00ba<|u|>\u6587d\u6587.tion"},
+  {"text": "tion<|u|> \u3000dc<|u|>cbc \u662f\ud83d\ude00.\u3000", "ids": [260, 266, 330, 3, 260, 277, 280, 3, 280, 296, 280, 260, 420, 244, 163, 156, 132, 265], "decoded": "tion<|u|> dc<|u|>cbc \u662f\ud83d\ude00."},
+  {"text": "c\ud83d\ude00\u7684d\u4e2d\u662f\u7684 \u662f\u662fa\u5728.- \u4e2de\ud83d\ude00g\u7684\u5728tiong ", "ids": [260, 280, 244, 163, 156, 132, 371, 277, 423, 420, 371, 260, 420, 420, 284, 417, 265, 292, 260, 423, 272, 244, 163, 156, 132, 297, 371, 417, 266, 330, 297], "decoded": "c\ud83d\ude00\u7684d\u4e2d\u662f\u7684 \u662f\u662fa\u5728.- \u4e2de\ud83d\ude00g\u7684\u5728tiong"},
+  {"text": "e\u4e86c", "ids": [260, 272, 422, 280], "decoded": "e\u4e86c"},
+  {"text": "\u6587 tion.\ud83d\ude00\u4e2dfge-f. <|u|>\u4e86ae\u6587\u7684<|u|>-", "ids": [260, 503, 260, 266, 330, 265, 244, 163, 156, 132, 423, 282, 297, 272, 292, 282, 265, 260, 3, 422, 284, 272, 503, 371, 3, 292], "decoded": "\u6587 tion.\ud83d\ude00\u4e2dfge-f. <|u|>\u4e86ae\u6587\u7684<|u|>-"},
+  {"text": "\u3000g\u3000 f\u6587\u3000\u7684\u5728\u662ftiondg\u7684\u6587\u4e86.", "ids": [260, 297, 260, 282, 503, 260, 371, 417, 420, 266, 330, 277, 297, 371, 503, 422, 265], "decoded": "g f\u6587 \u7684\u5728\u662ftiondg\u7684\u6587\u4e86."},
+  {"text": "-\ud83d\ude00\ud83d\ude00cdd\u5728dd", "ids": [260, 292, 244, 163, 156, 132, 244, 163, 156, 132, 280, 277, 277, 417, 277, 277], "decoded": "-\ud83d\ude00\ud83d\ude00cdd\u5728dd"},
+  {"text": "\ud83d\ude00\u662f<|u|>fb\u3000\u4e2df\ud83d\ude00\u5728\u7684d\u6587\u5728d\u662fc\u662f\u5728\u6587\u6587cc\u662fcfbd", "ids": [260, 244, 163, 156, 132, 420, 3, 282, 296, 260, 423, 282, 244, 163, 156, 132, 417, 371, 277, 503, 417, 277, 420, 280, 420, 417, 503, 503, 280, 280, 420, 280, 282, 296, 277], "decoded": "\ud83d\ude00\u662f<|u|>fb \u4e2df\ud83d\ude00\u5728\u7684d\u6587\u5728d\u662fc\u662f\u5728\u6587\u6587cc\u662fcfbd"},
+  {"text": ".\u6587d \u6587c \u6587a<|u|>\u3000\u662f\ud83d\ude00d.\u5728\u4e86c \u4e2ddf dtion\u3000", "ids": [263, 503, 277, 260, 503, 280, 260, 503, 284, 3, 260, 420, 244, 163, 156, 132, 277, 265, 417, 422, 280, 260, 423, 277, 282, 260, 277, 266, 330], "decoded": ".\u6587d \u6587c \u6587a<|u|> \u662f\ud83d\ude00d.\u5728\u4e86c \u4e2ddf dtion"},
+  {"text": "c\ud83d\ude00\u3000\u4e2d", "ids": [260, 280, 244, 163, 156, 132, 260, 423], "decoded": "c\ud83d\ude00 \u4e2d"},
+  {"text": "d\u7684\u662f\u3000 \u6587bg.e\u4e2d\ud83d\ude00fg", "ids": [260, 277, 371, 420, 260, 503, 296, 297, 265, 272, 423, 244, 163, 156, 132, 282, 297], "decoded": "d\u7684\u662f \u6587bg.e\u4e2d\ud83d\ude00fg"},
+  {"text": ".ce\u662fb\ud83d\ude00 \u662f \u3000<|u|>", "ids": [263, 280, 272, 420, 296, 244, 163, 156, 132, 260, 420, 260, 3], "decoded": ".ce\u662fb\ud83d\ude00 \u662f <|u|>"},
+  {"text": ".\u7684\u662ff\ud83d\ude00\u7684 -\u4e2dtiondetiong d  e f", "ids": [263, 371, 420, 282, 244, 163, 156, 132, 371, 260, 292, 423, 266, 330, 337, 266, 330, 297, 260, 277, 260, 272, 260, 282], "decoded": ".\u7684\u662ff\ud83d\ude00\u7684 -\u4e2dtiondetiong d e f"},
+  {"text": "c \u7684tion f-d\u662f<|u|>\u7684\ud83d\ude00\u4e86b\u3000\u3000dga\u5728<|u|>", "ids": [260, 280, 260, 371, 266, 330, 260, 282, 292, 277, 420, 3, 371, 244, 163, 156, 132, 422, 296, 260, 277, 297, 284, 417, 3], "decoded": "c \u7684tion f-d\u662f<|u|>\u7684\ud83d\ude00\u4e86b dga\u5728<|u|>"},
+  {"text": "-\ud83d\ude00-.tion\u662ftion\u5728b\u662fe.\u6587\u662f\u6587\u4e86e\u662f\ud83d\ude00", "ids": [260, 292, 244, 163, 156, 132, 292, 265, 266, 330, 420, 266, 330, 417, 296, 420, 272, 265, 503, 420, 503, 422, 272, 420, 244, 163, 156, 132], "decoded": "-\ud83d\ude00-.tion\u662ftion\u5728b\u662fe.\u6587\u662f\u6587\u4e86e\u662f\ud83d\ude00"},
+  {"text": "ba-f\u662f\u6587\u662f", "ids": [260, 296, 284, 292, 282, 420, 503, 420], "decoded": "ba-f\u662f\u6587\u662f"},
+  {"text": "<|u|> \u5728..\u5728tionaf<|u|>-\ud83d\ude00a\u3000", "ids": [260, 3, 260, 417, 265, 265, 417, 266, 330, 284, 282, 3, 292, 244, 163, 156, 132, 284], "decoded": "<|u|> \u5728..\u5728tionaf<|u|>-\ud83d\ude00a"},
+  {"text": "- \u4e86b \u3000a-dgff. \u4e2d\ud83d\ude00d\u4e2d\u6587\ud83d\ude00 \ud83d\ude00\u7684ag ", "ids": [260, 292, 260, 422, 296, 287, 292, 277, 297, 282, 282, 265, 260, 423, 244, 163, 156, 132, 277, 423, 503, 244, 163, 156, 132, 260, 244, 163, 156, 132, 371, 284, 297], "decoded": "- \u4e86b a-dgff. \u4e2d\ud83d\ude00d\u4e2d\u6587\ud83d\ude00 \ud83d\ude00\u7684ag"},
+  {"text": "c.\u4e86\u6587<|u|>\u662f d\u4e86\u3000tion\u3000 b\u7684.ae\u6587", "ids": [260, 280, 265, 422, 503, 3, 420, 260, 277, 422, 260, 266, 330, 260, 296, 371, 265, 284, 272, 503], "decoded": "c.\u4e86\u6587<|u|>\u662f d\u4e86 tion b\u7684.ae\u6587"},
+  {"text": " a", "ids": [287], "decoded": "a"},
+  {"text": "gdf  --", "ids": [260, 297, 277, 282, 260, 292, 292], "decoded": "gdf --"},
+  {"text": ".cationtion tiontiontiontion", "ids": [263, 280, 335, 330, 266, 330, 260, 266, 330, 266, 330, 266, 330, 266, 330], "decoded": ".cationtion tiontiontiontion"},
+  {"text": "a\ud83d\ude00 .gc\u5728", "ids": [287, 244, 163, 156, 132, 263, 297, 280, 417], "decoded": "a\ud83d\ude00 .gc\u5728"},
+  {"text": "d\u3000\u4e86cf \u4e2d", "ids": [260, 277, 260, 422, 280, 282, 260, 423], "decoded": "d \u4e86cf \u4e2d"},
+  {"text": "b", "ids": [260, 296], "decoded": "b"},
+  {"text": "b\u662fg\u4e2d\u4e2dfd\u4e2dgge\u4e2d e", "ids": [260, 296, 420, 297, 423, 423, 282, 277, 423, 297, 297, 272, 423, 260, 272], "decoded": "b\u662fg\u4e2d\u4e2dfd\u4e2dgge\u4e2d e"},
+  {"text": "a\u7684 .g\u7684c \u6587\u6587\u3000 gg", "ids": [287, 371, 263, 297, 371, 280, 260, 503, 503, 260, 297, 297], "decoded": "a\u7684 .g\u7684c \u6587\u6587 gg"},
+  {"text": "<|u|>\u7684bg\u3000f\u4e86\ud83d\ude00dtion\u6587", "ids": [260, 3, 371, 296, 297, 260, 282, 422, 244, 163, 156, 132, 277, 266, 330, 503], "decoded": "<|u|>\u7684bg f\u4e86\ud83d\ude00dtion\u6587"},
+  {"text": "e\ud83d\ude00\u662ffa\u3000e\u6587da\u3000 ", "ids": [260, 272, 244, 163, 156, 132, 420, 282, 284, 260, 272, 503, 277, 284], "decoded": "e\ud83d\ude00\u662ffa e\u6587da"},
+  {"text": "\u5728c-e\u4e86abtion\u4e86-\u7684<|u|> \u5728tion\u3000\u6587f\u4e2d\u6587\u3000 a -\u662fd", "ids": [260, 417, 280, 292, 272, 422, 284, 296, 266, 330, 422, 292, 371, 3, 260, 417, 266, 330, 260, 503, 282, 423, 503, 287, 260, 292, 420, 277], "decoded": "\u5728c-e\u4e86abtion\u4e86-\u7684<|u|> \u5728tion \u6587f\u4e2d\u6587 a -\u662fd"},
+  {"text": ".c\u3000- c\ud83d\ude00tion\u5728dc\u5728\u6587f\u5728\u4e86b\u662f\ud83d\ude00d.c\ud83d\ude00\ud83d\ude00cb-", "ids": [263, 280, 260, 292, 260, 280, 244, 163, 156, 132, 266, 330, 417, 277, 280, 417, 503, 282, 417, 422, 296, 420, 244, 163, 156, 132, 277, 265, 280, 244, 163, 156, 132, 244, 163, 156, 132, 280, 296, 292], "decoded": ".c - c\ud83d\ude00tion\u5728dc\u5728\u6587f\u5728\u4e86b\u662f\ud83d\ude00d.c\ud83d\ude00\ud83d\ude00cb-"},
+  {"text": "-g \u662fe\u6587\u7684tion <|u|>c. \u662fc<|u|>\u662f", "ids": [260, 292, 297, 260, 420, 272, 503, 371, 266, 330, 260, 3, 280, 265, 260, 420, 280, 3, 420], "decoded": "-g \u662fe\u6587\u7684tion <|u|>c. \u662fc<|u|>\u662f"},
+  {"text": "\u4e2d\u662f\u6587", "ids": [260, 423, 420, 503], "decoded": "\u4e2d\u662f\u6587"},
+  {"text": "f\u4e86\ud83d\ude00\u6587", "ids": [260, 282, 422, 244, 163, 156, 132, 503], "decoded": "f\u4e86\ud83d\ude00\u6587"},
+  {"text": "\u5728g\u4e86", "ids": [260, 417, 297, 422], "decoded": "\u5728g\u4e86"},
+  {"text": "d \u5728d-\u5728b btion \u662f\u662f\u7684 ..\u4e86..c.", "ids": [260, 277, 260, 417, 277, 292, 417, 296, 260, 296, 266, 330, 260, 420, 420, 371, 263, 265, 422, 265, 265, 280, 265], "decoded": "d \u5728d-\u5728b btion \u662f\u662f\u7684 ..\u4e86..c."},
+  {"text": " \u6587gtion\u4e2d\u6587dec \u5728b\u662f\u4e86\u6587tion<|u|>df", "ids": [260, 503, 297, 266, 330, 423, 503, 277, 341, 260, 417, 296, 420, 422, 503, 266, 330, 3, 277, 282], "decoded": "\u6587gtion\u4e2d\u6587dec \u5728b\u662f\u4e86\u6587tion<|u|>df"},
+  {"text": " ", "ids": [], "decoded": ""},
+  {"text": "\u662fb<|u|>d<|u|>", "ids": [260, 420, 296, 3, 277, 3], "decoded": "\u662fb<|u|>d<|u|>"},
+];
