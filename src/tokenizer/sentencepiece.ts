@@ -523,7 +523,7 @@ export class SentencePieceTokenizer implements Tokenizer {
     if (m === 0) return;
     if (m >= 2) {
       if (m <= SCAN_LIMIT && !this.hasUnused) this.mergeByScan(m);
-      else this.mergeByHeap(m, s);
+      else this.mergeByHeap(m);
     } else {
       this.next[0] = -1;
     }
@@ -589,7 +589,7 @@ export class SentencePieceTokenizer implements Tokenizer {
   private revMerge = new Map<number, [number, number]>();
 
   /** Long runs (e.g. Chinese without spaces): the library's priority-queue algorithm. */
-  private mergeByHeap(m: number, _s: string): void {
+  private mergeByHeap(m: number): void {
     const sym = this.sym;
     const frozen = this.frozen;
     const prev = this.prev;
@@ -662,8 +662,8 @@ export class SentencePieceTokenizer implements Tokenizer {
   }
 
   /**
-   * Decoder core shared with ChatGLM's wrapper: `verbatim` pieces (special names shown as
-   * text, as the library does for strings that are not pieces) are pushed as strings.
+   * The stream decoder with its extra entry point pushVerbatim(text), used by ChatGLM's wrapper
+   * for special names (the library copies a string that is not a piece as-is).
    */
   createPieceDecoder(): SentencePieceStreamDecoder {
     return new SentencePieceStreamDecoder(this);
