@@ -19,7 +19,10 @@ export interface SamplingOptions {
   repetitionPenalty?: number;
 }
 
-/** A filtered distribution: candidate ids, most likely first, with probabilities that sum to 1. */
+/**
+ * A filtered distribution: candidate ids with probabilities that sum to 1. With top-k or top-p the
+ * ids are ordered most likely first (ties: lower id first); without either they are in id order.
+ */
 export interface Distribution {
   ids: number[];
   probs: number[];
@@ -46,7 +49,7 @@ export function isGreedy(o: SamplingOptions): boolean {
  * occurs in `previous` (prompt and generated ids alike) counts once.
  */
 export function applyRepetitionPenalty(logits: Float32Array, previous: readonly number[], penalty: number): Float32Array {
-  const out = Float32Array.from(logits);
+  const out = logits.slice();
   if (penalty === 1) return out;
   const seen = new Set<number>();
   for (const id of previous) {
@@ -72,51 +75,110 @@ export function argmax(x: ArrayLike<number>): number {
   return best;
 }
 
-/** The distribution the sampler draws from, after every filter (not used on the greedy path). */
-export function candidateDistribution(logits: Float32Array, previous: readonly number[], o: SamplingOptions): Distribution {
-  const penalised = applyRepetitionPenalty(logits, previous, o.repetitionPenalty ?? 1);
+/**
+ * The filtered distribution without building per-token JS arrays (a vocabulary has up to 151k
+ * ids and this runs for every token): candidate ids, their unnormalised weights, and the order to
+ * draw in (positions into `cand`; all of them in id order when no top-k/top-p applies).
+ */
+interface Filtered {
+  cand: Int32Array;
+  weight: Float64Array;
+  /** Positions into cand/weight, most likely first; undefined = all, in id order. */
+  order?: number[];
+  total: number;
+}
+
+function filter(logits: Float32Array, previous: readonly number[], o: SamplingOptions): Filtered {
+  const penalised = (o.repetitionPenalty ?? 1) === 1 ? logits : applyRepetitionPenalty(logits, previous, o.repetitionPenalty!);
   const temperature = o.temperature ?? 1;
   const n = penalised.length;
-  // Sorting all ids only when needed: with top-k we pick the k best first (ties at the boundary kept).
-  let order: number[];
   const topK = o.topK ?? 0;
-  if (topK > 0 && topK < n) {
-    order = topKIndices(penalised, topK);
-  } else {
-    order = Array.from({ length: n }, (_, i) => i);
-  }
-  order.sort((a, b) => penalised[b]! - penalised[a]! || a - b);
-  // Softmax over the survivors of top-k, of logits / temperature (float64).
-  const maxScaled = penalised[order[0]!]! / temperature;
-  let probs = order.map((id) => Math.exp(penalised[id]! / temperature - maxScaled));
-  let sum = probs.reduce((s, p) => s + p, 0);
-  probs = probs.map((p) => p / sum);
   const topP = o.topP ?? 1;
-  if (topP < 1) {
-    // Hugging Face TopPLogitsWarper: drop a token when it and every less likely token together hold
-    // at most 1 - p of the mass; the most likely token always stays.
-    let tail = 0;
-    let keep = order.length;
-    for (let i = order.length - 1; i >= 1; i--) {
-      tail += probs[i]!;
-      if (tail <= 1 - topP) keep = i;
-      else break;
-    }
-    order = order.slice(0, keep);
-    probs = probs.slice(0, keep);
-    sum = probs.reduce((s, p) => s + p, 0);
-    probs = probs.map((p) => p / sum);
+  // Top-k survivors (ties at the k-th value kept), or every id.
+  let cand: Int32Array;
+  if (topK > 0 && topK < n) {
+    cand = topKIndices(penalised, topK);
+  } else {
+    cand = new Int32Array(n);
+    for (let i = 0; i < n; i++) cand[i] = i;
   }
-  return { ids: order, probs };
+  // Softmax over the candidates of logits / temperature, in float64 (normalised at the end).
+  let max = -Infinity;
+  for (let j = 0; j < cand.length; j++) max = Math.max(max, penalised[cand[j]!]!);
+  const weight = new Float64Array(cand.length);
+  let sum = 0;
+  let maxW = 0;
+  for (let j = 0; j < cand.length; j++) {
+    const w = Math.exp((penalised[cand[j]!]! - max) / temperature);
+    weight[j] = w;
+    sum += w;
+    if (w > maxW) maxW = w;
+  }
+  const byProbability = (a: number, b: number): number => weight[b]! - weight[a]! || cand[a]! - cand[b]!;
+  if (topP >= 1) {
+    if (topK <= 0) return { cand, weight, total: sum };
+    const order = Array.from({ length: cand.length }, (_, j) => j).sort(byProbability);
+    return { cand, weight, order, total: sum };
+  }
+  // Hugging Face TopPLogitsWarper: a token goes when it and every less likely token together hold
+  // at most 1 - p of the mass. So, most likely first, a token stays while the mass before it is
+  // below p (the most likely token always stays). Only the head needs sorting: if the tokens of
+  // probability >= t already hold p, every token below t goes. Lower t until that holds.
+  const need = topP * sum;
+  let threshold = 1e-3 * maxW;
+  for (;;) {
+    const head: number[] = [];
+    let mass = 0;
+    for (let j = 0; j < cand.length; j++) {
+      if (weight[j]! >= threshold) {
+        head.push(j);
+        mass += weight[j]!;
+      }
+    }
+    if (mass >= need || threshold === 0) {
+      head.sort(byProbability);
+      let before = 0;
+      let keep = 0;
+      while (keep < head.length && (keep === 0 || before < need)) before += weight[head[keep++]!]!;
+      return { cand, weight, order: head.slice(0, keep), total: before };
+    }
+    threshold = threshold > 1e-300 ? threshold * 1e-4 : 0;
+  }
+}
+
+/** The distribution the sampler draws from, after every filter (not used on the greedy path). */
+export function candidateDistribution(logits: Float32Array, previous: readonly number[], o: SamplingOptions): Distribution {
+  const f = filter(logits, previous, o);
+  const order = f.order ?? Array.from({ length: f.cand.length }, (_, j) => j);
+  return { ids: order.map((j) => f.cand[j]!), probs: order.map((j) => f.weight[j]! / f.total) };
 }
 
 /** Ids whose value is at least the k-th largest (so ties at the boundary survive, as in HF). */
-function topKIndices(x: Float32Array, k: number): number[] {
-  // A sorted copy of the values is simple and fast enough (one typed-array sort per token).
-  const sorted = Float32Array.from(x).sort();
-  const kth = sorted[sorted.length - k]!;
-  const out: number[] = [];
-  for (let i = 0; i < x.length; i++) if (x[i]! >= kth) out.push(i);
+function topKIndices(x: Float32Array, k: number): Int32Array {
+  let kth: number;
+  if (k <= 256) {
+    // The k largest values so far, ascending; most values fail the first comparison.
+    const best = new Float64Array(k).fill(-Infinity);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      if (v <= best[0]!) continue;
+      let p = 1;
+      while (p < k && best[p]! < v) {
+        best[p - 1] = best[p]!;
+        p++;
+      }
+      best[p - 1] = v;
+    }
+    kth = best[0]!;
+  } else {
+    const sorted = x.slice().sort();
+    kth = sorted[sorted.length - k]!;
+  }
+  let count = 0;
+  for (let i = 0; i < x.length; i++) if (x[i]! >= kth) count++;
+  const out = new Int32Array(count);
+  let c = 0;
+  for (let i = 0; i < x.length; i++) if (x[i]! >= kth) out[c++] = i;
   return out;
 }
 
@@ -136,5 +198,14 @@ export function sampleToken(logits: Float32Array, previous: readonly number[], o
     const p = o.repetitionPenalty ?? 1;
     return argmax(p === 1 ? logits : applyRepetitionPenalty(logits, previous, p));
   }
-  return drawFrom(candidateDistribution(logits, previous, o), rng.next());
+  const f = filter(logits, previous, o);
+  const target = rng.next() * f.total;
+  let acc = 0;
+  const count = f.order ? f.order.length : f.cand.length;
+  for (let k = 0; k < count; k++) {
+    const j = f.order ? f.order[k]! : k;
+    acc += f.weight[j]!;
+    if (target < acc) return f.cand[j]!;
+  }
+  return f.cand[f.order ? f.order[count - 1]! : count - 1]!;
 }
