@@ -12,6 +12,7 @@ import {
   writeModelProto,
 } from '../src/tokenizer/index.js';
 import {
+  CHARSMAP_DECODE_VECTORS,
   CHARSMAP_MODEL_BASE64,
   CHARSMAP_VECTORS,
   NOBYTE_MODEL_BASE64,
@@ -231,4 +232,15 @@ test('golden: Unigram model, same ids and text as the library (Viterbi, float32 
   }
   const again = SentencePieceTokenizer.fromPieces(g.listPieces(), g.options);
   for (const v of UNIGRAM_VECTORS.slice(0, 20)) assert.deepEqual(again.encode(v.text), v.ids);
+});
+
+test('golden: decoding malformed byte-piece sequences matches the library, streamed or not', () => {
+  const g = SentencePieceTokenizer.fromBytes(Buffer.from(CHARSMAP_MODEL_BASE64, 'base64'), 'charsmap.model');
+  for (const v of CHARSMAP_DECODE_VECTORS) {
+    assert.equal(g.decode(v.ids), v.decoded, JSON.stringify(v.ids));
+    const d = g.createStreamDecoder();
+    let acc = '';
+    for (const id of v.ids) acc += d.push(id);
+    assert.equal(acc + d.flush(), v.decoded, JSON.stringify(v.ids));
+  }
 });
