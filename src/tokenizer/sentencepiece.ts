@@ -133,7 +133,7 @@ export class SentencePieceTokenizer implements Tokenizer {
   /** Symbol ids of single characters: BMP in a table, the rest in a map. */
   private readonly bmpSym: Int32Array;
   private readonly astralSym = new Map<number, number>();
-  /** Symbol for characters that occur in no piece at all (never merges, resolves to unk or reserved). */
+  /** Symbol for characters that occur in no piece at all: never merges, resolves to unk. */
   private readonly noSym: number;
   private readonly pairs: PairTable;
   private readonly byteIds = new Int32Array(256).fill(-1);
