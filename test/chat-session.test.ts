@@ -108,3 +108,14 @@ test('a conversation longer than the context drops its oldest turns, keeping the
   assert.deepEqual(r.promptIds.slice(-7), [U, ...b('\n'), ...b('last'), A]);
   await assert.rejects(s.reply(history, { greedy: true, maxNewTokens: 10, truncation: 'error' }), /context length/);
 });
+
+test('stop strings: neither the stream nor the parsed reply shows any part of the stop string', async () => {
+  const model = new ScriptedModel([...b('\nFirst line. Observation: secret'), U], tok.vocabSize);
+  const s = new ChatSession({ model, tokenizer: tok, format: chatglm3, contextLength: 1000 });
+  const { streamed, reply } = await collect(s.stream([{ role: 'user', content: 'q' }], { greedy: true, stop: ['Observation:'] }));
+  assert.equal(streamed, 'First line.');
+  const r = reply as { parsed: { type: string; content: string }; result: { stopString?: string; finishReason: string } };
+  assert.equal(r.parsed.content, 'First line.');
+  assert.equal(r.result.stopString, 'Observation:');
+  assert.equal(r.result.finishReason, 'stop');
+});

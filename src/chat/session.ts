@@ -11,6 +11,7 @@ import type { CausalLM, GenerationResult } from '../generate/types.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { fitConversation, type TruncationPolicy } from './fit.js';
 import { ReplyStream } from './reply-stream.js';
+import { StopStringMatcher } from '../generate/stop-strings.js';
 import type { ChatFormat, ChatMessage, ParsedReply } from './types.js';
 
 export interface ChatEngine {
@@ -80,6 +81,12 @@ export class ChatSession {
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
     };
     const reply = new ReplyStream(tokenizer, format.segmentToken, format.segmentToken === undefined);
+    // The loop stops on stop strings in the raw text; the visible text is cut by its own matcher
+    // so that no part of a stop string is ever shown.
+    const visibleStop = new StopStringMatcher(options.stop ?? []);
+    let cut = false;
+    // Whitespace before a stop string is stripped by the parser, so it is only shown once more text follows.
+    const trailingSpace = new TrailingSpaceHolder();
     const it = generate(model, fitted.ids, genOptions);
     let result: GenerationResult;
     for (;;) {
@@ -88,13 +95,18 @@ export class ChatSession {
         result = r.value;
         break;
       }
-      if (r.value.id !== undefined) {
-        const visible = reply.push(r.value.id);
-        if (visible) yield visible;
+      if (r.value.id !== undefined && !cut) {
+        const check = visibleStop.push(reply.push(r.value.id));
+        if (check.stop !== undefined) cut = true;
+        const shown = trailingSpace.push(check.text);
+        if (shown) yield shown;
       }
     }
-    const tail = reply.flush();
-    if (tail) yield tail;
+    if (!cut) {
+      const check = visibleStop.push(reply.flush());
+      const tail = trailingSpace.push(check.text + (check.stop === undefined && result.stopString === undefined ? visibleStop.flush() : ''));
+      if (tail) yield tail;
+    }
     // A stop string cuts the text mid-token; then the cut text is what gets parsed.
     const segments =
       result.stopString !== undefined
@@ -131,4 +143,15 @@ function samplingOnly(o: SamplingOptions): SamplingOptions {
   if (o.topP !== undefined) out.topP = o.topP;
   if (o.repetitionPenalty !== undefined) out.repetitionPenalty = o.repetitionPenalty;
   return out;
+}
+
+/** Holds back trailing whitespace until non-space text follows (the parser strips the reply's end). */
+class TrailingSpaceHolder {
+  private held = '';
+  push(text: string): string {
+    const all = this.held + text;
+    const m = /\s+$/.exec(all);
+    this.held = m ? m[0] : '';
+    return m ? all.slice(0, m.index) : all;
+  }
 }
