@@ -166,6 +166,24 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* repack(type, rows, cols, src:Uint8Array, dst:Uint8Array): q4_0/q8_0 rows -> x8 layout */
+static napi_value js_repack(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 5) FAIL("repack: expected 5 arguments");
+  int32_t type, rows, cols;
+  if (!get_i32(env, a[0], &type) || !get_i32(env, a[1], &rows) || !get_i32(env, a[2], &cols)) FAIL("repack: bad integer argument");
+  if ((type != WT_Q8_0 && type != WT_Q4_0) || rows <= 0 || cols <= 0 || cols % QK != 0) FAIL("repack: bad shape or type");
+  arr_t src, dst;
+  if (!get_arr(env, a[3], napi_uint8_array, 0, &src, "src")) return NULL;
+  if (!get_arr(env, a[4], napi_uint8_array, 0, &dst, "dst")) return NULL;
+  const size_t bytes = cg_row_bytes(type, cols) * (size_t)rows;
+  if (!need(env, &src, bytes, "src") || !need(env, &dst, bytes, "dst")) return NULL;
+  cg_repack(type, rows, cols, (const uint8_t *)src.data, (uint8_t *)dst.data);
+  return NULL;
+}
+
 /* embedding(type, rows, cols, w:Uint8Array, ids:Int32Array, out:Float32Array) */
 static napi_value js_embedding(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -189,7 +207,7 @@ static napi_value js_embedding(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "chatglm native: token id out of range of the embedding");
       return NULL;
     }
-  cg_embedding(type, cols, (const uint8_t *)w.data, id, n, (float *)out.data);
+  cg_embedding(type, rows, cols, (const uint8_t *)w.data, id, n, (float *)out.data);
   return NULL;
 }
 
@@ -333,6 +351,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
       {"dispose", NULL, js_dispose, NULL, NULL, NULL, napi_default, NULL},
       {"matmul", NULL, js_matmul, NULL, NULL, NULL, napi_default, NULL},
+      {"repack", NULL, js_repack, NULL, NULL, NULL, napi_default, NULL},
       {"embedding", NULL, js_embedding, NULL, NULL, NULL, napi_default, NULL},
       {"rmsnorm", NULL, js_rmsnorm, NULL, NULL, NULL, napi_default, NULL},
       {"rope", NULL, js_rope, NULL, NULL, NULL, napi_default, NULL},

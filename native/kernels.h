@@ -33,6 +33,20 @@ typedef struct {
   int8_t qs[QK];
 } block_qa;
 
+/*
+ * Row-interleaved ("x8") layout the native backend repacks q4_0/q8_0 matrices into at load time, so
+ * the int8 dot products put one weight row in each 32-bit lane and never reduce horizontally.
+ * Rows are taken 8 at a time; for each group and each block index i there is a record of
+ *   8 f16 scales (row 0..7), then QK-element quants in 32-byte chunks; chunk c holds, for row r,
+ *   the 4 bytes qs[4c .. 4c+3] of that row's block i at bytes [4r, 4r+4).
+ * q4_0: 4 chunks (bytes hold element j in the low and j+16 in the high nibble, as in ggml): 144 B.
+ * q8_0: 8 chunks: 272 B. Either way exactly the bytes of the 8 original rows, so sizes match.
+ * Rows past the last full group stay in ggml's row layout after the groups.
+ */
+#define X8 8
+#define X8_Q4_BYTES (16 + 4 * 32)
+#define X8_Q8_BYTES (16 + 8 * 32)
+
 enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2, WT_Q8_0 = 3, WT_Q4_0 = 4 };
 
 typedef struct {
@@ -45,6 +59,11 @@ typedef struct {
   /* One weight row against 4 activation rows (a, a+astride, ...): the weight block is decoded once. */
   void (*dot4_q8_0)(int nb, const block_q8_0 *w, const block_qa *a, size_t astride, float *out);
   void (*dot4_q4_0)(int nb, const block_q4_0 *w, const block_qa *a, size_t astride, float *out);
+  /* One x8 group (nb block records) against 1 or 4 activation rows: out[t * 8 + r]. */
+  void (*x8_q4_0_1)(int nb, const uint8_t *w, const block_qa *a, float *out);
+  void (*x8_q4_0_4)(int nb, const uint8_t *w, const block_qa *a, size_t astride, float *out);
+  void (*x8_q8_0_1)(int nb, const uint8_t *w, const block_qa *a, float *out);
+  void (*x8_q8_0_4)(int nb, const uint8_t *w, const block_qa *a, size_t astride, float *out);
   float (*dot_f32)(int k, const float *w, const float *x);
   float (*dot_f16)(int k, const uint16_t *w, const float *x);
   float (*dot_bf16)(int k, const uint16_t *w, const float *x);

@@ -120,6 +120,52 @@ static void *scratch(size_t bytes) {
   return g_scratch;
 }
 
+/* ---------------------------------------------------------------- repack */
+
+static size_t x8_record(int type) { return type == WT_Q4_0 ? X8_Q4_BYTES : X8_Q8_BYTES; }
+
+void cg_repack(int type, int rows, int cols, const uint8_t *src, uint8_t *dst) {
+  const int nb = cols / QK;
+  const size_t rb = cg_row_bytes(type, cols);
+  const int groups = rows / X8;
+  const size_t rec = x8_record(type);
+  const size_t bb = type == WT_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  const int chunks = type == WT_Q4_0 ? 4 : 8;
+  for (int g = 0; g < groups; g++) {
+    for (int i = 0; i < nb; i++) {
+      uint8_t *o = dst + ((size_t)g * nb + i) * rec;
+      for (int r = 0; r < X8; r++) {
+        const uint8_t *b = src + (size_t)(g * X8 + r) * rb + (size_t)i * bb;
+        memcpy(o + 2 * r, b, 2); /* f16 scale */
+        for (int c = 0; c < chunks; c++) memcpy(o + 16 + c * 32 + r * 4, b + 2 + 4 * c, 4);
+      }
+    }
+  }
+  /* Rows past the last group keep ggml's layout. */
+  memcpy(dst + (size_t)groups * X8 * rb, src + (size_t)groups * X8 * rb, (size_t)(rows - groups * X8) * rb);
+}
+
+/* Row r of a repacked matrix back in ggml's row layout (for embedding lookups). */
+static void x8_row(int type, int cols, const uint8_t *w, int rows, int r, uint8_t *out) {
+  const int nb = cols / QK;
+  const size_t rb = cg_row_bytes(type, cols);
+  const int groups = rows / X8;
+  if (r >= groups * X8) {
+    memcpy(out, w + (size_t)r * rb, rb);
+    return;
+  }
+  const size_t rec = x8_record(type);
+  const size_t bb = type == WT_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+  const int chunks = type == WT_Q4_0 ? 4 : 8;
+  const int g = r / X8, lane = r % X8;
+  for (int i = 0; i < nb; i++) {
+    const uint8_t *o = w + ((size_t)g * nb + i) * rec;
+    uint8_t *b = out + (size_t)i * bb;
+    memcpy(b, o + 2 * lane, 2);
+    for (int c = 0; c < chunks; c++) memcpy(b + 2 + 4 * c, o + 16 + c * 32 + lane * 4, 4);
+  }
+}
+
 /* ---------------------------------------------------------------- matmul */
 
 typedef struct {
@@ -130,6 +176,8 @@ typedef struct {
   const float *bias;
   block_qa *xq;
   size_t row_bytes;
+  /* quantized: groups of 8 rows per chunk, and where the leftover rows start */
+  int groups, gchunks;
 } mm_ctx;
 
 static void mm_quantize_task(void *c, int t, int tid) {
@@ -138,52 +186,72 @@ static void mm_quantize_task(void *c, int t, int tid) {
   g_k->quantize_qa(m->x + (size_t)t * m->cols, m->xq + (size_t)t * m->nb, m->cols);
 }
 
-/* One chunk = one tile of `chunk` weight rows against all n tokens. */
-static void mm_task(void *c, int chunk, int tid) {
+static inline void put(mm_ctx *m, int t, int r, float v) {
+  m->out[(size_t)t * m->rows + r] = v + (m->bias ? m->bias[r] : 0.0f);
+}
+
+/* Quantized weights: a chunk is `chunk` groups of 8 rows (x8 layout), or the leftover rows. */
+static void mm_q_task(void *c, int chunk, int tid) {
   (void)tid;
   mm_ctx *m = (mm_ctx *)c;
   const kernels_t *K = g_k;
-  const int rows = m->rows, n = m->n, nb = m->nb, cols = m->cols;
-  {
-    const int r0 = chunk * m->chunk;
-    const int r1 = r0 + m->chunk < rows ? r0 + m->chunk : rows;
-    if (m->type == WT_Q8_0 || m->type == WT_Q4_0) {
-      int t = 0;
-      float tmp[4];
-      /* Four tokens share each decoded weight block; the row tile stays in cache across tokens. */
-      for (; t + 4 <= n; t += 4) {
-        const block_qa *a = m->xq + (size_t)t * nb;
-        for (int r = r0; r < r1; r++) {
-          const uint8_t *wr = m->w + (size_t)r * m->row_bytes;
-          if (m->type == WT_Q4_0) K->dot4_q4_0(nb, (const block_q4_0 *)wr, a, (size_t)nb, tmp);
-          else K->dot4_q8_0(nb, (const block_q8_0 *)wr, a, (size_t)nb, tmp);
-          const float b = m->bias ? m->bias[r] : 0.0f;
-          for (int i = 0; i < 4; i++) m->out[(size_t)(t + i) * rows + r] = tmp[i] + b;
-        }
+  const int n = m->n, nb = m->nb;
+  const int q4 = m->type == WT_Q4_0;
+  if (chunk < m->gchunks) {
+    const int g0 = chunk * m->chunk;
+    const int g1 = g0 + m->chunk < m->groups ? g0 + m->chunk : m->groups;
+    const size_t rec = (size_t)nb * x8_record(m->type);
+    float tmp[4 * X8];
+    int t = 0;
+    /* Four tokens share each decoded weight record; the chunk's rows stay in cache across tokens. */
+    for (; t + 4 <= n; t += 4) {
+      const block_qa *a = m->xq + (size_t)t * nb;
+      for (int g = g0; g < g1; g++) {
+        const uint8_t *wg = m->w + (size_t)g * rec;
+        if (q4) K->x8_q4_0_4(nb, wg, a, (size_t)nb, tmp);
+        else K->x8_q8_0_4(nb, wg, a, (size_t)nb, tmp);
+        for (int k = 0; k < 4; k++)
+          for (int r = 0; r < X8; r++) put(m, t + k, g * X8 + r, tmp[k * X8 + r]);
       }
-      for (; t < n; t++) {
-        const block_qa *a = m->xq + (size_t)t * nb;
-        float *o = m->out + (size_t)t * rows;
-        for (int r = r0; r < r1; r++) {
-          const uint8_t *wr = m->w + (size_t)r * m->row_bytes;
-          const float v = m->type == WT_Q4_0 ? K->dot_q4_0(nb, (const block_q4_0 *)wr, a)
-                                             : K->dot_q8_0(nb, (const block_q8_0 *)wr, a);
-          o[r] = v + (m->bias ? m->bias[r] : 0.0f);
-        }
+    }
+    for (; t < n; t++) {
+      const block_qa *a = m->xq + (size_t)t * nb;
+      for (int g = g0; g < g1; g++) {
+        const uint8_t *wg = m->w + (size_t)g * rec;
+        if (q4) K->x8_q4_0_1(nb, wg, a, tmp);
+        else K->x8_q8_0_1(nb, wg, a, tmp);
+        for (int r = 0; r < X8; r++) put(m, t, g * X8 + r, tmp[r]);
       }
-    } else {
-      for (int t = 0; t < n; t++) {
-        const float *xt = m->x + (size_t)t * cols;
-        float *o = m->out + (size_t)t * rows;
-        for (int r = r0; r < r1; r++) {
-          const uint8_t *wr = m->w + (size_t)r * m->row_bytes;
-          float v;
-          if (m->type == WT_F32) v = K->dot_f32(cols, (const float *)wr, xt);
-          else if (m->type == WT_F16) v = K->dot_f16(cols, (const uint16_t *)wr, xt);
-          else v = K->dot_bf16(cols, (const uint16_t *)wr, xt);
-          o[r] = v + (m->bias ? m->bias[r] : 0.0f);
-        }
-      }
+    }
+    return;
+  }
+  /* Leftover rows (rows % 8) in ggml's layout. */
+  for (int r = m->groups * X8; r < m->rows; r++) {
+    const uint8_t *wr = m->w + (size_t)r * m->row_bytes;
+    for (int t = 0; t < n; t++) {
+      const block_qa *a = m->xq + (size_t)t * nb;
+      put(m, t, r, q4 ? K->dot_q4_0(nb, (const block_q4_0 *)wr, a) : K->dot_q8_0(nb, (const block_q8_0 *)wr, a));
+    }
+  }
+}
+
+/* Float weights: a chunk is `chunk` rows against all tokens. */
+static void mm_f_task(void *c, int chunk, int tid) {
+  (void)tid;
+  mm_ctx *m = (mm_ctx *)c;
+  const kernels_t *K = g_k;
+  const int rows = m->rows, n = m->n, cols = m->cols;
+  const int r0 = chunk * m->chunk;
+  const int r1 = r0 + m->chunk < rows ? r0 + m->chunk : rows;
+  for (int t = 0; t < n; t++) {
+    const float *xt = m->x + (size_t)t * cols;
+    for (int r = r0; r < r1; r++) {
+      const uint8_t *wr = m->w + (size_t)r * m->row_bytes;
+      float v;
+      if (m->type == WT_F32) v = K->dot_f32(cols, (const float *)wr, xt);
+      else if (m->type == WT_F16) v = K->dot_f16(cols, (const uint16_t *)wr, xt);
+      else v = K->dot_bf16(cols, (const uint16_t *)wr, xt);
+      put(m, t, r, v);
     }
   }
 }
@@ -201,23 +269,34 @@ void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, i
   m.out = out;
   m.bias = bias;
   m.row_bytes = cg_row_bytes(type, cols);
-  /* Small tiles keep decode balanced; prefill tiles are sized so a tile of rows stays in L2. */
-  m.chunk = n >= 4 ? 16 : 32;
   if (type == WT_Q8_0 || type == WT_Q4_0) {
     m.xq = (block_qa *)scratch((size_t)n * m.nb * sizeof(block_qa));
     if (n >= 4) run(mm_quantize_task, &m, n);
     else
       for (int t = 0; t < n; t++) mm_quantize_task(&m, t, 0);
+    m.groups = rows / X8;
+    /* Decode: 4 groups (32 rows) per claim balances well; prefill: 2 groups keep the tile in L1/L2. */
+    m.chunk = n >= 4 ? 2 : 4;
+    m.gchunks = (m.groups + m.chunk - 1) / m.chunk;
+    run(mm_q_task, &m, m.gchunks + (rows % X8 != 0 ? 1 : 0));
+  } else {
+    m.chunk = 16;
+    run(mm_f_task, &m, (rows + m.chunk - 1) / m.chunk);
   }
-  run(mm_task, &m, (rows + m.chunk - 1) / m.chunk);
 }
 
 /* ---------------------------------------------------------------- elementwise */
 
-void cg_embedding(int type, int cols, const uint8_t *w, const int32_t *ids, int n, float *out) {
+void cg_embedding(int type, int rows, int cols, const uint8_t *w, const int32_t *ids, int n, float *out) {
   const size_t rb = cg_row_bytes(type, cols);
+  uint8_t *tmp = NULL;
+  if (type == WT_Q8_0 || type == WT_Q4_0) tmp = (uint8_t *)malloc(rb);
   for (int t = 0; t < n; t++) {
     const uint8_t *row = w + (size_t)ids[t] * rb;
+    if (tmp) {
+      x8_row(type, cols, w, rows, ids[t], tmp);
+      row = tmp;
+    }
     float *o = out + (size_t)t * cols;
     switch (type) {
       case WT_F32: memcpy(o, row, (size_t)cols * 4); break;
@@ -249,6 +328,7 @@ void cg_embedding(int type, int cols, const uint8_t *w, const int32_t *ids, int 
       default: break;
     }
   }
+  free(tmp);
 }
 
 typedef struct {

@@ -16,8 +16,10 @@ int cg_set_isa(const char *name);
 int cg_available_isas(const char **names, int max);
 
 size_t cg_row_bytes(int type, int cols);
+/* ggml rows -> the x8 layout matmul/embedding expect for q4_0/q8_0 (see kernels.h); same size. */
+void cg_repack(int type, int rows, int cols, const uint8_t *src, uint8_t *dst);
 void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out, const float *bias);
-void cg_embedding(int type, int cols, const uint8_t *w, const int32_t *ids, int n, float *out);
+void cg_embedding(int type, int rows, int cols, const uint8_t *w, const int32_t *ids, int n, float *out);
 void cg_rmsnorm(const float *x, const float *w, int n, int dim, float eps, float *out);
 void cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base);
 void cg_swiglu(const float *x, int n, int half, float *out);

@@ -15,6 +15,9 @@ export interface NativeAddon {
   /** Forces a kernel variant ("scalar", "avx2", "avx512vnni"); false when this CPU cannot run it. */
   setIsa(name: string): boolean;
   dispose(): void;
+  /** q4_0/q8_0 rows in ggml's layout -> the row-interleaved layout matmul/embedding read (same size). */
+  repack(type: number, rows: number, cols: number, src: Uint8Array, dst: Uint8Array): void;
+  /** For q4_0/q8_0, `w` must be in the repacked layout. */
   matmul(type: number, rows: number, cols: number, w: Uint8Array, x: Float32Array, n: number, out: Float32Array, bias: Float32Array | null): void;
   embedding(type: number, rows: number, cols: number, w: Uint8Array, ids: Int32Array, out: Float32Array): void;
   rmsnorm(x: Float32Array, w: Float32Array, n: number, dim: number, eps: number, out: Float32Array): void;

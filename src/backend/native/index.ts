@@ -76,6 +76,11 @@ export class NativeBackend implements Backend {
     if (bytes.byteLength !== expected) {
       throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix [${rows}, ${cols}] needs ${expected} bytes, got ${bytes.byteLength}`);
     }
+    if (type === 'q8_0' || type === 'q4_0') {
+      const packed = new Uint8Array(bytes.byteLength);
+      this.addon.repack(TYPE_CODE[type], rows, cols, bytes, packed);
+      return new NativeMatrix(type, rows, cols, packed);
+    }
     return new NativeMatrix(type, rows, cols, bytes);
   }
 
