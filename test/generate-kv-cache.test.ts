@@ -175,3 +175,28 @@ test('a cached sequence reuses the common prefix: only the new ids are prefilled
   assert.equal(again.usage.prefill_tokens, 1);
   assert.deepEqual(again.ids, fresh.ids);
 });
+
+test('abort during a chunked prefill stops before the next chunk; the sequence stays usable', async () => {
+  const model = await tinyModel({}, 99);
+  const ac = new AbortController();
+  let calls = 0;
+  const spy = {
+    config: model.config,
+    newCache: (c?: number) => model.newCache(c),
+    forward: (x: Parameters<GLMModel['forward']>[0]) => {
+      calls++;
+      if (calls === 1) setImmediate(() => ac.abort());
+      return model.forward(x);
+    },
+  };
+  const seq = new CachedSequence(model.newCache(64));
+  const r = await generateAll(spy, PROMPT, { greedy: true, prefillChunk: 3, signal: ac.signal, sequence: seq });
+  assert.equal(r.finishReason, 'abort');
+  assert.equal(calls, 1);
+  assert.deepEqual(seq.ids, PROMPT.slice(0, 3));
+  // The next call continues from the 3 cached ids and gives the fresh-cache answer.
+  const again = await generateAll(model, PROMPT, { greedy: true, maxNewTokens: 5, sequence: seq });
+  assert.equal(again.usage.prefill_tokens, PROMPT.length - 3);
+  const fresh = await generateAll(model, PROMPT, { greedy: true, maxNewTokens: 5 });
+  assert.deepEqual(again.ids, fresh.ids);
+});
