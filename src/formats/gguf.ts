@@ -10,6 +10,7 @@
 import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { ChatGLMError, badFormat, notFound } from '../errors.js';
+import { readUpTo } from './file-read.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -331,17 +332,6 @@ function parseHeader(buf: Uint8Array, ctx: ParseContext): Omit<GgufHeader, 'path
   return { version, metadata, tensors, alignment, dataOffset };
 }
 
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
-
 /**
  * An open GGUF file: the parsed header plus tensor-by-tensor reads. Close it when done.
  */
@@ -396,7 +386,7 @@ export class GgufReader {
         { file: this.path },
       );
     }
-    const bytes = await readAt(this.fh, info.fileOffset, info.byteSize);
+    const bytes = await readUpTo(this.fh, info.fileOffset, info.byteSize);
     if (bytes.byteLength !== info.byteSize) {
       throw badFormat(this.path, `truncated: tensor ${info.name} needs ${info.byteSize} bytes at offset ${info.fileOffset} but the file ends at ${this.header.fileSize}; re-download or re-convert it`);
     }
@@ -416,7 +406,7 @@ export class GgufReader {
 async function readHeader(fh: FileHandle, file: string, fileSize: number): Promise<GgufHeader> {
   const ctx: ParseContext = { file, fileSize };
   if (fileSize < 24) {
-    const head = await readAt(fh, 0, Math.min(4, fileSize));
+    const head = await readUpTo(fh, 0, Math.min(4, fileSize));
     if (head.byteLength < 4 || new DataView(head.buffer).getUint32(0, true) !== GGUF_MAGIC) {
       throw badFormat(file, 'not a GGUF file (it does not start with "GGUF"); pass a .gguf file, or a Hugging Face model directory');
     }
@@ -426,7 +416,7 @@ async function readHeader(fh: FileHandle, file: string, fileSize: number): Promi
   // until the parser stops asking for more.
   let chunk = Math.min(fileSize, 1 << 20);
   for (;;) {
-    const buf = await readAt(fh, 0, chunk);
+    const buf = await readUpTo(fh, 0, chunk);
     try {
       const parsed = parseHeader(buf, ctx);
       const header: GgufHeader = { path: file, fileSize, ...parsed };

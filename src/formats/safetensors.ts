@@ -7,6 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { ChatGLMError, badFormat, notFound } from '../errors.js';
 import type { DType, TensorData, TensorInfo, TensorSource } from './tensor-source.js';
+import { readExactly } from './file-read.js';
 
 /** Bytes per element of each dtype safetensors can hold (quantized ggml blocks are not among them). */
 export const SAFETENSORS_DTYPE_SIZE: Partial<Record<DType, number>> = {
@@ -38,20 +39,6 @@ interface Entry {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-async function readExactly(fh: FileHandle, file: string, position: number, length: number, what: string): Promise<Uint8Array> {
-  const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    // fs.read refuses lengths of 2 GiB or more, and large embeddings come close: read in chunks.
-    const { bytesRead } = await fh.read(buf, done, Math.min(length - done, 1 << 30), position + done);
-    if (bytesRead === 0) {
-      throw badFormat(file, `file ends after ${position + done} bytes while reading ${what}: the file is truncated (download it again)`);
-    }
-    done += bytesRead;
-  }
-  return buf;
 }
 
 /** Parses and validates a header; exported for tests and for tools that only need the listing. */

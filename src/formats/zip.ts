@@ -6,6 +6,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { ChatGLMError, badFormat, notFound } from '../errors.js';
+import { readExactly } from './file-read.js';
 
 export interface ZipEntry {
   name: string;
@@ -96,7 +97,7 @@ export class ZipReader {
     if (start + length > this.size) {
       throw badFormat(this.file, `zip entry ${entry.name} runs past the end of the file: the file is truncated (download it again)`);
     }
-    return readAt(this.handle(), this.file, start, length, `zip entry ${entry.name}`);
+    return readExactly(this.handle(), this.file, start, length, `zip entry ${entry.name}`);
   }
 
   async close(): Promise<void> {
@@ -114,25 +115,13 @@ export class ZipReader {
   private async dataOffset(entry: ZipEntry): Promise<number> {
     const cached = this.dataOffsets.get(entry.name);
     if (cached !== undefined) return cached;
-    const h = await readAt(this.handle(), this.file, entry.localHeaderOffset, 30, `local header of ${entry.name}`);
+    const h = await readExactly(this.handle(), this.file, entry.localHeaderOffset, 30, `local header of ${entry.name}`);
     const v = new DataView(h.buffer, h.byteOffset, h.byteLength);
     if (v.getUint32(0, true) !== LOCAL_SIG) throw badFormat(this.file, `bad local header for zip entry ${entry.name}: corrupt archive`);
     const off = entry.localHeaderOffset + 30 + v.getUint16(26, true) + v.getUint16(28, true);
     this.dataOffsets.set(entry.name, off);
     return off;
   }
-}
-
-async function readAt(fh: FileHandle, file: string, position: number, length: number, what: string): Promise<Uint8Array> {
-  const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    // fs.read refuses lengths of 2 GiB or more, and large embeddings come close: read in chunks.
-    const { bytesRead } = await fh.read(buf, done, Math.min(length - done, 1 << 30), position + done);
-    if (bytesRead === 0) throw badFormat(file, `file ends while reading ${what}: the file is truncated (download it again)`);
-    done += bytesRead;
-  }
-  return buf;
 }
 
 /** Position of the end-of-central-directory record, searched backwards over a possible comment. */
@@ -152,18 +141,18 @@ async function findEocd(fh: FileHandle, size: number): Promise<number | undefine
 async function readCentralDirectory(fh: FileHandle, file: string, size: number): Promise<Map<string, ZipEntry>> {
   const eocdPos = await findEocd(fh, size);
   if (eocdPos === undefined) throw badFormat(file, 'not a zip archive (no end-of-central-directory record): truncated or not a torch checkpoint');
-  const eocd = await readAt(fh, file, eocdPos, 22, 'end of central directory');
+  const eocd = await readExactly(fh, file, eocdPos, 22, 'end of central directory');
   const ev = new DataView(eocd.buffer);
   let count = ev.getUint16(10, true);
   let cdSize = ev.getUint32(12, true);
   let cdOffset = ev.getUint32(16, true);
   if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
     if (eocdPos < 20) throw badFormat(file, 'ZIP64 archive without a ZIP64 locator: corrupt archive');
-    const loc = await readAt(fh, file, eocdPos - 20, 20, 'ZIP64 locator');
+    const loc = await readExactly(fh, file, eocdPos - 20, 20, 'ZIP64 locator');
     const lv = new DataView(loc.buffer);
     if (lv.getUint32(0, true) !== ZIP64_LOCATOR_SIG) throw badFormat(file, 'ZIP64 archive without a ZIP64 locator: corrupt archive');
     const recPos = u64(lv, 8, file);
-    const rec = await readAt(fh, file, recPos, 56, 'ZIP64 end of central directory');
+    const rec = await readExactly(fh, file, recPos, 56, 'ZIP64 end of central directory');
     const rv = new DataView(rec.buffer);
     if (rv.getUint32(0, true) !== ZIP64_EOCD_SIG) throw badFormat(file, 'bad ZIP64 end-of-central-directory record: corrupt archive');
     count = u64(rv, 32, file);
@@ -171,7 +160,7 @@ async function readCentralDirectory(fh: FileHandle, file: string, size: number):
     cdOffset = u64(rv, 48, file);
   }
   if (cdOffset + cdSize > size) throw badFormat(file, 'zip central directory lies outside the file: the file is truncated or corrupt');
-  const cd = await readAt(fh, file, cdOffset, cdSize, 'zip central directory');
+  const cd = await readExactly(fh, file, cdOffset, cdSize, 'zip central directory');
   const v = new DataView(cd.buffer);
   const entries = new Map<string, ZipEntry>();
   const utf8 = new TextDecoder();
