@@ -144,6 +144,9 @@ test('glm4: [gMASK]<sop>, <|role|>{metadata}\\n{content}, name line + JSON tool 
   const bad = glm4.parse(['get_weather\n{"location": '], { tools: true });
   assert.equal(bad.type, 'invalid_tool_call');
   assert.deepEqual(glm4.parse(['\n你好'], { tools: false }).type, 'text');
+  // GLM-4's process_response fills in 2024 (ChatGLM2/3: 2023).
+  const dated = glm4.parse(['\n训练于[[训练时间]]'], { tools: false });
+  assert.equal(dated.type === 'text' && dated.content, '训练于2024年');
   const sys = piecesToText(glm4.render([glm4.toolSystemMessage([{ type: 'function', function: { name: 'f', parameters: {} } }]), { role: 'user', content: 'q' }]).pieces);
   assert.ok(sys.startsWith('[gMASK]<sop><|system|>\n你是一个名为 ChatGLM 的人工智能助手。'));
   assert.ok(sys.includes('\n\n# 可用工具\n\n## f\n\n{\n    "name": "f",\n    "parameters": {}\n}\n在调用上述函数时，请使用 Json 格式表示调用的参数。<|user|>'));

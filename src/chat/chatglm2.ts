@@ -40,6 +40,7 @@ export function chatglm2PromptText(messages: readonly ChatMessage[]): string {
 
 export const chatglm2: ChatFormat = {
   name: 'chatglm2',
+  trainingDate: '2023年',
   prefix: ['[gMASK]', 'sop'],
 
   stopIds(_tokenizer: Tokenizer): number[] {

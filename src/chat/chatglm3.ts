@@ -37,6 +37,7 @@ export const decodeToolCall: ArgumentDecoder = (content) => {
 
 export const chatglm3: ChatFormat = {
   name: 'chatglm3',
+  trainingDate: '2023年',
   prefix: ['[gMASK]', 'sop'],
   segmentToken: '<|assistant|>',
 

@@ -39,6 +39,7 @@ const decodeJsonArguments: ArgumentDecoder = (content) => {
 
 export const glm4: ChatFormat = {
   name: 'glm4',
+  trainingDate: '2024年',
   prefix: ['[gMASK]', '<sop>'],
   segmentToken: '<|assistant|>',
 
@@ -66,6 +67,6 @@ export const glm4: ChatFormat = {
   },
 
   parse(segments: readonly string[], options: { tools: boolean }): ParsedReply {
-    return parseSegments(segments, options.tools, decodeJsonArguments);
+    return parseSegments(segments, options.tools, decodeJsonArguments, glm4.trainingDate);
   },
 };

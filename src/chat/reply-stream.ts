@@ -27,7 +27,12 @@ export class ReplyStream {
   private readonly separator: number | undefined;
   private emittedAny = false;
 
-  constructor(private readonly tokenizer: Tokenizer, segmentToken: string | undefined, private readonly plain: boolean) {
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    segmentToken: string | undefined,
+    private readonly plain: boolean,
+    private readonly trainingDate = '2023年',
+  ) {
     this.separator = segmentToken !== undefined ? tokenizer.specialId(segmentToken) : undefined;
     this.open();
   }
@@ -102,7 +107,7 @@ export class ReplyStream {
         break;
       }
     }
-    buf = buf.replaceAll(DATE_TAG, '2023年');
+    buf = buf.replaceAll(DATE_TAG, this.trainingDate);
     if (!seg.started) {
       buf = buf.replace(/^\s+/, '');
       if (buf === '') return '';

@@ -15,8 +15,9 @@ export function splitSegment(segment: string): ReplySegment {
   return nl < 0 ? { metadata: '', content: segment } : { metadata: segment.slice(0, nl), content: segment.slice(nl + 1) };
 }
 
-export function fillTrainingDate(text: string): string {
-  return text.replaceAll('[[训练时间]]', '2023年');
+/** ChatGLM2/3 fill in "2023年"; GLM-4's process_response fills in "2024年". */
+export function fillTrainingDate(text: string, date = '2023年'): string {
+  return text.replaceAll('[[训练时间]]', date);
 }
 
 /** The code inside the first ``` fence of `content` ('' when there is none). */
@@ -25,7 +26,7 @@ export function fencedCode(content: string): string {
   return m ? m[1]! : '';
 }
 
-export function parseSegments(parts: readonly string[], tools: boolean, decodeArgs: ArgumentDecoder): ParsedReply {
+export function parseSegments(parts: readonly string[], tools: boolean, decodeArgs: ArgumentDecoder, date = '2023年'): ParsedReply {
   const segments: ReplySegment[] = [];
   const texts: string[] = [];
   let result: ParsedReply | undefined;
@@ -34,8 +35,8 @@ export function parseSegments(parts: readonly string[], tools: boolean, decodeAr
     if (seg.metadata.trim() === '') {
       const content = seg.content.trim();
       segments.push({ metadata: seg.metadata, content });
-      result = { type: 'text', content: fillTrainingDate(content), segments };
-      texts.push(fillTrainingDate(content));
+      result = { type: 'text', content: fillTrainingDate(content, date), segments };
+      texts.push(fillTrainingDate(content, date));
       continue;
     }
     segments.push({ metadata: seg.metadata, content: seg.content });

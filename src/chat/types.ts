@@ -65,6 +65,8 @@ export type ParsedReply =
 
 export interface ChatFormat {
   readonly name: ModelFamily;
+  /** What the parser puts for "[[训练时间]]" in text replies. */
+  readonly trainingDate: string;
   /** Special tokens every sequence starts with (what the HF tokenizer's encode() prepends). */
   readonly prefix: readonly string[];
   /** Ids that end a reply (the stop id is never part of the text). */
