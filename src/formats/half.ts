@@ -105,8 +105,8 @@ function f16ToF32Table(): Float32Array {
   return f16Table;
 }
 
-/** Views bytes as u16 elements, copying only when the bytes are not 2-aligned. */
-function asU16(bytes: Uint8Array, what: string): Uint16Array {
+/** Views little-endian bytes as u16 elements, copying only when the bytes are not 2-aligned. */
+export function asU16(bytes: Uint8Array, what: string): Uint16Array {
   requireLittleEndian();
   if (bytes.byteLength % 2 !== 0) {
     throw new ChatGLMError('BAD_FORMAT', `${what}: ${bytes.byteLength} bytes is not a whole number of 2-byte values`);
@@ -115,12 +115,23 @@ function asU16(bytes: Uint8Array, what: string): Uint16Array {
   return new Uint16Array(bytes.slice().buffer);
 }
 
+/** f16 bit patterns -> f32 values in out[0..src.length). */
+export function f16BitsToF32Into(src: Uint16Array, out: Float32Array): void {
+  const table = f16ToF32Table();
+  for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
+}
+
+/** bf16 bit patterns -> f32 values in out[0..src.length): bf16 is the top half of an f32. */
+export function bf16BitsToF32Into(src: Uint16Array, out: Float32Array): void {
+  const outBits = new Uint32Array(out.buffer, out.byteOffset, src.length);
+  for (let i = 0; i < src.length; i++) outBits[i] = src[i]! << 16;
+}
+
 /** Little-endian f16 bytes -> new Float32Array. */
 export function f16ToF32Array(bytes: Uint8Array): Float32Array {
   const src = asU16(bytes, 'f16 data');
-  const table = f16ToF32Table();
   const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
+  f16BitsToF32Into(src, out);
   return out;
 }
 
@@ -128,8 +139,7 @@ export function f16ToF32Array(bytes: Uint8Array): Float32Array {
 export function bf16ToF32Array(bytes: Uint8Array): Float32Array {
   const src = asU16(bytes, 'bf16 data');
   const out = new Float32Array(src.length);
-  const outBits = new Uint32Array(out.buffer);
-  for (let i = 0; i < src.length; i++) outBits[i] = src[i]! << 16;
+  bf16BitsToF32Into(src, out);
   return out;
 }
 
