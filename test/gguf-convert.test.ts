@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { writeFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { convertToGguf, CHATGLM3_SPECIALS } from '../src/formats/gguf-convert.js';
+import { convertToGguf } from '../src/formats/gguf-convert.js';
 import { ggufToHfName, hfToGgufName, openGgufCheckpoint } from '../src/formats/gguf-checkpoint.js';
 import { GgufReader, GgufValueType, ggmlTypeId } from '../src/formats/gguf.js';
 import { GgufWriter, gv } from '../src/formats/gguf-writer.js';
@@ -115,7 +115,8 @@ test('convert --type f16: llama.cpp metadata and layout, tensors back exactly, v
   const tok = ck.tokenizer!;
   const n = m.pieces.length;
   assert.deepEqual(tok.tokens.slice(0, n), m.pieces.map((p) => p.piece));
-  assert.deepEqual(tok.tokens.slice(n, n + 9), [...CHATGLM3_SPECIALS]);
+  // ChatGLM3's tokenization_chatglm.py appends these after the SentencePiece pieces, in this order.
+  assert.deepEqual(tok.tokens.slice(n, n + 9), ['[MASK]', '[gMASK]', '[sMASK]', 'sop', 'eop', '<|system|>', '<|user|>', '<|assistant|>', '<|observation|>']);
   assert.equal(tok.tokens.length, 288);
   assert.equal(tok.tokens[287], '[PAD287]');
   assert.deepEqual(tok.tokenTypes!.slice(0, 4), [2, 3, 3, 6]); // unknown, control, control, byte

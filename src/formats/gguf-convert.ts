@@ -6,11 +6,13 @@
  * Tensors are read, converted and written one at a time (quantized in row chunks), so peak memory is
  * about one source tensor plus its encoded form, never the model.
  */
-import { readFile, access, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ChatGLMError, badFormat } from '../errors.js';
 import type { ModelFamily } from '../tokenizer/types.js';
 import { parseModelProto } from '../tokenizer/sentencepiece-model.js';
+import { CHATGLM2_SPECIAL_TOKENS, CHATGLM3_SPECIAL_TOKENS } from '../tokenizer/chatglm.js';
+import { GLM4_SPECIAL_TOKENS, parseTikTokenRanks } from '../tokenizer/tiktoken.js';
 import type { TensorData, TensorInfo, TensorSource } from './tensor-source.js';
 import { openHFCheckpoint } from './hf-checkpoint.js';
 import { f32Bytes, f32ToF16Bytes, tensorToF32 } from './half.js';
@@ -56,27 +58,6 @@ export interface ConvertResult {
   vocabSize: number;
 }
 
-/** ChatGLM2/3 special tokens, appended after the SentencePiece pieces in this order. */
-export const CHATGLM2_SPECIALS = ['[MASK]', '[gMASK]', '[sMASK]', 'sop', 'eop'] as const;
-export const CHATGLM3_SPECIALS = [...CHATGLM2_SPECIALS, '<|system|>', '<|user|>', '<|assistant|>', '<|observation|>'] as const;
-/** GLM-4 special tokens, from id 151329 (right after the tiktoken ranks) in this order. */
-export const GLM4_SPECIALS = [
-  '<|endoftext|>',
-  '[MASK]',
-  '[gMASK]',
-  '[sMASK]',
-  '<sop>',
-  '<eop>',
-  '<|system|>',
-  '<|user|>',
-  '<|assistant|>',
-  '<|observation|>',
-  '<|begin_of_image|>',
-  '<|end_of_image|>',
-  '<|begin_of_video|>',
-  '<|end_of_video|>',
-] as const;
-
 const TT = { NORMAL: 1, CONTROL: 3, UNUSED: 5 } as const;
 
 type Json = Record<string, unknown>;
@@ -87,15 +68,6 @@ function int(config: Json, file: string, key: string, fallback?: number): number
     throw badFormat(file, `config.json field "${key}" must be a positive integer, got ${JSON.stringify(v ?? null)}`);
   }
   return v;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readText(p: string): Promise<string | undefined> {
@@ -143,7 +115,7 @@ export function sentencePieceVocab(
     scores.push(p.score);
     types.push(p.type);
   }
-  for (const s of family === 'chatglm2' ? CHATGLM2_SPECIALS : CHATGLM3_SPECIALS) {
+  for (const s of family === 'chatglm2' ? CHATGLM2_SPECIAL_TOKENS : CHATGLM3_SPECIAL_TOKENS) {
     tokens.push(s);
     scores.push(0);
     types.push(TT.CONTROL);
@@ -214,13 +186,7 @@ function bpeParts(ranks: Map<string, number>, token: Uint8Array, maxRank: number
 export function tiktokenVocab(text: string, file: string, paddedVocab: number, padId: number | undefined): VocabMetadata {
   const ranks = new Map<string, number>();
   const byRank: Uint8Array[] = [];
-  for (const line of text.split('\n')) {
-    const s = line.trim();
-    if (s === '') continue;
-    const [b64, r] = s.split(/\s+/);
-    const rank = Number(r);
-    if (b64 === undefined || !Number.isSafeInteger(rank) || rank < 0) throw badFormat(file, `line ${JSON.stringify(s.slice(0, 40))} is not "base64 rank"`);
-    const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
+  for (const { bytes, rank } of parseTikTokenRanks(text, file)) {
     ranks.set(Buffer.from(bytes).toString('latin1'), rank);
     byRank[rank] = bytes;
   }
@@ -236,7 +202,7 @@ export function tiktokenVocab(text: string, file: string, paddedVocab: number, p
     types.push(TT.NORMAL);
     if (b.length > 1) merges.push(bpeParts(ranks, b, i).map(str).join(' '));
   }
-  for (const s of GLM4_SPECIALS) {
+  for (const s of GLM4_SPECIAL_TOKENS) {
     tokens.push(s);
     types.push(TT.CONTROL);
   }
@@ -253,7 +219,7 @@ export function tiktokenVocab(text: string, file: string, paddedVocab: number, p
     ['tokenizer.ggml.token_type', gv.i32s(types)],
     ['tokenizer.ggml.merges', gv.strs(merges)],
     ['tokenizer.ggml.eos_token_id', gv.u32(eos)],
-    ['tokenizer.ggml.eot_token_id', gv.u32(eos + GLM4_SPECIALS.indexOf('<|user|>'))],
+    ['tokenizer.ggml.eot_token_id', gv.u32(eos + GLM4_SPECIAL_TOKENS.indexOf('<|user|>'))],
     ['tokenizer.ggml.unknown_token_id', gv.u32(eos)],
     ['tokenizer.ggml.padding_token_id', gv.u32(padId ?? eos)],
   ];
@@ -399,9 +365,12 @@ export async function convertToGguf(options: ConvertOptions): Promise<ConvertRes
     }
     meta.push(['general.quantization_version', gv.u32(2)]);
 
-    const tokFile = path.join(modelDir, 'tokenizer.model');
-    if (!(await exists(tokFile))) {
-      throw new ChatGLMError('FILE_NOT_FOUND', `tokenizer.model not found in ${modelDir}; download it with the weights (the GGUF file must carry the vocabulary)`, { file: tokFile });
+    // openHFCheckpoint has already looked for tokenizer.model.
+    const tokFile = ckpt.tokenizerFile;
+    if (tokFile === undefined) {
+      throw new ChatGLMError('FILE_NOT_FOUND', `tokenizer.model not found in ${modelDir}; download it with the weights (the GGUF file must carry the vocabulary)`, {
+        file: path.join(modelDir, 'tokenizer.model'),
+      });
     }
     const tokBytes = new Uint8Array(await readFile(tokFile));
     const vocabMeta =
