@@ -21,7 +21,7 @@ import { getChatFormat } from './chat/formats.js';
 import { contentText, parseChatMessages } from './chat/messages.js';
 import { encodePieces, piecesToText } from './chat/prompt-pieces.js';
 import { toPythonLiteral, type JsonValue } from './chat/python-literal.js';
-import { ChatSession, type ChatReply } from './chat/session.js';
+import { ChatSession, type ChatReply, type ReplyOptions } from './chat/session.js';
 import type { TruncationPolicy } from './chat/fit.js';
 import type { ChatFormat, ChatMessage, ParsedReply } from './chat/types.js';
 import { generate, generateAll, type GenerateOptions, type GenerationStep } from './generate/generator.js';
@@ -296,15 +296,8 @@ export class ChatModel {
     }
     const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
     const created = Math.floor(Date.now() / 1000);
-    // One conversation at a time uses the shared cache; a concurrent call gets a fresh one.
-    const useShared = !this.sessionBusy;
-    const session = useShared ? this.session : this.createSession();
-    if (useShared) this.sessionBusy = true;
-    const release = (): void => {
-      if (useShared) this.sessionBusy = false;
-    };
-
     if (request.stream !== true) {
+      const { session, release } = this.claimSession();
       try {
         const reply = await session.reply(messages, options);
         return this.completion(id, created, reply);
@@ -312,8 +305,22 @@ export class ChatModel {
         release();
       }
     }
-    const stream = session.stream(messages, options);
-    return this.chunks(id, created, stream, release);
+    return this.chunks(id, created, messages, options);
+  }
+
+  /**
+   * One conversation at a time uses the shared cache; a concurrent call gets a fresh one. (A
+   * stream claims it when its iteration starts, so an abandoned, never-read stream holds nothing.)
+   */
+  private claimSession(): { session: ChatSession; release: () => void } {
+    if (this.sessionBusy) return { session: this.createSession(), release: () => {} };
+    this.sessionBusy = true;
+    return {
+      session: this.session,
+      release: () => {
+        this.sessionBusy = false;
+      },
+    };
   }
 
   /** Frees backend resources (native thread pool). */
@@ -328,8 +335,8 @@ export class ChatModel {
   private async *chunks(
     id: string,
     created: number,
-    stream: AsyncGenerator<string, ChatReply, void>,
-    release: () => void,
+    messages: ChatMessage[],
+    options: ReplyOptions,
   ): AsyncGenerator<ChatCompletionChunk, void, void> {
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null, usage?: ChatCompletionUsage): ChatCompletionChunk => ({
       id,
@@ -339,6 +346,8 @@ export class ChatModel {
       choices: [{ index: 0, delta, finish_reason: finish }],
       ...(usage !== undefined ? { usage } : {}),
     });
+    const { session, release } = this.claimSession();
+    const stream = session.stream(messages, options);
     try {
       yield chunk({ role: 'assistant', content: '' }, null);
       let reply: ChatReply;

@@ -199,3 +199,18 @@ test('abort: an aborted request rejects with ABORTED; bad requests are ChatGLMEr
 test('a missing model directory is a clear FILE_NOT_FOUND-type error', async () => {
   await assert.rejects(loadChatModel(path.join(dir, 'nope')), (e: unknown) => e instanceof ChatGLMError && /nope/.test(e.message));
 });
+
+test('concurrent requests each get a correct answer (the second uses its own cache)', async () => {
+  const chat = await loadChatModel(dir, { backend: 'reference' });
+  const a = { messages: [{ role: 'user' as const, content: 'abc' }], temperature: 0, max_tokens: 10 };
+  const b = { messages: [{ role: 'user' as const, content: '你好 world' }], temperature: 0, max_tokens: 10 };
+  const sa = await chat.createChatCompletion(a);
+  const sb = await chat.createChatCompletion(b);
+  const [ca, cb] = await Promise.all([chat.createChatCompletion(a), chat.createChatCompletion(b)]);
+  assert.deepEqual(ca.choices[0].message, sa.choices[0].message);
+  assert.deepEqual(cb.choices[0].message, sb.choices[0].message);
+  // A stream that is created but never read does not block the shared cache.
+  await chat.createChatCompletion({ ...a, stream: true });
+  const again = await chat.createChatCompletion(a);
+  assert.ok(again.usage.prefill_tokens < again.usage.prompt_tokens, 'the shared cache was reused');
+});
