@@ -15,6 +15,7 @@ import {
   writeModelProto,
 } from '../../src/tokenizer/sentencepiece-model.js';
 import type { SentencePieceEntry } from '../../src/tokenizer/sentencepiece-model.js';
+import { controlAndBytePieces } from './tokenizer-fixtures.js';
 
 export interface TinyModelSpec {
   hidden: number;
@@ -49,14 +50,7 @@ export function uniform(seed: number): () => number {
 
 /** <unk> <s> </s>, the 256 byte pieces, then a handful of ordinary pieces. */
 export function smallPieces(): SentencePieceEntry[] {
-  const pieces: SentencePieceEntry[] = [
-    { piece: '<unk>', score: 0, type: PieceType.UNKNOWN },
-    { piece: '<s>', score: 0, type: PieceType.CONTROL },
-    { piece: '</s>', score: 0, type: PieceType.CONTROL },
-  ];
-  for (let b = 0; b < 256; b++) {
-    pieces.push({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, score: 0, type: PieceType.BYTE });
-  }
+  const pieces = controlAndBytePieces();
   const words = ['▁', 'e', 't', 'a', 'o', '▁t', 'he', '▁the', '▁a', 'in', '你', '好', '你好'];
   words.forEach((w, i) => pieces.push({ piece: w, score: -i - 1, type: PieceType.NORMAL }));
   return pieces;

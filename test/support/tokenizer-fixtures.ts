@@ -37,7 +37,8 @@ export const NORMAL_PIECES: [string, number][] = [
   ['\u2581\u2581', -2],
 ];
 
-export function smallPieces(extra: SentencePieceEntry[] = []): SentencePieceEntry[] {
+/** <unk> <s> </s> and the 256 byte-fallback pieces <0x00>..<0xFF>: ids 0..258 of every small model. */
+export function controlAndBytePieces(): SentencePieceEntry[] {
   const pieces: SentencePieceEntry[] = [
     { piece: '<unk>', score: 0, type: PieceType.UNKNOWN },
     { piece: '<s>', score: 0, type: PieceType.CONTROL },
@@ -46,6 +47,11 @@ export function smallPieces(extra: SentencePieceEntry[] = []): SentencePieceEntr
   for (let b = 0; b < 256; b++) {
     pieces.push({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, score: 0, type: PieceType.BYTE });
   }
+  return pieces;
+}
+
+export function smallPieces(extra: SentencePieceEntry[] = []): SentencePieceEntry[] {
+  const pieces = controlAndBytePieces();
   for (const [piece, score] of NORMAL_PIECES) pieces.push({ piece, score, type: PieceType.NORMAL });
   pieces.push({ piece: '<|u|>', score: 0, type: PieceType.USER_DEFINED });
   pieces.push(...extra);
