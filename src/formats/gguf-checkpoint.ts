@@ -22,6 +22,7 @@ import {
 } from './gguf.js';
 import type { GgufHeader, GgufTensorInfo } from './gguf.js';
 import { dequantizeRows, isGgmlQuantType } from './ggml-quants.js';
+import { IndexedSource, copyInfo } from './indexed-source.js';
 
 const P = 'transformer.';
 
@@ -264,10 +265,11 @@ function pytorchShape(t: GgufTensorInfo): number[] {
 }
 
 /** The HF-named view of a ChatGLM GGUF file. */
-export class GgufSource implements TensorSource {
-  private readonly entries = new Map<string, Entry>();
+export class GgufSource extends IndexedSource<Entry> {
+  protected readonly entries = new Map<string, Entry>();
 
   constructor(private readonly reader: GgufReader) {
+    super();
     const h = reader.header;
     const byName = new Map(h.tensors.map((t) => [t.name, t]));
     for (const t of h.tensors) {
@@ -318,14 +320,6 @@ export class GgufSource implements TensorSource {
     return this.reader.header;
   }
 
-  list(): TensorInfo[] {
-    return [...this.entries.values()].map((e) => ({ ...e.info, shape: [...e.info.shape] }));
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
   /** The GGUF tensors behind an HF name (for backends that mmap: their absolute file offsets). */
   ggufTensors(name: string): GgufTensorInfo[] | undefined {
     return this.entries.get(name)?.parts;
@@ -357,7 +351,7 @@ export class GgufSource implements TensorSource {
       const f = dequantizeRows(q, data, rows, cols);
       data = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
     }
-    return { info: { ...e.info, shape: [...e.info.shape] }, data };
+    return { info: copyInfo(e.info), data };
   }
 
   async close(): Promise<void> {

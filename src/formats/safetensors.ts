@@ -6,8 +6,9 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { ChatGLMError, badFormat, notFound } from '../errors.js';
-import type { DType, TensorData, TensorInfo, TensorSource } from './tensor-source.js';
+import type { DType, TensorData, TensorInfo } from './tensor-source.js';
 import { readExactly } from './file-read.js';
+import { IndexedSource, copyInfo } from './indexed-source.js';
 
 /** Bytes per element of each dtype safetensors can hold (quantized ggml blocks are not among them). */
 export const SAFETENSORS_DTYPE_SIZE: Partial<Record<DType, number>> = {
@@ -114,14 +115,15 @@ export function parseSafetensorsHeader(
   return { entries, metadata };
 }
 
-export class SafetensorsSource implements TensorSource {
+export class SafetensorsSource extends IndexedSource<Entry> {
   readonly location: string;
   /** The header's `__metadata__` (string values only). */
   readonly metadata: Record<string, string>;
-  private readonly entries: Map<string, Entry>;
+  protected readonly entries: Map<string, Entry>;
   private fh: FileHandle | undefined;
 
   private constructor(file: string, fh: FileHandle, entries: Map<string, Entry>, metadata: Record<string, string>) {
+    super();
     this.location = file;
     this.fh = fh;
     this.entries = entries;
@@ -166,20 +168,11 @@ export class SafetensorsSource implements TensorSource {
     }
   }
 
-  list(): TensorInfo[] {
-    return [...this.entries.values()].map((e) => ({ ...e.info, shape: [...e.info.shape] }));
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
   async read(name: string): Promise<TensorData> {
-    const entry = this.entries.get(name);
-    if (entry === undefined) throw new ChatGLMError('MODEL_MISMATCH', `${this.location}: no tensor named ${name}`, { file: this.location });
+    const entry = this.entry(name);
     if (this.fh === undefined) throw new ChatGLMError('BAD_ARGUMENT', `${this.location}: read after close`, { file: this.location });
     const data = await readExactly(this.fh, this.location, entry.start, entry.length, `tensor ${name}`);
-    return { info: { ...entry.info, shape: [...entry.info.shape] }, data };
+    return { info: copyInfo(entry.info), data };
   }
 
   async close(): Promise<void> {

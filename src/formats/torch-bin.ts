@@ -6,7 +6,8 @@
  */
 import { open } from 'node:fs/promises';
 import { ChatGLMError, badFormat } from '../errors.js';
-import type { DType, TensorData, TensorInfo, TensorSource } from './tensor-source.js';
+import type { DType, TensorData, TensorInfo } from './tensor-source.js';
+import { IndexedSource, copyInfo } from './indexed-source.js';
 import { ZipReader, type ZipEntry } from './zip.js';
 import { unpickle, type PickleValue, type PickleReduce, type PickleTuple } from './pickle.js';
 import { elementCount } from './safetensors.js';
@@ -49,12 +50,13 @@ function looksLegacy(head: Uint8Array): boolean {
   return head.length >= 2 && head[0] === 0x80 && head[1]! <= 5;
 }
 
-export class TorchBinSource implements TensorSource {
+export class TorchBinSource extends IndexedSource<Entry> {
   readonly location: string;
   private readonly zip: ZipReader;
-  private readonly entries: Map<string, Entry>;
+  protected readonly entries: Map<string, Entry>;
 
   private constructor(file: string, zip: ZipReader, entries: Map<string, Entry>) {
+    super();
     this.location = file;
     this.zip = zip;
     this.entries = entries;
@@ -91,19 +93,10 @@ export class TorchBinSource implements TensorSource {
     }
   }
 
-  list(): TensorInfo[] {
-    return [...this.entries.values()].map((e) => ({ ...e.info, shape: [...e.info.shape] }));
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
   async read(name: string): Promise<TensorData> {
-    const e = this.entries.get(name);
-    if (e === undefined) throw new ChatGLMError('MODEL_MISMATCH', `${this.location}: no tensor named ${name}`, { file: this.location });
+    const e = this.entry(name);
     const data = await this.zip.read(e.zipEntry, e.byteOffset, e.byteLength);
-    return { info: { ...e.info, shape: [...e.info.shape] }, data };
+    return { info: copyInfo(e.info), data };
   }
 
   close(): Promise<void> {
