@@ -157,6 +157,9 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
       { file: dir },
     );
   }
+  if (options.contextLength !== undefined && (!Number.isSafeInteger(options.contextLength) || options.contextLength < 2)) {
+    throw new ChatGLMError('BAD_ARGUMENT', `contextLength must be an integer >= 2, got ${options.contextLength}`);
+  }
   // The tokenizer first: it is small, and a wrong path should fail before gigabytes are read.
   let tokenizer: Tokenizer | undefined;
   let family: ModelFamily | undefined = options.family;
@@ -171,18 +174,21 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
     ...(options.family !== undefined ? { family: options.family } : {}),
   });
+  const disposeOwned = (): void => {
+    if (typeof options.backend !== 'object') opened.backend.dispose?.();
+  };
   if (tokenizer === undefined || family === undefined) {
     // A .gguf file: its family comes from the checkpoint, the tokenizer from the given file.
     family ??= opened.config.family;
     try {
       tokenizer = (await loadTokenizerFile(options.tokenizer!, family)).tokenizer;
     } catch (err) {
-      opened.backend.dispose?.();
+      disposeOwned();
       throw err;
     }
   }
   if (tokenizer.vocabSize > opened.config.vocabSize) {
-    opened.backend.dispose?.();
+    disposeOwned();
     throw new ChatGLMError(
       'MODEL_MISMATCH',
       `${dir}: the tokenizer has ${tokenizer.vocabSize} ids but the model only ${opened.config.vocabSize} rows; the tokenizer does not belong to this model`,
@@ -190,14 +196,14 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
     );
   }
   const contextLength = options.contextLength ?? opened.config.seqLength;
-  if (!Number.isSafeInteger(contextLength) || contextLength < 2) throw new ChatGLMError('BAD_ARGUMENT', `contextLength must be an integer >= 2, got ${contextLength}`);
   return new ChatModel({
     model: opened.model,
     tokenizer,
     format: getChatFormat(family),
     contextLength,
     name: path.basename(dir),
-    backend: opened.backend,
+    // A backend instance the caller passed in stays the caller's to dispose.
+    ...(typeof options.backend === 'object' ? {} : { backend: opened.backend }),
   });
 }
 
@@ -211,6 +217,7 @@ export interface ChatModelParts {
   contextLength: number;
   /** Shown as `model` in completions. */
   name: string;
+  /** A backend this model owns: dispose() frees it. */
   backend?: Backend;
 }
 
@@ -257,12 +264,12 @@ export class ChatModel {
 
   /** Low-level: generates from token ids (no chat template); returns ids, text and usage. */
   async generate(ids: readonly number[], options: GenerateIdsOptions = {}, onStep?: (s: GenerationStep) => void): Promise<GenerationResult> {
-    return generateAll(this.model, ids, { contextLength: this.contextLength, ...options, tokenizer: this.tokenizer }, onStep);
+    return generateAll(this.model, ids, { contextLength: this.contextLength, vocabLimit: this.tokenizer.vocabSize, ...options, tokenizer: this.tokenizer }, onStep);
   }
 
   /** Low-level streaming: yields {id, text} per generated token, returns the result. */
   generateStream(ids: readonly number[], options: GenerateIdsOptions = {}): AsyncGenerator<GenerationStep, GenerationResult, void> {
-    return generate(this.model, ids, { contextLength: this.contextLength, ...options, tokenizer: this.tokenizer });
+    return generate(this.model, ids, { contextLength: this.contextLength, vocabLimit: this.tokenizer.vocabSize, ...options, tokenizer: this.tokenizer });
   }
 
   /** The family's stop ids (what generate() should stop on for chat-style prompts). */

@@ -200,3 +200,14 @@ test('abort during a chunked prefill stops before the next chunk; the sequence s
   const fresh = await generateAll(model, PROMPT, { greedy: true, maxNewTokens: 5 });
   assert.deepEqual(again.ids, fresh.ids);
 });
+
+test('vocabLimit: ids at or above it (output-layer padding) are never generated', async () => {
+  const model = await tinyModel({}, 99);
+  const free = await generateAll(model, PROMPT, { greedy: true, maxNewTokens: 20 });
+  // Forbid the most frequent greedy id's range: everything from the smallest generated id up.
+  const limit = Math.min(...free.ids);
+  const r = await generateAll(model, PROMPT, { greedy: true, maxNewTokens: 20, vocabLimit: limit });
+  assert.ok(r.ids.every((id) => id < limit), r.ids.join(','));
+  const s = await generateAll(model, PROMPT, { temperature: 5, seed: 3, maxNewTokens: 50, vocabLimit: 10 });
+  assert.ok(s.ids.every((id) => id < 10), s.ids.join(','));
+});

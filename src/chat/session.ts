@@ -73,6 +73,7 @@ export class ChatSession {
       ...samplingOnly(options),
       maxNewTokens,
       stopIds: format.stopIds(tokenizer),
+      vocabLimit: tokenizer.vocabSize,
       stopStrings: options.stop ?? [],
       // The reply text is decoded per segment below; the loop needs a tokenizer only for stop strings.
       ...(options.stop !== undefined && options.stop.length > 0 ? { tokenizer } : {}),

@@ -32,6 +32,11 @@ export interface GenerateOptions extends SamplingOptions {
   sequence?: CachedSequence;
   /** Context length for a fresh cache; default the model's seq_length. */
   contextLength?: number;
+  /**
+   * Only ids below this are ever generated. Checkpoints pad the output layer beyond the tokenizer
+   * (ChatGLM3: 65024 rows for 64798 ids); a padding id has no text, so it is never sampled.
+   */
+  vocabLimit?: number;
   /** Prompt ids per forward step during prefill (bounds memory and abort latency). Default 256. */
   prefillChunk?: number;
 }
@@ -123,6 +128,7 @@ export async function* generate(
         finishReason = 'length';
         break;
       }
+      if (options.vocabLimit !== undefined && options.vocabLimit < logits.length) logits.fill(-Infinity, options.vocabLimit);
       const id = sampleToken(logits, history, options, rng);
       steps++;
       completion++;
