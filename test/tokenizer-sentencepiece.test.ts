@@ -212,6 +212,17 @@ test('bad input gives clear ChatGLMErrors', async () => {
   const missingBytes = smallModelProto();
   missingBytes.pieces = missingBytes.pieces.filter((p) => p.piece !== '<0x41>');
   assert.throws(() => SentencePieceTokenizer.fromModelProto(missingBytes, 'mb.model'), /<0x41> is missing/);
+  // A corrupt precompiled_charsmap: too short for its size field, and a trie size past its end.
+  for (const blob of [Uint8Array.of(1, 2, 3), Uint8Array.of(100, 0, 0, 0, 0, 0, 0, 0)]) {
+    const badMap = smallModelProto();
+    badMap.normalizerSpec.precompiledCharsmap = blob;
+    assert.throws(() => SentencePieceTokenizer.fromModelProto(badMap, 'map.model'), (e: unknown) => {
+      assert.ok(e instanceof ChatGLMError);
+      assert.equal(e.code, 'BAD_FORMAT');
+      assert.match(e.message, /^map\.model: precompiled_charsmap .*download it again/);
+      return true;
+    });
+  }
 });
 
 test('remove_extra_whitespaces normalization (library semantics)', () => {

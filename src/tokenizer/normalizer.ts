@@ -4,6 +4,7 @@
  * U+2581 and the dummy prefix. Works on UTF-8 bytes, exactly like the C++ code, because the
  * trie and the whitespace rules are defined on bytes.
  */
+import { badFormat } from '../errors.js';
 import type { NormalizerSpecFields } from './sentencepiece-model.js';
 import { toWellFormed } from './utf8.js';
 
@@ -16,10 +17,10 @@ class CharsMap {
   private readonly normalized: Uint8Array;
 
   constructor(blob: Uint8Array, file: string) {
-    if (blob.length <= 4) throw new Error(`${file}: precompiled_charsmap is broken (shorter than 5 bytes)`);
+    if (blob.length <= 4) throw badFormat(file, 'precompiled_charsmap is broken (shorter than 5 bytes): the tokenizer.model is corrupt (download it again)');
     const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
     const trieSize = dv.getUint32(0, true);
-    if (trieSize >= blob.length) throw new Error(`${file}: precompiled_charsmap trie size ${trieSize} exceeds the blob`);
+    if (trieSize >= blob.length) throw badFormat(file, `precompiled_charsmap trie size ${trieSize} exceeds the blob: the tokenizer.model is corrupt (download it again)`);
     // Copy so the Uint32Array is aligned regardless of where the blob sits in the file.
     const trieBytes = new Uint8Array(trieSize);
     trieBytes.set(blob.subarray(4, 4 + trieSize));
