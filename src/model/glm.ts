@@ -213,7 +213,8 @@ export class GLMModel {
 
     // 7. final RMSNorm
     be.rmsnorm(x, w.finalNorm, N, H, c.eps, x);
-    return seqs.map((seq) => x.slice(seq.rowStart * H, (seq.rowStart + seq.nTokens) * H));
+    // Views, not copies: x belongs to this call, and forward() reads only the last row of each.
+    return seqs.map((seq) => x.subarray(seq.rowStart * H, (seq.rowStart + seq.nTokens) * H));
   }
 
   /**
