@@ -2,12 +2,12 @@
 // oracle; and the clear errors a broken checkpoint must give.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, readFile, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, readFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ChatGLMError } from '../src/errors.js';
 import { openModel } from '../src/model/open.js';
-import { parameterCount, parseGLMConfig } from '../src/model/config.js';
+import { loadGLMConfig, parameterCount, parseGLMConfig } from '../src/model/config.js';
 import { dequantizeRows, quantizeRows } from '../src/formats/ggml-quants.js';
 import { writeSafetensors } from '../src/formats/safetensors-writer.js';
 import { oracleForward } from './support/model-oracle-f64.js';
@@ -109,6 +109,10 @@ test('broken checkpoints give clear ChatGLMErrors naming the file and the proble
 
     await unlink(cfgFile);
     await assert.rejects(openModel(dir, { backend: 'reference' }), (e: unknown) => e instanceof ChatGLMError && e.message.includes('config.json'));
+    // the library's loadGLMConfig: a missing config.json, and one that cannot be read (a directory)
+    await assert.rejects(loadGLMConfig(dir), isErr('FILE_NOT_FOUND', cfgFile));
+    await mkdir(cfgFile);
+    await assert.rejects(loadGLMConfig(dir), isErr('FILE_NOT_FOUND', cfgFile, 'cannot read'));
   });
   await assert.rejects(openModel('/nonexistent/model/dir', { backend: 'reference' }), isErr('FILE_NOT_FOUND', '/nonexistent/model/dir'));
 });

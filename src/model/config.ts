@@ -182,7 +182,7 @@ export async function loadGLMConfig(dir: string, options: ParseConfigOptions = {
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('config.json', file, 'point --model at a Hugging Face ChatGLM model directory');
-    throw err;
+    throw new ChatGLMError('FILE_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, { file, cause: err });
   }
   let json: unknown;
   try {
