@@ -7,6 +7,7 @@ import type { Backend, Matrix } from '../backend/types.js';
 import { weightTypeOf } from '../backend/types.js';
 import type { DType, TensorData, TensorInfo, TensorSource } from '../formats/tensor-source.js';
 import { tensorToF32 } from '../formats/half.js';
+import { BLOCK_BYTES, QK } from '../formats/ggml-quants.js';
 import { qkvSize, type GLMConfig } from './config.js';
 import type { GLMLayerWeights, GLMWeights } from './glm.js';
 
@@ -100,20 +101,25 @@ export function validateTensors(source: TensorSource, c: GLMConfig): Expected[] 
   return expected;
 }
 
-function bytesOf(info: TensorInfo): number {
+/** Bytes a tensor of this dtype and shape occupies (Q8_0/Q4_0: ggml blocks of QK weights). */
+export function tensorBytes(info: TensorInfo): number {
   const n = info.shape.reduce((a, b) => a * b, 1);
   switch (info.dtype) {
     case 'F32':
+    case 'I32':
       return n * 4;
     case 'F16':
     case 'BF16':
       return n * 2;
-    case 'Q8_0':
-      return (n / 32) * 34;
-    case 'Q4_0':
-      return (n / 32) * 18;
-    default:
+    case 'I64':
+      return n * 8;
+    case 'I8':
+    case 'U8':
       return n;
+    case 'Q8_0':
+      return (n / QK) * BLOCK_BYTES.q8_0;
+    case 'Q4_0':
+      return (n / QK) * BLOCK_BYTES.q4_0;
   }
 }
 
@@ -121,7 +127,7 @@ function bytesOf(info: TensorInfo): number {
 export async function loadWeights(source: TensorSource, c: GLMConfig, backend: Backend, options: LoadOptions = {}): Promise<GLMWeights> {
   const expected = validateTensors(source, c);
   const infos = new Map(source.list().map((t) => [t.name, t]));
-  const totalBytes = expected.reduce((s, e) => s + bytesOf(infos.get(e.name)!), 0);
+  const totalBytes = expected.reduce((s, e) => s + tensorBytes(infos.get(e.name)!), 0);
   const matrices = new Map<string, Matrix>();
   const vectors = new Map<string, Float32Array>();
   let bytes = 0;
@@ -139,7 +145,7 @@ export async function loadWeights(source: TensorSource, c: GLMConfig, backend: B
       // Small tensors (norms, biases, the prefix) are used as f32; copy so no checkpoint buffer is pinned.
       vectors.set(e.name, Float32Array.from(tensorToF32(t)));
     }
-    bytes += bytesOf(t.info);
+    bytes += tensorBytes(t.info);
     options.onProgress?.({ loaded: i + 1, total: expected.length, bytes, totalBytes, name: e.name });
   }
 

@@ -5,8 +5,7 @@
 import type { Command } from 'commander';
 import { parameterCount, qkvSize, type GLMConfig } from '../../model/config.js';
 import { dtypeSummary, openCheckpoint } from '../../model/open.js';
-
-const BYTES_PER: Record<string, number> = { F32: 4, F16: 2, BF16: 2, Q8_0: 34 / 32, Q4_0: 18 / 32, I32: 4, I64: 8, I8: 1, U8: 1 };
+import { tensorBytes } from '../../model/load.js';
 
 function gib(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(2)} MiB`;
@@ -29,7 +28,7 @@ export function register(program: Command): void {
         const c = h.config;
         const tensors = h.source.list();
         const dtypes = dtypeSummary(tensors);
-        const weightBytes = Object.entries(dtypes).reduce((s, [dt, n]) => s + n * (BYTES_PER[dt] ?? 4), 0);
+        const weightBytes = tensors.reduce((s, t) => s + tensorBytes(t), 0);
         const kvToken = kvBytesPerToken(c);
         const info = {
           path: h.path,
