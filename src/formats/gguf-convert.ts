@@ -13,6 +13,7 @@ import type { ModelFamily } from '../tokenizer/types.js';
 import { parseModelProto } from '../tokenizer/sentencepiece-model.js';
 import { CHATGLM2_SPECIAL_TOKENS, CHATGLM3_SPECIAL_TOKENS } from '../tokenizer/chatglm.js';
 import { GLM4_SPECIAL_TOKENS, parseTikTokenRanks } from '../tokenizer/tiktoken.js';
+import { detectModelFamily } from '../tokenizer/load.js';
 import type { TensorData, TensorInfo, TensorSource } from './tensor-source.js';
 import { openHFCheckpoint } from './hf-checkpoint.js';
 import { f32Bytes, f32ToF16Bytes, tensorToF32 } from './half.js';
@@ -76,21 +77,6 @@ async function readText(p: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** Which of ChatGLM2 / ChatGLM3 / GLM-4 a directory holds, from its config and tokenizer files. */
-export async function detectDirFamily(dir: string, config: Json): Promise<ModelFamily> {
-  if (config['padded_vocab_size'] === 151552) return 'glm4';
-  const name = String(config['_name_or_path'] ?? '').toLowerCase();
-  if (name.includes('glm-4') || name.includes('glm4')) return 'glm4';
-  // ChatGLM3's tokenizer code and config name its role tokens; ChatGLM2's have none.
-  for (const f of ['tokenization_chatglm.py', 'tokenizer_config.json']) {
-    const text = await readText(path.join(dir, f));
-    if (text?.includes('<|observation|>')) return 'chatglm3';
-    if (text?.includes('<|endoftext|>')) return 'glm4';
-  }
-  if (name.includes('chatglm2') || name.includes('codegeex2')) return 'chatglm2';
-  return 'chatglm3';
 }
 
 export interface VocabMetadata {
@@ -327,7 +313,7 @@ export async function convertToGguf(options: ConvertOptions): Promise<ConvertRes
   const configFile = path.join(modelDir, 'config.json');
   try {
     const c = ckpt.config;
-    const family = options.family ?? (await detectDirFamily(modelDir, c));
+    const family = options.family ?? (await detectModelFamily(modelDir, c));
     const hidden = int(c, configFile, 'hidden_size');
     const heads = int(c, configFile, 'num_attention_heads');
     const layers = int(c, configFile, 'num_layers');

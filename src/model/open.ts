@@ -13,8 +13,8 @@ import { openGgufCheckpoint, type GgufTokenizerInfo } from '../formats/gguf-chec
 import { metaString } from '../formats/gguf.js';
 import { quantizeRows } from '../formats/ggml-quants.js';
 import type { ModelFamily } from '../tokenizer/types.js';
-import { detectSentencePieceFamily } from '../tokenizer/load.js';
-import { defaultRopeScaling, detectFamily, parseGLMConfig, type GLMConfig, type RopeScaling } from './config.js';
+import { detectModelFamily } from '../tokenizer/load.js';
+import { defaultRopeScaling, parseGLMConfig, type GLMConfig, type RopeScaling } from './config.js';
 import { GLMModel } from './glm.js';
 import { loadWeights, validateTensors, type LoadProgress } from './load.js';
 
@@ -52,15 +52,6 @@ export interface OpenedModel extends Omit<CheckpointHandle, 'source'> {
   backend: Backend;
 }
 
-/**
- * GLM-4 shows in its config (vocabulary size, name); ChatGLM2 and ChatGLM3 share config shapes and
- * the SentencePiece model, so their tokenizer files decide (the tokenizer's own detection).
- */
-async function hfFamily(dir: string, config: Record<string, unknown>, tokenizerFile: string | undefined): Promise<ModelFamily> {
-  const fromConfig = detectFamily(config);
-  if (fromConfig === 'glm4' || tokenizerFile === undefined) return fromConfig;
-  return detectSentencePieceFamily(dir);
-}
 
 /** Opens a model directory or .gguf file and validates its tensors; reads no weights yet. */
 export async function openCheckpoint(modelPath: string, options: Pick<OpenModelOptions, 'family' | 'ropeScaling'> = {}): Promise<CheckpointHandle> {
@@ -74,7 +65,7 @@ export async function openCheckpoint(modelPath: string, options: Pick<OpenModelO
   if (isDir) {
     const ck = await openHFCheckpoint(modelPath);
     try {
-      const family = options.family ?? (await hfFamily(modelPath, ck.config, ck.tokenizerFile));
+      const family = options.family ?? (await detectModelFamily(modelPath, ck.config));
       const config = parseGLMConfig(ck.config, `${modelPath}/config.json`, { family, ropeScaling: options.ropeScaling ?? defaultRopeScaling(family) });
       handle = { path: modelPath, format: 'hf', layout: ck.layout, weightFiles: ck.weightFiles, config, source: ck.source };
       if (ck.tokenizerFile !== undefined) handle.tokenizerFile = ck.tokenizerFile;
