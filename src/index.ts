@@ -35,5 +35,7 @@ export { parseGLMConfig, loadGLMConfig, parameterCount } from './model/config.js
 export type { GLMConfig, RopeScaling } from './model/config.js';
 export type { LoadProgress } from './model/load.js';
 export { createBackend } from './backend/select.js';
-export type { BackendName } from './backend/select.js';
+export type { BackendName, BackendOptions } from './backend/select.js';
+export { NativeBackend, createNativeBackend, nativeAvailable } from './backend/native/index.js';
+export type { NativeBackendOptions } from './backend/native/index.js';
 export { ReferenceBackend } from './backend/reference/index.js';
