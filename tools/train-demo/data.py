@@ -443,10 +443,29 @@ class Gen:
             msgs += [msg("observation", obs), msg("assistant", ans)]
         return msgs
 
-    def conversation(self):
+    def echo(self, zh):
+        """Repeat-after-me: pure copying practice for cities and numbers (no system prompt, short)."""
+        r = self.rng
+        parts = []
+        for _ in range(r.randint(1, 4)):
+            x = r.random()
+            if x < 0.5:
+                parts.append(self.city(zh))
+            elif x < 0.8:
+                parts.append(str(self.num(0, 99999)))
+            else:
+                parts.append(f"{self.num(1, 999)} {r.choice('+-*/')} {self.num(1, 999)}")
+        text = ("，" if zh else ", ").join(parts)
+        q = r.choice(["跟我说：{t}", "请重复：{t}", "复述这句话：{t}"] if zh else
+                     ["Repeat after me: {t}", "Say: {t}", "Please repeat exactly: {t}", "Echo this: {t}"]).format(t=text)
+        return [msg("user", q), msg("assistant", text)]
+
+    def conversation(self, weights=(50, 10, 9, 20, 3, 8, 0)):
         r = self.rng
         zh = r.random() < 0.4
-        kind = r.choices(["tool", "greet", "refuse", "code", "notool", "multi"], [50, 10, 9, 20, 3, 8])[0]
+        kind = r.choices(["tool", "greet", "refuse", "code", "notool", "multi", "echo"], weights)[0]
+        if kind == "echo":
+            return self.echo(zh)
         if kind == "tool":
             name = r.choice(list(TOOLS))
             sysm = tool_system(render_tools(r, tool_list(r, name)))

@@ -59,15 +59,18 @@ def reference_prompts():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default=os.path.join(HERE, "work", "ckpt.pt"))
+    ap.add_argument("--out", default=OUT, help="model directory to write (default models/chatglm3-demo)")
+    ap.add_argument("--ref-out", default=os.path.join(HERE, "reference-logits.json"))
     args = ap.parse_args()
+    out = args.out
     ck = torch.load(args.ckpt)
     cfg = Config(**ck["config"])
-    os.makedirs(OUT, exist_ok=True)
+    os.makedirs(out, exist_ok=True)
 
     sd = {k: v.to(torch.float16) for k, v in ck["model"].items()}
-    write_safetensors(os.path.join(OUT, "model.safetensors"), sd, {"format": "pt"})
-    shutil.copyfile(os.path.join(HERE, "work", "tokenizer.model"), os.path.join(OUT, "tokenizer.model"))
-    tok = GLM3Tokens(os.path.join(OUT, "tokenizer.model"))
+    write_safetensors(os.path.join(out, "model.safetensors"), sd, {"format": "pt"})
+    shutil.copyfile(os.path.join(HERE, "work", "tokenizer.model"), os.path.join(out, "tokenizer.model"))
+    tok = GLM3Tokens(os.path.join(out, "tokenizer.model"))
     assert tok.n + 9 <= cfg.padded_vocab_size
 
     config = {
@@ -102,10 +105,10 @@ def main():
         "pad_token_id": 0,
         "use_cache": True,
     }
-    with open(os.path.join(OUT, "config.json"), "w") as f:
+    with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
-    with open(os.path.join(OUT, "tokenizer_config.json"), "w") as f:
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
         json.dump({
             "name_or_path": "chatglm3-tiny-demo",
             "tokenizer_class": "ChatGLMTokenizer",
@@ -131,11 +134,11 @@ def main():
             last = logits[-1]
             refs.append({"name": name, "messages": msgs, "ids": ids, "last_logits": [round(float(x), 7) for x in last],
                          "argmax_per_position": [int(x) for x in logits.argmax(-1)]})
-    with open(os.path.join(HERE, "reference-logits.json"), "w", encoding="utf-8") as f:
+    with open(args.ref_out, "w", encoding="utf-8") as f:
         json.dump({"model": "models/chatglm3-demo", "dtype": "float64 compute from the float16 weights", "prompts": refs},
                   f, ensure_ascii=False)
-    size = os.path.getsize(os.path.join(OUT, "model.safetensors"))
-    print(f"exported step {ck.get('step')} to {OUT} ({size / 1e6:.1f} MB); reference logits for {len(refs)} prompts")
+    size = os.path.getsize(os.path.join(out, "model.safetensors"))
+    print(f"exported step {ck.get('step')} to {out} ({size / 1e6:.1f} MB); reference logits for {len(refs)} prompts")
 
 
 if __name__ == "__main__":

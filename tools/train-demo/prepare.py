@@ -89,6 +89,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--max-len", type=int, default=640)
 
+    ap.add_argument("--reuse-tokenizer", action="store_true",
+                    help="keep work/tokenizer.model and heldout.json; only generate and tokenize new conversations")
+    ap.add_argument("--mix", default="50,10,9,20,3,8,0",
+                    help="weights of tool,greet,refuse,code,notool,multi,echo conversations")
+    ap.add_argument("--out", default="train.pt")
     ap.add_argument("--heldout-only", action="store_true", help="rebuild heldout.json from the existing tokenizer and train.pt")
     args = ap.parse_args()
     work = os.path.join(HERE, "work")
@@ -103,7 +108,21 @@ def main():
     os.makedirs(work, exist_ok=True)
 
     gen = data.Gen(args.seed)
-    convs = [gen.conversation() for _ in range(args.conversations)]
+    weights = [float(x) for x in args.mix.split(",")]
+    convs = [gen.conversation(weights) for _ in range(args.conversations)]
+    if args.reuse_tokenizer:
+        tok = GLM3Tokens(os.path.join(work, "tokenizer.model"))
+        seqs, masks = [], []
+        for c in convs:
+            ids, mask = tok.conversation(c)
+            if len(ids) <= args.max_len:
+                seqs.append(ids)
+                masks.append(mask)
+        lens = [len(s) for s in seqs]
+        print(f"conversations {len(seqs)}; tokens {sum(lens)}, mean len {sum(lens) / len(lens):.1f}; "
+              f"scored {sum(sum(m) for m in masks)}")
+        torch.save({"seqs": seqs, "masks": masks, "n_sp": tok.n}, os.path.join(work, args.out))
+        return
 
     # Tokenizer corpus: every message text, split into lines the way the trainer reads them, with
     # the city names cut out.  Cities then tokenize into short, widely shared pieces rather than

@@ -93,12 +93,13 @@ def main():
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--resume", default="", help="start from this checkpoint's weights (and optimizer state when saved)")
     ap.add_argument("--warmup", type=int, default=60)
+    ap.add_argument("--data", default="train.pt", help="token file in work/ (prepare.py --out)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
 
-    blob = torch.load(os.path.join(WORK, "train.pt"))
+    blob = torch.load(os.path.join(WORK, args.data))
     seqs, masks = blob["seqs"], blob["masks"]
     cfg = make_config(blob["n_sp"])
     model = ChatGLM(cfg)
