@@ -16,6 +16,9 @@ import type { BackendName } from './backend/select.js';
 import { openModel, type QuantizeType } from './model/open.js';
 import type { LoadProgress } from './model/load.js';
 import { loadTokenizerFile, loadTokenizerForModel } from './tokenizer/load.js';
+import { tokenizerFromGguf } from './tokenizer/from-gguf.js';
+import { GgufReader } from './formats/gguf.js';
+import { readGgufTokenizer } from './formats/gguf-checkpoint.js';
 import type { ModelFamily, Tokenizer } from './tokenizer/types.js';
 import { getChatFormat } from './chat/formats.js';
 import { contentText, parseChatMessages } from './chat/messages.js';
@@ -134,7 +137,7 @@ export interface LoadChatModelOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Chat format / family, overriding what the model directory says. */
   family?: ModelFamily;
-  /** A tokenizer file to use instead of the model directory's tokenizer.model. */
+  /** A tokenizer file to use instead of the model directory's tokenizer.model (or the .gguf file's own vocabulary). */
   tokenizer?: string;
   /** Positions a conversation may use (default: the model's seq_length). */
   contextLength?: number;
@@ -146,24 +149,33 @@ export function bundledModelPath(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/chatglm3-demo');
 }
 
-/** Loads a model directory (or .gguf file with `tokenizer`) for chat; no path = the bundled demo model. */
+/**
+ * The tokenizer a .gguf file carries in its tokenizer.ggml.* metadata, and the family it shows
+ * (`family` overrides it). ChatGLMError when the file has no usable vocabulary.
+ */
+export async function loadGgufTokenizer(file: string, family?: ModelFamily): Promise<{ tokenizer: Tokenizer; family: ModelFamily }> {
+  const reader = await GgufReader.open(file);
+  try {
+    return tokenizerFromGguf(readGgufTokenizer(reader.header), { file, ...(family !== undefined ? { family } : {}) });
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Loads a model directory or .gguf file for chat; no path = the bundled demo model. */
 export async function loadChatModel(modelPath?: string, options: LoadChatModelOptions = {}): Promise<ChatModel> {
   const dir = modelPath ?? bundledModelPath();
   const isGguf = dir.toLowerCase().endsWith('.gguf');
-  if (isGguf && options.tokenizer === undefined) {
-    throw new ChatGLMError(
-      'UNSUPPORTED',
-      `${dir}: chat with a .gguf file needs the model's tokenizer.model as well (pass the tokenizer option / --tokenizer FILE)`,
-      { file: dir },
-    );
-  }
   if (options.contextLength !== undefined && (!Number.isSafeInteger(options.contextLength) || options.contextLength < 2)) {
     throw new ChatGLMError('BAD_ARGUMENT', `contextLength must be an integer >= 2, got ${options.contextLength}`);
   }
   // The tokenizer first: it is small, and a wrong path should fail before gigabytes are read.
   let tokenizer: Tokenizer | undefined;
   let family: ModelFamily | undefined = options.family;
-  if (!isGguf) {
+  if (isGguf && options.tokenizer === undefined) {
+    // The file's own vocabulary; read before the weights so a file without one fails fast.
+    ({ tokenizer, family } = await loadGgufTokenizer(dir, options.family));
+  } else if (!isGguf) {
     const t = await loadTokenizerForModel(dir, options.tokenizer);
     family ??= t.family;
     tokenizer = family === t.family ? t.tokenizer : (await loadTokenizerFile(options.tokenizer ?? path.join(dir, 'tokenizer.model'), family)).tokenizer;

@@ -36,10 +36,10 @@ export interface SamplingCliOptions {
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
-    .option('-m, --model <path>', 'Hugging Face model directory (default: the bundled demo model)')
+    .option('-m, --model <path>', 'Hugging Face model directory or .gguf file (default: the bundled demo model)')
     .option('--backend <name>', 'reference | native | auto', 'auto')
     .option('--quantize <type>', 'quantize weights while loading: q8_0 | q4_0')
-    .option('--tokenizer <file>', "tokenizer file to use instead of the model's tokenizer.model")
+    .option('--tokenizer <file>', "tokenizer file to use instead of the model's tokenizer.model or the .gguf file's vocabulary")
     .option('--format <family>', `chat format / family: ${CHAT_FORMAT_NAMES.join(' | ')} (default: detected)`)
     .option('--context <n>', 'context length in tokens (default: the model seq_length)');
 }

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.js';
+import { loadGgufTokenizer } from '../../api.js';
 import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
 import { CHAT_FORMAT_NAMES, getChatFormat } from '../../chat/formats.js';
 import { parseChatMessages } from '../../chat/messages.js';
@@ -43,7 +44,7 @@ export function register(program: Command): void {
   program
     .command('prompt')
     .description('print the prompt (text, or ids with --json) that a conversation becomes')
-    .option('-m, --model <dir>', 'model directory (its tokenizer.model; default: the bundled demo model)')
+    .option('-m, --model <dir>', 'model directory (its tokenizer.model) or .gguf file (its own vocabulary); default: the bundled demo model')
     .option('--tokenizer <file>', 'a tokenizer file instead of a model directory')
     .option('--format <family>', `chat format: ${CHAT_FORMAT_NAMES.join(' | ')} (default: detected from --model)`)
     .requiredOption('--messages <file>', 'JSON array of {role, content, metadata?} messages')
@@ -60,6 +61,8 @@ export function register(program: Command): void {
         if (opts.format === undefined) throw new ChatGLMError('BAD_ARGUMENT', 'prompt: with --tokenizer alone, say which chat format with --format chatglm2|chatglm3|glm4');
         family = opts.format as ModelFamily;
         tokenizer = (await loadTokenizerFile(opts.tokenizer, family)).tokenizer;
+      } else if (opts.tokenizer === undefined && opts.model?.toLowerCase().endsWith('.gguf') === true) {
+        ({ tokenizer, family } = await loadGgufTokenizer(opts.model, opts.format as ModelFamily | undefined));
       } else {
         const dir = resolveModelPath(opts.model);
         const t = await loadTokenizerForModel(dir, opts.tokenizer);

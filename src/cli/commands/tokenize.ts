@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import { ChatGLMError } from '../../errors.js';
 import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.js';
+import { loadGgufTokenizer } from '../../api.js';
 import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
 
 export interface TokenizerCliOptions {
@@ -25,6 +26,9 @@ export async function tokenizerFromOptions(opts: TokenizerCliOptions): Promise<T
       throw new ChatGLMError('BAD_ARGUMENT', `--family must be one of ${FAMILIES.join(', ')} (got ${opts.family})`);
     }
     family = opts.family as ModelFamily;
+  }
+  if (opts.model !== undefined && opts.tokenizer === undefined && opts.model.toLowerCase().endsWith('.gguf')) {
+    return (await loadGgufTokenizer(opts.model, family)).tokenizer;
   }
   if (opts.model !== undefined) {
     const { tokenizer, family: detected } = await loadTokenizerForModel(opts.model, opts.tokenizer);
@@ -78,7 +82,7 @@ export function register(program: Command): void {
     .description('print the token ids of TEXT as JSON (no special tokens)')
     .argument('[text]', 'text to encode (default: all of stdin)')
     .option('-t, --tokenizer <file>', 'tokenizer.model (SentencePiece or GLM-4 tiktoken)')
-    .option('-m, --model <dir>', 'model directory whose tokenizer.model to use')
+    .option('-m, --model <dir>', 'model directory whose tokenizer.model to use, or a .gguf file (its own vocabulary)')
     .option('--family <family>', 'chatglm2 | chatglm3 | glm4 (special tokens; detected from --model)')
     .option('--jsonl', 'read one JSON string per stdin line, write one JSON array of ids per line')
     .action(async (text: string | undefined, opts: TokenizerCliOptions) => {
