@@ -5,7 +5,7 @@ export type { Backend, Matrix, KVCache, WeightType } from './backend/types.js';
 export type { TensorSource, TensorInfo, TensorData, DType } from './formats/tensor-source.js';
 export type { Tokenizer, StreamDecoder, ModelFamily } from './tokenizer/types.js';
 // Chat and generation (issue 4).
-export { loadChatModel, bundledModelPath, ChatModel } from './api.js';
+export { loadChatModel, loadGgufTokenizer, bundledModelPath, ChatModel } from './api.js';
 export type {
   LoadChatModelOptions,
   ChatCompletionRequest,
