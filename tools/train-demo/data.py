@@ -356,8 +356,9 @@ def code_task(rng, num, zh):
 
 # --- conversation builders --------------------------------------------------------------
 class Gen:
-    def __init__(self, seed, heldout=False, zh_cities=None):
+    def __init__(self, seed, heldout=False, zh_cities=None, echo_max_parts=4):
         self.rng = random.Random(seed)
+        self.echo_max_parts = echo_max_parts
         self.heldout = heldout
         if heldout:
             self.en_cities = HELDOUT_EN
@@ -447,7 +448,7 @@ class Gen:
         """Repeat-after-me: pure copying practice for cities and numbers (no system prompt, short)."""
         r = self.rng
         parts = []
-        for _ in range(r.randint(1, 4)):
+        for _ in range(r.randint(1, self.echo_max_parts)):
             x = r.random()
             if x < 0.5:
                 parts.append(self.city(zh))

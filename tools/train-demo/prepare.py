@@ -94,6 +94,7 @@ def main():
     ap.add_argument("--mix", default="50,10,9,20,3,8,0",
                     help="weights of tool,greet,refuse,code,notool,multi,echo conversations")
     ap.add_argument("--out", default="train.pt")
+    ap.add_argument("--echo-max-parts", type=int, default=4)
     ap.add_argument("--heldout-only", action="store_true", help="rebuild heldout.json from the existing tokenizer and train.pt")
     args = ap.parse_args()
     work = os.path.join(HERE, "work")
@@ -107,7 +108,7 @@ def main():
         return
     os.makedirs(work, exist_ok=True)
 
-    gen = data.Gen(args.seed)
+    gen = data.Gen(args.seed, echo_max_parts=args.echo_max_parts)
     weights = [float(x) for x in args.mix.split(",")]
     convs = [gen.conversation(weights) for _ in range(args.conversations)]
     if args.reuse_tokenizer:
