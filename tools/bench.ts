@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   const lines = [
     `memory read bandwidth: ${bandwidth.toFixed(1)} GB/s (${threads} threads); kernels: ${info.isa}`,
     '',
-    '| model | file | engine (threads) | load avg | prefill tok/s | decode tok/s | TTFT ms | peak RSS MB | decode GB/s (% of bw) |',
+    '| model | file | engine (threads) | load avg | prefill tok/s | decode tok/s | TTFT ms | peak RSS MiB | decode GB/s (% of bw) |',
     '|---|---|---|---|---|---|---|---|---|',
   ];
   type F = Figures & { threads: number; load: number };

@@ -8,7 +8,7 @@
  *   prefill_tok_s = prompt tokens / time of the forward pass over the prompt;
  *   ttft_ms       = that forward pass plus picking the first token;
  *   decode_tok_s  = gen tokens / time of the gen single-token steps that follow;
- *   peak_rss_mb   = the process's peak resident memory (weights, KV cache, everything).
+ *   peak_rss_mb   = the process's peak resident memory in MiB (weights, KV cache, everything).
  */
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
@@ -103,7 +103,7 @@ export function register(program: Command): void {
       } else {
         process.stdout.write(
           `${backend.name}: prefill ${result.prefill_tok_s} tok/s, decode ${result.decode_tok_s} tok/s, ` +
-            `TTFT ${result.ttft_ms} ms, peak RSS ${result.peak_rss_mb} MB (median of ${runs}, ${promptTokens}-token prompt, ${genTokens} tokens)\n`,
+            `TTFT ${result.ttft_ms} ms, peak RSS ${result.peak_rss_mb} MiB (median of ${runs}, ${promptTokens}-token prompt, ${genTokens} tokens)\n`,
         );
       }
     });
