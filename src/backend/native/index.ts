@@ -59,8 +59,13 @@ export class NativeBackend implements Backend {
     if (!Number.isSafeInteger(threads) || threads < 0) {
       throw new ChatGLMError('BAD_ARGUMENT', `threads must be a positive integer, got ${options.threads}`);
     }
-    if (options.isa !== undefined && !addon.setIsa(options.isa)) {
-      throw new ChatGLMError('UNSUPPORTED', `this CPU cannot run the ${options.isa} kernels (available: ${addon.info().isas.join(', ')})`);
+    // The kernel choice is process-wide: without an explicit one, go back to the best (or to
+    // $CHATGLM_ISA) so an earlier backend's forced variant does not leak into this one.
+    const available = addon.info().isas;
+    const envIsa = process.env['CHATGLM_ISA'];
+    const isa = options.isa ?? (envIsa !== undefined && envIsa !== '' && available.includes(envIsa) ? envIsa : available[available.length - 1]!);
+    if (!addon.setIsa(isa)) {
+      throw new ChatGLMError('UNSUPPORTED', `this CPU cannot run the ${isa} kernels (available: ${available.join(', ')})`);
     }
     this.info = addon.init(threads);
   }
