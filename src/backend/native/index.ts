@@ -9,26 +9,13 @@ import { ChatGLMError } from '../../errors.js';
 import type { AttentionParams, AttentionSeq, Backend, KVCache, Matrix, WeightType } from '../types.js';
 import { loadAddon, type NativeAddon, type NativeInfo } from './addon.js';
 import { NativeKVCache } from './kv-cache.js';
+// The addon reads weights in their file encoding, so a row takes the same bytes as in the reference backend.
+import { rowBytes } from '../reference/rows.js';
 
 export { NativeKVCache } from './kv-cache.js';
 export { loadAddon, addonPath, type NativeAddon, type NativeInfo } from './addon.js';
 
 const TYPE_CODE: Record<WeightType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4 };
-
-/** Bytes of one row of `cols` elements. */
-export function nativeRowBytes(type: WeightType, cols: number): number {
-  switch (type) {
-    case 'f32':
-      return cols * 4;
-    case 'f16':
-    case 'bf16':
-      return cols * 2;
-    case 'q8_0':
-      return (cols / 32) * 34;
-    case 'q4_0':
-      return (cols / 32) * 18;
-  }
-}
 
 class NativeMatrix implements Matrix {
   constructor(
@@ -77,7 +64,7 @@ export class NativeBackend implements Backend {
     if ((type === 'q8_0' || type === 'q4_0') && cols % 32 !== 0) {
       throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix needs a multiple of 32 columns, got ${cols}`);
     }
-    const expected = rows * nativeRowBytes(type, cols);
+    const expected = rows * rowBytes(type, cols);
     if (bytes.byteLength !== expected) {
       throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix [${rows}, ${cols}] needs ${expected} bytes, got ${bytes.byteLength}`);
     }
