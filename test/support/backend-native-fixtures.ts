@@ -21,17 +21,8 @@ export function nativeBackend(isa?: string, threads = 2): NativeBackend {
   return new NativeBackend(load.addon, isa === undefined ? { threads } : { threads, isa });
 }
 
-/** mulberry32: a small seeded generator so failures reproduce. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded mulberry32 generator of the model fixtures, so failures reproduce. */
+export { rng as seeded } from './model-fixtures.js';
 
 export function randomF32(rand: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);
