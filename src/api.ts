@@ -409,40 +409,28 @@ export class ChatModel {
   }
 
   private toMessage(p: ParsedReply): { message: ChatCompletionMessage; toolCall: boolean } {
-    const newId = (): string => `call_${randomBytes(12).toString('hex')}`;
-    const remember = (callId: string): void => {
+    const toolCall = (text: string, name: string, args: unknown): { message: ChatCompletionMessage; toolCall: boolean } => {
+      const callId = `call_${randomBytes(12).toString('hex')}`;
       const last = p.segments[p.segments.length - 1]!;
       this.callText.set(callId, { metadata: last.metadata.trim(), content: last.content });
       // Bounded: old calls fall back to re-rendering from their arguments.
       if (this.callText.size > 1000) this.callText.delete(this.callText.keys().next().value!);
+      return {
+        message: {
+          role: 'assistant',
+          content: text === '' ? null : text,
+          tool_calls: [{ id: callId, type: 'function', function: { name, arguments: JSON.stringify(args) } }],
+        },
+        toolCall: true,
+      };
     };
     switch (p.type) {
       case 'text':
         return { message: { role: 'assistant', content: p.content }, toolCall: false };
-      case 'tool_call': {
-        const callId = newId();
-        remember(callId);
-        return {
-          message: {
-            role: 'assistant',
-            content: p.text === '' ? null : p.text,
-            tool_calls: [{ id: callId, type: 'function', function: { name: p.name, arguments: JSON.stringify(p.arguments) } }],
-          },
-          toolCall: true,
-        };
-      }
-      case 'code': {
-        const callId = newId();
-        remember(callId);
-        return {
-          message: {
-            role: 'assistant',
-            content: p.text === '' ? null : p.text,
-            tool_calls: [{ id: callId, type: 'function', function: { name: p.name, arguments: JSON.stringify({ code: p.code }) } }],
-          },
-          toolCall: true,
-        };
-      }
+      case 'tool_call':
+        return toolCall(p.text, p.name, p.arguments);
+      case 'code':
+        return toolCall(p.text, p.name, { code: p.code });
       case 'invalid_tool_call':
         return {
           message: { role: 'assistant', content: p.text === '' ? null : p.text, invalid_tool_call: { name: p.name, error: p.error, content: p.content } },
