@@ -4,6 +4,7 @@
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,20 @@
   do {                                   \
     napi_throw_error(env, NULL, (msg));  \
     return NULL;                         \
+  } while (0)
+
+/*
+ * The thread pool, the kernel choice and the scratch buffer in ops.c are process-wide, but a
+ * Node-API addon can be loaded by several worker threads at once. Every call into ops.c holds this
+ * lock, so concurrent callers take turns instead of sharing one pool job or one scratch buffer
+ * (uncontended, it costs well under a microsecond per op).
+ */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+#define LOCKED(stmt)                 \
+  do {                               \
+    pthread_mutex_lock(&g_lock);     \
+    stmt;                            \
+    pthread_mutex_unlock(&g_lock);   \
   } while (0)
 
 typedef struct {
@@ -83,10 +98,13 @@ static int need(napi_env env, const arr_t *a, size_t bytes, const char *what) {
 
 static napi_value make_info(napi_env env) {
   napi_value obj, s, n, arr;
+  const char *isa;
+  int threads;
+  LOCKED(isa = cg_kernels()->name; threads = cg_threads());
   napi_create_object(env, &obj);
-  napi_create_string_utf8(env, cg_kernels()->name, NAPI_AUTO_LENGTH, &s);
+  napi_create_string_utf8(env, isa, NAPI_AUTO_LENGTH, &s);
   napi_set_named_property(env, obj, "isa", s);
-  napi_create_int32(env, cg_threads(), &n);
+  napi_create_int32(env, threads, &n);
   napi_set_named_property(env, obj, "threads", n);
   const char *names[8];
   const int k = cg_available_isas(names, 8);
@@ -107,7 +125,9 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t threads = 0;
   if (argc >= 1) get_i32(env, argv[0], &threads);
-  if (cg_init(threads) <= 0) FAIL("chatglm native: could not start the thread pool");
+  int started;
+  LOCKED(started = cg_init(threads));
+  if (started <= 0) FAIL("chatglm native: could not start the thread pool");
   return make_info(env);
 }
 
@@ -120,7 +140,9 @@ static napi_value js_set_isa(napi_env env, napi_callback_info info) {
   size_t len;
   if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) FAIL("setIsa(name)");
   napi_value r;
-  napi_get_boolean(env, cg_set_isa(name) != 0, &r);
+  int ok;
+  LOCKED(ok = cg_set_isa(name));
+  napi_get_boolean(env, ok != 0, &r);
   return r;
 }
 
@@ -131,7 +153,7 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
 
 static napi_value js_dispose(napi_env env, napi_callback_info info) {
   (void)info;
-  cg_shutdown();
+  LOCKED(cg_shutdown());
   return NULL;
 }
 
@@ -161,8 +183,8 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   if (!need(env, &out, (size_t)n * rows * 4, "out")) return NULL;
   if (bias.present && !need(env, &bias, (size_t)rows * 4, "bias")) return NULL;
   if (n == 0) return NULL;
-  cg_matmul(type, rows, cols, (const uint8_t *)w.data, (const float *)x.data, n, (float *)out.data,
-            bias.present ? (const float *)bias.data : NULL);
+  LOCKED(cg_matmul(type, rows, cols, (const uint8_t *)w.data, (const float *)x.data, n, (float *)out.data,
+                   bias.present ? (const float *)bias.data : NULL));
   return NULL;
 }
 
@@ -180,7 +202,7 @@ static napi_value js_repack(napi_env env, napi_callback_info info) {
   if (!get_arr(env, a[4], napi_uint8_array, 0, &dst, "dst")) return NULL;
   const size_t bytes = cg_row_bytes(type, cols) * (size_t)rows;
   if (!need(env, &src, bytes, "src") || !need(env, &dst, bytes, "dst")) return NULL;
-  cg_repack(type, rows, cols, (const uint8_t *)src.data, (uint8_t *)dst.data);
+  LOCKED(cg_repack(type, rows, cols, (const uint8_t *)src.data, (uint8_t *)dst.data));
   return NULL;
 }
 
@@ -207,7 +229,7 @@ static napi_value js_embedding(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "chatglm native: token id out of range of the embedding");
       return NULL;
     }
-  cg_embedding(type, rows, cols, (const uint8_t *)w.data, id, n, (float *)out.data);
+  LOCKED(cg_embedding(type, rows, cols, (const uint8_t *)w.data, id, n, (float *)out.data));
   return NULL;
 }
 
@@ -228,7 +250,7 @@ static napi_value js_rmsnorm(napi_env env, napi_callback_info info) {
   if (!need(env, &x, (size_t)n * dim * 4, "x") || !need(env, &w, (size_t)dim * 4, "weight") ||
       !need(env, &out, (size_t)n * dim * 4, "out"))
     return NULL;
-  cg_rmsnorm((const float *)x.data, (const float *)w.data, n, dim, (float)eps, (float *)out.data);
+  LOCKED(cg_rmsnorm((const float *)x.data, (const float *)w.data, n, dim, (float)eps, (float *)out.data));
   return NULL;
 }
 
@@ -248,7 +270,7 @@ static napi_value js_rope(napi_env env, napi_callback_info info) {
   if (!get_arr(env, a[5], napi_float32_array, 0, &pos, "positions")) return NULL;
   if (n < 0 || nh <= 0 || hd <= 0 || rd < 0 || rd > hd || rd % 2 != 0) FAIL("rope: bad shape");
   if (!need(env, &x, (size_t)n * nh * hd * 4, "x") || !need(env, &pos, (size_t)n * 4, "positions")) return NULL;
-  cg_rope((float *)x.data, n, nh, hd, rd, (const float *)pos.data, base);
+  LOCKED(cg_rope((float *)x.data, n, nh, hd, rd, (const float *)pos.data, base));
   return NULL;
 }
 
@@ -265,7 +287,7 @@ static napi_value js_swiglu(napi_env env, napi_callback_info info) {
   if (!get_arr(env, a[3], napi_float32_array, 0, &out, "out")) return NULL;
   if (n < 0 || half <= 0) FAIL("swiglu: bad shape");
   if (!need(env, &x, (size_t)n * 2 * half * 4, "x") || !need(env, &out, (size_t)n * half * 4, "out")) return NULL;
-  cg_swiglu((const float *)x.data, n, half, (float *)out.data);
+  LOCKED(cg_swiglu((const float *)x.data, n, half, (float *)out.data));
   return NULL;
 }
 
@@ -281,7 +303,7 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
   if (!get_arr(env, a[0], napi_float32_array, 0, &x, "a")) return NULL;
   if (!get_arr(env, a[1], napi_float32_array, 0, &y, "b")) return NULL;
   if (!need(env, &x, (size_t)len * 4, "a") || !need(env, &y, (size_t)len * 4, "b")) return NULL;
-  cg_add((float *)x.data, (const float *)y.data, (size_t)len);
+  LOCKED(cg_add((float *)x.data, (const float *)y.data, (size_t)len));
   return NULL;
 }
 
@@ -322,9 +344,9 @@ static napi_value js_attention(napi_env env, napi_callback_info info) {
     return NULL;
   size_t bytes = 0;
   if (nTok > 0)
-    bytes = cg_attention((const float *)q.data, (const float *)k.data, (const float *)v.data, (float *)out.data,
-                         (uint16_t *)kc.data, (uint16_t *)vc.data, rowStart, nTok, startPos, nh, ng, hd,
-                         (float)scale);
+    LOCKED(bytes = cg_attention((const float *)q.data, (const float *)k.data, (const float *)v.data, (float *)out.data,
+                                (uint16_t *)kc.data, (uint16_t *)vc.data, rowStart, nTok, startPos, nh, ng, hd,
+                                (float)scale));
   napi_value r;
   napi_create_double(env, (double)bytes, &r);
   return r;
@@ -340,7 +362,9 @@ static napi_value js_membw(napi_env env, napi_callback_info info) {
   if (argc >= 2) get_i32(env, a[1], &iters);
   if (mib <= 0 || iters <= 0) FAIL("membw: bad arguments");
   napi_value r;
-  napi_create_double(env, cg_membw((size_t)mib << 20, iters), &r);
+  double gbps;
+  LOCKED(gbps = cg_membw((size_t)mib << 20, iters));
+  napi_create_double(env, gbps, &r);
   return r;
 }
 
