@@ -447,6 +447,9 @@ export class ChatModel {
     const out: ChatMessage[] = [];
     request.messages.forEach((m, i) => {
       const where = `messages[${i}]`;
+      if (m.role === 'assistant' && m.tool_calls !== undefined && !Array.isArray(m.tool_calls)) {
+        throw new ChatGLMError('BAD_ARGUMENT', `${where}: tool_calls must be an array of {"id", "type": "function", "function": {"name", "arguments"}}`);
+      }
       if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) {
         const text = contentText(m.content, where);
         if (text !== '') out.push({ role: 'assistant', content: text });
@@ -470,6 +473,11 @@ export class ChatModel {
 
   /** An assistant tool call as the model writes it: the exact text when we produced it. */
   private callMessage(call: ChatCompletionMessageToolCall, where: string): ChatMessage {
+    // Messages may come from a JSON file (chat --messages): check the shape before reading it.
+    const fn: unknown = typeof call === 'object' && call !== null ? (call as { function?: unknown }).function : undefined;
+    if (typeof fn !== 'object' || fn === null || typeof (fn as { name?: unknown }).name !== 'string' || typeof (fn as { arguments?: unknown }).arguments !== 'string') {
+      throw new ChatGLMError('BAD_ARGUMENT', `${where}: a tool call needs "function": {"name": string, "arguments": JSON string}`);
+    }
     const known = this.callText.get(call.id);
     if (known !== undefined) return { role: 'assistant', metadata: known.metadata, content: known.content };
     let args: JsonValue;

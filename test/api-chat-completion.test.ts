@@ -214,3 +214,20 @@ test('concurrent requests each get a correct answer (the second uses its own cac
   const again = await chat.createChatCompletion(a);
   assert.ok(again.usage.prefill_tokens < again.usage.prompt_tokens, 'the shared cache was reused');
 });
+
+test('a malformed tool call in the messages is a ChatGLMError naming the message, not a TypeError', async () => {
+  const tok = new ByteTokenizer();
+  const { chat } = scripted('ok', tok.specialId('<|user|>')!);
+  const bad = async (toolCalls: unknown): Promise<void> => {
+    const messages = [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: '', tool_calls: toolCalls },
+      { role: 'tool', content: '1' },
+    ] as unknown as Parameters<ChatModel['createChatCompletion']>[0]['messages'];
+    await assert.rejects(chat.createChatCompletion({ messages }), (e: unknown) => e instanceof ChatGLMError && e.code === 'BAD_ARGUMENT' && e.message.startsWith('messages[1]: '));
+  };
+  await bad([{ id: 'call_1', type: 'function' }]);
+  await bad([{ id: 'call_1', type: 'function', function: { name: 'f', arguments: { a: 1 } } }]);
+  await bad([null]);
+  await bad({ id: 'call_1' });
+});
