@@ -9,7 +9,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { GgufWriter, gv, type GgufTensorSpec } from '../src/formats/gguf-writer.js';
 import type { GgufMetadataEntry } from '../src/formats/gguf.js';
-import { f32ToF16Bits } from '../src/formats/half.js';
+import { f32Bytes, f32ToF16Bits } from '../src/formats/half.js';
 
 export interface SynthShape {
   name: string;
@@ -51,10 +51,6 @@ function randomQuantRows(type: SynthType, rows: number, cols: number): Uint8Arra
     out[o + 1] = d >> 8;
   }
   return out;
-}
-
-function f32Bytes(values: Float32Array): Uint8Array {
-  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
 
 /** A SentencePiece-like vocabulary laid out as llama.cpp's converter writes ChatGLM3's. */

@@ -14,6 +14,7 @@ import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { createBackend, isBackendName } from '../../backend/select.js';
 import { openModel } from '../../model/open.js';
+import { argmax } from '../../generate/sampler.js';
 
 export interface BenchResult {
   prefill_tok_s: number;
@@ -42,12 +43,6 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
-  return best;
 }
 
 export function register(program: Command): void {
