@@ -67,11 +67,13 @@ export function register(program: Command): void {
       const prefill: number[] = [];
       const decode: number[] = [];
       const ttft: number[] = [];
-      // A fixed pseudo-random prompt, avoiding the low ids where control tokens live.
+      // A fixed pseudo-random prompt, avoiding the low ids where control tokens live (unless the
+      // vocabulary is that small: a tiny test model has nothing else).
+      const low = vocab > 300 ? 300 : 0;
       let seed = 12345;
       const prompt = Array.from({ length: promptTokens }, () => {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-        return 300 + (seed % Math.max(1, Math.min(vocab, 60000) - 300));
+        return low + (seed % (Math.min(vocab, 60000) - low));
       });
       for (let r = 0; r < runs; r++) {
         const cache = model.newCache(promptTokens + genTokens + 1);
