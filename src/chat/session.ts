@@ -4,7 +4,7 @@
  * KV cache between calls, so the next turn prefills only the tokens after the common prefix.
  */
 import { ChatGLMError } from '../errors.js';
-import { generate, type GenerateOptions } from '../generate/generator.js';
+import { drain, generate, type GenerateOptions } from '../generate/generator.js';
 import { CachedSequence } from '../generate/sequence.js';
 import type { SamplingOptions } from '../generate/sampler.js';
 import type { CausalLM, GenerationResult } from '../generate/types.js';
@@ -127,12 +127,7 @@ export class ChatSession {
 
   /** Runs a whole reply; `onText` receives the visible text as it is generated. */
   async reply(messages: readonly ChatMessage[], options: ReplyOptions = {}, onText?: (delta: string) => void): Promise<ChatReply> {
-    const it = this.stream(messages, options);
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return r.value;
-      onText?.(r.value);
-    }
+    return drain(this.stream(messages, options), onText);
   }
 }
 

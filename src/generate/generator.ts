@@ -213,10 +213,14 @@ export async function generateAll(
   options: GenerateOptions = {},
   onStep?: (step: GenerationStep) => void,
 ): Promise<GenerationResult> {
-  const it = generate(model, prompt, options);
+  return drain(generate(model, prompt, options), onStep);
+}
+
+/** Runs an async generator to its end, handing each yielded value to `onValue`; returns its result. */
+export async function drain<T, R>(it: AsyncGenerator<T, R, void>, onValue?: (value: T) => void): Promise<R> {
   for (;;) {
     const r = await it.next();
     if (r.done) return r.value;
-    onStep?.(r.value);
+    onValue?.(r.value);
   }
 }

@@ -142,17 +142,9 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
         history.push({ role: expectObservation ? 'observation' : 'user', content: raw });
         expectObservation = false;
         answering = new AbortController();
-        const it = session.stream([...preamble(), ...history], { ...options, signal: answering.signal });
         let reply;
         try {
-          for (;;) {
-            const r = await it.next();
-            if (r.done) {
-              reply = r.value;
-              break;
-            }
-            process.stdout.write(r.value);
-          }
+          reply = await session.reply([...preamble(), ...history], { ...options, signal: answering.signal }, (text) => process.stdout.write(text));
         } finally {
           answering = undefined;
         }
