@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ChatGLMError, notFound } from '../errors.js';
 import type { ModelFamily } from '../tokenizer/types.js';
+import { familyFromConfig } from '../tokenizer/load.js';
 
 /**
  * How rope_ratio stretches RoPE: 'base' multiplies the base (ChatGLM3-32k/128k, GLM-4),
@@ -74,13 +75,12 @@ function optionalBool(j: Json, file: string, field: string, fallback: boolean): 
   return v;
 }
 
-/** The family a config belongs to, from what the config itself shows. */
+/**
+ * The family a config belongs to from the config alone, for callers with no model directory to
+ * look at (openModel asks tokenizer/load's detectModelFamily, which also reads the tokenizer files).
+ */
 export function detectFamily(j: Json): ModelFamily {
-  if (j['padded_vocab_size'] === 151552) return 'glm4';
-  const name = String(j['_name_or_path'] ?? '').toLowerCase();
-  if (name.includes('glm-4') || name.includes('glm4')) return 'glm4';
-  if (name.includes('chatglm2') || name.includes('codegeex2')) return 'chatglm2';
-  return 'chatglm3';
+  return familyFromConfig(j) ?? 'chatglm3';
 }
 
 /** ChatGLM2-6B-32k interpolates positions; every later family scales the base. */

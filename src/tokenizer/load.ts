@@ -39,6 +39,15 @@ export async function detectSentencePieceFamily(dir: string): Promise<'chatglm2'
   return 'chatglm2';
 }
 
+/** What config.json alone says about the family (GLM-4's vocabulary size, a telling name), if anything. */
+export function familyFromConfig(config: Record<string, unknown>): ModelFamily | undefined {
+  if (config['padded_vocab_size'] === 151552) return 'glm4';
+  const name = String(config['_name_or_path'] ?? '').toLowerCase();
+  if (name.includes('glm-4') || name.includes('glm4')) return 'glm4';
+  if (name.includes('chatglm2') || name.includes('codegeex2')) return 'chatglm2';
+  return undefined;
+}
+
 /**
  * The one place that decides a model directory's family (the model loader and the GGUF converter
  * both ask here, so they can never disagree). GLM-4 shows in its config (vocabulary size, name) or
@@ -46,10 +55,8 @@ export async function detectSentencePieceFamily(dir: string): Promise<'chatglm2'
  * model, so the config name or the tokenizer files decide (detectSentencePieceFamily).
  */
 export async function detectModelFamily(dir: string, config: Record<string, unknown>): Promise<ModelFamily> {
-  if (config['padded_vocab_size'] === 151552) return 'glm4';
-  const name = String(config['_name_or_path'] ?? '').toLowerCase();
-  if (name.includes('glm-4') || name.includes('glm4')) return 'glm4';
-  if (name.includes('chatglm2') || name.includes('codegeex2')) return 'chatglm2';
+  const fromConfig = familyFromConfig(config);
+  if (fromConfig !== undefined) return fromConfig;
   const tokenizerConfig = await readIfExists(path.join(dir, 'tokenizer_config.json'));
   if (tokenizerConfig?.includes('<|endoftext|>')) return 'glm4';
   const tokenizerModel = await readFile(path.join(dir, 'tokenizer.model')).catch(() => undefined);
