@@ -8,7 +8,8 @@
         "native/pool.c",
         "native/kernels_scalar.c",
         "native/kernels_avx2.c",
-        "native/kernels_avx512.c"
+        "native/kernels_avx512.c",
+        "native/kernels_neon.c"
       ],
       "cflags": ["-O3", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"],
       "cflags!": ["-O2", "-O0"],

@@ -87,7 +87,11 @@ extern const kernels_t kernels_avx2;
 extern const kernels_t kernels_avx512;
 #endif
 #if defined(__aarch64__)
+/* kernels_neon.c: plain Advanced SIMD, and the same with SDOT for the int8 dot products. */
 extern const kernels_t kernels_neon;
+extern const kernels_t kernels_neon_dot;
+/* 1 when this CPU has the dotprod extension (kernels_neon_dot may run). */
+int cg_neon_dotprod(void);
 #endif
 
 /* Scalar helpers shared by every variant. */

@@ -32,6 +32,9 @@ static const kernels_t *best_kernels(void) {
     return &kernels_avx2;
   }
 #endif
+#if defined(__aarch64__)
+  return cg_neon_dotprod() ? &kernels_neon_dot : &kernels_neon;
+#endif
   return &kernels_scalar;
 }
 
@@ -47,6 +50,10 @@ int cg_available_isas(const char **names, int max) {
       names[n++] = kernels_avx512.name;
   }
 #endif
+#if defined(__aarch64__)
+  if (n < max) names[n++] = kernels_neon.name;
+  if (cg_neon_dotprod() && n < max) names[n++] = kernels_neon_dot.name;
+#endif
   return n;
 }
 
@@ -59,6 +66,10 @@ int cg_set_isa(const char *name) {
 #if defined(__x86_64__) || defined(_M_X64)
     else if (strcmp(name, kernels_avx2.name) == 0) g_k = &kernels_avx2;
     else if (strcmp(name, kernels_avx512.name) == 0) g_k = &kernels_avx512;
+#endif
+#if defined(__aarch64__)
+    else if (strcmp(name, kernels_neon.name) == 0) g_k = &kernels_neon;
+    else if (strcmp(name, kernels_neon_dot.name) == 0) g_k = &kernels_neon_dot;
 #endif
     g_isa_chosen = 1;
     return 1;
