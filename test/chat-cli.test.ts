@@ -91,6 +91,21 @@ test('chat --messages --json prints the assistant message; interactive chat runs
   assert.match(i.stdout, /\(system prompt set; conversation cleared\)/);
 });
 
+test('interactive chat reports a message longer than the context and goes on with the conversation', async () => {
+  // The test model's context is 128 tokens; 400 words cannot fit whatever the tokenizer does.
+  const long = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
+  const r = await run(['chat', '--model', dir, '--greedy', '--max-new-tokens', '4', '--stats'], `${long}\nhello\n/exit\n`);
+  assert.equal(r.code, 0, r.stderr);
+  const errors = r.stderr.split('\n').filter((l) => l.startsWith('chatglm: ') && !l.startsWith('chatglm: chatting'));
+  assert.equal(errors.length, 1, r.stderr);
+  assert.match(errors[0]!, /context/i);
+  // The second message was answered: --stats prints one usage line per answered turn.
+  const stats = r.stderr.split('\n').filter((l) => l.startsWith('{'));
+  assert.equal(stats.length, 1, r.stderr);
+  const usage = (JSON.parse(stats[0]!) as { usage: { prompt_tokens: number } }).usage;
+  assert.ok(usage.prompt_tokens < 128, JSON.stringify(usage));
+});
+
 test('usage errors are one line on stderr with exit code 1', async () => {
   for (const args of [
     ['generate', '--model', dir, '--prompt', 'x', '--greedy', '--top-p', '0.5'],

@@ -139,12 +139,23 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
         session.reset();
         process.stdout.write(system === '' ? '(system prompt removed; conversation cleared)\n' : '(system prompt set; conversation cleared)\n');
       } else if (line !== '') {
-        history.push({ role: expectObservation ? 'observation' : 'user', content: raw });
+        const wasObservation: boolean = expectObservation;
+        history.push({ role: wasObservation ? 'observation' : 'user', content: raw });
         expectObservation = false;
         answering = new AbortController();
         let reply;
         try {
           reply = await session.reply([...preamble(), ...history], { ...options, signal: answering.signal }, (text) => process.stdout.write(text));
+        } catch (err) {
+          // A message the model cannot take (longer than the context, say) must not end the
+          // conversation: report it, forget that message, and keep what came before.
+          if (!(err instanceof ChatGLMError)) throw err;
+          history.pop();
+          expectObservation = wasObservation;
+          process.stderr.write(`chatglm: ${err.message}\n`);
+          rl.setPrompt(promptText());
+          if (tty) rl.prompt();
+          continue;
         } finally {
           answering = undefined;
         }
