@@ -206,6 +206,49 @@ static napi_value js_repack(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static void free_weights(napi_env env, void *data, void *hint) {
+  const size_t mapped = (size_t)(uintptr_t)hint;
+  int64_t ignored;
+  napi_adjust_external_memory(env, -(int64_t)mapped, &ignored);
+  cg_free_weights(data, mapped);
+}
+
+/*
+ * allocWeights(bytes) -> Uint8Array | null: zeroed memory for repacked weights in transparent huge
+ * pages (see cg_alloc_weights); null where that is not available, and the caller uses a plain array.
+ */
+static napi_value js_alloc_weights(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  double want;
+  if (argc < 1 || !get_f64(env, a[0], &want) || !(want > 0) || want > 9007199254740991.0) FAIL("allocWeights: bad size");
+  const size_t bytes = (size_t)want;
+  napi_value nul;
+  napi_get_null(env, &nul);
+  size_t mapped = 0;
+  void *p = cg_alloc_weights(bytes, &mapped);
+  if (!p) return nul;
+  napi_value ab, ta;
+  if (napi_create_external_arraybuffer(env, p, bytes, free_weights, (void *)(uintptr_t)mapped, &ab) != napi_ok) {
+    /* Runtimes that refuse external buffers (e.g. a V8 sandbox) get the plain-array fallback. */
+    cg_free_weights(p, mapped);
+    const napi_extended_error_info *ignored;
+    napi_get_last_error_info(env, &ignored);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value e;
+      napi_get_and_clear_last_exception(env, &e);
+    }
+    return nul;
+  }
+  int64_t ignored;
+  napi_adjust_external_memory(env, (int64_t)mapped, &ignored);
+  CHECK(napi_create_typedarray(env, napi_uint8_array, bytes, ab, 0, &ta));
+  return ta;
+}
+
 /* embedding(type, rows, cols, w:Uint8Array, ids:Int32Array, out:Float32Array) */
 static napi_value js_embedding(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -376,6 +419,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"dispose", NULL, js_dispose, NULL, NULL, NULL, napi_default, NULL},
       {"matmul", NULL, js_matmul, NULL, NULL, NULL, napi_default, NULL},
       {"repack", NULL, js_repack, NULL, NULL, NULL, napi_default, NULL},
+      {"allocWeights", NULL, js_alloc_weights, NULL, NULL, NULL, napi_default, NULL},
       {"embedding", NULL, js_embedding, NULL, NULL, NULL, napi_default, NULL},
       {"rmsnorm", NULL, js_rmsnorm, NULL, NULL, NULL, napi_default, NULL},
       {"rope", NULL, js_rope, NULL, NULL, NULL, napi_default, NULL},

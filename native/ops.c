@@ -13,6 +13,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "pool.h"
 
@@ -21,6 +24,7 @@ static const kernels_t *g_k = &kernels_scalar;
 static int g_isa_chosen = 0;
 /* The thread count last asked for, so a pool shut down by dispose() comes back the same size. */
 static int g_requested_threads = 0;
+static int g_decode_chunk = 4;
 
 static const kernels_t *best_kernels(void) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -83,6 +87,8 @@ int cg_init(int threads) {
     const char *env = getenv("CHATGLM_ISA");
     if (env && *env) cg_set_isa(env);
     g_isa_chosen = 1;
+    const char *dc = getenv("CHATGLM_DECODE_CHUNK");
+    if (dc && atoi(dc) > 0) g_decode_chunk = atoi(dc);
   }
   g_requested_threads = threads;
   if (threads <= 0) {
@@ -129,6 +135,50 @@ static void *scratch(size_t bytes) {
     g_scratch_size = g_scratch ? bytes : 0;
   }
   return g_scratch;
+}
+
+/* ---------------------------------------------------------------- weight memory */
+
+/*
+ * Decode streams every weight byte once per token (GBs), so with 4 KiB pages it also walks a page
+ * table entry every 4 KiB. Linux gives transparent huge pages to madvise(MADV_HUGEPAGE) regions
+ * when THP is `madvise` (the usual default), which cuts those TLB misses 512-fold. The region
+ * starts on a 2 MiB boundary so every whole 2 MiB of it can be a huge page; its length is only
+ * rounded to 4 KiB, so the tail uses small pages and no memory is wasted (peak RSS matters too).
+ */
+#define CG_HUGE (2u << 20)
+
+void *cg_alloc_weights(size_t bytes, size_t *mapped) {
+  *mapped = 0;
+#if defined(__linux__)
+  if (bytes == 0) return NULL;
+  const size_t len = (bytes + 4095) & ~(size_t)4095;
+  const size_t span = len + CG_HUGE;
+  uint8_t *p = (uint8_t *)mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  uint8_t *a = (uint8_t *)(((uintptr_t)p + CG_HUGE - 1) & ~(uintptr_t)(CG_HUGE - 1));
+  if (a > p) munmap(p, (size_t)(a - p));
+  const size_t tail = (size_t)(p + span - (a + len));
+  if (tail > 0) munmap(a + len, tail);
+#ifdef MADV_HUGEPAGE
+  /* Advice only: without THP the memory is still good, just in small pages. */
+  if (len >= CG_HUGE) madvise(a, len, MADV_HUGEPAGE);
+#endif
+  *mapped = len;
+  return a;
+#else
+  (void)bytes;
+  return NULL;
+#endif
+}
+
+void cg_free_weights(void *p, size_t mapped) {
+#if defined(__linux__)
+  if (p && mapped) munmap(p, mapped);
+#else
+  (void)p;
+  (void)mapped;
+#endif
 }
 
 /* ---------------------------------------------------------------- repack */
@@ -287,7 +337,7 @@ void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, i
       for (int t = 0; t < n; t++) mm_quantize_task(&m, t, 0);
     m.groups = rows / X8;
     /* Decode: 4 groups (32 rows) per claim balances well; prefill: 2 groups keep the tile in L1/L2. */
-    m.chunk = n >= 4 ? 2 : 4;
+    m.chunk = n >= 4 ? 2 : g_decode_chunk;
     m.gchunks = (m.groups + m.chunk - 1) / m.chunk;
     run(mm_q_task, &m, m.gchunks + (rows % X8 != 0 ? 1 : 0));
   } else {

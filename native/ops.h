@@ -16,6 +16,10 @@ int cg_set_isa(const char *name);
 int cg_available_isas(const char **names, int max);
 
 size_t cg_row_bytes(int type, int cols);
+/* Zeroed memory for weights, 2 MiB-aligned and advised for transparent huge pages (Linux; NULL
+ * elsewhere or on failure: callers fall back to ordinary memory). `mapped` is what to free. */
+void *cg_alloc_weights(size_t bytes, size_t *mapped);
+void cg_free_weights(void *p, size_t mapped);
 /* ggml rows -> the x8 layout matmul/embedding expect for q4_0/q8_0 (see kernels.h); same size. */
 void cg_repack(int type, int rows, int cols, const uint8_t *src, uint8_t *dst);
 void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out, const float *bias);

@@ -17,6 +17,11 @@ export interface NativeAddon {
   dispose(): void;
   /** q4_0/q8_0 rows in ggml's layout -> the row-interleaved layout matmul/embedding read (same size). */
   repack(type: number, rows: number, cols: number, src: Uint8Array, dst: Uint8Array): void;
+  /**
+   * Zeroed memory for a repacked weight matrix, in transparent huge pages where the OS offers them
+   * (Linux); null elsewhere, and the caller allocates an ordinary array instead.
+   */
+  allocWeights(bytes: number): Uint8Array | null;
   /** For q4_0/q8_0, `w` must be in the repacked layout. */
   matmul(type: number, rows: number, cols: number, w: Uint8Array, x: Float32Array, n: number, out: Float32Array, bias: Float32Array | null): void;
   embedding(type: number, rows: number, cols: number, w: Uint8Array, ids: Int32Array, out: Float32Array): void;
