@@ -1,0 +1,461 @@
+/*
+ * Kernel-table check without Node: every kernel of every table this CPU can run (as the addon's
+ * dispatch in ops.c lists them) against the portable scalar table on seeded random inputs, and the
+ * scalar integer dot products against an exact integer/double oracle. x8 inputs are built by
+ * cg_repack, the routine the addon uses. One line per kernel; exit status 1 on any mismatch.
+ *
+ *   cc -O3 -std=c11 -fno-strict-aliasing native/test/kernel-check.c native/ops.c native/pool.c \
+ *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c \
+ *      -lm -lpthread -o kernel-check && ./kernel-check [--expect-best NAME] [--expect-isas a,b,c]
+ *
+ * The same sources cross-compile for aarch64 (-static) and run under qemu-aarch64 -cpu max (SDOT)
+ * or -cpu cortex-a57 (none): see native/test/check-neon.sh.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels.h"
+#include "../ops.h"
+
+/* ------------------------------------------------------------ inputs */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+static float uni(void) { return (float)((rnd() >> 40) * (1.0 / 16777216.0)); } /* [0, 1) */
+static float sym(float s) { return (2.0f * uni() - 1.0f) * s; }
+static int irange(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
+
+/* k floats; block b gets its own scale (some tiny, some large) and block 1 is all zero. */
+static void fill_act(float *x, int k) {
+  for (int b = 0; b < k / QK; b++) {
+    const float s = b == 1 ? 0.0f : powf(10.0f, sym(3.0f));
+    for (int j = 0; j < QK; j++) x[b * QK + j] = sym(s);
+  }
+}
+
+static void fill_q8_rows(uint8_t *dst, int rows, int nb) {
+  block_q8_0 *b = (block_q8_0 *)dst;
+  for (int i = 0; i < rows * nb; i++) {
+    b[i].d = cg_f32_to_f16(0.001f + 0.05f * uni());
+    /* [-127, 127]: what ggml's quantizer produces. */
+    for (int j = 0; j < QK; j++) b[i].qs[j] = (int8_t)irange(-127, 127);
+  }
+}
+
+static void fill_q4_rows(uint8_t *dst, int rows, int nb) {
+  block_q4_0 *b = (block_q4_0 *)dst;
+  for (int i = 0; i < rows * nb; i++) {
+    b[i].d = cg_f32_to_f16(0.001f + 0.05f * uni());
+    for (int j = 0; j < QK / 2; j++) b[i].qs[j] = (uint8_t)(rnd() & 0xff);
+  }
+}
+
+/* ------------------------------------------------------------ oracle */
+
+/* Exact integer block sums, scaled in double: the value every int8 dot product approximates.
+ * *mag bounds what float rounding can be relative to: the same sum over |terms|, with the +8 offset
+ * for q4_0 that the x86 kernels carry through the float accumulation. */
+static double oracle_row(int q4, int nb, const uint8_t *row, const block_qa *a, double *mag) {
+  double acc = 0, m = 0;
+  for (int i = 0; i < nb; i++) {
+    long s = 0, sa = 0;
+    float dw;
+    if (q4) {
+      const block_q4_0 *w = (const block_q4_0 *)row + i;
+      dw = cg_f16_to_f32(w->d);
+      for (int j = 0; j < QK / 2; j++) {
+        const int lo = (w->qs[j] & 0x0f) - 8, hi = (w->qs[j] >> 4) - 8;
+        s += (long)lo * a[i].qs[j] + (long)hi * a[i].qs[j + 16];
+        sa += (long)(labs(lo) + 8) * labs(a[i].qs[j]) + (long)(labs(hi) + 8) * labs(a[i].qs[j + 16]);
+      }
+    } else {
+      const block_q8_0 *w = (const block_q8_0 *)row + i;
+      dw = cg_f16_to_f32(w->d);
+      for (int j = 0; j < QK; j++) {
+        s += (long)w->qs[j] * a[i].qs[j];
+        sa += labs(w->qs[j]) * labs(a[i].qs[j]);
+      }
+    }
+    acc += (double)dw * a[i].d * (double)s;
+    m += fabs((double)dw * a[i].d) * (double)sa;
+  }
+  *mag = m;
+  return acc;
+}
+
+/* ------------------------------------------------------------ bookkeeping */
+
+typedef struct {
+  double worst; /* max |got - want| / allowed; <= 1 passes */
+  double rel;   /* max |got - want| / scale, for the report */
+  long n;
+} stat_t;
+
+static int failures = 0;
+
+static void note(stat_t *st, double got, double want, double scale, double tol) {
+  const double err = fabs(got - want);
+  const double allowed = tol * scale + 1e-30;
+  const double r = (got != got || want != want) ? (got != got && want != want ? 0 : INFINITY) : err / allowed;
+  if (r > st->worst) st->worst = r;
+  if (scale > 0 && err / scale > st->rel) st->rel = err / scale;
+  st->n++;
+}
+
+static void report(const char *isa, const char *kernel, const char *against, stat_t *st, const char *how) {
+  const int ok = st->worst <= 1.0;
+  if (!ok) failures++;
+  printf("%-11s %-12s vs %-7s %s  %6ld values, max err %.2e %s\n", isa, kernel, against, ok ? "ok  " : "FAIL", st->n,
+         st->rel, how);
+}
+
+static uint32_t fbits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+/* ------------------------------------------------------------ checks */
+
+#define TOL_DOT 1e-5
+
+static const int NBS[] = {1, 2, 3, 7, 64};
+#define N_NBS ((int)(sizeof(NBS) / sizeof(NBS[0])))
+
+static void check_quantize(const kernels_t *K, const kernels_t *S) {
+  const int k = 64 * QK;
+  float *x = malloc(sizeof(float) * k);
+  block_qa *y = malloc(sizeof(block_qa) * (k / QK)), *z = malloc(sizeof(block_qa) * (k / QK));
+  stat_t st = {0};
+  long ulps = 0, bound_bad = 0;
+  for (int rep = 0; rep < 8; rep++) {
+    fill_act(x, k);
+    K->quantize_qa(x, y, k);
+    S->quantize_qa(x, z, k);
+    for (int b = 0; b < k / QK; b++) {
+      if (memcmp(y[b].qs, z[b].qs, QK) != 0) st.worst = INFINITY;
+      const long dd = labs((long)fbits(y[b].d) - (long)fbits(z[b].d));
+      const long ds = labs((long)fbits(y[b].s) - (long)fbits(z[b].s));
+      if (dd > 1 || ds > 1) st.worst = INFINITY;
+      ulps += dd + ds;
+      /* Independent of the table: each quant reconstructs its input within half a step. */
+      for (int j = 0; j < QK; j++) {
+        const double e = fabs((double)x[b * QK + j] - (double)y[b].qs[j] * y[b].d);
+        if (e > 0.5 * y[b].d * (1 + 1e-5) + 1e-37) bound_bad++;
+      }
+      st.n += QK;
+    }
+  }
+  if (bound_bad) st.worst = INFINITY;
+  char how[160];
+  snprintf(how, sizeof how, "(quants equal, d/s off by %ld ulp in total, %ld outside half a step)", ulps, bound_bad);
+  report(K->name, "quantize_qa", S->name, &st, how);
+  free(x);
+  free(y);
+  free(z);
+}
+
+/* dot, dot4, x8_1, x8_4 for one weight type. */
+static void check_int8(const kernels_t *K, const kernels_t *S, int q4) {
+  const char *tn = q4 ? "q4_0" : "q8_0";
+  stat_t sd = {0}, sd4 = {0}, sx1 = {0}, sx4 = {0}, so = {0};
+  for (int ni = 0; ni < N_NBS; ni++) {
+    const int nb = NBS[ni];
+    const int rows = 8 * 3 + 5; /* three x8 groups and leftover rows */
+    const size_t rb = cg_row_bytes(q4 ? WT_Q4_0 : WT_Q8_0, nb * QK);
+    uint8_t *w = malloc(rb * rows), *wx = malloc(rb * rows);
+    if (q4) fill_q4_rows(w, rows, nb);
+    else fill_q8_rows(w, rows, nb);
+    cg_repack(q4 ? WT_Q4_0 : WT_Q8_0, rows, nb * QK, w, wx);
+    /* 4 activation rows, strided further apart than nb so a wrong stride shows. */
+    const size_t astride = (size_t)nb + 3;
+    float *x = malloc(sizeof(float) * QK * astride * 4);
+    block_qa *a = malloc(sizeof(block_qa) * astride * 4);
+    for (int t = 0; t < 4; t++) {
+      fill_act(x + (size_t)t * astride * QK, nb * QK);
+      S->quantize_qa(x + (size_t)t * astride * QK, a + (size_t)t * astride, nb * QK);
+    }
+    double want[4][8 * 3 + 5], mag[4][8 * 3 + 5];
+    for (int t = 0; t < 4; t++)
+      for (int r = 0; r < rows; r++) want[t][r] = oracle_row(q4, nb, w + (size_t)r * rb, a + (size_t)t * astride, &mag[t][r]);
+    for (int r = 0; r < rows; r++) {
+      const uint8_t *wr = w + (size_t)r * rb;
+      float got4[4], ref4[4];
+      for (int t = 0; t < 4; t++) {
+        const block_qa *at = a + (size_t)t * astride;
+        const float g = q4 ? K->dot_q4_0(nb, (const block_q4_0 *)wr, at) : K->dot_q8_0(nb, (const block_q8_0 *)wr, at);
+        const float s = q4 ? S->dot_q4_0(nb, (const block_q4_0 *)wr, at) : S->dot_q8_0(nb, (const block_q8_0 *)wr, at);
+        note(&sd, g, s, mag[t][r], TOL_DOT);
+        note(&so, s, want[t][r], mag[t][r], TOL_DOT);
+      }
+      if (q4) {
+        K->dot4_q4_0(nb, (const block_q4_0 *)wr, a, astride, got4);
+        S->dot4_q4_0(nb, (const block_q4_0 *)wr, a, astride, ref4);
+      } else {
+        K->dot4_q8_0(nb, (const block_q8_0 *)wr, a, astride, got4);
+        S->dot4_q8_0(nb, (const block_q8_0 *)wr, a, astride, ref4);
+      }
+      for (int t = 0; t < 4; t++) note(&sd4, got4[t], ref4[t], mag[t][r], TOL_DOT);
+    }
+    const size_t rec = (size_t)nb * (q4 ? X8_Q4_BYTES : X8_Q8_BYTES);
+    for (int g = 0; g < rows / 8; g++) {
+      const uint8_t *wg = wx + (size_t)g * rec;
+      float got[32], ref[32];
+      for (int t = 0; t < 4; t++) {
+        const block_qa *at = a + (size_t)t * astride;
+        if (q4) {
+          K->x8_q4_0_1(nb, wg, at, got);
+          S->x8_q4_0_1(nb, wg, at, ref);
+        } else {
+          K->x8_q8_0_1(nb, wg, at, got);
+          S->x8_q8_0_1(nb, wg, at, ref);
+        }
+        for (int r = 0; r < 8; r++) {
+          note(&sx1, got[r], ref[r], mag[t][g * 8 + r], TOL_DOT);
+          /* The scalar x8 kernel on repacked rows against the oracle on the original rows. */
+          note(&so, ref[r], want[t][g * 8 + r], mag[t][g * 8 + r], TOL_DOT);
+        }
+      }
+      if (q4) {
+        K->x8_q4_0_4(nb, wg, a, astride, got);
+        S->x8_q4_0_4(nb, wg, a, astride, ref);
+      } else {
+        K->x8_q8_0_4(nb, wg, a, astride, got);
+        S->x8_q8_0_4(nb, wg, a, astride, ref);
+      }
+      for (int t = 0; t < 4; t++)
+        for (int r = 0; r < 8; r++) note(&sx4, got[t * 8 + r], ref[t * 8 + r], mag[t][g * 8 + r], TOL_DOT);
+    }
+    free(w);
+    free(wx);
+    free(x);
+    free(a);
+  }
+  char name[32];
+  const char *how = "(relative to sum |terms|)";
+  if (K == S) {
+    snprintf(name, sizeof name, "dot_%s", tn);
+    report(K->name, name, "oracle", &so, "(exact int sums in double; dot and x8 after repack)");
+    return;
+  }
+  snprintf(name, sizeof name, "dot_%s", tn);
+  report(K->name, name, S->name, &sd, how);
+  snprintf(name, sizeof name, "dot4_%s", tn);
+  report(K->name, name, S->name, &sd4, how);
+  snprintf(name, sizeof name, "x8_%s_1", tn);
+  report(K->name, name, S->name, &sx1, how);
+  snprintf(name, sizeof name, "x8_%s_4", tn);
+  report(K->name, name, S->name, &sx4, how);
+}
+
+static const int KS[] = {1, 7, 8, 33, 128, 4101};
+#define N_KS ((int)(sizeof(KS) / sizeof(KS[0])))
+
+static void check_float_dots(const kernels_t *K, const kernels_t *S) {
+  stat_t s32 = {0}, s16 = {0}, sbf = {0}, ssum = {0};
+  for (int ki = 0; ki < N_KS; ki++) {
+    const int k = KS[ki];
+    float *w = malloc(sizeof(float) * k), *x = malloc(sizeof(float) * k);
+    uint16_t *h = malloc(2 * k), *b = malloc(2 * k);
+    for (int rep = 0; rep < 4; rep++) {
+      double mag = 0, mag16 = 0, magb = 0, sabs = 0;
+      for (int i = 0; i < k; i++) {
+        w[i] = sym(2.0f);
+        x[i] = sym(3.0f);
+        h[i] = cg_f32_to_f16(w[i]);
+        b[i] = (uint16_t)(fbits(w[i]) >> 16);
+        mag += fabs((double)w[i] * x[i]);
+        mag16 += fabs((double)cg_f16_to_f32(h[i]) * x[i]);
+        magb += fabs((double)cg_bf16_to_f32(b[i]) * x[i]);
+        sabs += fabs((double)x[i]);
+      }
+      note(&s32, K->dot_f32(k, w, x), S->dot_f32(k, w, x), mag, TOL_DOT);
+      note(&s16, K->dot_f16(k, h, x), S->dot_f16(k, h, x), mag16, TOL_DOT);
+      note(&sbf, K->dot_bf16(k, b, x), S->dot_bf16(k, b, x), magb, TOL_DOT);
+      note(&ssum, K->sum_f32(x, (size_t)k), S->sum_f32(x, (size_t)k), sabs, TOL_DOT);
+    }
+    free(w);
+    free(x);
+    free(h);
+    free(b);
+  }
+  const char *how = "(relative to sum |terms|)";
+  report(K->name, "dot_f32", S->name, &s32, how);
+  report(K->name, "dot_f16", S->name, &s16, how);
+  report(K->name, "dot_bf16", S->name, &sbf, how);
+  report(K->name, "sum_f32", S->name, &ssum, how);
+}
+
+static void check_f16(const kernels_t *K, const kernels_t *S) {
+  /* Every half-precision value, then tails shorter than a vector. */
+  const int n = 65536;
+  uint16_t *h = malloc(2 * n), *h2 = malloc(2 * n);
+  float *y = malloc(4 * n), *z = malloc(4 * n);
+  for (int i = 0; i < n; i++) h[i] = (uint16_t)i;
+  stat_t st = {0};
+  long bad = 0, snan = 0;
+  for (int len = n; len > 0; len = len == n ? 13 : len - 4) {
+    memset(y, 0, 4 * n);
+    memset(z, 0, 4 * n);
+    K->f16_to_f32(h + (n - len), y, len);
+    S->f16_to_f32(h + (n - len), z, len);
+    for (int i = 0; i < len; i++) {
+      if (fbits(y[i]) == fbits(z[i])) continue;
+      /* Hardware quiets signalling NaNs, the scalar bit copy keeps them: both stay NaN. */
+      if (isnan(y[i]) && isnan(z[i])) snan++;
+      else bad++;
+    }
+    st.n += len;
+  }
+  if (bad) st.worst = INFINITY;
+  char how0[160];
+  snprintf(how0, sizeof how0, "(%ld values differ; all 65536 inputs; %ld NaNs differ in payload only)", bad, snan);
+  report(K->name, "f16_to_f32", S->name, &st, how0);
+
+  /* Random bit patterns (NaN, inf, subnormals, overflow) and values near half-precision ties. */
+  float *f = malloc(4 * n);
+  for (int i = 0; i < n; i++) {
+    uint32_t u;
+    switch (i % 4) {
+      case 0: u = (uint32_t)rnd(); break;
+      case 1: u = ((uint32_t)irange(103 - 10, 142 + 2) << 23) | ((uint32_t)rnd() & 0x7fffff) | ((uint32_t)rnd() & 0x80000000u); break;
+      case 2: u = ((uint32_t)irange(100, 143) << 23) | ((((uint32_t)rnd() & 0x3ff) << 13) | 0x1000) | ((uint32_t)rnd() & 0x80000000u); break;
+      default: u = fbits(sym(70000.0f)); break;
+    }
+    memcpy(&f[i], &u, 4);
+  }
+  stat_t st2 = {0};
+  bad = 0;
+  for (int len = n; len > 0; len = len == n ? 13 : len - 4) {
+    memset(h, 0, 2 * n);
+    memset(h2, 0, 2 * n);
+    K->f32_to_f16(f + (n - len), h, len);
+    S->f32_to_f16(f + (n - len), h2, len);
+    for (int i = 0; i < len; i++) bad += h[i] != h2[i];
+    st2.n += len;
+  }
+  if (bad) st2.worst = INFINITY;
+  char how[160];
+  snprintf(how, sizeof how, bad ? "(%ld values differ)" : "(bit-exact incl. NaN/inf/subnormal/ties)", bad);
+  report(K->name, "f32_to_f16", S->name, &st2, how);
+  free(h);
+  free(h2);
+  free(y);
+  free(z);
+  free(f);
+}
+
+static void check_elementwise(const kernels_t *K, const kernels_t *S) {
+  stat_t sa = {0}, ss = {0}, sadd = {0}, sr = {0}, sw = {0};
+  for (int ki = 0; ki < N_KS; ki++) {
+    const int n = KS[ki];
+    float *x = malloc(4 * n), *y1 = malloc(4 * n), *y2 = malloc(4 * n), *w = malloc(4 * n);
+    float *g = malloc(8 * n), *o1 = malloc(4 * n), *o2 = malloc(4 * n);
+    for (int i = 0; i < n; i++) {
+      x[i] = sym(4.0f);
+      y1[i] = y2[i] = sym(4.0f);
+      w[i] = sym(1.5f);
+    }
+    const float alpha = sym(2.0f);
+    /* One rounding of a*x + y, fused or not: 2 ulps of the terms. */
+    K->axpy(n, alpha, x, y1);
+    S->axpy(n, alpha, x, y2);
+    for (int i = 0; i < n; i++) note(&sa, y1[i], y2[i], fabs((double)alpha * x[i]) + fabs((double)y2[i]), 2.4e-7);
+    memcpy(y1, y2, 4 * n);
+    K->scale(n, alpha, y1);
+    S->scale(n, alpha, y2);
+    for (int i = 0; i < n; i++) note(&ss, y1[i], y2[i], fabs((double)y2[i]), 2.4e-7);
+    memcpy(y1, y2, 4 * n);
+    K->add(y1, x, (size_t)n);
+    S->add(y2, x, (size_t)n);
+    for (int i = 0; i < n; i++) note(&sadd, y1[i], y2[i], fabs((double)y2[i]), 1.2e-7);
+    K->rmsnorm_row(x, w, n, 1e-5f, o1);
+    S->rmsnorm_row(x, w, n, 1e-5f, o2);
+    for (int i = 0; i < n; i++) note(&sr, o1[i], o2[i], fabs((double)o2[i]), TOL_DOT);
+    /* swiglu over a [gate | up] row: gates across the range where silu bends and saturates. */
+    for (int i = 0; i < n; i++) {
+      g[i] = sym(20.0f);
+      g[n + i] = sym(3.0f);
+    }
+    K->swiglu_row(g, n, o1, n);
+    S->swiglu_row(g, n, o2, n);
+    for (int i = 0; i < n; i++) note(&sw, o1[i], o2[i], fabs((double)g[i] * g[n + i]), TOL_DOT);
+    free(x);
+    free(y1);
+    free(y2);
+    free(w);
+    free(g);
+    free(o1);
+    free(o2);
+  }
+  report(K->name, "axpy", S->name, &sa, "(relative to |a*x| + |y|)");
+  report(K->name, "scale", S->name, &ss, "(relative)");
+  report(K->name, "add", S->name, &sadd, "(relative)");
+  report(K->name, "rmsnorm_row", S->name, &sr, "(relative)");
+  report(K->name, "swiglu_row", S->name, &sw, "(relative to |gate * up|)");
+}
+
+int main(int argc, char **argv) {
+  const char *expect_best = NULL, *expect_isas = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--expect-best") && i + 1 < argc) expect_best = argv[++i];
+    else if (!strcmp(argv[i], "--expect-isas") && i + 1 < argc) expect_isas = argv[++i];
+    else {
+      fprintf(stderr, "usage: %s [--expect-best NAME] [--expect-isas a,b,c]\n", argv[0]);
+      return 2;
+    }
+  }
+  const char *names[8];
+  const int n = cg_available_isas(names, 8);
+  /* The addon's choice: cg_init picks best_kernels() (CHATGLM_ISA is not set by the callers). */
+  cg_init(1);
+  const char *best = cg_kernels()->name;
+  char list[128] = "";
+  for (int i = 0; i < n; i++) {
+    if (i) strcat(list, ",");
+    strcat(list, names[i]);
+  }
+  printf("tables this CPU runs: %s; dispatch picks: %s\n", list, best);
+  if (expect_best && strcmp(expect_best, best) != 0) {
+    printf("FAIL: expected dispatch to pick %s\n", expect_best);
+    failures++;
+  }
+  if (expect_isas && strcmp(expect_isas, list) != 0) {
+    printf("FAIL: expected tables %s\n", expect_isas);
+    failures++;
+  }
+  const kernels_t *S = &kernels_scalar;
+  check_int8(S, S, 0);
+  check_int8(S, S, 1);
+  for (int i = 0; i < n; i++) {
+    if (!cg_set_isa(names[i])) {
+      printf("FAIL: cg_set_isa(%s) refused a listed table\n", names[i]);
+      failures++;
+      continue;
+    }
+    const kernels_t *K = cg_kernels();
+    if (strcmp(K->name, names[i]) != 0) {
+      printf("FAIL: cg_set_isa(%s) selected %s\n", names[i], K->name);
+      failures++;
+      continue;
+    }
+    if (K == S) continue;
+    check_quantize(K, S);
+    check_int8(K, S, 0);
+    check_int8(K, S, 1);
+    check_float_dots(K, S);
+    check_f16(K, S);
+    check_elementwise(K, S);
+  }
+  cg_shutdown();
+  printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
+  return failures ? 1 : 0;
+}
