@@ -9,6 +9,22 @@
 #include <arm_neon.h>
 #include "kernels_generic.inc"
 
+/*
+ * Whether this compiler can build SDOT code without -march flags for the whole file: GCC always;
+ * clang once arm_neon.h gates intrinsics by target attribute instead of by the file's -march
+ * (LLVM 16), or when the file's target has dotprod anyway (Apple arm64 targets do). Without it the
+ * "neondot" table is the plain one and is never offered.
+ */
+#if defined(__clang__)
+#if defined(__ARM_FEATURE_DOTPROD) || __clang_major__ >= 16
+#define CG_HAVE_SDOT 1
+#else
+#define CG_HAVE_SDOT 0
+#endif
+#else
+#define CG_HAVE_SDOT 1
+#endif
+
 #if defined(__linux__)
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDDP
@@ -19,7 +35,9 @@
 #endif
 
 int cg_neon_dotprod(void) {
-#if defined(__linux__)
+#if !CG_HAVE_SDOT
+  return 0;
+#elif defined(__linux__)
   return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #elif defined(__APPLE__)
   int v = 0;
@@ -215,12 +233,13 @@ static inline int32x4_t dotl_plain(int32x4_t acc, int8x16_t w, int8x16_t a) {
 
 /* ------------------------------------------------------------ int8 dot products, SDOT */
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-/* The same target string arm_neon.h wraps the SDOT intrinsics in (GCC 12 refuses a plain
+#if CG_HAVE_SDOT
+/* The target string GCC's arm_neon.h wraps the SDOT intrinsics in (GCC 12 refuses a plain
  * "+dotprod" on an armv8-a base as a mismatch); every dotprod core is ARMv8.2 or later anyway. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("arch=armv8.2-a+dotprod"))), apply_to = function)
+#else
+#pragma GCC push_options
 #pragma GCC target("arch=armv8.2-a+dotprod")
 #endif
 #define NQ(name) neondot_##name
@@ -232,8 +251,18 @@ static inline int32x4_t dotl_plain(int32x4_t acc, int8x16_t w, int8x16_t a) {
 #undef NQ_DOTLANE
 #if defined(__clang__)
 #pragma clang attribute pop
-#elif defined(__GNUC__)
+#else
 #pragma GCC pop_options
+#endif
+#else
+#define neondot_dot_q8_0 neon_dot_q8_0
+#define neondot_dot_q4_0 neon_dot_q4_0
+#define neondot_dot4_q8_0 neon_dot4_q8_0
+#define neondot_dot4_q4_0 neon_dot4_q4_0
+#define neondot_x8_q4_0_1 neon_x8_q4_0_1
+#define neondot_x8_q4_0_4 neon_x8_q4_0_4
+#define neondot_x8_q8_0_1 neon_x8_q8_0_1
+#define neondot_x8_q8_0_4 neon_x8_q8_0_4
 #endif
 
 /* ------------------------------------------------------------ tables */
