@@ -2,7 +2,8 @@
  * Kernel-table check without Node: every kernel of every table this CPU can run (as the addon's
  * dispatch in ops.c lists them) against the portable scalar table on seeded random inputs, and the
  * scalar integer dot products against an exact integer/double oracle. x8 inputs are built by
- * cg_repack, the routine the addon uses. One line per kernel; exit status 1 on any mismatch.
+ * cg_repack, the routine the addon uses; then matmul and attention through ops.c with the table
+ * selected by name, as the addon does. One line per check; exit status 1 on any mismatch.
  *
  *   cc -O3 -std=c11 -fno-strict-aliasing native/test/kernel-check.c native/ops.c native/pool.c \
  *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c \
@@ -403,6 +404,87 @@ static void check_elementwise(const kernels_t *K, const kernels_t *S) {
   report(K->name, "swiglu_row", S->name, &sw, "(relative to |gate * up|)");
 }
 
+/*
+ * Whole operations through ops.c with table K selected, against the same with the scalar table:
+ * the quantized matmul (x8 groups + leftover rows, 1 and 5 tokens so both the 4-token and the
+ * 1-token kernels run, 2 pool threads) and attention over an f16 cache.
+ */
+static void check_ops(const char *isa) {
+  const int rows = 8 * 5 + 3, cols = 8 * QK, nb = cols / QK, ntok = 5;
+  stat_t sm[2], sa;
+  memset(sm, 0, sizeof sm);
+  memset(&sa, 0, sizeof sa);
+  float *x = malloc(sizeof(float) * cols * ntok), *bias = malloc(sizeof(float) * rows);
+  float *o1 = malloc(sizeof(float) * rows * ntok), *o2 = malloc(sizeof(float) * rows * ntok);
+  block_qa *a = malloc(sizeof(block_qa) * nb * ntok);
+  for (int q4 = 0; q4 < 2; q4++) {
+    const int type = q4 ? WT_Q4_0 : WT_Q8_0;
+    const size_t rb = cg_row_bytes(type, cols);
+    uint8_t *w = malloc(rb * rows), *wx = malloc(rb * rows);
+    if (q4) fill_q4_rows(w, rows, nb);
+    else fill_q8_rows(w, rows, nb);
+    cg_repack(type, rows, cols, w, wx);
+    fill_act(x, cols * ntok);
+    for (int r = 0; r < rows; r++) bias[r] = sym(1.0f);
+    kernels_scalar.quantize_qa(x, a, cols * ntok);
+    for (int n = 1; n <= ntok; n += ntok - 1) {
+      cg_set_isa(isa);
+      cg_matmul(type, rows, cols, wx, x, n, o1, bias);
+      cg_set_isa(kernels_scalar.name);
+      cg_matmul(type, rows, cols, wx, x, n, o2, bias);
+      for (int t = 0; t < n; t++)
+        for (int r = 0; r < rows; r++) {
+          double mag;
+          oracle_row(q4, nb, w + (size_t)r * rb, a + (size_t)t * nb, &mag);
+          note(&sm[q4], o1[t * rows + r], o2[t * rows + r], mag + fabs(bias[r]), TOL_DOT);
+        }
+    }
+    free(w);
+    free(wx);
+  }
+  /* 4 heads in 2 KV groups, head_dim 64: 3 cached positions, then 5 new tokens. */
+  const int nh = 4, ng = 2, hd = 64, start = 3, nt = 5, ctx = start + nt;
+  float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd);
+  float *v = malloc(sizeof(float) * nt * ng * hd);
+  float *ao1 = malloc(sizeof(float) * nt * nh * hd), *ao2 = malloc(sizeof(float) * nt * nh * hd);
+  uint16_t *kc1 = malloc(2 * ctx * ng * hd), *vc1 = malloc(2 * ctx * ng * hd);
+  uint16_t *kc2 = malloc(2 * ctx * ng * hd), *vc2 = malloc(2 * ctx * ng * hd);
+  for (int i = 0; i < start * ng * hd; i++) {
+    kc1[i] = kc2[i] = cg_f32_to_f16(sym(1.0f));
+    vc1[i] = vc2[i] = cg_f32_to_f16(sym(1.0f));
+  }
+  for (int i = 0; i < nt * nh * hd; i++) q[i] = sym(1.0f);
+  for (int i = 0; i < nt * ng * hd; i++) {
+    k[i] = sym(1.0f);
+    v[i] = sym(1.0f);
+  }
+  cg_set_isa(isa);
+  cg_attention(q, k, v, ao1, kc1, vc1, 0, nt, start, nh, ng, hd, 0.125f);
+  cg_set_isa(kernels_scalar.name);
+  cg_attention(q, k, v, ao2, kc2, vc2, 0, nt, start, nh, ng, hd, 0.125f);
+  /* Outputs are convex combinations of V rows, |v| < 1. */
+  for (int i = 0; i < nt * nh * hd; i++) note(&sa, ao1[i], ao2[i], 1.0, TOL_DOT);
+  if (memcmp(kc1, kc2, 2 * ctx * ng * hd) || memcmp(vc1, vc2, 2 * ctx * ng * hd)) sa.worst = INFINITY;
+  cg_set_isa(isa);
+  report(isa, "matmul q8_0", kernels_scalar.name, &sm[0], "(cg_matmul, repacked, bias; relative to sum |terms|)");
+  report(isa, "matmul q4_0", kernels_scalar.name, &sm[1], "(cg_matmul, repacked, bias; relative to sum |terms|)");
+  report(isa, "attention", kernels_scalar.name, &sa, "(cg_attention; f16 cache bit-equal)");
+  free(x);
+  free(bias);
+  free(o1);
+  free(o2);
+  free(a);
+  free(q);
+  free(k);
+  free(v);
+  free(ao1);
+  free(ao2);
+  free(kc1);
+  free(vc1);
+  free(kc2);
+  free(vc2);
+}
+
 int main(int argc, char **argv) {
   const char *expect_best = NULL, *expect_isas = NULL;
   for (int i = 1; i < argc; i++) {
@@ -416,7 +498,7 @@ int main(int argc, char **argv) {
   const char *names[8];
   const int n = cg_available_isas(names, 8);
   /* The addon's choice: cg_init picks best_kernels() (CHATGLM_ISA is not set by the callers). */
-  cg_init(1);
+  cg_init(2);
   const char *best = cg_kernels()->name;
   char list[128] = "";
   for (int i = 0; i < n; i++) {
@@ -454,6 +536,7 @@ int main(int argc, char **argv) {
     check_float_dots(K, S);
     check_f16(K, S);
     check_elementwise(K, S);
+    check_ops(K->name);
   }
   cg_shutdown();
   printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
