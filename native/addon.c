@@ -395,6 +395,89 @@ static napi_value js_attention(napi_env env, napi_callback_info info) {
   return r;
 }
 
+static int get_type(napi_env env, napi_value v, int32_t *type) {
+  return get_i32(env, v, type) && *type >= WT_F32 && *type <= WT_Q4_0;
+}
+
+/* One matrix argument pair (type, bytes) of layer(), checked against the shape the layer needs. */
+static int get_matrix(napi_env env, napi_value tv, napi_value wv, int rows, int cols, cg_matrix *m, const char *what) {
+  int32_t type;
+  char msg[160];
+  if (!get_type(env, tv, &type)) {
+    snprintf(msg, sizeof msg, "layer: bad weight type for %s", what);
+    napi_throw_error(env, NULL, msg);
+    return 0;
+  }
+  if ((type == WT_Q8_0 || type == WT_Q4_0) && cols % QK != 0) {
+    snprintf(msg, sizeof msg, "layer: %s has %d columns, not a multiple of 32", what, cols);
+    napi_throw_error(env, NULL, msg);
+    return 0;
+  }
+  arr_t w;
+  if (!get_arr(env, wv, napi_uint8_array, 0, &w, what)) return 0;
+  if (!need(env, &w, cg_row_bytes(type, cols) * (size_t)rows, what)) return 0;
+  m->type = type;
+  m->rows = rows;
+  m->cols = cols;
+  m->w = (const uint8_t *)w.data;
+  return 1;
+}
+
+/*
+ * layer(x, n, inputNorm, postNorm, qkvBias|null, qkvType, qkvW, denseType, denseW, upType, upW,
+ *       downType, downW, kc, vc, positions(capacity), startPos, pos:Float32Array, nHeads, nGroups,
+ *       headDim, rotaryDim, ropeBase, eps, scale, hidden, ffn) -> attention scratch bytes
+ * One GLM decoder layer for one sequence, in place on x[n, hidden]; q4_0/q8_0 weights repacked.
+ */
+static napi_value js_layer(napi_env env, napi_callback_info info) {
+  size_t argc = 27;
+  napi_value a[27];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 27) FAIL("layer: expected 27 arguments");
+  int32_t n, cap, startPos, nh, ng, hd, rd, H, ffn;
+  double ropeBase, eps, scale;
+  if (!get_i32(env, a[1], &n) || !get_i32(env, a[15], &cap) || !get_i32(env, a[16], &startPos) || !get_i32(env, a[18], &nh) ||
+      !get_i32(env, a[19], &ng) || !get_i32(env, a[20], &hd) || !get_i32(env, a[21], &rd) || !get_f64(env, a[22], &ropeBase) ||
+      !get_f64(env, a[23], &eps) || !get_f64(env, a[24], &scale) || !get_i32(env, a[25], &H) || !get_i32(env, a[26], &ffn))
+    FAIL("layer: bad number");
+  if (n <= 0 || nh <= 0 || ng <= 0 || nh % ng != 0 || hd <= 0 || rd < 0 || rd > hd || rd % 2 != 0 || H <= 0 || ffn <= 0 ||
+      startPos < 0)
+    FAIL("layer: bad shape");
+  if (nh / ng > 256) FAIL("layer: more than 256 query heads per KV group");
+  if (startPos + n > cap) {
+    napi_throw_range_error(env, NULL, "chatglm native: KV cache capacity exceeded");
+    return NULL;
+  }
+  const int qDim = nh * hd, kvDim = ng * hd;
+  arr_t x, inorm, pnorm, bias, kc, vc, pos;
+  if (!get_arr(env, a[0], napi_float32_array, 0, &x, "x")) return NULL;
+  if (!get_arr(env, a[2], napi_float32_array, 0, &inorm, "input norm")) return NULL;
+  if (!get_arr(env, a[3], napi_float32_array, 0, &pnorm, "post norm")) return NULL;
+  if (!get_arr(env, a[4], napi_float32_array, 1, &bias, "qkv bias")) return NULL;
+  if (!get_arr(env, a[13], napi_uint16_array, 0, &kc, "k cache")) return NULL;
+  if (!get_arr(env, a[14], napi_uint16_array, 0, &vc, "v cache")) return NULL;
+  if (!get_arr(env, a[17], napi_float32_array, 0, &pos, "positions")) return NULL;
+  if (!need(env, &x, (size_t)n * H * 4, "x") || !need(env, &inorm, (size_t)H * 4, "input norm") ||
+      !need(env, &pnorm, (size_t)H * 4, "post norm") || !need(env, &pos, (size_t)n * 4, "positions") ||
+      !need(env, &kc, (size_t)cap * kvDim * 2, "k cache") || !need(env, &vc, (size_t)cap * kvDim * 2, "v cache"))
+    return NULL;
+  if (bias.present && !need(env, &bias, (size_t)(qDim + 2 * kvDim) * 4, "qkv bias")) return NULL;
+  cg_layer_weights L;
+  L.input_norm = (const float *)inorm.data;
+  L.post_norm = (const float *)pnorm.data;
+  L.qkv_bias = bias.present ? (const float *)bias.data : NULL;
+  if (!get_matrix(env, a[5], a[6], qDim + 2 * kvDim, H, &L.qkv, "qkv") || !get_matrix(env, a[7], a[8], H, qDim, &L.dense, "dense") ||
+      !get_matrix(env, a[9], a[10], 2 * ffn, H, &L.up, "up") || !get_matrix(env, a[11], a[12], H, ffn, &L.down, "down"))
+    return NULL;
+  size_t bytes;
+  LOCKED(bytes = cg_layer((float *)x.data, n, &L, (uint16_t *)kc.data, (uint16_t *)vc.data, startPos, (const float *)pos.data, nh, ng,
+                          hd, rd, ropeBase, (float)eps, (float)scale, ffn));
+  if (bytes == (size_t)-1) FAIL("layer: out of memory");
+  napi_value r;
+  napi_create_double(env, (double)bytes, &r);
+  return r;
+}
+
 /* membw(mib, iters) -> GB/s */
 static napi_value js_membw(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -426,6 +509,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"swiglu", NULL, js_swiglu, NULL, NULL, NULL, napi_default, NULL},
       {"add", NULL, js_add, NULL, NULL, NULL, napi_default, NULL},
       {"attention", NULL, js_attention, NULL, NULL, NULL, napi_default, NULL},
+      {"layer", NULL, js_layer, NULL, NULL, NULL, napi_default, NULL},
       {"membw", NULL, js_membw, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

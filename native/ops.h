@@ -33,6 +33,23 @@ void cg_add(float *a, const float *b, size_t len);
 size_t cg_attention(const float *q, const float *k, const float *v, float *out, uint16_t *kc, uint16_t *vc,
                     int rowStart, int nTokens, int startPos, int nHeads, int nGroups, int headDim,
                     float scale);
+typedef struct {
+  int type, rows, cols;
+  const uint8_t *w;
+} cg_matrix;
+
+typedef struct {
+  const float *input_norm, *post_norm, *qkv_bias; /* qkv_bias may be NULL */
+  cg_matrix qkv, dense, up, down;
+} cg_layer_weights;
+
+/* One GLM decoder layer for one sequence of n tokens at positions startPos.., in place on x[n, H]
+ * (H = qkv.cols); kc/vc are this layer's f16 cache. Returns attention's scratch bytes, or
+ * (size_t)-1 when its buffers cannot be allocated. */
+size_t cg_layer(float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16_t *vc, int startPos,
+                const float *positions, int nHeads, int nGroups, int headDim, int rotaryDim, double ropeBase,
+                float eps, float scale, int ffn);
+
 /* Best-of-iters read bandwidth in GB/s over a buffer of `bytes`, all threads. */
 double cg_membw(size_t bytes, int iters);
 

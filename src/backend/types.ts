@@ -74,6 +74,28 @@ export interface AttentionParams {
   scale: number;
 }
 
+/** The weights of one GLM decoder layer, as `Backend.layer` takes them. */
+export interface DecoderLayerWeights {
+  inputNorm: Float32Array;
+  /** Fused [Q | K | V], rows nHeads*headDim + 2*nGroups*headDim, cols hidden. */
+  qkv: Matrix;
+  qkvBias?: Float32Array;
+  dense: Matrix;
+  postNorm: Float32Array;
+  /** rows 2*ffn: the first ffn rows are the SwiGLU gate. */
+  up: Matrix;
+  down: Matrix;
+}
+
+export interface DecoderLayerParams extends AttentionParams {
+  /** Channels of each head RoPE rotates, and its base (see `rope`). */
+  rotaryDim: number;
+  ropeBase: number;
+  /** RMSNorm epsilon. */
+  eps: number;
+  ffnHidden: number;
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -119,6 +141,14 @@ export interface Backend {
     seqs: readonly AttentionSeq[],
     params: AttentionParams,
   ): void;
+
+  /**
+   * Optional: one whole GLM decoder layer for a single sequence whose rows are all of x[n, hidden]
+   * (seq.rowStart 0), updated in place: x += dense(attention(rope(qkv(rmsnorm(x))))), then
+   * x += down(swiglu(up(rmsnorm(x)))). Must give exactly what the separate ops give; a backend
+   * offers it when one call is cheaper than a dozen (the native backend: no per-op crossing).
+   */
+  layer?(x: Float32Array, w: DecoderLayerWeights, seq: AttentionSeq, positions: Float32Array, params: DecoderLayerParams): void;
 
   /** Bytes of scratch memory the last attention call allocated (tests check it grows linearly). */
   lastAttentionScratchBytes?(): number;

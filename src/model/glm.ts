@@ -119,9 +119,6 @@ export class GLMModel {
     const w = this.weights;
     const H = c.hiddenSize;
     const hd = c.headDim;
-    const qDim = c.numHeads * hd;
-    const kvDim = c.numGroups * hd;
-    const qkvDim = qkvSize(c);
     const ffn = c.ffnHiddenSize;
 
     // Lay the sequences out one after another in the batch and check they fit their caches.
@@ -163,6 +160,41 @@ export class GLMModel {
     const rotaryDim = hd / 2; // GLM rotates the first half of every head
 
     const x = new Float32Array(N * H); // residual stream
+
+    // 1. token embedding (no scaling)
+    be.embedding(w.embedding, ids, x);
+
+    if (be.layer !== undefined && seqs.length === 1) {
+      // One sequence: the backend runs each whole layer in one call (the same ops as below).
+      const params = { layer: 0, nHeads: c.numHeads, nGroups: c.numGroups, headDim: hd, scale: 1 / Math.sqrt(hd), rotaryDim, ropeBase, eps: c.eps, ffnHidden: ffn };
+      for (let l = 0; l < c.numLayers; l++) {
+        params.layer = l;
+        be.layer(x, w.layers[l]!, seqs[0]!, positions, params);
+      }
+    } else {
+      this.layersUnfused(x, N, seqs, positions, ropeBase, rotaryDim);
+    }
+
+    // every layer has written its keys/values: the caches now hold the new tokens
+    for (const seq of seqs) seq.cache.length += seq.nTokens;
+
+    // 7. final RMSNorm
+    be.rmsnorm(x, w.finalNorm, N, H, c.eps, x);
+    // Views, not copies: x belongs to this call, and forward() reads only the last row of each.
+    return seqs.map((seq) => x.subarray(seq.rowStart * H, (seq.rowStart + seq.nTokens) * H));
+  }
+
+  /** Steps 2-6 of every layer as separate backend ops, for any number of sequences. */
+  private layersUnfused(x: Float32Array, N: number, seqs: AttentionSeq[], positions: Float32Array, ropeBase: number, rotaryDim: number): void {
+    const c = this.config;
+    const be = this.backend;
+    const w = this.weights;
+    const H = c.hiddenSize;
+    const hd = c.headDim;
+    const qDim = c.numHeads * hd;
+    const kvDim = c.numGroups * hd;
+    const qkvDim = qkvSize(c);
+    const ffn = c.ffnHiddenSize;
     const xb = new Float32Array(N * H); // normed input of a sub-block
     const xb2 = new Float32Array(N * H); // output of a sub-block
     const qkv = new Float32Array(N * qkvDim);
@@ -172,9 +204,6 @@ export class GLMModel {
     const att = new Float32Array(N * qDim);
     const hb = new Float32Array(N * 2 * ffn);
     const hb2 = new Float32Array(N * ffn);
-
-    // 1. token embedding (no scaling)
-    be.embedding(w.embedding, ids, x);
 
     for (let l = 0; l < c.numLayers; l++) {
       const lw = w.layers[l]!;
@@ -207,14 +236,6 @@ export class GLMModel {
       be.matmul(lw.down, hb2, N, xb2);
       be.add(x, xb2, N * H);
     }
-
-    // every layer has written its keys/values: the caches now hold the new tokens
-    for (const seq of seqs) seq.cache.length += seq.nTokens;
-
-    // 7. final RMSNorm
-    be.rmsnorm(x, w.finalNorm, N, H, c.eps, x);
-    // Views, not copies: x belongs to this call, and forward() reads only the last row of each.
-    return seqs.map((seq) => x.subarray(seq.rowStart * H, (seq.rowStart + seq.nTokens) * H));
   }
 
   /**

@@ -45,6 +45,36 @@ export interface NativeAddon {
     headDim: number,
     scale: number,
   ): number;
+  /** One GLM decoder layer for one sequence, in place on x (native/ops.c cg_layer); returns attention's scratch bytes. */
+  layer(
+    x: Float32Array,
+    n: number,
+    inputNorm: Float32Array,
+    postNorm: Float32Array,
+    qkvBias: Float32Array | null,
+    qkvType: number,
+    qkv: Uint8Array,
+    denseType: number,
+    dense: Uint8Array,
+    upType: number,
+    up: Uint8Array,
+    downType: number,
+    down: Uint8Array,
+    kCache: Uint16Array,
+    vCache: Uint16Array,
+    positions: number,
+    startPos: number,
+    pos: Float32Array,
+    nHeads: number,
+    nGroups: number,
+    headDim: number,
+    rotaryDim: number,
+    ropeBase: number,
+    eps: number,
+    scale: number,
+    hidden: number,
+    ffn: number,
+  ): number;
   /** Read bandwidth of this machine in GB/s: all threads summing a buffer of `mib` MiB, best of `iters`. */
   membw(mib: number, iters: number): number;
 }

@@ -6,7 +6,7 @@
  * The thread pool is one per process: `threads` of the most recently created backend wins.
  */
 import { ChatGLMError } from '../../errors.js';
-import type { AttentionParams, AttentionSeq, Backend, KVCache, Matrix, WeightType } from '../types.js';
+import type { AttentionParams, AttentionSeq, Backend, DecoderLayerParams, DecoderLayerWeights, KVCache, Matrix, WeightType } from '../types.js';
 import { loadAddon, type NativeAddon, type NativeInfo } from './addon.js';
 import { NativeKVCache } from './kv-cache.js';
 // The addon reads weights in their file encoding, so a row takes the same bytes as in the reference backend.
@@ -127,6 +127,67 @@ export class NativeBackend implements Backend {
 
   createKVCache(layers: number, groups: number, headDim: number, capacity: number): KVCache {
     return new NativeKVCache(layers, groups, headDim, capacity);
+  }
+
+  layer(x: Float32Array, w: DecoderLayerWeights, seq: AttentionSeq, positions: Float32Array, params: DecoderLayerParams): void {
+    const { layer, nHeads, nGroups, headDim, rotaryDim, ropeBase, eps, scale, ffnHidden } = params;
+    const hidden = w.qkv.cols;
+    const qDim = nHeads * headDim;
+    const kvDim = nGroups * headDim;
+    if (nHeads % nGroups !== 0) {
+      throw new ChatGLMError('BAD_ARGUMENT', `layer: ${nHeads} heads cannot be split evenly over ${nGroups} KV groups`);
+    }
+    if (seq.rowStart !== 0 || x.length !== seq.nTokens * hidden) {
+      throw new ChatGLMError('BAD_ARGUMENT', `layer: x must hold exactly the sequence's ${seq.nTokens} rows of ${hidden}`);
+    }
+    if (
+      w.qkv.rows !== qDim + 2 * kvDim ||
+      w.dense.rows !== hidden ||
+      w.dense.cols !== qDim ||
+      w.up.rows !== 2 * ffnHidden ||
+      w.up.cols !== hidden ||
+      w.down.rows !== hidden ||
+      w.down.cols !== ffnHidden
+    ) {
+      throw new ChatGLMError('BAD_ARGUMENT', 'layer: weight shapes do not fit the layer parameters');
+    }
+    const cache = seq.cache;
+    if (!(cache instanceof NativeKVCache)) {
+      throw new ChatGLMError('BACKEND', 'the native backend can only use KV caches it created (backend.createKVCache)');
+    }
+    if (cache.groups !== nGroups || cache.headDim !== headDim || layer >= cache.layers) {
+      throw new ChatGLMError('BACKEND', `KV cache shape (${cache.layers} layers, ${cache.groups} groups x ${cache.headDim}) does not fit this model`);
+    }
+    cache.reserve(seq.startPos + seq.nTokens);
+    this.scratchBytes = this.addon.layer(
+      x,
+      seq.nTokens,
+      w.inputNorm,
+      w.postNorm,
+      w.qkvBias ?? null,
+      TYPE_CODE[w.qkv.type],
+      w.qkv.data,
+      TYPE_CODE[w.dense.type],
+      w.dense.data,
+      TYPE_CODE[w.up.type],
+      w.up.data,
+      TYPE_CODE[w.down.type],
+      w.down.data,
+      cache.keysOf(layer),
+      cache.valuesOf(layer),
+      cache.allocatedPositions,
+      seq.startPos,
+      positions,
+      nHeads,
+      nGroups,
+      headDim,
+      rotaryDim,
+      ropeBase,
+      eps,
+      scale,
+      hidden,
+      ffnHidden,
+    );
   }
 
   attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, seqs: readonly AttentionSeq[], params: AttentionParams): void {
