@@ -313,7 +313,9 @@ static napi_value js_rope(napi_env env, napi_callback_info info) {
   if (!get_arr(env, a[5], napi_float32_array, 0, &pos, "positions")) return NULL;
   if (n < 0 || nh <= 0 || hd <= 0 || rd < 0 || rd > hd || rd % 2 != 0) FAIL("rope: bad shape");
   if (!need(env, &x, (size_t)n * nh * hd * 4, "x") || !need(env, &pos, (size_t)n * 4, "positions")) return NULL;
-  LOCKED(cg_rope((float *)x.data, n, nh, hd, rd, (const float *)pos.data, base));
+  int ok;
+  LOCKED(ok = cg_rope((float *)x.data, n, nh, hd, rd, (const float *)pos.data, base));
+  if (!ok) FAIL("rope: out of memory");
   return NULL;
 }
 

@@ -445,17 +445,62 @@ void cg_swiglu(const float *x, int n, int half, float *out) {
 
 void cg_add(float *a, const float *b, size_t len) { g_k->add(a, b, len); }
 
-void cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base) {
+/*
+ * cos/sin of every (token, pair) angle. A step calls rope twice per layer with the same positions,
+ * so the last table is kept and reused when positions, base and width match (28 layers x 2 calls
+ * of pow/cos/sin per pair were ~0.5% of a decode step).
+ */
+static double *g_rope_cs = NULL;
+static float *g_rope_pos = NULL;
+static size_t g_rope_cap = 0;
+static int g_rope_n = -1, g_rope_dim = -1;
+static double g_rope_base = 0;
+
+static const double *rope_table(int n, int rotaryDim, const float *positions, double base) {
   const int pairs = rotaryDim / 2;
-  double *cs = (double *)malloc(sizeof(double) * 2 * (size_t)(pairs > 0 ? pairs : 1));
+  if (g_rope_n == n && g_rope_dim == rotaryDim && g_rope_base == base &&
+      memcmp(g_rope_pos, positions, sizeof(float) * (size_t)n) == 0)
+    return g_rope_cs;
+  const size_t need = (size_t)n * (pairs > 0 ? pairs : 1);
+  if (need > g_rope_cap || (size_t)n > g_rope_cap) {
+    const size_t cap = need > (size_t)n ? need : (size_t)n;
+    double *cs = (double *)malloc(sizeof(double) * 2 * cap);
+    float *pos = (float *)malloc(sizeof(float) * cap);
+    if (!cs || !pos) {
+      free(cs);
+      free(pos);
+      return NULL;
+    }
+    free(g_rope_cs);
+    free(g_rope_pos);
+    g_rope_cs = cs;
+    g_rope_pos = pos;
+    g_rope_cap = cap;
+  }
   for (int t = 0; t < n; t++) {
-    const double pos = positions[t];
+    const double p = positions[t];
+    double *cs = g_rope_cs + (size_t)t * 2 * pairs;
     for (int i = 0; i < pairs; i++) {
       const double theta = pow(base, -2.0 * i / rotaryDim);
-      const double ang = pos * theta;
+      const double ang = p * theta;
       cs[2 * i] = cos(ang);
       cs[2 * i + 1] = sin(ang);
     }
+  }
+  memcpy(g_rope_pos, positions, sizeof(float) * (size_t)n);
+  g_rope_n = n;
+  g_rope_dim = rotaryDim;
+  g_rope_base = base;
+  return g_rope_cs;
+}
+
+int cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base) {
+  const int pairs = rotaryDim / 2;
+  if (pairs <= 0 || n <= 0) return 1;
+  const double *table = rope_table(n, rotaryDim, positions, base);
+  if (!table) return 0;
+  for (int t = 0; t < n; t++) {
+    const double *cs = table + (size_t)t * 2 * pairs;
     for (int h = 0; h < nHeads; h++) {
       float *p = x + ((size_t)t * nHeads + h) * headDim;
       for (int i = 0; i < pairs; i++) {
@@ -466,7 +511,7 @@ void cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const floa
       }
     }
   }
-  free(cs);
+  return 1;
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -652,8 +697,9 @@ size_t cg_layer(float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16
     k = ks;
     v = vs;
   }
-  cg_rope(q, n, nHeads, headDim, rotaryDim, positions, ropeBase);
-  cg_rope(k, n, nGroups, headDim, rotaryDim, positions, ropeBase);
+  if (!cg_rope(q, n, nHeads, headDim, rotaryDim, positions, ropeBase) ||
+      !cg_rope(k, n, nGroups, headDim, rotaryDim, positions, ropeBase))
+    return (size_t)-1;
   const size_t att_bytes = cg_attention(q, k, v, att, kc, vc, 0, n, startPos, nHeads, nGroups, headDim, scale);
   cg_matmul(L->dense.type, L->dense.rows, L->dense.cols, L->dense.w, att, n, xb, NULL);
   cg_add(x, xb, (size_t)n * H);

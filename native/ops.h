@@ -25,7 +25,8 @@ void cg_repack(int type, int rows, int cols, const uint8_t *src, uint8_t *dst);
 void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out, const float *bias);
 void cg_embedding(int type, int rows, int cols, const uint8_t *w, const int32_t *ids, int n, float *out);
 void cg_rmsnorm(const float *x, const float *w, int n, int dim, float eps, float *out);
-void cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base);
+/* 0 when its cos/sin table cannot be allocated. */
+int cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base);
 void cg_swiglu(const float *x, int n, int half, float *out);
 void cg_add(float *a, const float *b, size_t len);
 /* KV cache layout [position][group][headDim] in f16; appends this step's rows, then attends.

@@ -127,3 +127,34 @@ test('fused layer: rejects x that is not exactly the sequence, and foreign cache
   assert.throws(() => be.layer(new Float32Array(128), w, { cache: foreign, rowStart: 0, nTokens: 2, startPos: 0 }, pos, params), /KV caches it created/);
   assert.throws(() => be.layer(new Float32Array(128), w, { cache, rowStart: 0, nTokens: 2, startPos: 7 }, pos, params), /capacity|cache/i);
 });
+
+test('rope: the reused cos/sin table never leaks into a call with other positions, base or width', (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  // The native rope keeps the last angle table (a step calls it twice per layer with the same
+  // positions); alternate calls that differ in exactly one input and compare each with the reference.
+  const be = nativeBackend();
+  const ref = new ReferenceBackend();
+  const r = rng(31);
+  const n = 3;
+  const heads = 2;
+  const hd = 16;
+  const x0 = Float32Array.from({ length: n * heads * hd }, () => r() * 2 - 1);
+  const calls: [Float32Array, number, number][] = [
+    [new Float32Array([0, 1, 2]), 10000, 8],
+    [new Float32Array([0, 1, 3]), 10000, 8], // one position differs
+    [new Float32Array([0, 1, 3]), 500000, 8], // base differs
+    [new Float32Array([0, 1, 3]), 500000, 16], // width differs
+    [new Float32Array([0, 1, 2]), 10000, 8], // back to the first
+    [new Float32Array([7]), 10000, 8], // fewer tokens
+  ];
+  for (const [i, [pos, base, rd]] of calls.entries()) {
+    const m = pos.length;
+    const got = x0.slice(0, m * heads * hd);
+    const want = got.slice();
+    be.rope(got, m, heads, hd, rd, pos, base);
+    ref.rope(want, m, heads, hd, rd, pos, base);
+    let err = 0;
+    for (let j = 0; j < want.length; j++) err = Math.max(err, Math.abs(got[j]! - want[j]!));
+    assert.ok(err < 1e-6, `call ${i}: max |native - reference| = ${err}`);
+  }
+});
