@@ -77,6 +77,13 @@ typedef struct {
   /* out[i] = silu(g[i]) * g[half + i] for i < len (g points into a row [gate | up] of 2*half). */
   void (*swiglu_row)(const float *g, int half, float *out, int len);
   void (*add)(float *a, const float *b, size_t n);
+  /*
+   * One attention query row against a tile of n keys/values (f32 rows of hd, n <= 64): scores
+   * s[j] = scale * q.K[j] (s: n floats of scratch), then the online-softmax update of the row's
+   * running max *m, sum *l and unnormalised output acc[hd] (FlashAttention).
+   */
+  void (*attn_tile)(int hd, const float *q, const float *K, const float *V, int n, float scale, float *s, float *m,
+                    float *l, float *acc);
   /* Streams through n floats and returns their sum (memory bandwidth probe). */
   double (*sum_f32)(const float *x, size_t n);
 } kernels_t;

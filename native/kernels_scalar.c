@@ -22,5 +22,6 @@ const kernels_t kernels_scalar = {
     .rmsnorm_row = gen_rmsnorm_row,
     .swiglu_row = gen_swiglu_row,
     .add = gen_add,
+    .attn_tile = gen_attn_tile,
     .sum_f32 = gen_sum_f32,
 };
