@@ -25,6 +25,7 @@ static int g_isa_chosen = 0;
 /* The thread count last asked for, so a pool shut down by dispose() comes back the same size. */
 static int g_requested_threads = 0;
 static int g_decode_chunk = 4;
+static int g_decode_split = 0;
 
 static const kernels_t *best_kernels(void) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -89,6 +90,8 @@ int cg_init(int threads) {
     g_isa_chosen = 1;
     const char *dc = getenv("CHATGLM_DECODE_CHUNK");
     if (dc && atoi(dc) > 0) g_decode_chunk = atoi(dc);
+    const char *ds = getenv("CHATGLM_DECODE_SPLIT");
+    if (ds && *ds) g_decode_split = atoi(ds) != 0;
   }
   g_requested_threads = threads;
   if (threads <= 0) {
@@ -245,7 +248,17 @@ typedef struct {
   size_t row_bytes;
   /* quantized: groups of 8 rows per chunk, and where the leftover rows start */
   int groups, gchunks;
+  /* decode split: one contiguous range of groups per thread (see mm_split_task) */
+  struct mm_range *ranges;
+  int nranges;
 } mm_ctx;
+
+/* A thread's own range of groups, claimed `chunk` groups at a time from `next` (others steal at the end). */
+struct mm_range {
+  _Atomic int next;
+  int end;
+  char pad[56]; /* one cache line each */
+};
 
 static void mm_quantize_task(void *c, int t, int tid) {
   (void)tid;
@@ -257,47 +270,80 @@ static inline void put(mm_ctx *m, int t, int r, float v) {
   m->out[(size_t)t * m->rows + r] = v + (m->bias ? m->bias[r] : 0.0f);
 }
 
-/* Quantized weights: a chunk is `chunk` groups of 8 rows (x8 layout), or the leftover rows. */
-static void mm_q_task(void *c, int chunk, int tid) {
-  (void)tid;
-  mm_ctx *m = (mm_ctx *)c;
+/* Groups [g0, g1) of 8 rows (x8 layout) against all tokens. */
+static void mm_groups(mm_ctx *m, int g0, int g1) {
   const kernels_t *K = g_k;
   const int n = m->n, nb = m->nb;
   const int q4 = m->type == WT_Q4_0;
-  if (chunk < m->gchunks) {
-    const int g0 = chunk * m->chunk;
-    const int g1 = g0 + m->chunk < m->groups ? g0 + m->chunk : m->groups;
-    const size_t rec = (size_t)nb * x8_record(m->type);
-    float tmp[4 * X8];
-    int t = 0;
-    /* Four tokens share each decoded weight record; the chunk's rows stay in cache across tokens. */
-    for (; t + 4 <= n; t += 4) {
-      const block_qa *a = m->xq + (size_t)t * nb;
-      for (int g = g0; g < g1; g++) {
-        const uint8_t *wg = m->w + (size_t)g * rec;
-        if (q4) K->x8_q4_0_4(nb, wg, a, (size_t)nb, tmp);
-        else K->x8_q8_0_4(nb, wg, a, (size_t)nb, tmp);
-        for (int k = 0; k < 4; k++)
-          for (int r = 0; r < X8; r++) put(m, t + k, g * X8 + r, tmp[k * X8 + r]);
-      }
+  const size_t rec = (size_t)nb * x8_record(m->type);
+  float tmp[4 * X8];
+  int t = 0;
+  /* Four tokens share each decoded weight record; the chunk's rows stay in cache across tokens. */
+  for (; t + 4 <= n; t += 4) {
+    const block_qa *a = m->xq + (size_t)t * nb;
+    for (int g = g0; g < g1; g++) {
+      const uint8_t *wg = m->w + (size_t)g * rec;
+      if (q4) K->x8_q4_0_4(nb, wg, a, (size_t)nb, tmp);
+      else K->x8_q8_0_4(nb, wg, a, (size_t)nb, tmp);
+      for (int k = 0; k < 4; k++)
+        for (int r = 0; r < X8; r++) put(m, t + k, g * X8 + r, tmp[k * X8 + r]);
     }
-    for (; t < n; t++) {
-      const block_qa *a = m->xq + (size_t)t * nb;
-      for (int g = g0; g < g1; g++) {
-        const uint8_t *wg = m->w + (size_t)g * rec;
-        if (q4) K->x8_q4_0_1(nb, wg, a, tmp);
-        else K->x8_q8_0_1(nb, wg, a, tmp);
-        for (int r = 0; r < X8; r++) put(m, t, g * X8 + r, tmp[r]);
-      }
-    }
-    return;
   }
-  /* Leftover rows (rows % 8) in ggml's layout. */
+  for (; t < n; t++) {
+    const block_qa *a = m->xq + (size_t)t * nb;
+    for (int g = g0; g < g1; g++) {
+      const uint8_t *wg = m->w + (size_t)g * rec;
+      if (q4) K->x8_q4_0_1(nb, wg, a, tmp);
+      else K->x8_q8_0_1(nb, wg, a, tmp);
+      for (int r = 0; r < X8; r++) put(m, t, g * X8 + r, tmp[r]);
+    }
+  }
+}
+
+/* Leftover rows (rows % 8) in ggml's layout. */
+static void mm_leftover(mm_ctx *m) {
+  const kernels_t *K = g_k;
+  const int n = m->n, nb = m->nb;
+  const int q4 = m->type == WT_Q4_0;
   for (int r = m->groups * X8; r < m->rows; r++) {
     const uint8_t *wr = m->w + (size_t)r * m->row_bytes;
     for (int t = 0; t < n; t++) {
       const block_qa *a = m->xq + (size_t)t * nb;
       put(m, t, r, q4 ? K->dot_q4_0(nb, (const block_q4_0 *)wr, a) : K->dot_q8_0(nb, (const block_q8_0 *)wr, a));
+    }
+  }
+}
+
+/* Quantized weights: a chunk is `chunk` groups of 8 rows, or (the last one) the leftover rows. */
+static void mm_q_task(void *c, int chunk, int tid) {
+  (void)tid;
+  mm_ctx *m = (mm_ctx *)c;
+  if (chunk < m->gchunks) {
+    const int g0 = chunk * m->chunk;
+    mm_groups(m, g0, g0 + m->chunk < m->groups ? g0 + m->chunk : m->groups);
+  } else {
+    mm_leftover(m);
+  }
+}
+
+/*
+ * Decode (one token): a chunk is a thread's own contiguous range of groups, so each thread streams
+ * one long run of weights instead of every other 32-row slice; whoever finishes early takes
+ * slices from the other ranges, so a descheduled thread still holds nobody up.
+ */
+static void mm_split_task(void *c, int chunk, int tid) {
+  (void)tid;
+  mm_ctx *m = (mm_ctx *)c;
+  if (chunk >= m->nranges) {
+    mm_leftover(m);
+    return;
+  }
+  for (int k = 0; k < m->nranges; k++) {
+    struct mm_range *r = &m->ranges[(chunk + k) % m->nranges];
+    for (;;) {
+      const int g0 = atomic_fetch_add_explicit(&r->next, m->chunk, memory_order_relaxed);
+      if (g0 >= r->end) break;
+      mm_groups(m, g0, g0 + m->chunk < r->end ? g0 + m->chunk : r->end);
     }
   }
 }
@@ -345,7 +391,19 @@ void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, i
     /* Decode: 4 groups (32 rows) per claim balances well; prefill: 2 groups keep the tile in L1/L2. */
     m.chunk = n >= 4 ? 2 : g_decode_chunk;
     m.gchunks = (m.groups + m.chunk - 1) / m.chunk;
-    run(mm_q_task, &m, m.gchunks + (rows % X8 != 0 ? 1 : 0));
+    const int nth = cg_threads();
+    if (n < 4 && g_decode_split && nth > 1 && nth <= 64 && m.groups >= 4 * nth * m.chunk) {
+      struct mm_range ranges[64];
+      for (int t = 0; t < nth; t++) {
+        atomic_init(&ranges[t].next, (int)((long)m.groups * t / nth));
+        ranges[t].end = (int)((long)m.groups * (t + 1) / nth);
+      }
+      m.ranges = ranges;
+      m.nranges = nth;
+      run(mm_split_task, &m, nth + (rows % X8 != 0 ? 1 : 0));
+    } else {
+      run(mm_q_task, &m, m.gchunks + (rows % X8 != 0 ? 1 : 0));
+    }
   } else {
     m.chunk = 16;
     run(mm_f_task, &m, (rows + m.chunk - 1) / m.chunk);
