@@ -64,6 +64,13 @@ typedef struct {
   void (*x8_q4_0_4)(int nb, const uint8_t *w, const block_qa *a, size_t astride, float *out);
   void (*x8_q8_0_1)(int nb, const uint8_t *w, const block_qa *a, float *out);
   void (*x8_q8_0_4)(int nb, const uint8_t *w, const block_qa *a, size_t astride, float *out);
+  /*
+   * Decode: 4 consecutive x8 groups (w, w + gstride, ...) against 1 activation row, out[g * 8 + r].
+   * One pass over the activation blocks serves 32 rows, so the per-block work (broadcasting the
+   * activations) is shared; optional (NULL: the matmul calls x8_*_1 per group).
+   */
+  void (*x8_q4_0_1g4)(int nb, const uint8_t *w, size_t gstride, const block_qa *a, float *out);
+  void (*x8_q8_0_1g4)(int nb, const uint8_t *w, size_t gstride, const block_qa *a, float *out);
   float (*dot_f32)(int k, const float *w, const float *x);
   float (*dot_f16)(int k, const uint16_t *w, const float *x);
   float (*dot_bf16)(int k, const uint16_t *w, const float *x);

@@ -26,6 +26,8 @@ static int g_isa_chosen = 0;
 static int g_requested_threads = 0;
 static int g_decode_chunk = 4;
 static int g_decode_split = 0;
+static int g_q4_g4 = 1;
+static int g_q8_g4 = 1;
 
 static const kernels_t *best_kernels(void) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -90,6 +92,10 @@ int cg_init(int threads) {
     g_isa_chosen = 1;
     const char *dc = getenv("CHATGLM_DECODE_CHUNK");
     if (dc && atoi(dc) > 0) g_decode_chunk = atoi(dc);
+    const char *g4 = getenv("CHATGLM_Q4_G4");
+    if (g4 && *g4) g_q4_g4 = atoi(g4) != 0;
+    const char *g8 = getenv("CHATGLM_Q8_G4");
+    if (g8 && *g8) g_q8_g4 = atoi(g8) != 0;
     const char *ds = getenv("CHATGLM_DECODE_SPLIT");
     if (ds && *ds) g_decode_split = atoi(ds) != 0;
   }
@@ -291,7 +297,14 @@ static void mm_groups(mm_ctx *m, int g0, int g1) {
   }
   for (; t < n; t++) {
     const block_qa *a = m->xq + (size_t)t * nb;
-    for (int g = g0; g < g1; g++) {
+    int g = g0;
+    void (*g4)(int, const uint8_t *, size_t, const block_qa *, float *) = q4 ? K->x8_q4_0_1g4 : K->x8_q8_0_1g4;
+    if (g4 && (q4 ? g_q4_g4 : g_q8_g4))
+      for (; g + 4 <= g1; g += 4) {
+        g4(nb, m->w + (size_t)g * rec, rec, a, tmp);
+        for (int r = 0; r < 4 * X8; r++) put(m, t, g * X8 + r, tmp[r]);
+      }
+    for (; g < g1; g++) {
       const uint8_t *wg = m->w + (size_t)g * rec;
       if (q4) K->x8_q4_0_1(nb, wg, a, tmp);
       else K->x8_q8_0_1(nb, wg, a, tmp);
