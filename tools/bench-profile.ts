@@ -3,7 +3,11 @@
  * runs one prompt and a few decode steps, then prints where the time went (wall time and process
  * CPU time, which includes the pool's workers). For BENCHMARKS.md; not a test.
  *
- * usage: node dist/tools/bench-profile.js MODEL.gguf [PROMPT_TOKENS=128] [GEN_TOKENS=16] [THREADS]
+ * usage: node dist/tools/bench-profile.js MODEL.gguf [PROMPT_TOKENS=128] [GEN_TOKENS=16] [THREADS] [--fused]
+ *
+ * By default the backend's fused `layer` op is hidden, so the model calls the separate ops and each
+ * one is timed (the timing wrapper costs a little per call); with --fused the model uses `layer` as
+ * it normally does and the profile shows one row for all layers.
  */
 import { createBackend } from '../src/backend/select.js';
 import type { Backend } from '../src/backend/types.js';
@@ -15,10 +19,13 @@ interface Acc {
   cpu: number;
 }
 
+const fused = process.argv.includes('--fused');
+
 function profiled(be: Backend, table: Map<string, Acc>, label: () => string): Backend {
   return new Proxy(be, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'layer' && !fused) return undefined;
       if (typeof v !== 'function' || prop === 'createKVCache' || prop === 'loadMatrix') return v;
       return (...args: unknown[]) => {
         const key = `${label()} ${String(prop)}${prop === 'matmul' ? ` ${(args[0] as { rows: number; cols: number }).rows}x${(args[0] as { cols: number }).cols}` : ''}`;
@@ -39,7 +46,7 @@ function profiled(be: Backend, table: Map<string, Acc>, label: () => string): Ba
 }
 
 async function main(): Promise<void> {
-  const [file, p, g, th] = process.argv.slice(2);
+  const [file, p, g, th] = process.argv.slice(2).filter((a) => a !== '--fused');
   if (file === undefined) throw new Error('usage: bench-profile MODEL [PROMPT] [GEN] [THREADS]');
   const promptTokens = Number(p ?? 128);
   const genTokens = Number(g ?? 16);
