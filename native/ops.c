@@ -715,19 +715,6 @@ size_t cg_attention(const float *q, const float *k, const float *v, float *out, 
  * call from JavaScript instead of a dozen, with no JS-side buffers and no Q/K/V split copies for a
  * single token. Per decode token that is 28 calls instead of ~340 crossings into the addon.
  */
-#ifdef CG_LAYER_PROF
-#include <stdio.h>
-static double g_prof[12];
-static long g_prof_calls;
-static void prof_dump(void) {
-  const char *names[] = {"rmsnorm1", "qkv", "rope", "attention", "dense", "add1", "rmsnorm2", "up", "swiglu", "down", "add2"};
-  for (int i = 0; i < 11; i++) fprintf(stderr, "%-10s %8.3f ms/call-sum %7.1f us/call\n", names[i], g_prof[i] * 1e3, g_prof[i] * 1e6 / (g_prof_calls ? g_prof_calls : 1));
-}
-#define PROF(i) do { double t_ = now_s(); if (n == 1) g_prof[i] += t_ - t_prev; t_prev = t_; } while (0)
-#else
-#define PROF(i) ((void)0)
-#endif
-static double now_s(void);
 
 size_t cg_layer(float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16_t *vc, int startPos,
                 const float *positions, int nHeads, int nGroups, int headDim, int rotaryDim, double ropeBase,
@@ -751,16 +738,8 @@ size_t cg_layer(float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16
   float *hb = att + (size_t)n * qDim;
   float *hb2 = hb + (size_t)n * 2 * ffn;
 
-#ifdef CG_LAYER_PROF
-  static int reg = 0;
-  if (!reg) { atexit(prof_dump); reg = 1; }
-  if (n == 1) g_prof_calls++;
-  double t_prev = now_s();
-#endif
   cg_rmsnorm(x, L->input_norm, n, H, eps, xb);
-  PROF(0);
   cg_matmul(L->qkv.type, L->qkv.rows, L->qkv.cols, L->qkv.w, xb, n, qkv, L->qkv_bias);
-  PROF(1);
   float *q = qkv, *k = qkv + qDim, *v = qkv + qDim + kvDim;
   if (n > 1) {
     for (int t = 0; t < n; t++) {
@@ -776,23 +755,14 @@ size_t cg_layer(float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16
   if (!cg_rope(q, n, nHeads, headDim, rotaryDim, positions, ropeBase) ||
       !cg_rope(k, n, nGroups, headDim, rotaryDim, positions, ropeBase))
     return (size_t)-1;
-  PROF(2);
   const size_t att_bytes = cg_attention(q, k, v, att, kc, vc, 0, n, startPos, nHeads, nGroups, headDim, scale);
-  PROF(3);
   cg_matmul(L->dense.type, L->dense.rows, L->dense.cols, L->dense.w, att, n, xb, NULL);
-  PROF(4);
   cg_add(x, xb, (size_t)n * H);
-  PROF(5);
   cg_rmsnorm(x, L->post_norm, n, H, eps, xb);
-  PROF(6);
   cg_matmul(L->up.type, L->up.rows, L->up.cols, L->up.w, xb, n, hb, NULL);
-  PROF(7);
   cg_swiglu(hb, n, ffn, hb2);
-  PROF(8);
   cg_matmul(L->down.type, L->down.rows, L->down.cols, L->down.w, hb2, n, xb, NULL);
-  PROF(9);
   cg_add(x, xb, (size_t)n * H);
-  PROF(10);
   return att_bytes;
 }
 
