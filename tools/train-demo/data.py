@@ -87,6 +87,52 @@ for _c in HELDOUT_ZH_CANDIDATES:
     assert _c not in ZH_CITIES, _c
 
 
+# Made-up city names.  With only the real-city lists above the model memorised them and snapped an
+# unseen city to a similar known one (Jaipur -> Juneau); when most training cities are invented on
+# the fly, no name repeats often enough to be memorised and the only way to get the argument right is
+# to copy it from the question, which is what the held-out evaluation measures.
+EN_ONSETS = ("b c d f g h j k l m n p r s t v w y z br ch cl cr dr fl fr gl gr kh kr ph pl pr "
+             "sh sk sl sp st th tr v z").split() + [""] * 6
+EN_VOWELS = "a e i o u a e i o u ai au ea ee ia io oa ou oo ei ua y".split()
+EN_CODAS = "n r l s m t k nd rg ck st x ng sh th rd ll ss nt rn ld mb".split() + [""] * 30
+EN_PREFIXES = ["New", "San", "Port", "Saint", "Fort", "Lake", "Mount", "El", "Santa", "North", "West"]
+EN_SUFFIXES = ["City", "Bay", "Falls", "Springs", "Beach", "Harbor"]
+# Characters of Chinese place names (the real lists plus common ones), to compose made-up names.
+ZH_PLACE_CHARS = sorted(set("".join(ZH_CITIES) + "".join(HELDOUT_ZH_CANDIDATES) +
+                            "州山阳江河安宁城平南北东西海湖口门水林泉峰岭溪川源丰华新兴庆德昌化龙凤"))
+_HELD_LOWER = [c.lower() for c in HELDOUT_EN]
+
+
+def _en_word(rng):
+    parts = []
+    for _ in range(rng.choice((1, 2, 2, 2, 3, 3))):
+        parts.append(rng.choice(EN_ONSETS) + rng.choice(EN_VOWELS) + rng.choice(EN_CODAS))
+    w = "".join(parts)
+    return w[:1].upper() + w[1:]
+
+
+def pseudo_city(rng, zh):
+    """A made-up city name that contains no held-out city (so held-out names stay unseen)."""
+    while True:
+        if zh:
+            name = "".join(rng.choice(ZH_PLACE_CHARS) for _ in range(rng.choice((2, 2, 2, 3))))
+            if not any(h in name for h in HELDOUT_ZH_CANDIDATES):
+                return name
+            continue
+        x = rng.random()
+        if x < 0.08:
+            name = rng.choice(EN_PREFIXES) + " " + _en_word(rng)
+        elif x < 0.12:
+            name = _en_word(rng) + " " + rng.choice(EN_SUFFIXES)
+        elif x < 0.17:  # letter soup: pure character-level copying
+            letters = "abcdefghijklmnopqrstuvwxyz"
+            name = "".join(rng.choice(letters) for _ in range(rng.randint(3, 9))).capitalize()
+        else:
+            name = _en_word(rng)
+        if 3 <= len(name) <= 14 and not any(h in name.lower() for h in _HELD_LOWER):
+            return name
+
+
 def heldout_number(n):
     """Numbers with this property are reserved for evaluation; training never uses them."""
     return (n * 2654435761) % 11 == 3
@@ -356,9 +402,11 @@ def code_task(rng, num, zh):
 
 # --- conversation builders --------------------------------------------------------------
 class Gen:
-    def __init__(self, seed, heldout=False, zh_cities=None, echo_max_parts=4):
+    def __init__(self, seed, heldout=False, zh_cities=None, echo_max_parts=4, pseudo_cities=0.0):
         self.rng = random.Random(seed)
         self.echo_max_parts = echo_max_parts
+        self.pseudo_cities = 0.0 if heldout else pseudo_cities
+        self.used_cities = []  # cities of the current conversation (prepare.py keeps them out of the tokenizer text)
         self.heldout = heldout
         if heldout:
             self.en_cities = HELDOUT_EN
@@ -372,9 +420,14 @@ class Gen:
 
     def city(self, zh):
         r = self.rng
-        if zh and r.random() < 0.8:
-            return r.choice(self.zh_cities)
-        return r.choice(self.en_cities)
+        zh_name = zh and r.random() < 0.8
+        # (no extra draw when pseudo_cities is 0, so the default data stays what it was)
+        if self.pseudo_cities > 0 and r.random() < self.pseudo_cities:
+            c = pseudo_city(r, zh_name)
+        else:
+            c = r.choice(self.zh_cities if zh_name else self.en_cities)
+        self.used_cities.append(c)
+        return c
 
     def weather(self, zh):
         r = self.rng
@@ -463,6 +516,7 @@ class Gen:
 
     def conversation(self, weights=(50, 10, 9, 20, 3, 8, 0)):
         r = self.rng
+        self.used_cities = []
         zh = r.random() < 0.4
         kind = r.choices(["tool", "greet", "refuse", "code", "notool", "multi", "echo"], weights)[0]
         if kind == "echo":

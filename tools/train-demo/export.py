@@ -95,6 +95,8 @@ def main():
         "num_attention_heads": cfg.num_attention_heads,
         "num_layers": cfg.num_layers,
         "original_rope": True,
+        # ChatGLM3 scales the RoPE base by rope_ratio (the -32k model uses 50); see train.py --rope-base.
+        **({"rope_ratio": cfg.rope_base / 10000.0} if cfg.rope_base != 10000.0 else {}),
         "padded_vocab_size": cfg.padded_vocab_size,
         "post_layer_norm": True,
         "rmsnorm": True,

@@ -95,6 +95,9 @@ def main():
                     help="weights of tool,greet,refuse,code,notool,multi,echo conversations")
     ap.add_argument("--out", default="train.pt")
     ap.add_argument("--echo-max-parts", type=int, default=4)
+    ap.add_argument("--pseudo-cities", type=float, default=0.0,
+                    help="share of training cities that are made-up names (data.pseudo_city; an experiment, "
+                         "see README 'Experiments': 0 reproduces the committed model's data)")
     ap.add_argument("--heldout-only", action="store_true", help="rebuild heldout.json from the existing tokenizer and train.pt")
     args = ap.parse_args()
     work = os.path.join(HERE, "work")
@@ -108,9 +111,12 @@ def main():
         return
     os.makedirs(work, exist_ok=True)
 
-    gen = data.Gen(args.seed, echo_max_parts=args.echo_max_parts)
+    gen = data.Gen(args.seed, echo_max_parts=args.echo_max_parts, pseudo_cities=args.pseudo_cities)
     weights = [float(x) for x in args.mix.split(",")]
-    convs = [gen.conversation(weights) for _ in range(args.conversations)]
+    convs, conv_cities = [], []
+    for _ in range(args.conversations):
+        convs.append(gen.conversation(weights))
+        conv_cities.append(sorted(set(gen.used_cities), key=len, reverse=True))
     if args.reuse_tokenizer:
         tok = GLM3Tokens(os.path.join(work, "tokenizer.model"))
         seqs, masks = [], []
@@ -132,15 +138,24 @@ def main():
     import re
     cities = sorted(data.EN_CITIES + data.ZH_CITIES, key=len, reverse=True)
     city_re = re.compile("|".join(re.escape(c) for c in cities))
+    pseudo = args.pseudo_cities > 0
     corpus = os.path.join(work, "corpus.txt")
     with open(corpus, "w", encoding="utf-8") as f:
-        for c in convs[:20000]:
+        for c, used in zip(convs[:20000], conv_cities):
             for m in c:
                 for line in (m["metadata"] + "\n" + m["content"]).split("\n"):
                     line = city_re.sub("", line)
+                    if pseudo:  # made-up names too, longest first so "New X" goes before "X"
+                        for city in used:
+                            line = line.replace(city, "")
                     if line:
                         f.write(line + "\n")
         chars = sorted(set("".join(data.ZH_CITIES)))
+        if pseudo:
+            # Latin letters: with made-up names cut out, capitals such as J or K occur almost only
+            # at the start of a city and would otherwise exist only as byte-fallback tokens.
+            f.write(" ".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + "\n" + " ".join("abcdefghijklmnopqrstuvwxyz") + "\n")
+            chars = sorted(set(chars) | set(data.ZH_PLACE_CHARS))
         for i in range(0, len(chars), 20):
             f.write(" ".join(chars[i:i + 20]) + "\n")
     spm.SentencePieceTrainer.train(

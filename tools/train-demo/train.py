@@ -25,10 +25,10 @@ from model import ChatGLM, Config  # noqa: E402
 WORK = os.path.join(HERE, "work")
 
 
-def make_config(n_sp):
+def make_config(n_sp, rope_base):
     n = n_sp + 9  # the 9 ChatGLM3 specials follow the SentencePiece vocabulary
     padded = ((n + 255) // 256) * 256
-    return Config(padded_vocab_size=padded)
+    return Config(padded_vocab_size=padded, rope_base=rope_base)
 
 
 def batches(seqs, masks, tokens_per_batch, rng):
@@ -94,6 +94,13 @@ def main():
     ap.add_argument("--resume", default="", help="start from this checkpoint's weights (and optimizer state when saved)")
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--data", default="train.pt", help="token file in work/ (prepare.py --out)")
+    ap.add_argument("--rope-base", type=float, default=10000.0,
+                    help="RoPE base, written as config.json rope_ratio = base / 10000 (see README: why 100)")
+    ap.add_argument("--tie", action="store_true",
+                    help="train output_layer and the embedding as one matrix (both are still written); see README")
+    ap.add_argument("--first-data", default="", help="token file in work/ to train on for the first --first-minutes")
+    ap.add_argument("--first-minutes", type=float, default=0.0,
+                    help="minutes on --first-data before switching to --data (a copying warm-up: see README)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -101,8 +108,19 @@ def main():
 
     blob = torch.load(os.path.join(WORK, args.data))
     seqs, masks = blob["seqs"], blob["masks"]
-    cfg = make_config(blob["n_sp"])
+    main_data = (seqs, masks)
+    if args.first_data:
+        first = torch.load(os.path.join(WORK, args.first_data))
+        assert first["n_sp"] == blob["n_sp"], "--first-data was tokenized with another tokenizer"
+        seqs, masks = first["seqs"], first["masks"]
+    cfg = make_config(blob["n_sp"], args.rope_base)
     model = ChatGLM(cfg)
+    if args.tie:
+        # The idea: one matrix for reading and writing tokens makes "copy this token" a map that all
+        # tokens share, where untied each output row learns it on its own (the committed model copies
+        # digits, 10 tokens seen constantly, but not city pieces). Experiment C in the README: it did
+        # not make copying appear earlier; ChatGLM files keep two tensors either way.
+        model.transformer.output_layer.weight = model.transformer.embedding.word_embeddings.weight
     model.init_weights(args.seed)
     prior = None
     if args.resume:
@@ -141,6 +159,10 @@ def main():
     queue = []
     done = False
     while not done:
+        if args.first_data and seqs is not main_data[0] and time.time() - t0 >= args.first_minutes * 60:
+            seqs, masks = main_data  # warm-up over: the full mix from here on
+            queue = []
+            print(f"step {step}: switching to {args.data}", flush=True)
         if not queue:
             queue = batches(seqs, masks, args.tokens_per_batch, rng)
             epoch += 1
