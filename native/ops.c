@@ -24,6 +24,12 @@ static const kernels_t *g_k = &kernels_scalar;
 static int g_isa_chosen = 0;
 /* The thread count last asked for, so a pool shut down by dispose() comes back the same size. */
 static int g_requested_threads = 0;
+/*
+ * Decode matmul settings, read once from the environment so they can be compared without a rebuild
+ * (BENCHMARKS.md, decode work): CHATGLM_DECODE_CHUNK groups of 8 rows per claim (4), one contiguous
+ * range per thread with CHATGLM_DECODE_SPLIT=1 (off: not better on both shapes), and the 4-group
+ * kernels off with CHATGLM_Q4_G4=0 / CHATGLM_Q8_G4=0.
+ */
 static int g_decode_chunk = 4;
 static int g_decode_split = 0;
 static int g_q4_g4 = 1;
