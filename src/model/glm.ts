@@ -7,21 +7,11 @@
  * run over all their rows together, attention runs per sequence on its own cache.
  */
 import { ChatGLMError } from '../errors.js';
-import type { AttentionSeq, Backend, KVCache, Matrix } from '../backend/types.js';
+import type { AttentionSeq, Backend, DecoderLayerWeights, KVCache, Matrix } from '../backend/types.js';
 import { qkvSize, type GLMConfig } from './config.js';
 
-export interface GLMLayerWeights {
-  inputNorm: Float32Array;
-  /** Fused [Q | K | V] projection, rows (numHeads + 2*numGroups) * headDim. */
-  qkv: Matrix;
-  qkvBias?: Float32Array;
-  dense: Matrix;
-  postNorm: Float32Array;
-  /** dense_h_to_4h: rows 2*ffn, the first ffn rows are the SwiGLU gate. */
-  up: Matrix;
-  /** dense_4h_to_h. */
-  down: Matrix;
-}
+/** One layer's weights: the shape `Backend.layer` takes (up = dense_h_to_4h, down = dense_4h_to_h). */
+export type GLMLayerWeights = DecoderLayerWeights;
 
 export interface GLMWeights {
   embedding: Matrix;

@@ -151,14 +151,7 @@ export class NativeBackend implements Backend {
     ) {
       throw new ChatGLMError('BAD_ARGUMENT', 'layer: weight shapes do not fit the layer parameters');
     }
-    const cache = seq.cache;
-    if (!(cache instanceof NativeKVCache)) {
-      throw new ChatGLMError('BACKEND', 'the native backend can only use KV caches it created (backend.createKVCache)');
-    }
-    if (cache.groups !== nGroups || cache.headDim !== headDim || layer >= cache.layers) {
-      throw new ChatGLMError('BACKEND', `KV cache shape (${cache.layers} layers, ${cache.groups} groups x ${cache.headDim}) does not fit this model`);
-    }
-    cache.reserve(seq.startPos + seq.nTokens);
+    const cache = this.cacheFor(seq, layer, nGroups, headDim);
     this.scratchBytes = this.addon.layer(
       x,
       seq.nTokens,
@@ -190,6 +183,19 @@ export class NativeBackend implements Backend {
     );
   }
 
+  /** The sequence's cache, checked to be ours and to fit, with room for this step's positions. */
+  private cacheFor(seq: AttentionSeq, layer: number, nGroups: number, headDim: number): NativeKVCache {
+    const cache = seq.cache;
+    if (!(cache instanceof NativeKVCache)) {
+      throw new ChatGLMError('BACKEND', 'the native backend can only use KV caches it created (backend.createKVCache)');
+    }
+    if (cache.groups !== nGroups || cache.headDim !== headDim || layer >= cache.layers) {
+      throw new ChatGLMError('BACKEND', `KV cache shape (${cache.layers} layers, ${cache.groups} groups x ${cache.headDim}) does not fit this model`);
+    }
+    cache.reserve(seq.startPos + seq.nTokens);
+    return cache;
+  }
+
   attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, seqs: readonly AttentionSeq[], params: AttentionParams): void {
     const { layer, nHeads, nGroups, headDim, scale } = params;
     if (nHeads % nGroups !== 0) {
@@ -197,14 +203,7 @@ export class NativeBackend implements Backend {
     }
     let scratch = 0;
     for (const seq of seqs) {
-      const cache = seq.cache;
-      if (!(cache instanceof NativeKVCache)) {
-        throw new ChatGLMError('BACKEND', 'the native backend can only use KV caches it created (backend.createKVCache)');
-      }
-      if (cache.groups !== nGroups || cache.headDim !== headDim || layer >= cache.layers) {
-        throw new ChatGLMError('BACKEND', `KV cache shape (${cache.layers} layers, ${cache.groups} groups x ${cache.headDim}) does not fit this model`);
-      }
-      cache.reserve(seq.startPos + seq.nTokens);
+      const cache = this.cacheFor(seq, layer, nGroups, headDim);
       const bytes = this.addon.attention(
         q,
         k,
