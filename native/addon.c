@@ -371,7 +371,7 @@ static napi_value js_attention(napi_env env, napi_callback_info info) {
   if (nh <= 0 || ng <= 0 || nh % ng != 0 || hd <= 0 || rowStart < 0 || nTok < 0 || startPos < 0)
     FAIL("attention: bad shape");
   if (nh / ng > 256) FAIL("attention: more than 256 query heads per KV group");
-  if (startPos + nTok > cap) {
+  if ((int64_t)startPos + nTok > cap) {
     napi_throw_range_error(env, NULL, "chatglm native: KV cache capacity exceeded");
     return NULL;
   }
@@ -446,7 +446,9 @@ static napi_value js_layer(napi_env env, napi_callback_info info) {
       startPos < 0)
     FAIL("layer: bad shape");
   if (nh / ng > 256) FAIL("layer: more than 256 query heads per KV group");
-  if (startPos + n > cap) {
+  /* The shapes below are ints: refuse any that would wrap, rather than size buffers from a wrapped value. */
+  if ((int64_t)nh * hd + 2 * (int64_t)ng * hd > INT32_MAX || 2 * (int64_t)ffn > INT32_MAX) FAIL("layer: shape too large");
+  if ((int64_t)startPos + n > cap) {
     napi_throw_range_error(env, NULL, "chatglm native: KV cache capacity exceeded");
     return NULL;
   }

@@ -152,7 +152,22 @@ export class NativeBackend implements Backend {
       throw new ChatGLMError('BAD_ARGUMENT', 'layer: weight shapes do not fit the layer parameters');
     }
     const cache = this.cacheFor(seq, layer, nGroups, headDim);
-    this.scratchBytes = this.addon.layer(
+    if (w.inputNorm.length !== hidden || w.postNorm.length !== hidden || positions.length < seq.nTokens || (w.qkvBias !== undefined && w.qkvBias.length !== qDim + 2 * kvDim)) {
+      throw new ChatGLMError('BAD_ARGUMENT', 'layer: norm weights, qkv bias or positions do not fit the layer');
+    }
+    try {
+      this.scratchBytes = this.callLayer(x, w, seq, cache, positions, params);
+    } catch (err) {
+      // The addon throws plain errors (out of memory, a size it refuses): callers expect ChatGLMError.
+      if (err instanceof ChatGLMError) throw err;
+      throw new ChatGLMError('BACKEND', `native layer: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private callLayer(x: Float32Array, w: DecoderLayerWeights, seq: AttentionSeq, cache: NativeKVCache, positions: Float32Array, params: DecoderLayerParams): number {
+    const { layer, nHeads, nGroups, headDim, rotaryDim, ropeBase, eps, scale, ffnHidden } = params;
+    const hidden = w.qkv.cols;
+    return this.addon.layer(
       x,
       seq.nTokens,
       w.inputNorm,
