@@ -96,8 +96,8 @@ def main():
     ap.add_argument("--out", default="train.pt")
     ap.add_argument("--echo-max-parts", type=int, default=4)
     ap.add_argument("--pseudo-cities", type=float, default=0.0,
-                    help="share of training cities that are made-up names (data.pseudo_city; an experiment, "
-                         "see README 'Experiments': 0 reproduces the committed model's data)")
+                    help="share of training cities that are made-up names (data.pseudo_city): 0.7 for phases 9-10 "
+                         "of the committed model, 0 (default) for the data of phases 1-8 (README 'Training run')")
     ap.add_argument("--heldout-only", action="store_true", help="rebuild heldout.json from the existing tokenizer and train.pt")
     args = ap.parse_args()
     work = os.path.join(HERE, "work")
