@@ -402,9 +402,10 @@ def code_task(rng, num, zh):
 
 # --- conversation builders --------------------------------------------------------------
 class Gen:
-    def __init__(self, seed, heldout=False, zh_cities=None, echo_max_parts=4, pseudo_cities=0.0):
+    def __init__(self, seed, heldout=False, zh_cities=None, echo_max_parts=4, pseudo_cities=0.0, echo_quoted=0.0):
         self.rng = random.Random(seed)
         self.echo_max_parts = echo_max_parts
+        self.echo_quoted = echo_quoted
         self.pseudo_cities = 0.0 if heldout else pseudo_cities
         self.used_cities = []  # cities of the current conversation (prepare.py keeps them out of the tokenizer text)
         self.heldout = heldout
@@ -510,6 +511,14 @@ class Gen:
             else:
                 parts.append(f"{self.num(1, 999)} {r.choice('+-*/')} {self.num(1, 999)}")
         text = ("，" if zh else ", ").join(parts)
+        if self.echo_quoted and r.random() < self.echo_quoted:
+            # Each part in double quotes, as a tool call's argument is: after a quote a name is
+            # tokenized without the word-start marker ("▁In ver ness" in the question becomes
+            # "In ver ness" in tool_call(location="Inverness")), and the model has to learn that
+            # pairing for every first piece, which plain repeating never practises.
+            q = r.choice(["把这些加上引号：{t}", "用引号重复：{t}"] if zh else
+                         ["Quote this: {t}", "Repeat in quotes: {t}", "Put each in quotes: {t}"]).format(t=text)
+            return [msg("user", q), msg("assistant", ", ".join(json.dumps(p, ensure_ascii=False) for p in parts))]
         q = r.choice(["跟我说：{t}", "请重复：{t}", "复述这句话：{t}"] if zh else
                      ["Repeat after me: {t}", "Say: {t}", "Please repeat exactly: {t}", "Echo this: {t}"]).format(t=text)
         return [msg("user", q), msg("assistant", text)]

@@ -3,7 +3,7 @@
  * tools/train-demo/prepare.py wrote (cities and numbers never seen in training), and checks our
  * logits against the PyTorch training code's (reference-logits.json, written by export.py).
  *
- *   npx tsc -p . && node dist/tools/train-demo/eval.js [--model DIR] [--refs FILE] [--limit N] [--json] [--verbose]
+ *   npx tsc -p . && node dist/tools/train-demo/eval.js [--model DIR] [--refs FILE] [--heldout FILE] [--limit N] [--json] [--verbose]
  *
  * Greedy decoding (temperature 0) via createChatCompletion, so tokenizer, template, model,
  * generation loop and reply parser are all exercised.
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const modelDir = opt('--model') ?? path.join(root, 'models', 'chatglm3-demo');
   const limit = Number(opt('--limit') ?? Infinity);
   const verbose = argv.includes('--verbose');
-  const heldout = JSON.parse(readFileSync(path.join(toolDir, 'heldout.json'), 'utf8')) as Heldout;
+  const heldout = JSON.parse(readFileSync(opt('--heldout') ?? path.join(toolDir, 'heldout.json'), 'utf8')) as Heldout;
   const refs = (JSON.parse(readFileSync(opt('--refs') ?? path.join(toolDir, 'reference-logits.json'), 'utf8')) as { prompts: RefPrompt[] }).prompts;
 
   const model = await loadChatModel(modelDir);

@@ -61,6 +61,8 @@ def main():
     ap.add_argument("--ckpt", default=os.path.join(HERE, "work", "ckpt.pt"))
     ap.add_argument("--out", default=OUT, help="model directory to write (default models/chatglm3-demo)")
     ap.add_argument("--ref-out", default=os.path.join(HERE, "reference-logits.json"))
+    ap.add_argument("--tokenizer", default=os.path.join(HERE, "work", "tokenizer.model"),
+                    help="the tokenizer the checkpoint was trained with (prepare.py's, in its --work)")
     args = ap.parse_args()
     out = args.out
     ck = torch.load(args.ckpt)
@@ -69,7 +71,7 @@ def main():
 
     sd = {k: v.to(torch.float16) for k, v in ck["model"].items()}
     write_safetensors(os.path.join(out, "model.safetensors"), sd, {"format": "pt"})
-    shutil.copyfile(os.path.join(HERE, "work", "tokenizer.model"), os.path.join(out, "tokenizer.model"))
+    shutil.copyfile(args.tokenizer, os.path.join(out, "tokenizer.model"))
     tok = GLM3Tokens(os.path.join(out, "tokenizer.model"))
     assert tok.n + 9 <= cfg.padded_vocab_size
 

@@ -1,6 +1,9 @@
 """Generate the synthetic corpus, train the SentencePiece BPE tokenizer and tokenize the corpus.
 
-  /usr/bin/python3 tools/train-demo/prepare.py [--conversations 40000] [--vocab 4000]
+  /usr/bin/python3 tools/train-demo/prepare.py [--conversations 150000] [--vocab 4000]
+
+The defaults are the data of the committed model (README "Training run"); the first model's data
+(README "History") used the defaults of git commit 96ea59f.
 
 Outputs (in tools/train-demo/work/, git-ignored): tokenizer.model, train.pt (token ids + loss
 masks), and tools/train-demo/heldout.json (evaluation prompts with cities/numbers never seen in training).
@@ -64,7 +67,7 @@ class GLM3Tokens:
         return ids, mask
 
 
-def write_heldout(tok, counts, seed, work):
+def write_heldout(tok, counts, seed, path):
     # Held-out cities: every token must have been seen (>= 20 times) in training inputs, so the
     # model has a trained embedding and output row for it; the city itself never occurs.
     def covered(name):
@@ -77,41 +80,46 @@ def write_heldout(tok, counts, seed, work):
     print(f"held-out cities usable: zh {len(zh_ok)}/{len(data.HELDOUT_ZH_CANDIDATES)}, en {len(en_ok)}/{len(data.HELDOUT_EN)}")
     data.HELDOUT_EN[:] = en_ok
     items = data.eval_set(seed + 1, zh_ok)
-    with open(os.path.join(HERE, "heldout.json"), "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8") as f:
         json.dump({"zh_cities": zh_ok, "en_cities": en_ok, "items": items}, f, ensure_ascii=False, indent=1)
 
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--conversations", type=int, default=40000)
+    ap.add_argument("--conversations", type=int, default=150000)
     ap.add_argument("--vocab", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--max-len", type=int, default=640)
 
     ap.add_argument("--reuse-tokenizer", action="store_true",
                     help="keep work/tokenizer.model and heldout.json; only generate and tokenize new conversations")
-    ap.add_argument("--mix", default="50,10,9,20,3,8,0",
+    ap.add_argument("--mix", default="30,2,2,8,1,2,55",
                     help="weights of tool,greet,refuse,code,notool,multi,echo conversations")
     ap.add_argument("--out", default="train.pt")
-    ap.add_argument("--echo-max-parts", type=int, default=4)
-    ap.add_argument("--pseudo-cities", type=float, default=0.0,
-                    help="share of training cities that are made-up names (data.pseudo_city): 0.7 for phases 9-10 "
-                         "of the committed model, 0 (default) for the data of phases 1-8 (README 'Training run')")
+    ap.add_argument("--echo-max-parts", type=int, default=8)
+    ap.add_argument("--echo-quoted", type=float, default=0.5,
+                    help="share of repeat-after-me answers that put each part in double quotes (data.Gen.echo)")
+    ap.add_argument("--pseudo-cities", type=float, default=0.7,
+                    help="share of training cities that are made-up names (data.pseudo_city), so that names "
+                         "cannot be memorised and must be copied")
+    ap.add_argument("--work", default=os.path.join(HERE, "work"), help="output folder (tokenizer, token files)")
+    ap.add_argument("--heldout", default=os.path.join(HERE, "heldout.json"), help="held-out set to write")
     ap.add_argument("--heldout-only", action="store_true", help="rebuild heldout.json from the existing tokenizer and train.pt")
     args = ap.parse_args()
-    work = os.path.join(HERE, "work")
+    work = args.work
     if args.heldout_only:
         tok = GLM3Tokens(os.path.join(work, "tokenizer.model"))
         blob = torch.load(os.path.join(work, "train.pt"))
         counts = collections.Counter()
         for s in blob["seqs"]:
             counts.update(s)
-        write_heldout(tok, counts, args.seed, work)
+        write_heldout(tok, counts, args.seed, args.heldout)
         return
     os.makedirs(work, exist_ok=True)
 
-    gen = data.Gen(args.seed, echo_max_parts=args.echo_max_parts, pseudo_cities=args.pseudo_cities)
+    gen = data.Gen(args.seed, echo_max_parts=args.echo_max_parts, pseudo_cities=args.pseudo_cities,
+                   echo_quoted=args.echo_quoted)
     weights = [float(x) for x in args.mix.split(",")]
     convs, conv_cities = [], []
     for _ in range(args.conversations):
@@ -179,13 +187,13 @@ def main():
         seqs.append(ids)
         masks.append(mask)
 
-    write_heldout(tok, counts, args.seed, work)
+    write_heldout(tok, counts, args.seed, args.heldout)
 
     lens = [len(s) for s in seqs]
     print(f"sp vocab {tok.n}; conversations {len(seqs)} (dropped {dropped} > {args.max_len}); "
           f"tokens {sum(lens)}, mean len {sum(lens) / len(lens):.1f}, max {max(lens)}; "
           f"scored {sum(sum(m) for m in masks)}")
-    torch.save({"seqs": seqs, "masks": masks, "n_sp": tok.n}, os.path.join(work, "train.pt"))
+    torch.save({"seqs": seqs, "masks": masks, "n_sp": tok.n}, os.path.join(work, args.out))
 
 
 if __name__ == "__main__":
