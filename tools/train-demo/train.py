@@ -83,7 +83,7 @@ def copy_batch(g, tokens_per_batch, n_sp, nl, vocab, weights):
     return ids, mask[:, 1:]
 
 
-def save_plot(log, path):
+def save_plot(log, path, drill_steps=0):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -96,7 +96,9 @@ def save_plot(log, path):
     ax.plot(steps, smooth, label=f"mean of {k}")
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy on assistant tokens (nats)")
+    if drill_steps:
+        ax.axvline(drill_steps, color="gray", linestyle="--", linewidth=1, label="end of the copy drill")
+    ax.set_ylabel("cross-entropy on scored tokens (nats)")
     ax.set_title("chatglm3-demo training loss")
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
@@ -133,7 +135,7 @@ def main():
     ap.add_argument("--heldout", default=os.path.join(HERE, "heldout.json"),
                     help="held-out set for probe.py's check at each checkpoint ('' to skip)")
     ap.add_argument("--copy-warmup", type=int, default=600,
-                    help="steps of random-token repeat-after-me drills before the data (copy_batch)")
+                    help="steps of random-token repeat-after-me drills before the data (copy_batch); not repeated by --resume")
     ap.add_argument("--first-data", default="", help="token file in work/ to train on for the first --first-minutes")
     ap.add_argument("--first-minutes", type=float, default=0.0,
                     help="minutes on --first-data before switching to --data (a copying warm-up: see README)")
@@ -185,13 +187,15 @@ def main():
             return args.lr * (step + 1) / warmup
         return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
+    tok = GLM3Tokens(os.path.join(work, "tokenizer.model"))
     probe_set = None
     if args.heldout and os.path.exists(args.heldout):
         with open(args.heldout, encoding="utf-8") as f:
-            probe_set = probe_items(GLM3Tokens(os.path.join(work, "tokenizer.model")), json.load(f))
+            probe_set = probe_items(tok, json.load(f))
     probes = prior.get("probes", []) if prior is not None else []
 
-    if args.copy_warmup:
+    drill_steps = args.copy_warmup if prior is None else 0  # a resumed run has had its drill
+    if drill_steps:
         counts = torch.zeros(blob["n_sp"], dtype=torch.float64)
         for sq in seqs[:20000]:
             t = torch.tensor(sq)
@@ -200,7 +204,7 @@ def main():
         drill_vocab = torch.nonzero(counts).view(-1)
         drill_weights = counts[drill_vocab].float()
         drill_gen = torch.Generator().manual_seed(args.seed)
-        drill_nl = GLM3Tokens(os.path.join(work, "tokenizer.model")).sp.encode("\n")
+        drill_nl = tok.sp.encode("\n")
 
     log = []
     prior_log = []
@@ -221,7 +225,7 @@ def main():
         if not queue:
             queue = batches(seqs, masks, args.tokens_per_batch, rng)
             epoch += 1
-        if step < args.copy_warmup:
+        if step < drill_steps:
             ids, tmask = copy_batch(drill_gen, args.tokens_per_batch, blob["n_sp"], drill_nl, drill_vocab, drill_weights)
         else:
             idx = queue.pop()
@@ -251,7 +255,7 @@ def main():
         done = (args.steps and step >= args.steps) or (not args.steps and time.time() - t0 >= budget)
         if done or time.time() - last_ckpt > args.ckpt_minutes * 60:
             if probe_set is not None:
-                # teacher-forced held-out check (probe.py), float32 weights as exported
+                # teacher-forced held-out check (probe.py): float32, outside autocast; it only reads the set
                 res = probe(model, probe_set)
                 probes.append({"step": base_step + step, "t": round(time.time() - t0, 1), **res})
                 print(f"probe at step {base_step + step}: {fmt(res)}", flush=True)
@@ -262,7 +266,7 @@ def main():
             with open(os.path.join(work, "train-log.json"), "w") as f:
                 json.dump({"args": vars(args), "resumed_from_step": base_step, "steps": step, "epochs": epoch, "seconds": round(time.time() - t0, 1),
                            "params": n_params, "probes": probes, "log": prior_log + log}, f)
-            save_plot(prior_log + log, plot)
+            save_plot(prior_log + log, plot, args.copy_warmup if prior is None else 0)
             print(f"checkpoint at step {step}", flush=True)
 
 
