@@ -56,6 +56,20 @@ def probe(model, items):
     return res
 
 
+def zh_weather_items(tok, zh_cities, n, seed=2026):
+    """n Chinese weather questions with held-out cities (Chinese ones and, as the generator mixes
+    them, some English ones).  heldout.json's weather questions are all English (every third item
+    is Chinese, which falls on calculator questions), so this is the Chinese check."""
+    g = data.Gen(seed, heldout=True, zh_cities=zh_cities)
+    out = []
+    for _ in range(n):
+        sysm = data.tool_system(data.render_tools(g.rng, data.tool_list(g.rng, "get_current_weather")))
+        episode, _ = g.tool_episode("get_current_weather", True)
+        ids, mask = tok.conversation([sysm] + episode[:2])
+        out.append(("zh-city", ids, [t for t, m in enumerate(mask) if m][:-1]))
+    return out
+
+
 def fmt(res):
     return " ".join(f"{g} {a}/{n}" for g, (a, n) in sorted(res.items()))
 
@@ -66,13 +80,16 @@ def main():
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--tokenizer", default=os.path.join(HERE, "work", "tokenizer.model"))
     ap.add_argument("--heldout", default=os.path.join(HERE, "heldout.json"))
+    ap.add_argument("--zh-weather", type=int, default=0, help="also score this many Chinese weather questions (zh_weather_items)")
     args = ap.parse_args()
     ck = torch.load(args.ckpt)
     model = ChatGLM(Config(**ck["config"]))
     model.load_state_dict(ck["model"])
     with open(args.heldout, encoding="utf-8") as f:
         heldout = json.load(f)
-    print(f"step {ck['step']}: {fmt(probe(model, probe_items(GLM3Tokens(args.tokenizer), heldout)))}")
+    tok = GLM3Tokens(args.tokenizer)
+    items = probe_items(tok, heldout) + zh_weather_items(tok, heldout["zh_cities"], args.zh_weather)
+    print(f"step {ck['step']}: {fmt(probe(model, items))}")
 
 
 if __name__ == "__main__":
