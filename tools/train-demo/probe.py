@@ -23,6 +23,11 @@ import data  # noqa: E402
 from prepare import GLM3Tokens  # noqa: E402
 
 
+def scored_positions(mask):
+    """Positions of the scored reply tokens, without the final stop token (see above)."""
+    return [t for t, m in enumerate(mask) if m][:-1]
+
+
 def probe_items(tok, heldout):
     """(group, ids, scored positions) for each held-out item."""
     out = []
@@ -34,8 +39,7 @@ def probe_items(tok, heldout):
             msgs = it["messages"] + [data.msg("assistant", "```python\n" + it["expected"]["code"] + "\n```", "interpreter")]
             group = "code"
         ids, mask = tok.conversation(msgs)
-        scored = [t for t, m in enumerate(mask) if m][:-1]  # drop the final stop token (see above)
-        out.append((group, ids, scored))
+        out.append((group, ids, scored_positions(mask)))
     return out
 
 
@@ -66,7 +70,7 @@ def zh_weather_items(tok, zh_cities, n, seed=2026):
         sysm = data.tool_system(data.render_tools(g.rng, data.tool_list(g.rng, "get_current_weather")))
         episode, _ = g.tool_episode("get_current_weather", True)
         ids, mask = tok.conversation([sysm] + episode[:2])
-        out.append(("zh-city", ids, [t for t, m in enumerate(mask) if m][:-1]))
+        out.append(("zh-city", ids, scored_positions(mask)))
     return out
 
 
