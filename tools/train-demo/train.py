@@ -65,18 +65,19 @@ def collate(idx, seqs, masks):
     return ids, tgt_mask[:, 1:]
 
 
-def copy_batch(g, tokens_per_batch, n_sp, nl, vocab, weights):
+def copy_batch(g, tokens_per_batch, tok, vocab, weights):
     """A batch of repeat-after-me drills over random token sequences, in the ChatGLM3 layout:
     [gMASK] sop <|user|> \n X <|assistant|> \n X eos, the loss on the assistant's copy of X.
     X is drawn from the training data's own token frequencies, so the drill covers the pieces that
     cities and numbers are made of.  Nothing but copying can predict X, which is what makes the
     model build its copying heads in minutes (README 'Training run')."""
-    gmask, sop, user, assistant = n_sp + 1, n_sp + 3, n_sp + 6, n_sp + 7
+    gmask, sop, user, assistant = tok.special["[gMASK]"], tok.special["sop"], tok.role("user"), tok.role("assistant")
+    nl = tok.sp.encode("\n")  # the empty metadata line after each role token
     n = int(torch.randint(4, 33, (1,), generator=g))
     rows = max(1, tokens_per_batch // (2 * n + 2 * len(nl) + 5))
     x = vocab[torch.multinomial(weights, rows * n, replacement=True, generator=g)].view(rows, n)
     col = lambda v: torch.full((rows, 1), v, dtype=torch.long)  # noqa: E731
-    nls = torch.tensor(nl, dtype=torch.long).expand(rows, len(nl))  # sp.encode("\n"): the empty metadata line
+    nls = torch.tensor(nl, dtype=torch.long).expand(rows, len(nl))
     ids = torch.cat([col(gmask), col(sop), col(user), nls, x, col(assistant), nls, x, col(2)], 1)
     mask = torch.zeros_like(ids, dtype=torch.bool)
     mask[:, 4 + 2 * len(nl) + n:] = True  # the copy and the eos after it
@@ -204,7 +205,6 @@ def main():
         drill_vocab = torch.nonzero(counts).view(-1)
         drill_weights = counts[drill_vocab].float()
         drill_gen = torch.Generator().manual_seed(args.seed)
-        drill_nl = tok.sp.encode("\n")
 
     log = []
     prior_log = []
@@ -226,7 +226,7 @@ def main():
             queue = batches(seqs, masks, args.tokens_per_batch, rng)
             epoch += 1
         if step < drill_steps:
-            ids, tmask = copy_batch(drill_gen, args.tokens_per_batch, blob["n_sp"], drill_nl, drill_vocab, drill_weights)
+            ids, tmask = copy_batch(drill_gen, args.tokens_per_batch, tok, drill_vocab, drill_weights)
         else:
             idx = queue.pop()
             ids, tmask = collate(idx, seqs, masks)
