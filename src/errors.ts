@@ -12,7 +12,20 @@ export type ErrorCode =
   | 'CONTEXT_OVERFLOW'
   | 'UNSAFE_PICKLE'
   | 'ABORTED'
-  | 'BACKEND';
+  | 'BACKEND'
+  /** A tool or its arguments (agent loop). */
+  | 'TOOL'
+  /** The code-interpreter sandbox is missing or failed. */
+  | 'SANDBOX'
+  /** No network, DNS failure, connection refused. */
+  | 'NETWORK'
+  /** A remote HTTP endpoint answered with an error status. */
+  | 'HTTP'
+  | 'TIMEOUT'
+  /** A grammar or JSON Schema that cannot be compiled for constrained decoding. */
+  | 'GRAMMAR'
+  /** NaN/Inf in the model's output (corrupt weights). */
+  | 'NON_FINITE';
 
 export class ChatGLMError extends Error {
   readonly code: ErrorCode;
