@@ -14,6 +14,9 @@ import { ChatGLMError } from './errors.js';
 import type { Backend } from './backend/types.js';
 import type { BackendName } from './backend/select.js';
 import { openModel, type QuantizeType } from './model/open.js';
+import { checkModelPath } from './model/check-path.js';
+import { validateChatCompletionRequest } from './api/validate-request.js';
+import { requestToChatMessages } from './api/request-messages.js';
 import type { LoadProgress } from './model/load.js';
 import { loadTokenizerFile, loadTokenizerForModel } from './tokenizer/load.js';
 import { tokenizerFromGguf } from './tokenizer/from-gguf.js';
@@ -21,9 +24,8 @@ import { GgufReader } from './formats/gguf.js';
 import { readGgufTokenizer } from './formats/gguf-checkpoint.js';
 import type { ModelFamily, Tokenizer } from './tokenizer/types.js';
 import { getChatFormat } from './chat/formats.js';
-import { contentText, parseChatMessages } from './chat/messages.js';
 import { encodePieces, piecesToText } from './chat/prompt-pieces.js';
-import { toPythonLiteral, type JsonValue } from './chat/python-literal.js';
+import type { JsonValue } from './chat/python-literal.js';
 import { ChatSession, type ChatReply, type ReplyOptions } from './chat/session.js';
 import type { TruncationPolicy } from './chat/fit.js';
 import type { ChatFormat, ChatMessage, ParsedReply } from './chat/types.js';
@@ -71,7 +73,11 @@ export interface ChatCompletionRequest {
   top_k?: number;
   /** Default 1 (off). */
   repetition_penalty?: number;
-  /** Default: up to 1024, or until the context is full. */
+  /**
+   * Most tokens to generate (an integer >= 1). Default: a quarter of the context length, at most
+   * 1024 (the demo model: 256); that much room is kept free for the reply when old turns must be
+   * dropped to fit the context.
+   */
   max_tokens?: number;
   seed?: number;
   stop?: string | string[];
@@ -165,7 +171,8 @@ export async function loadGgufTokenizer(file: string, family?: ModelFamily): Pro
 /** Loads a model directory or .gguf file for chat; no path = the bundled demo model. */
 export async function loadChatModel(modelPath?: string, options: LoadChatModelOptions = {}): Promise<ChatModel> {
   const dir = modelPath ?? bundledModelPath();
-  const isGguf = dir.toLowerCase().endsWith('.gguf');
+  // What the path is decides how it is read (not its name), and a bad path fails here, before the tokenizer.
+  const isGguf = (await checkModelPath(dir)) === 'gguf';
   if (options.contextLength !== undefined && (!Number.isSafeInteger(options.contextLength) || options.contextLength < 2)) {
     throw new ChatGLMError('BAD_ARGUMENT', `contextLength must be an integer >= 2, got ${options.contextLength}`);
   }
@@ -293,6 +300,7 @@ export class ChatModel {
   createChatCompletion(request: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
   createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
   async createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    validateChatCompletionRequest(request);
     const messages = this.toChatMessages(request);
     const hasTools = request.tools !== undefined || messages.some((m) => m.role === 'system' && m.tools !== undefined);
     const stop = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
@@ -439,60 +447,8 @@ export class ChatModel {
     }
   }
 
-  /** OpenAI-style request messages to ChatGLM messages (tools into the system prompt). */
+  /** OpenAI-style request messages to ChatGLM messages (tools into the system prompt); see api/request-messages.ts. */
   private toChatMessages(request: ChatCompletionRequest): ChatMessage[] {
-    if (!Array.isArray(request.messages) || request.messages.length === 0) {
-      throw new ChatGLMError('BAD_ARGUMENT', 'createChatCompletion: messages must be a non-empty array');
-    }
-    const out: ChatMessage[] = [];
-    request.messages.forEach((m, i) => {
-      const where = `messages[${i}]`;
-      if (m.role === 'assistant' && m.tool_calls !== undefined && !Array.isArray(m.tool_calls)) {
-        throw new ChatGLMError('BAD_ARGUMENT', `${where}: tool_calls must be an array of {"id", "type": "function", "function": {"name", "arguments"}}`);
-      }
-      if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) {
-        const text = contentText(m.content, where);
-        if (text !== '') out.push({ role: 'assistant', content: text });
-        for (const call of m.tool_calls) out.push(this.callMessage(call, where));
-        return;
-      }
-      out.push(...parseChatMessages([m], where));
-    });
-    const last = out[out.length - 1]!;
-    if (last.role === 'assistant') {
-      throw new ChatGLMError('BAD_ARGUMENT', 'createChatCompletion: the last message is from the assistant; end with a user or tool message');
-    }
-    if (request.tools !== undefined) {
-      // As ChatGLM3's OpenAI demo does: the tool system prompt replaces a leading system message.
-      const sys = this.format.toolSystemMessage(request.tools as JsonValue);
-      if (out[0]?.role === 'system') out.shift();
-      out.unshift(sys);
-    }
-    return out;
-  }
-
-  /** An assistant tool call as the model writes it: the exact text when we produced it. */
-  private callMessage(call: ChatCompletionMessageToolCall, where: string): ChatMessage {
-    // Messages may come from a JSON file (chat --messages): check the shape before reading it.
-    const fn: unknown = typeof call === 'object' && call !== null ? (call as { function?: unknown }).function : undefined;
-    if (typeof fn !== 'object' || fn === null || typeof (fn as { name?: unknown }).name !== 'string' || typeof (fn as { arguments?: unknown }).arguments !== 'string') {
-      throw new ChatGLMError('BAD_ARGUMENT', `${where}: a tool call needs "function": {"name": string, "arguments": JSON string}`);
-    }
-    const known = this.callText.get(call.id);
-    if (known !== undefined) return { role: 'assistant', metadata: known.metadata, content: known.content };
-    let args: JsonValue;
-    try {
-      args = JSON.parse(call.function.arguments) as JsonValue;
-    } catch {
-      throw new ChatGLMError('BAD_ARGUMENT', `${where}: tool call ${call.function.name} has arguments that are not JSON`);
-    }
-    const name = call.function.name;
-    if (name === 'interpreter' && args !== null && typeof args === 'object' && !Array.isArray(args) && typeof args['code'] === 'string') {
-      return { role: 'assistant', metadata: 'interpreter', content: `\`\`\`python\n${args['code']}\n\`\`\`` };
-    }
-    if (this.family === 'glm4') return { role: 'assistant', metadata: name, content: call.function.arguments };
-    const kwargs = args !== null && typeof args === 'object' && !Array.isArray(args) ? Object.entries(args) : [];
-    const py = kwargs.map(([k, v]) => `${k}=${toPythonLiteral(v)}`).join(', ');
-    return { role: 'assistant', metadata: name, content: `\`\`\`python\ntool_call(${py})\n\`\`\`` };
+    return requestToChatMessages(request.messages, request.tools as JsonValue | undefined, this.format, (id) => this.callText.get(id));
   }
 }

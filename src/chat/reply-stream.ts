@@ -32,6 +32,8 @@ export class ReplyStream {
     segmentToken: string | undefined,
     private readonly plain: boolean,
     private readonly trainingDate = '2023年',
+    /** Without declared tools, a header other than `interpreter` is text (see parseSegments). */
+    private readonly tools = true,
   ) {
     this.separator = segmentToken !== undefined ? tokenizer.specialId(segmentToken) : undefined;
     this.open();
@@ -87,9 +89,20 @@ export class ReplyStream {
     if (seg.mode === 'header') {
       seg.header += delta;
       const nl = seg.header.indexOf('\n');
-      if (nl < 0) return '';
+      if (nl < 0) {
+        // Without declared tools only `interpreter` makes a call: any other start is text, shown
+        // at once rather than after the first newline.
+        const h = seg.header.trimStart();
+        if (this.tools || h === '' || 'interpreter'.startsWith(h) || h.trimEnd() === 'interpreter') return '';
+        seg.mode = 'text';
+        return this.text(seg, seg.header);
+      }
       const metadata = seg.header.slice(0, nl);
       const rest = seg.header.slice(nl + 1);
+      if (metadata.trim() !== '' && !this.tools && metadata.trim() !== 'interpreter') {
+        seg.mode = 'text';
+        return this.text(seg, seg.header);
+      }
       seg.mode = metadata.trim() === '' ? 'text' : 'call';
       return seg.mode === 'text' ? this.text(seg, rest) : '';
     }

@@ -41,11 +41,19 @@ export function parseSegments(parts: readonly string[], tools: boolean, decodeAr
     }
     segments.push({ metadata: seg.metadata, content: seg.content });
     const name = seg.metadata.trim();
+    if (!tools && name !== 'interpreter') {
+      // A call to a tool nobody declared: there is nothing to run it, so it is shown as the text
+      // it is (header line included), not as a call waiting for a result.
+      const written = fillTrainingDate(`${seg.metadata}\n${seg.content}`.trim(), date);
+      texts.push(written);
+      result = { type: 'text', content: texts.filter((t) => t.length > 0).join('\n'), segments };
+      continue;
+    }
     // Text of the earlier plain segments of this reply (the last one is this call, not text).
     const text = texts.filter((t) => t.length > 0).join('\n');
     // `interpreter` is code to run whether or not tools are declared (the original would try to
     // eval the code as a tool call when tools are present, which cannot succeed).
-    if (tools && name !== 'interpreter') {
+    if (name !== 'interpreter') {
       const args = decodeArgs(seg.content);
       result = args.ok
         ? { type: 'tool_call', name, arguments: args.arguments, text, segments }

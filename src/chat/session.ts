@@ -81,7 +81,7 @@ export class ChatSession {
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
     };
-    const reply = new ReplyStream(tokenizer, format.segmentToken, format.segmentToken === undefined, format.trainingDate);
+    const reply = new ReplyStream(tokenizer, format.segmentToken, format.segmentToken === undefined, format.trainingDate, options.tools ?? false);
     // The loop stops on stop strings in the raw text; the visible text is cut by its own matcher
     // so that no part of a stop string is ever shown.
     const visibleStop = new StopStringMatcher(options.stop ?? []);

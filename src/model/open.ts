@@ -3,8 +3,7 @@
  * single or sharded) or a GGUF file. Validates the checkpoint against its config before loading
  * tensor by tensor into the chosen backend.
  */
-import { stat } from 'node:fs/promises';
-import { ChatGLMError, notFound } from '../errors.js';
+import { ChatGLMError } from '../errors.js';
 import type { Backend } from '../backend/types.js';
 import { createBackend, type BackendName } from '../backend/select.js';
 import type { TensorInfo, TensorSource } from '../formats/tensor-source.js';
@@ -17,6 +16,7 @@ import { detectModelFamily } from '../tokenizer/load.js';
 import { defaultRopeScaling, parseGLMConfig, type GLMConfig, type RopeScaling } from './config.js';
 import { GLMModel } from './glm.js';
 import { loadWeights, validateTensors, type LoadProgress } from './load.js';
+import { checkModelPath } from './check-path.js';
 
 export type QuantizeType = 'q8_0' | 'q4_0';
 
@@ -55,12 +55,7 @@ export interface OpenedModel extends Omit<CheckpointHandle, 'source'> {
 
 /** Opens a model directory or .gguf file and validates its tensors; reads no weights yet. */
 export async function openCheckpoint(modelPath: string, options: Pick<OpenModelOptions, 'family' | 'ropeScaling'> = {}): Promise<CheckpointHandle> {
-  let isDir: boolean;
-  try {
-    isDir = (await stat(modelPath)).isDirectory();
-  } catch {
-    throw notFound('model', modelPath, 'give a Hugging Face model directory or a .gguf file');
-  }
+  const isDir = (await checkModelPath(modelPath)) === 'hf';
   let handle: CheckpointHandle;
   if (isDir) {
     const ck = await openHFCheckpoint(modelPath);

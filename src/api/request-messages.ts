@@ -1,0 +1,88 @@
+/**
+ * OpenAI-style request messages (and a tool list) to the ChatGLM messages a chat format renders.
+ * The one path from a conversation to a prompt: createChatCompletion, `chatglm chat --messages` and
+ * `chatglm prompt --messages` all go through it, so `prompt` shows exactly what `chat` runs.
+ */
+import { ChatGLMError } from '../errors.js';
+import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall } from '../api.js';
+import { contentText, parseChatMessages } from '../chat/messages.js';
+import { toPythonLiteral, type JsonValue } from '../chat/python-literal.js';
+import type { ChatFormat, ChatMessage } from '../chat/types.js';
+
+/** The exact text of a tool call this engine produced (header metadata and content), by call id. */
+export type KnownCallText = (callId: string) => { metadata: string; content: string } | undefined;
+
+/**
+ * The system message(s) that carry `tools`, with the caller's own system text kept:
+ * - ChatGLM3 puts tools on a system message (content + "\n" + the JSON); its models learned them
+ *   after the standard instruction line, so the caller's text comes first, then that line.
+ * - GLM-4's chat template writes the tool block as its own system message before the conversation,
+ *   whose system message follows unchanged.
+ */
+export function toolSystemMessages(format: ChatFormat, tools: JsonValue, system: string | undefined): ChatMessage[] {
+  const sys = format.toolSystemMessage(tools);
+  if (system === undefined || system === '') return [sys];
+  if (format.name === 'glm4') return [sys, { role: 'system', content: system }];
+  return [{ ...sys, content: sys.content === '' ? system : `${system}\n${sys.content}` }];
+}
+
+/** Converts request messages; `tools` (when given) goes into the system prompt with any leading system message. */
+export function requestToChatMessages(
+  messages: readonly ChatCompletionMessageParam[],
+  tools: JsonValue | undefined,
+  format: ChatFormat,
+  knownCall: KnownCallText = () => undefined,
+): ChatMessage[] {
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw new ChatGLMError('BAD_ARGUMENT', 'createChatCompletion: messages must be a non-empty array');
+  }
+  const out: ChatMessage[] = [];
+  messages.forEach((m, i) => {
+    const where = `messages[${i}]`;
+    if (m.role === 'assistant' && m.tool_calls !== undefined && !Array.isArray(m.tool_calls)) {
+      throw new ChatGLMError('BAD_ARGUMENT', `${where}: tool_calls must be an array of {"id", "type": "function", "function": {"name", "arguments"}}`);
+    }
+    if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) {
+      const text = contentText(m.content, where);
+      if (text !== '') out.push({ role: 'assistant', content: text });
+      for (const call of m.tool_calls) out.push(callMessage(call, where, format, knownCall));
+      return;
+    }
+    out.push(...parseChatMessages([m], where));
+  });
+  const last = out[out.length - 1]!;
+  if (last.role === 'assistant') {
+    throw new ChatGLMError('BAD_ARGUMENT', 'createChatCompletion: the last message is from the assistant; end with a user or tool message');
+  }
+  if (tools !== undefined) {
+    // A leading system message keeps its text; one that carries its own tools is replaced.
+    const first = out[0]?.role === 'system' ? out.shift()! : undefined;
+    out.unshift(...toolSystemMessages(format, tools, first?.tools === undefined ? first?.content : undefined));
+  }
+  return out;
+}
+
+/** An assistant tool call as the model writes it: the exact text when this engine produced it. */
+function callMessage(call: ChatCompletionMessageToolCall, where: string, format: ChatFormat, knownCall: KnownCallText): ChatMessage {
+  // Messages may come from a JSON file (chat --messages): check the shape before reading it.
+  const fn: unknown = typeof call === 'object' && call !== null ? (call as { function?: unknown }).function : undefined;
+  if (typeof fn !== 'object' || fn === null || typeof (fn as { name?: unknown }).name !== 'string' || typeof (fn as { arguments?: unknown }).arguments !== 'string') {
+    throw new ChatGLMError('BAD_ARGUMENT', `${where}: a tool call needs "function": {"name": string, "arguments": JSON string}`);
+  }
+  const known = knownCall(call.id);
+  if (known !== undefined) return { role: 'assistant', metadata: known.metadata, content: known.content };
+  let args: JsonValue;
+  try {
+    args = JSON.parse(call.function.arguments) as JsonValue;
+  } catch {
+    throw new ChatGLMError('BAD_ARGUMENT', `${where}: tool call ${call.function.name} has arguments that are not JSON`);
+  }
+  const name = call.function.name;
+  if (name === 'interpreter' && args !== null && typeof args === 'object' && !Array.isArray(args) && typeof args['code'] === 'string') {
+    return { role: 'assistant', metadata: 'interpreter', content: `\`\`\`python\n${args['code']}\n\`\`\`` };
+  }
+  if (format.name === 'glm4') return { role: 'assistant', metadata: name, content: call.function.arguments };
+  const kwargs = args !== null && typeof args === 'object' && !Array.isArray(args) ? Object.entries(args) : [];
+  const py = kwargs.map(([k, v]) => `${k}=${toPythonLiteral(v)}`).join(', ');
+  return { role: 'assistant', metadata: name, content: `\`\`\`python\ntool_call(${py})\n\`\`\`` };
+}
