@@ -145,8 +145,10 @@ export interface LoadChatModelOptions {
   family?: ModelFamily;
   /** A tokenizer file to use instead of the model directory's tokenizer.model (or the .gguf file's own vocabulary). */
   tokenizer?: string;
-  /** Positions a conversation may use (default: the model's seq_length). */
+  /** Positions a conversation may use (default: the model's seq_length; more is an error). */
   contextLength?: number;
+  /** Threads of the native backend (default: all cores). */
+  threads?: number;
 }
 
 /** models/chatglm3-demo inside this package: the tiny demonstration model used when no model is given. */
@@ -192,6 +194,7 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
     ...(options.quantize !== undefined ? { quantize: options.quantize } : {}),
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
     ...(options.family !== undefined ? { family: options.family } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
   });
   const disposeOwned = (): void => {
     if (typeof options.backend !== 'object') opened.backend.dispose?.();
@@ -212,6 +215,13 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
       'MODEL_MISMATCH',
       `${dir}: the tokenizer has ${tokenizer.vocabSize} ids but the model only ${opened.config.vocabSize} rows; the tokenizer does not belong to this model`,
       { file: dir },
+    );
+  }
+  if (options.contextLength !== undefined && options.contextLength > opened.config.seqLength) {
+    disposeOwned();
+    throw new ChatGLMError(
+      'BAD_ARGUMENT',
+      `contextLength ${options.contextLength} is larger than the model's trained context (${opened.config.seqLength} tokens); use ${opened.config.seqLength} or less`,
     );
   }
   const contextLength = options.contextLength ?? opened.config.seqLength;

@@ -32,9 +32,11 @@ export function requestToChatMessages(
   tools: JsonValue | undefined,
   format: ChatFormat,
   knownCall: KnownCallText = () => undefined,
+  /** Names the source in errors: the API call, or the messages file of a CLI command. */
+  source = 'createChatCompletion',
 ): ChatMessage[] {
   if (!Array.isArray(messages) || messages.length === 0) {
-    throw new ChatGLMError('BAD_ARGUMENT', 'createChatCompletion: messages must be a non-empty array');
+    throw new ChatGLMError('BAD_ARGUMENT', `${source}: messages must be a non-empty array like [{"role": "user", "content": "Hi"}]`);
   }
   const out: ChatMessage[] = [];
   messages.forEach((m, i) => {
@@ -52,7 +54,7 @@ export function requestToChatMessages(
   });
   const last = out[out.length - 1]!;
   if (last.role === 'assistant') {
-    throw new ChatGLMError('BAD_ARGUMENT', 'createChatCompletion: the last message is from the assistant; end with a user or tool message');
+    throw new ChatGLMError('BAD_ARGUMENT', `${source}: the last message is from the assistant; end with a user or tool message`);
   }
   if (tools !== undefined) {
     // A leading system message keeps its text; one that carries its own tools is replaced.

@@ -6,8 +6,8 @@
  */
 import { ChatGLMError } from '../errors.js';
 
-function fail(field: string, problem: string): never {
-  throw new ChatGLMError('BAD_ARGUMENT', `createChatCompletion: ${field} ${problem}`);
+function fail(field: string, problem: string, source = 'createChatCompletion'): never {
+  throw new ChatGLMError('BAD_ARGUMENT', `${source}: ${field} ${problem}`);
 }
 
 function isNumber(v: unknown): v is number {
@@ -65,20 +65,24 @@ export function validateChatCompletionRequest(request: unknown): void {
   }
   if (r['stream'] !== undefined && typeof r['stream'] !== 'boolean') fail('stream', `must be true or false, got ${JSON.stringify(r['stream'])}`);
 
-  const messages = r['messages'];
-  if (!Array.isArray(messages) || messages.length === 0) fail('messages', 'must be a non-empty array of {"role", "content"} objects');
+  validateRequestMessages(r['messages']);
+}
+
+/** The messages of a request: each an object with a role and a content (see validateChatCompletionRequest). */
+export function validateRequestMessages(messages: unknown, source = 'createChatCompletion'): void {
+  if (!Array.isArray(messages) || messages.length === 0) fail('messages', 'must be a non-empty array of {"role", "content"} objects', source);
   messages.forEach((m: unknown, i) => {
     const where = `messages[${i}]`;
-    if (typeof m !== 'object' || m === null || Array.isArray(m)) fail(where, 'must be an object like {"role": "user", "content": "Hi"}');
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) fail(where, 'must be an object like {"role": "user", "content": "Hi"}', source);
     const msg = m as Record<string, unknown>;
-    if (typeof msg['role'] !== 'string') fail(`${where}.role`, 'is missing (system, user, assistant or tool)');
+    if (typeof msg['role'] !== 'string') fail(`${where}.role`, 'is missing (system, user, assistant or tool)', source);
     const content = msg['content'];
     // An assistant message that calls tools may have no content (OpenAI sends null).
     const callsTools = msg['role'] === 'assistant' && Array.isArray(msg['tool_calls']) && msg['tool_calls'].length > 0;
     if (content === undefined || content === null) {
-      if (!callsTools) fail(`${where}.content`, 'is missing; every message needs a "content" string (an assistant message with tool_calls may have null)');
+      if (!callsTools) fail(`${where}.content`, 'is missing; every message needs a "content" string (an assistant message with tool_calls may have null)', source);
       return;
     }
-    if (!isContent(content)) fail(`${where}.content`, 'must be a string or an array of {"type": "text", "text": "..."} parts');
+    if (!isContent(content)) fail(`${where}.content`, 'must be a string or an array of {"type": "text", "text": "..."} parts', source);
   });
 }

@@ -30,6 +30,8 @@ export interface OpenModelOptions {
   family?: ModelFamily;
   /** Overrides how rope_ratio applies (default: from the family / GGUF metadata). */
   ropeScaling?: RopeScaling;
+  /** Threads of the native backend created here (default: all cores); ignored with a backend instance. */
+  threads?: number;
 }
 
 /** A checkpoint opened but not loaded: what `info` shows, and what `openModel` loads. */
@@ -96,7 +98,8 @@ export async function openCheckpoint(modelPath: string, options: Pick<OpenModelO
  * re-encoded as q8_0/q4_0 as it is read.
  */
 export async function openModel(modelPath: string, options: OpenModelOptions = {}): Promise<OpenedModel> {
-  const backend = typeof options.backend === 'object' ? options.backend : await createBackend(options.backend ?? 'auto');
+  const backend =
+    typeof options.backend === 'object' ? options.backend : await createBackend(options.backend ?? 'auto', options.threads !== undefined ? { threads: options.threads } : {});
   const handle = await openCheckpoint(modelPath, options);
   try {
     const quantize = options.quantize;

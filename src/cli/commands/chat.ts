@@ -1,18 +1,23 @@
 /**
- * `chatglm chat`: an interactive terminal chat (streaming; /reset, /system TEXT, /exit; Ctrl-C
- * stops the answer being written, not the program), or with --messages FILE.json one
+ * `chatglm chat`: an interactive terminal chat (streaming; /help lists the commands, see
+ * ../interactive-commands.ts; Ctrl-C stops the answer being written, not the program), or with --messages FILE.json one
  * non-interactive turn whose parsed assistant message is printed (as JSON with --json).
  */
 import readline from 'node:readline';
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
-import { loadChatModel, type ChatCompletionMessageParam, type ChatCompletionRequest, type ChatModel } from '../../api.js';
+import { type ChatCompletionMessageParam, type ChatCompletionRequest, type ChatModel } from '../../api.js';
 import type { JsonValue } from '../../chat/python-literal.js';
 import type { ChatMessage } from '../../chat/types.js';
 import type { ReplyOptions } from '../../chat/session.js';
 import { resolveModelPath } from '../default-model.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
+import { toolSystemMessages } from '../../api/request-messages.js';
+import { validateRequestMessages } from '../../api/validate-request.js';
+import { loadChatModelForCli } from '../load-model.js';
+import { usageInWords } from '../usage-words.js';
+import { CHAT_HELP, ChatInputReader } from '../interactive-commands.js';
 
 interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions {
   messages?: string;
@@ -20,6 +25,7 @@ interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions {
   system?: string;
   json?: boolean;
   stats?: boolean;
+  verbose?: boolean;
 }
 
 export function register(program: Command): void {
@@ -29,9 +35,10 @@ export function register(program: Command): void {
   cmd
     .option('--messages <file>', 'JSON array of messages: answer the conversation once and exit')
     .option('--tools <file>', 'JSON tool list (OpenAI style or ChatGLM3 style) for the system prompt')
-    .option('--system <text>', 'system prompt for the interactive chat')
+    .option('--system <text>', 'system prompt for the interactive chat (kept with --tools: the tools go with it)')
     .option('--json', 'with --messages: print the assistant message {role, content, tool_calls?} as JSON')
-    .option('--stats', 'print token counts and speed to stderr after each answer')
+    .option('--stats', 'print token counts and speed to stderr after each answer, as JSON')
+    .option('--verbose', 'print token counts and speed to stderr after each answer, in words')
     .action(async (opts: ChatCliOptions) => {
       const sampling = samplingFromCli(opts);
       const loadOptions = loadOptionsFromCli(opts);
@@ -40,7 +47,8 @@ export function register(program: Command): void {
       if (messages !== undefined && !Array.isArray(messages)) {
         throw new ChatGLMError('BAD_ARGUMENT', `${opts.messages}: expected a JSON array of messages like [{"role": "user", "content": "Hi"}]`);
       }
-      const chat = await loadChatModel(resolveModelPath(opts.model), loadOptions);
+      if (messages !== undefined) validateRequestMessages(messages, opts.messages!);
+      const chat = await loadChatModelForCli(resolveModelPath(opts.model), loadOptions);
       try {
         if (messages !== undefined) await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
         else await interactive(chat, tools, sampling, opts);
@@ -63,6 +71,7 @@ async function oneTurn(chat: ChatModel, messages: ChatCompletionMessageParam[], 
     ...(s.maxNewTokens !== undefined ? { max_tokens: s.maxNewTokens } : {}),
     ...(tools !== undefined ? { tools } : {}),
   };
+  const t0 = performance.now();
   const r = await chat.createChatCompletion({ ...request, stream: false });
   const m = r.choices[0].message;
   if (opts.json === true) {
@@ -74,7 +83,9 @@ async function oneTurn(chat: ChatModel, messages: ChatCompletionMessageParam[], 
     process.stdout.write((m.content ?? '') + '\n');
     if (m.invalid_tool_call !== undefined) process.stderr.write(`chatglm: the model wrote a tool call that does not parse: ${m.invalid_tool_call.error}\n`);
   }
+  if (opts.json !== true && r.choices[0].finish_reason === 'length') process.stdout.write('[stopped: length]\n');
   if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: r.choices[0].finish_reason, seed: r.seed, usage: r.usage }) + '\n');
+  if (opts.verbose === true) process.stderr.write(usageInWords(r.usage, performance.now() - t0, r.choices[0].finish_reason));
 }
 
 async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sampling, opts: ChatCliOptions): Promise<void> {
@@ -86,6 +97,7 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
   let expectObservation = false;
   let answering: AbortController | undefined;
   let interruptAtPrompt = false;
+  const input = new ChatInputReader();
 
   const onInterrupt = (): void => {
     if (answering !== undefined) {
@@ -97,7 +109,9 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
       return;
     }
     interruptAtPrompt = true;
+    input.cancel();
     process.stdout.write('\n(Ctrl-C again, Ctrl-D or /exit to quit)\n');
+    rl.setPrompt(promptText());
     rl.prompt();
   };
   rl.on('SIGINT', onInterrupt);
@@ -114,36 +128,41 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
     tools: tools !== undefined,
   };
   const preamble = (): ChatMessage[] => {
-    if (tools !== undefined) return [chat.format.toolSystemMessage(tools)];
+    if (tools !== undefined) return toolSystemMessages(chat.format, tools, system);
     return system !== undefined && system !== '' ? [{ role: 'system', content: system }] : [];
   };
-  const promptText = (): string => (expectObservation ? 'observation> ' : 'you> ');
-  process.stderr.write(`chatglm: chatting with ${chat.name} (${chat.family}). Commands: /reset, /system TEXT, /exit. Ctrl-C stops an answer.\n`);
+  const promptText = (): string => (input.pending ? '... ' : expectObservation ? 'observation> ' : 'you> ');
+  process.stderr.write(`chatglm: chatting with ${chat.name} (${chat.family}). /help lists the commands; Ctrl-C stops an answer.\n`);
   rl.setPrompt(promptText());
   if (tty) rl.prompt();
 
   try {
     for await (const raw of rl) {
       interruptAtPrompt = false;
-      const line = raw.trim();
-      if (line === '/exit' || line === '/quit') break;
-      if (line === '/reset') {
+      const got = input.push(raw);
+      if (got.kind === 'exit') break;
+      if (got.kind === 'help') {
+        process.stdout.write(CHAT_HELP + '\n');
+      } else if (got.kind === 'unknown') {
+        process.stdout.write(`(unknown command ${got.command}; /help lists the commands)\n`);
+      } else if (got.kind === 'reset') {
         history = [];
         expectObservation = false;
         session.reset();
         process.stdout.write('(conversation cleared)\n');
-      } else if (line === '/system' || line.startsWith('/system ')) {
-        system = line.slice('/system'.length).trim();
+      } else if (got.kind === 'system') {
+        system = got.text;
         history = [];
         expectObservation = false;
         session.reset();
         process.stdout.write(system === '' ? '(system prompt removed; conversation cleared)\n' : '(system prompt set; conversation cleared)\n');
-      } else if (line !== '') {
+      } else if (got.kind === 'message') {
         const wasObservation: boolean = expectObservation;
-        history.push({ role: wasObservation ? 'observation' : 'user', content: raw });
+        history.push({ role: wasObservation ? 'observation' : 'user', content: got.text });
         expectObservation = false;
         answering = new AbortController();
         let reply;
+        const t0 = performance.now();
         try {
           reply = await session.reply([...preamble(), ...history], { ...options, signal: answering.signal }, (text) => process.stdout.write(text));
         } catch (err) {
@@ -162,6 +181,7 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
         for (const seg of reply.parsed.segments) history.push({ role: 'assistant', metadata: seg.metadata.trim(), content: seg.content });
         const p = reply.parsed;
         if (reply.result.finishReason === 'abort') process.stdout.write(' [stopped]');
+        else if (reply.result.finishReason === 'length') process.stdout.write(' [stopped: length]');
         process.stdout.write('\n');
         if (p.type === 'tool_call') {
           process.stdout.write(`[tool call] ${p.name} ${JSON.stringify(p.arguments)}\n(type the tool's result)\n`);
@@ -174,6 +194,7 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
         }
         if (reply.dropped > 0) process.stderr.write(`chatglm: dropped the ${reply.dropped} oldest messages to fit the context\n`);
         if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: reply.result.finishReason, usage: reply.result.usage }) + '\n');
+        if (opts.verbose === true) process.stderr.write(usageInWords(reply.result.usage, performance.now() - t0, reply.result.finishReason));
       }
       rl.setPrompt(promptText());
       if (tty) rl.prompt();

@@ -7,7 +7,12 @@
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { isBackendName } from '../../backend/select.js';
-import { loadChatModel, type LoadChatModelOptions } from '../../api.js';
+import type { LoadChatModelOptions } from '../../api.js';
+import { openCheckpoint, openModel } from '../../model/open.js';
+import { generateAll } from '../../generate/generator.js';
+import { checkContextOption, loadChatModelForCli } from '../load-model.js';
+import { loadReporter } from '../load-progress.js';
+import { usageInWords } from '../usage-words.js';
 import type { SamplingOptions } from '../../generate/sampler.js';
 import type { ModelFamily } from '../../tokenizer/types.js';
 import { CHAT_FORMAT_NAMES } from '../../chat/formats.js';
@@ -22,6 +27,7 @@ export interface ModelCliOptions {
   tokenizer?: string;
   format?: string;
   context?: string;
+  threads?: string;
 }
 
 export interface SamplingCliOptions {
@@ -34,11 +40,17 @@ export interface SamplingCliOptions {
   maxNewTokens?: string;
 }
 
-export function addModelOptions(cmd: Command): Command {
+/** The options of every command that loads weights (logits and bench too). */
+export function addWeightOptions(cmd: Command): Command {
   return cmd
     .option('-m, --model <path>', 'Hugging Face model directory or .gguf file (default: the bundled demo model)')
     .option('--backend <name>', 'reference | native | auto', 'auto')
     .option('--quantize <type>', 'quantize weights while loading: q8_0 | q4_0')
+    .option('--threads <n>', 'threads for the native backend (default: all cores)');
+}
+
+export function addModelOptions(cmd: Command): Command {
+  return addWeightOptions(cmd)
     .option('--tokenizer <file>', "tokenizer file to use instead of the model's tokenizer.model or the .gguf file's vocabulary")
     .option('--format <family>', `chat format / family: ${CHAT_FORMAT_NAMES.join(' | ')} (default: detected)`)
     .option('--context <n>', 'context length in tokens (default: the model seq_length)');
@@ -73,11 +85,15 @@ export function samplingFromCli(o: SamplingCliOptions): SamplingOptions & { seed
     out.greedy = true;
   } else {
     out.temperature = num(o.temperature, '--temperature', false) ?? 0.8;
+    if (out.temperature < 0) throw new ChatGLMError('BAD_ARGUMENT', `--temperature must be >= 0 (0 = greedy), got ${out.temperature}`);
     out.topP = num(o.topP, '--top-p', false) ?? 0.8;
+    if (!(out.topP > 0 && out.topP <= 1)) throw new ChatGLMError('BAD_ARGUMENT', `--top-p must be in (0, 1], got ${out.topP}`);
     const k = num(o.topK, '--top-k', true);
+    if (k !== undefined && k < 0) throw new ChatGLMError('BAD_ARGUMENT', `--top-k must be >= 0 (0 = off), got ${k}`);
     if (k !== undefined) out.topK = k;
   }
   const r = num(o.repetitionPenalty, '--repetition-penalty', false);
+  if (r !== undefined && !(r > 0)) throw new ChatGLMError('BAD_ARGUMENT', `--repetition-penalty must be > 0 (1 = off), got ${r}`);
   if (r !== undefined) out.repetitionPenalty = r;
   const seed = num(o.seed, '--seed', true);
   if (seed !== undefined) out.seed = seed;
@@ -104,8 +120,20 @@ export function loadOptionsFromCli(o: ModelCliOptions): LoadChatModelOptions {
     out.family = o.format as ModelFamily;
   }
   const ctx = num(o.context, '--context', true);
-  if (ctx !== undefined) out.contextLength = ctx;
+  if (ctx !== undefined) {
+    if (ctx < 2) throw new ChatGLMError('BAD_ARGUMENT', `--context must be at least 2 tokens, got ${ctx}`);
+    out.contextLength = ctx;
+  }
+  const threads = threadsFromCli(o.threads);
+  if (threads !== undefined) out.threads = threads;
   return out;
+}
+
+/** --threads N: a positive integer. */
+export function threadsFromCli(value: string | undefined): number | undefined {
+  const n = num(value, '--threads', true);
+  if (n !== undefined && n < 1) throw new ChatGLMError('BAD_ARGUMENT', `--threads must be at least 1, got ${n}`);
+  return n;
 }
 
 export function parseIdList(text: string, flag: string): number[] {
@@ -121,6 +149,7 @@ interface GenerateCliOptions extends ModelCliOptions, SamplingCliOptions {
   promptIds?: string;
   json?: boolean;
   stats?: boolean;
+  verbose?: boolean;
 }
 
 export function register(program: Command): void {
@@ -131,7 +160,8 @@ export function register(program: Command): void {
     .option('--prompt <text>', 'prompt text (encoded after the [gMASK] sop prefix)')
     .option('--prompt-ids <ids>', 'prompt as comma-separated token ids, used as given')
     .option('--json', 'print {"ids": [...], "text": "..."} instead of streaming text')
-    .option('--stats', 'print token counts and speed to stderr')
+    .option('--stats', 'print token counts and speed to stderr as JSON')
+    .option('--verbose', 'print token counts and speed to stderr in words')
     .action(async (opts: GenerateCliOptions) => {
       if ((opts.prompt === undefined) === (opts.promptIds === undefined)) {
         throw new ChatGLMError('BAD_ARGUMENT', 'generate: give exactly one of --prompt TEXT or --prompt-ids 1,2,3');
@@ -139,7 +169,12 @@ export function register(program: Command): void {
       const sampling = samplingFromCli(opts);
       const loadOptions = loadOptionsFromCli(opts);
       const promptIds = opts.promptIds !== undefined ? parseIdList(opts.promptIds, '--prompt-ids') : undefined;
-      const chat = await loadChatModel(resolveModelPath(opts.model), loadOptions);
+      const modelPath = resolveModelPath(opts.model);
+      if (promptIds !== undefined && opts.tokenizer === undefined && !(await hasTokenizer(modelPath))) {
+        await idsOnly(modelPath, promptIds, sampling, loadOptions, opts);
+        return;
+      }
+      const chat = await loadChatModelForCli(modelPath, loadOptions);
       try {
         const ids =
           promptIds ??
@@ -148,12 +183,72 @@ encodePieces([...chat.format.prefix.map((special) => ({ special })), { text: opt
           if (id >= chat.model.config.vocabSize) throw new ChatGLMError('BAD_ARGUMENT', `--prompt-ids: id ${id} is outside the vocabulary (${chat.model.config.vocabSize} ids)`);
         }
         const onStep = opts.json === true ? undefined : (s: { text: string }) => process.stdout.write(s.text);
+        const t0 = performance.now();
         const r = await chat.generate(ids, { ...sampling, stopIds: chat.stopIds() }, onStep);
         if (opts.json === true) process.stdout.write(JSON.stringify({ ids: r.ids, text: r.text }) + '\n');
-        else process.stdout.write('\n');
+        else process.stdout.write(r.finishReason === 'length' ? ' [stopped: length]\n' : '\n');
         if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: r.finishReason, seed: r.seed, usage: r.usage }) + '\n');
+        if (opts.verbose === true) process.stderr.write(usageInWords(r.usage, performance.now() - t0, r.finishReason));
       } finally {
         chat.dispose();
       }
     });
+}
+
+/** Whether a checkpoint carries a tokenizer (an HF directory's tokenizer.model, a GGUF vocabulary). */
+async function hasTokenizer(modelPath: string): Promise<boolean> {
+  const h = await openCheckpoint(modelPath);
+  try {
+    return h.tokenizerFile !== undefined || h.ggufTokenizer !== undefined;
+  } finally {
+    await h.source.close();
+  }
+}
+
+/**
+ * --prompt-ids on a checkpoint without a tokenizer: ids in, ids out, no text. Generation stops on
+ * the config's eos ids, since the chat format's stop tokens cannot be looked up without a vocabulary.
+ */
+async function idsOnly(
+  modelPath: string,
+  promptIds: number[],
+  sampling: ReturnType<typeof samplingFromCli>,
+  o: LoadChatModelOptions,
+  opts: GenerateCliOptions,
+): Promise<void> {
+  await checkContextOption(modelPath, o.contextLength);
+  const progress = loadReporter(modelPath);
+  let opened;
+  try {
+    opened = await openModel(modelPath, {
+      ...(o.backend !== undefined ? { backend: o.backend } : {}),
+      ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
+      ...(o.family !== undefined ? { family: o.family } : {}),
+      ...(o.threads !== undefined ? { threads: o.threads } : {}),
+      onProgress: (p) => progress.onProgress(p),
+    });
+    progress.done();
+  } catch (err) {
+    progress.fail();
+    throw err;
+  }
+  try {
+    const vocab = opened.config.vocabSize;
+    for (const id of promptIds) {
+      if (id >= vocab) throw new ChatGLMError('BAD_ARGUMENT', `--prompt-ids: id ${id} is outside the vocabulary (${vocab} ids)`);
+    }
+    if (opts.json !== true) process.stderr.write(`chatglm: ${modelPath} has no tokenizer: printing the generated ids\n`);
+    const t0 = performance.now();
+    const r = await generateAll(opened.model, promptIds, {
+      ...sampling,
+      stopIds: opened.config.eosTokenIds,
+      contextLength: o.contextLength ?? opened.config.seqLength,
+    });
+    if (opts.json === true) process.stdout.write(JSON.stringify({ ids: r.ids, text: null }) + '\n');
+    else process.stdout.write(r.ids.join(',') + '\n');
+    if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: r.finishReason, seed: r.seed, usage: r.usage }) + '\n');
+    if (opts.verbose === true) process.stderr.write(usageInWords(r.usage, performance.now() - t0, r.finishReason));
+  } finally {
+    opened.backend.dispose?.();
+  }
 }

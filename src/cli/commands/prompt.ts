@@ -11,7 +11,10 @@ import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.j
 import { loadGgufTokenizer } from '../../api.js';
 import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
 import { CHAT_FORMAT_NAMES, getChatFormat } from '../../chat/formats.js';
-import { parseChatMessages } from '../../chat/messages.js';
+import { requestToChatMessages } from '../../api/request-messages.js';
+import { validateRequestMessages } from '../../api/validate-request.js';
+import type { ChatCompletionMessageParam } from '../../api.js';
+import { checkModelPath } from '../../model/check-path.js';
 import { encodePieces, piecesToText } from '../../chat/prompt-pieces.js';
 import type { JsonValue } from '../../chat/python-literal.js';
 import { resolveModelPath } from '../default-model.js';
@@ -54,27 +57,28 @@ export function register(program: Command): void {
       if (opts.format !== undefined && !(CHAT_FORMAT_NAMES as string[]).includes(opts.format)) {
         throw new ChatGLMError('BAD_ARGUMENT', `--format must be one of ${CHAT_FORMAT_NAMES.join(', ')}, got ${JSON.stringify(opts.format)}`);
       }
-      const messages = parseChatMessages(await readJsonFile(opts.messages, 'messages'), opts.messages);
+      const raw = await readJsonFile(opts.messages, 'messages');
+      validateRequestMessages(raw, opts.messages);
       let tokenizer: Tokenizer;
       let family: ModelFamily;
       if (opts.model === undefined && opts.tokenizer !== undefined) {
         if (opts.format === undefined) throw new ChatGLMError('BAD_ARGUMENT', 'prompt: with --tokenizer alone, say which chat format with --format chatglm2|chatglm3|glm4');
         family = opts.format as ModelFamily;
         tokenizer = (await loadTokenizerFile(opts.tokenizer, family)).tokenizer;
-      } else if (opts.tokenizer === undefined && opts.model?.toLowerCase().endsWith('.gguf') === true) {
-        ({ tokenizer, family } = await loadGgufTokenizer(opts.model, opts.format as ModelFamily | undefined));
       } else {
         const dir = resolveModelPath(opts.model);
-        const t = await loadTokenizerForModel(dir, opts.tokenizer);
-        family = (opts.format as ModelFamily | undefined) ?? t.family;
-        tokenizer = family === t.family ? t.tokenizer : (await loadTokenizerFile(opts.tokenizer ?? `${dir}/tokenizer.model`, family)).tokenizer;
+        if ((await checkModelPath(dir)) === 'gguf' && opts.tokenizer === undefined) {
+          ({ tokenizer, family } = await loadGgufTokenizer(dir, opts.format as ModelFamily | undefined));
+        } else {
+          const t = await loadTokenizerForModel(dir, opts.tokenizer);
+          family = (opts.format as ModelFamily | undefined) ?? t.family;
+          tokenizer = family === t.family ? t.tokenizer : (await loadTokenizerFile(opts.tokenizer ?? `${dir}/tokenizer.model`, family)).tokenizer;
+        }
       }
       const format = getChatFormat(family);
-      if (opts.tools !== undefined) {
-        const tools = (await readJsonFile(opts.tools, 'tools')) as JsonValue;
-        if (messages[0]?.role === 'system') messages.shift();
-        messages.unshift(format.toolSystemMessage(tools));
-      }
+      const tools = opts.tools !== undefined ? ((await readJsonFile(opts.tools, 'tools')) as JsonValue) : undefined;
+      // The same conversion `chat --messages` runs (tool calls, tool results, the tool system prompt).
+      const messages = requestToChatMessages(raw as ChatCompletionMessageParam[], tools, format, undefined, opts.messages);
       const pieces = format.render(messages).pieces;
       const text = piecesToText(pieces);
       if (opts.json === true) {
