@@ -13,12 +13,15 @@ import { register as registerGenerate } from './commands/generate.js';
 import { register as registerChat } from './commands/chat.js';
 import { register as registerConvert } from './commands/convert.js';
 import { register as registerBench } from './commands/bench.js';
+import { packageVersion } from './version.js';
+import { endQuietlyOnClosedPipe } from './quiet-epipe.js';
 
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('chatglm')
     .description('Run ChatGLM2/3 and GLM-4 chat models locally (chatglm.ts)')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError();
   for (const register of [
@@ -40,6 +43,7 @@ export function buildProgram(): Command {
 /** Runs the CLI; resolves to the process exit code. Known errors print one line, no stack. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  endQuietlyOnClosedPipe(process.stdout);
   try {
     await program.parseAsync(argv);
     return 0;

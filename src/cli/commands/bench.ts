@@ -13,7 +13,11 @@
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { createBackend, isBackendName } from '../../backend/select.js';
-import { openModel } from '../../model/open.js';
+import { openModel, type QuantizeType } from '../../model/open.js';
+import { resolveModelPath } from '../default-model.js';
+import { loadReporter } from '../load-progress.js';
+import { readCheckpointConfig } from '../load-model.js';
+import { addWeightOptions } from './generate.js';
 import { argmax } from '../../generate/sampler.js';
 
 export interface BenchResult {
@@ -24,7 +28,8 @@ export interface BenchResult {
 }
 
 interface BenchOpts {
-  model: string;
+  model?: string;
+  quantize?: string;
   promptTokens: string;
   genTokens: string;
   threads?: string;
@@ -46,14 +51,10 @@ function median(xs: number[]): number {
 }
 
 export function register(program: Command): void {
-  program
-    .command('bench')
-    .description('time prefill and decode on a model (random prompt, greedy), median of several runs')
-    .requiredOption('-m, --model <path>', 'Hugging Face model directory or .gguf file')
+  const cmd = program.command('bench').description('time prefill and decode on a model (random prompt, greedy), median of several runs');
+  addWeightOptions(cmd)
     .option('--prompt-tokens <n>', 'prompt length in tokens', '128')
     .option('--gen-tokens <n>', 'tokens to decode after the prompt', '64')
-    .option('--threads <n>', 'threads for the native backend (default: all cores)')
-    .option('--backend <name>', 'reference | native | auto', 'auto')
     .option('--runs <n>', 'runs to take the median of', '3')
     .option('--json', 'print {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb} as JSON')
     .action(async (opts: BenchOpts) => {
@@ -61,8 +62,33 @@ export function register(program: Command): void {
       const genTokens = positiveInt(opts.genTokens, '--gen-tokens');
       const runs = positiveInt(opts.runs, '--runs');
       if (!isBackendName(opts.backend)) throw new ChatGLMError('BAD_ARGUMENT', `unknown --backend ${opts.backend}; use reference, native or auto`);
+      if (opts.quantize !== undefined && opts.quantize !== 'q8_0' && opts.quantize !== 'q4_0') {
+        throw new ChatGLMError('BAD_ARGUMENT', `--quantize must be q8_0 or q4_0, got ${JSON.stringify(opts.quantize)}`);
+      }
+      const modelPath = resolveModelPath(opts.model);
+      // The prompt, the generated tokens and the first one's position must fit the context.
+      const context = (await readCheckpointConfig(modelPath)).seqLength;
+      if (promptTokens + genTokens + 1 > context) {
+        throw new ChatGLMError(
+          'BAD_ARGUMENT',
+          `--prompt-tokens ${promptTokens} plus --gen-tokens ${genTokens} do not fit the model's context (${context} tokens); use at most ${context - 1} together`,
+        );
+      }
       const backend = await createBackend(opts.backend, opts.threads === undefined ? {} : { threads: positiveInt(opts.threads, '--threads') });
-      const { model } = await openModel(opts.model, { backend });
+      const progress = loadReporter(modelPath);
+      let model;
+      try {
+        ({ model } = await openModel(modelPath, {
+          backend,
+          ...(opts.quantize !== undefined ? { quantize: opts.quantize as QuantizeType } : {}),
+          onProgress: (p) => progress.onProgress(p),
+        }));
+        progress.done();
+      } catch (err) {
+        progress.fail();
+        backend.dispose?.();
+        throw err;
+      }
       const vocab = model.config.vocabSize;
       const prefill: number[] = [];
       const decode: number[] = [];

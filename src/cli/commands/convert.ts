@@ -3,6 +3,7 @@ import { ChatGLMError } from '../../errors.js';
 import { CONVERT_TYPES, convertToGguf } from '../../formats/gguf-convert.js';
 import type { ConvertProgress, ConvertType } from '../../formats/gguf-convert.js';
 import type { ModelFamily } from '../../tokenizer/types.js';
+import { resolveModelPath } from '../default-model.js';
 
 const FAMILIES: readonly ModelFamily[] = ['chatglm2', 'chatglm3', 'glm4'];
 
@@ -40,11 +41,11 @@ export function register(program: Command): void {
   program
     .command('convert')
     .description('Convert a Hugging Face ChatGLM2/3 or GLM-4 directory to GGUF (loadable by this engine and by llama.cpp)')
-    .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, weights, tokenizer.model)')
+    .option('-m, --model <dir>', 'Hugging Face model directory (config.json, weights, tokenizer.model; default: the bundled demo model)')
     .requiredOption('--out <file>', 'GGUF file to write')
     .option('--type <type>', `weight type for matrices: ${CONVERT_TYPES.join(', ')}`, 'f16')
     .option('--family <family>', `override the detected family: ${FAMILIES.join(', ')}`)
-    .action(async (opts: { model: string; out: string; type: string; family?: string }) => {
+    .action(async (opts: { model?: string; out: string; type: string; family?: string }) => {
       const type = opts.type.toLowerCase();
       if (!(CONVERT_TYPES as readonly string[]).includes(type)) {
         throw new ChatGLMError('BAD_ARGUMENT', `convert: --type ${opts.type} is not supported; use one of ${CONVERT_TYPES.join(', ')}`);
@@ -56,7 +57,7 @@ export function register(program: Command): void {
       const started = Date.now();
       try {
         const r = await convertToGguf({
-          modelDir: opts.model,
+          modelDir: resolveModelPath(opts.model),
           out: opts.out,
           type: type as ConvertType,
           ...(opts.family !== undefined ? { family: opts.family as ModelFamily } : {}),

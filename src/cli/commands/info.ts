@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { parameterCount, qkvSize, type GLMConfig } from '../../model/config.js';
 import { dtypeSummary, openCheckpoint } from '../../model/open.js';
 import { tensorBytes } from '../../model/load.js';
+import { resolveModelPath } from '../default-model.js';
 
 function gib(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(2)} MiB`;
@@ -20,10 +21,10 @@ export function register(program: Command): void {
   program
     .command('info')
     .description('show a model\'s family, shapes, dtypes, parameter count and memory needs')
-    .requiredOption('-m, --model <path>', 'Hugging Face model directory or .gguf file')
+    .option('-m, --model <path>', 'Hugging Face model directory or .gguf file (default: the bundled demo model)')
     .option('--json', 'print the information as JSON')
-    .action(async (opts: { model: string; json?: boolean }) => {
-      const h = await openCheckpoint(opts.model);
+    .action(async (opts: { model?: string; json?: boolean }) => {
+      const h = await openCheckpoint(resolveModelPath(opts.model));
       try {
         const c = h.config;
         const tensors = h.source.list();

@@ -7,6 +7,9 @@ import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { isBackendName } from '../../backend/select.js';
 import { openModel, type QuantizeType } from '../../model/open.js';
+import { resolveModelPath } from '../default-model.js';
+import { loadReporter } from '../load-progress.js';
+import { addWeightOptions, threadsFromCli } from './generate.js';
 
 export function parseIds(text: string): number[] {
   const parts = text.split(',').map((s) => s.trim());
@@ -17,31 +20,45 @@ export function parseIds(text: string): number[] {
 }
 
 interface LogitsOptions {
-  model: string;
+  model?: string;
   ids: string;
   backend: string;
   quantize?: string;
+  threads?: string;
 }
 
 export function register(program: Command): void {
-  program
-    .command('logits')
-    .description('print the logits of every position of a token-id sequence as JSON')
-    .requiredOption('-m, --model <path>', 'Hugging Face model directory or .gguf file')
+  const cmd = program.command('logits').description('print the logits of every position of a token-id sequence as JSON');
+  addWeightOptions(cmd)
     .requiredOption('--ids <ids>', 'comma-separated token ids, e.g. 5,17,3')
-    .option('--backend <name>', 'reference | native | auto', 'auto')
-    .option('--quantize <type>', 'quantize weights while loading: q8_0 | q4_0')
     .action(async (opts: LogitsOptions) => {
       const ids = parseIds(opts.ids);
       if (!isBackendName(opts.backend)) throw new ChatGLMError('BAD_ARGUMENT', `unknown backend ${JSON.stringify(opts.backend)}; choose reference, native or auto`);
       if (opts.quantize !== undefined && opts.quantize !== 'q8_0' && opts.quantize !== 'q4_0') {
         throw new ChatGLMError('BAD_ARGUMENT', `--quantize must be q8_0 or q4_0, got ${JSON.stringify(opts.quantize)}`);
       }
-      const { model, backend, config } = await openModel(opts.model, {
-        backend: opts.backend,
-        ...(opts.quantize !== undefined ? { quantize: opts.quantize as QuantizeType } : {}),
-      });
+      const threads = threadsFromCli(opts.threads);
+      const modelPath = resolveModelPath(opts.model);
+      const progress = loadReporter(modelPath);
+      let opened;
       try {
+        opened = await openModel(modelPath, {
+          backend: opts.backend,
+          ...(opts.quantize !== undefined ? { quantize: opts.quantize as QuantizeType } : {}),
+          ...(threads !== undefined ? { threads } : {}),
+          onProgress: (p) => progress.onProgress(p),
+        });
+        progress.done();
+      } catch (err) {
+        progress.fail();
+        throw err;
+      }
+      const { model, backend, config } = opened;
+      try {
+        for (const id of ids) {
+          if (id >= config.vocabSize) throw new ChatGLMError('BAD_ARGUMENT', `--ids: id ${id} is outside the vocabulary (${config.vocabSize} ids)`);
+        }
+        if (ids.length > config.seqLength) throw new ChatGLMError('BAD_ARGUMENT', `--ids: ${ids.length} ids do not fit the model's context (${config.seqLength} tokens)`);
         const logits = model.forward([{ cache: model.newCache(ids.length), ids, allLogits: true }])[0]!;
         const V = config.vocabSize;
         const rows: number[][] = [];

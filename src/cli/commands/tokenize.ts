@@ -7,6 +7,8 @@ import { createInterface } from 'node:readline';
 import { ChatGLMError } from '../../errors.js';
 import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.js';
 import { loadGgufTokenizer } from '../../api.js';
+import { checkModelPath } from '../../model/check-path.js';
+import { resolveModelPath } from '../default-model.js';
 import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
 
 export interface TokenizerCliOptions {
@@ -18,8 +20,15 @@ export interface TokenizerCliOptions {
 
 const FAMILIES: readonly ModelFamily[] = ['chatglm2', 'chatglm3', 'glm4'];
 
-/** Shared by tokenize and detokenize: --tokenizer FILE, or --model DIR (its tokenizer.model). */
-export async function tokenizerFromOptions(opts: TokenizerCliOptions): Promise<Tokenizer> {
+/**
+ * Shared by tokenize and detokenize: --tokenizer FILE, or --model DIR (its tokenizer.model), or
+ * with neither the bundled demo model's tokenizer.
+ */
+export async function tokenizerFromOptions(given: TokenizerCliOptions): Promise<Tokenizer> {
+  const opts: TokenizerCliOptions = { ...given };
+  if (opts.model === undefined && opts.tokenizer === undefined) opts.model = resolveModelPath(undefined);
+  // A bad --model fails here with the same message as every other command.
+  const kind = opts.model !== undefined ? await checkModelPath(opts.model) : undefined;
   let family: ModelFamily | undefined;
   if (opts.family !== undefined) {
     if (!(FAMILIES as readonly string[]).includes(opts.family)) {
@@ -27,7 +36,7 @@ export async function tokenizerFromOptions(opts: TokenizerCliOptions): Promise<T
     }
     family = opts.family as ModelFamily;
   }
-  if (opts.model !== undefined && opts.tokenizer === undefined && opts.model.toLowerCase().endsWith('.gguf')) {
+  if (opts.model !== undefined && opts.tokenizer === undefined && kind === 'gguf') {
     return (await loadGgufTokenizer(opts.model, family)).tokenizer;
   }
   if (opts.model !== undefined) {
@@ -37,10 +46,8 @@ export async function tokenizerFromOptions(opts: TokenizerCliOptions): Promise<T
     }
     return tokenizer;
   }
-  if (opts.tokenizer === undefined) {
-    throw new ChatGLMError('BAD_ARGUMENT', 'no tokenizer given: pass --tokenizer FILE (a tokenizer.model) or --model DIR');
-  }
-  return (await loadTokenizerFile(opts.tokenizer, family)).tokenizer;
+  // No --model: then --tokenizer was given (see the default above).
+  return (await loadTokenizerFile(opts.tokenizer!, family)).tokenizer;
 }
 
 /** Reads stdin line by line, maps each non-blank line, writes the results in large chunks. */
