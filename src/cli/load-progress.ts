@@ -35,16 +35,16 @@ export function loadReporter(modelPath: string, stream: NodeJS.WriteStream = pro
           bar = new cliProgress.SingleBar(
             {
               stream,
-              format: `loading ${name} [{bar}] {percentage}% | {loaded}/{total} tensors | {size}`,
+              format: `loading ${name} [{bar}] {percentage}% | {loaded}/{tensors} tensors | {size}`,
               hideCursor: true,
               clearOnComplete: true,
               fps: 10,
             },
             cliProgress.Presets.shades_classic,
           );
-          bar.start(Math.max(1, p.totalBytes), 0, { loaded: 0, size: size(p.totalBytes) });
+          bar.start(Math.max(1, p.totalBytes), 0, { loaded: 0, tensors: p.total, size: size(p.totalBytes) });
         }
-        bar.update(p.bytes, { loaded: p.loaded, size: size(p.totalBytes) });
+        bar.update(p.bytes, { loaded: p.loaded, tensors: p.total, size: size(p.totalBytes) });
       } else if (!lineOpen) {
         lineOpen = true;
         stream.write(`loading ${name} (${size(p.totalBytes)} of weights)...`);
