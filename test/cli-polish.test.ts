@@ -197,6 +197,10 @@ test('option errors use the CLI names: --context past the trained context, bench
   await writeFile(bad, JSON.stringify([{ role: 'user' }]));
   const r = await inProcess(['chat', '--messages', bad]);
   assert.match(r.stderr, /^chatglm: .*nocontent\.json: messages\[0\]\.content is missing/m);
+  const last = path.join(tmp, 'lastassistant.json');
+  await writeFile(last, JSON.stringify([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }]));
+  const l = await inProcess(['chat', '--messages', last]);
+  assert.match(l.stderr, /^chatglm: .*lastassistant\.json: the last message is from the assistant/m);
 });
 
 test('generate --threads 1 gives the same greedy ids as the default; --prompt-ids works on a checkpoint without a tokenizer', async () => {

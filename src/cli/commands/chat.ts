@@ -13,7 +13,7 @@ import type { ReplyOptions } from '../../chat/session.js';
 import { resolveModelPath } from '../default-model.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
-import { toolSystemMessages } from '../../api/request-messages.js';
+import { requestToChatMessages, toolSystemMessages } from '../../api/request-messages.js';
 import { validateRequestMessages } from '../../api/validate-request.js';
 import { loadChatModelForCli } from '../load-model.js';
 import { usageInWords } from '../usage-words.js';
@@ -50,7 +50,11 @@ export function register(program: Command): void {
       if (messages !== undefined) validateRequestMessages(messages, opts.messages!);
       const chat = await loadChatModelForCli(resolveModelPath(opts.model), loadOptions);
       try {
-        if (messages !== undefined) await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
+        if (messages !== undefined) {
+          // The conversion createChatCompletion runs, here so that its errors name the file.
+          requestToChatMessages(messages as ChatCompletionMessageParam[], tools, chat.format, undefined, opts.messages);
+          await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
+        }
         else await interactive(chat, tools, sampling, opts);
       } finally {
         chat.dispose();
