@@ -4,10 +4,25 @@
  * `chatglm prompt --messages` all go through it, so `prompt` shows exactly what `chat` runs.
  */
 import { ChatGLMError } from '../errors.js';
-import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall } from '../api.js';
 import { contentText, parseChatMessages } from '../chat/messages.js';
 import { toPythonLiteral, type JsonValue } from '../chat/python-literal.js';
 import type { ChatFormat, ChatMessage } from '../chat/types.js';
+
+/**
+ * A request message as read here: api.ts's ChatCompletionMessageParam fits it (spelled out
+ * structurally so that this module does not import api.ts, which imports it).
+ */
+export interface RequestMessage {
+  role: string;
+  content?: unknown;
+  tool_calls?: unknown;
+}
+
+/** An assistant tool call in OpenAI's shape (checked before use: it may come from a JSON file). */
+interface RequestToolCall {
+  id: string;
+  function: { name: string; arguments: string };
+}
 
 /** The exact text of a tool call this engine produced (header metadata and content), by call id. */
 export type KnownCallText = (callId: string) => { metadata: string; content: string } | undefined;
@@ -28,7 +43,7 @@ export function toolSystemMessages(format: ChatFormat, tools: JsonValue, system:
 
 /** Converts request messages; `tools` (when given) goes into the system prompt with any leading system message. */
 export function requestToChatMessages(
-  messages: readonly ChatCompletionMessageParam[],
+  messages: readonly RequestMessage[],
   tools: JsonValue | undefined,
   format: ChatFormat,
   knownCall: KnownCallText = () => undefined,
@@ -47,7 +62,7 @@ export function requestToChatMessages(
     if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) {
       const text = contentText(m.content, where);
       if (text !== '') out.push({ role: 'assistant', content: text });
-      for (const call of m.tool_calls) out.push(callMessage(call, where, format, knownCall));
+      for (const call of m.tool_calls as unknown[]) out.push(callMessage(call, where, format, knownCall));
       return;
     }
     out.push(...parseChatMessages([m], where));
@@ -65,12 +80,13 @@ export function requestToChatMessages(
 }
 
 /** An assistant tool call as the model writes it: the exact text when this engine produced it. */
-function callMessage(call: ChatCompletionMessageToolCall, where: string, format: ChatFormat, knownCall: KnownCallText): ChatMessage {
+function callMessage(value: unknown, where: string, format: ChatFormat, knownCall: KnownCallText): ChatMessage {
   // Messages may come from a JSON file (chat --messages): check the shape before reading it.
-  const fn: unknown = typeof call === 'object' && call !== null ? (call as { function?: unknown }).function : undefined;
+  const fn: unknown = typeof value === 'object' && value !== null ? (value as { function?: unknown }).function : undefined;
   if (typeof fn !== 'object' || fn === null || typeof (fn as { name?: unknown }).name !== 'string' || typeof (fn as { arguments?: unknown }).arguments !== 'string') {
     throw new ChatGLMError('BAD_ARGUMENT', `${where}: a tool call needs "function": {"name": string, "arguments": JSON string}`);
   }
+  const call = value as RequestToolCall;
   const known = knownCall(call.id);
   if (known !== undefined) return { role: 'assistant', metadata: known.metadata, content: known.content };
   let args: JsonValue;
