@@ -1,6 +1,6 @@
 /**
  * The backend interface: a small set of numeric ops that the model is written against once.
- * Implementations: `reference` (plain TypeScript, the oracle) and `native` (SIMD + threads, later).
+ * Implementations: `reference` (plain TypeScript, the oracle) and `native` (C SIMD kernels and a thread pool per backend instance).
  *
  * Conventions
  * - Activations are Float32Array, row-major, one row per token: x[n, dim].
