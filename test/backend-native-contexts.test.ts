@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nativeBackend, nativeIsas, nativeSkipReason, randomF32, seeded } from './support/backend-native-fixtures.js';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
-import { quantizeRows } from '../src/formats/ggml-quants.js';
+import { quantizeRows } from '../src/numeric/ggml-quants.js';
 import type { Backend, Matrix } from '../src/backend/types.js';
 
 const skip = nativeSkipReason();

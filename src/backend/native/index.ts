@@ -11,8 +11,7 @@ import { ChatGLMError } from '../../errors.js';
 import type { AttentionParams, AttentionSeq, Backend, DecoderLayerParams, DecoderLayerWeights, KVCache, Matrix, WeightType } from '../types.js';
 import { loadAddon, type NativeAddon, type NativeContext, type NativeInfo, type NativeLayer } from './addon.js';
 import { NativeKVCache } from './kv-cache.js';
-// The addon reads weights in their file encoding, so a row takes the same bytes as in the reference backend.
-import { rowBytes } from '../reference/rows.js';
+import { rowBytes } from '../../numeric/dtype.js';
 
 export { NativeKVCache } from './kv-cache.js';
 export { loadAddon, addonPath, type NativeAddon, type NativeContext, type NativeInfo } from './addon.js';
