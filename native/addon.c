@@ -1,11 +1,12 @@
 /*
- * N-API binding. Every array argument is a JS TypedArray whose memory is used in place (no copies);
+ * N-API binding. Every op takes a context from createContext() first. Every array argument is a JS TypedArray whose memory is used in place (no copies);
  * sizes are checked here so a wrong call throws instead of reading out of bounds.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops.h"
@@ -25,18 +26,55 @@
   } while (0)
 
 /*
- * The thread pool, the kernel choice and the scratch buffer in ops.c are process-wide, but a
- * Node-API addon can be loaded by several worker threads at once. Every call into ops.c holds this
- * lock, so concurrent callers take turns instead of sharing one pool job or one scratch buffer
- * (uncontended, it costs well under a microsecond per op).
+ * A backend's native context (ops.c's cg_ctx: thread pool, kernel table, scratch) wrapped in a JS
+ * external with its own lock. Calls on one context take turns (Node worker threads may share a
+ * backend object's context); different contexts, e.g. two models in one server, run independently.
+ * The type tags make a wrong object passed as a context or a layer a TypeError, not a bad pointer.
  */
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+typedef struct {
+  cg_ctx *c;
+  pthread_mutex_t lock;
+} ctx_t;
+
+static const napi_type_tag CTX_TAG = {0x63686174676c6dULL, 0x6374780000000001ULL};
+static const napi_type_tag LAYER_TAG = {0x63686174676c6dULL, 0x6c61796572000001ULL};
+
 #define LOCKED(stmt)                 \
   do {                               \
-    pthread_mutex_lock(&g_lock);     \
+    pthread_mutex_lock(&ctx->lock);  \
     stmt;                            \
-    pthread_mutex_unlock(&g_lock);   \
+    pthread_mutex_unlock(&ctx->lock);\
   } while (0)
+
+static void free_ctx(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  ctx_t *ctx = (ctx_t *)data;
+  cg_ctx_destroy(ctx->c);
+  pthread_mutex_destroy(&ctx->lock);
+  free(ctx);
+}
+
+static ctx_t *get_ctx(napi_env env, napi_value v) {
+  bool ok = false;
+  void *data = NULL;
+  if (napi_check_object_type_tag(env, v, &CTX_TAG, &ok) != napi_ok || !ok || napi_get_value_external(env, v, &data) != napi_ok) {
+    napi_throw_type_error(env, NULL, "chatglm native: the first argument must be a context from createContext()");
+    return NULL;
+  }
+  return (ctx_t *)data;
+}
+
+/* Declares argc and a[] (the arguments after the context) and ctx, for an op taking K arguments. */
+#define CTX_ARGS(K)                                               \
+  size_t argc = (K) + 1;                                          \
+  napi_value all_[(K) + 1];                                       \
+  CHECK(napi_get_cb_info(env, info, &argc, all_, NULL, NULL));    \
+  if (argc < 1) FAIL("chatglm native: missing context argument"); \
+  ctx_t *ctx = get_ctx(env, all_[0]);                             \
+  if (!ctx) return NULL;                                          \
+  napi_value *a = all_ + 1;                                       \
+  argc -= 1;
 
 typedef struct {
   void *data;
@@ -96,72 +134,80 @@ static int need(napi_env env, const arr_t *a, size_t bytes, const char *what) {
   return 1;
 }
 
-static napi_value make_info(napi_env env) {
-  napi_value obj, s, n, arr;
-  const char *isa;
-  int threads;
-  LOCKED(isa = cg_kernels()->name; threads = cg_threads());
-  napi_create_object(env, &obj);
-  napi_create_string_utf8(env, isa, NAPI_AUTO_LENGTH, &s);
-  napi_set_named_property(env, obj, "isa", s);
-  napi_create_int32(env, threads, &n);
-  napi_set_named_property(env, obj, "threads", n);
+static napi_value isa_list(napi_env env) {
   const char *names[8];
   const int k = cg_available_isas(names, 8);
+  napi_value arr;
   napi_create_array_with_length(env, (size_t)k, &arr);
   for (int i = 0; i < k; i++) {
     napi_value e;
     napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &e);
     napi_set_element(env, arr, (uint32_t)i, e);
   }
-  napi_set_named_property(env, obj, "isas", arr);
+  return arr;
+}
+
+/* isas() -> names of the kernel variants this CPU runs, best last */
+static napi_value js_isas(napi_env env, napi_callback_info info) {
+  (void)info;
+  return isa_list(env);
+}
+
+/* createContext(threads, isa) -> context; threads 0 = all cores, isa "" = the best variant */
+static napi_value js_create_context(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  int32_t threads = 0;
+  char isa[32] = {0};
+  size_t len = 0;
+  if (argc < 2 || !get_i32(env, a[0], &threads) || napi_get_value_string_utf8(env, a[1], isa, sizeof isa, &len) != napi_ok)
+    FAIL("createContext(threads, isa)");
+  ctx_t *ctx = (ctx_t *)calloc(1, sizeof(ctx_t));
+  if (!ctx) FAIL("chatglm native: out of memory");
+  ctx->c = cg_ctx_create(threads, isa);
+  if (!ctx->c) {
+    free(ctx);
+    FAIL("chatglm native: that kernel variant is not available on this CPU, or the thread pool could not start");
+  }
+  pthread_mutex_init(&ctx->lock, NULL);
+  napi_value ext;
+  if (napi_create_external(env, ctx, free_ctx, NULL, &ext) != napi_ok) {
+    free_ctx(env, ctx, NULL);
+    FAIL("chatglm native: N-API call failed");
+  }
+  CHECK(napi_type_tag_object(env, ext, &CTX_TAG));
+  return ext;
+}
+
+/* info(ctx) -> {isa, threads, isas} */
+static napi_value js_info(napi_env env, napi_callback_info info) {
+  CTX_ARGS(0);
+  (void)a;
+  napi_value obj, s, n;
+  const char *isa;
+  int threads;
+  LOCKED(isa = cg_kernels(ctx->c)->name; threads = cg_threads(ctx->c));
+  napi_create_object(env, &obj);
+  napi_create_string_utf8(env, isa, NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, obj, "isa", s);
+  napi_create_int32(env, threads, &n);
+  napi_set_named_property(env, obj, "threads", n);
+  napi_set_named_property(env, obj, "isas", isa_list(env));
   return obj;
 }
 
-/* init(threads) -> {isa, threads, isas} */
-static napi_value js_init(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t threads = 0;
-  if (argc >= 1) get_i32(env, argv[0], &threads);
-  int started;
-  LOCKED(started = cg_init(threads));
-  if (started <= 0) FAIL("chatglm native: could not start the thread pool");
-  return make_info(env);
-}
-
-/* setIsa(name) -> boolean */
-static napi_value js_set_isa(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char name[32] = {0};
-  size_t len;
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) FAIL("setIsa(name)");
-  napi_value r;
-  int ok;
-  LOCKED(ok = cg_set_isa(name));
-  napi_get_boolean(env, ok != 0, &r);
-  return r;
-}
-
-static napi_value js_info(napi_env env, napi_callback_info info) {
-  (void)info;
-  return make_info(env);
-}
-
-static napi_value js_dispose(napi_env env, napi_callback_info info) {
-  (void)info;
-  LOCKED(cg_shutdown());
+/* release(ctx): stops the context's threads and frees its buffers now instead of at garbage collection */
+static napi_value js_release(napi_env env, napi_callback_info info) {
+  CTX_ARGS(0);
+  (void)a;
+  LOCKED(cg_ctx_release(ctx->c));
   return NULL;
 }
 
-/* matmul(type, rows, cols, w:Uint8Array, x:Float32Array, n, out:Float32Array, bias:Float32Array|null) */
+/* matmul(ctx, type, rows, cols, w:Uint8Array, x:Float32Array, n, out:Float32Array, bias:Float32Array|null) */
 static napi_value js_matmul(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value a[8];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CTX_ARGS(8);
   if (argc < 7) FAIL("matmul: expected 8 arguments");
   int32_t type, rows, cols, n;
   if (!get_i32(env, a[0], &type) || !get_i32(env, a[1], &rows) || !get_i32(env, a[2], &cols) || !get_i32(env, a[5], &n))
@@ -183,8 +229,10 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   if (!need(env, &out, (size_t)n * rows * 4, "out")) return NULL;
   if (bias.present && !need(env, &bias, (size_t)rows * 4, "bias")) return NULL;
   if (n == 0) return NULL;
-  LOCKED(cg_matmul(type, rows, cols, (const uint8_t *)w.data, (const float *)x.data, n, (float *)out.data,
-                   bias.present ? (const float *)bias.data : NULL));
+  int ok;
+  LOCKED(ok = cg_matmul(ctx->c, type, rows, cols, (const uint8_t *)w.data, (const float *)x.data, n, (float *)out.data,
+                        bias.present ? (const float *)bias.data : NULL));
+  if (!ok) FAIL("matmul: out of memory");
   return NULL;
 }
 
@@ -202,7 +250,7 @@ static napi_value js_repack(napi_env env, napi_callback_info info) {
   if (!get_arr(env, a[4], napi_uint8_array, 0, &dst, "dst")) return NULL;
   const size_t bytes = cg_row_bytes(type, cols) * (size_t)rows;
   if (!need(env, &src, bytes, "src") || !need(env, &dst, bytes, "dst")) return NULL;
-  LOCKED(cg_repack(type, rows, cols, (const uint8_t *)src.data, (uint8_t *)dst.data));
+  (cg_repack(type, rows, cols, (const uint8_t *)src.data, (uint8_t *)dst.data));
   return NULL;
 }
 
@@ -249,11 +297,9 @@ static napi_value js_alloc_weights(napi_env env, napi_callback_info info) {
   return ta;
 }
 
-/* embedding(type, rows, cols, w:Uint8Array, ids:Int32Array, out:Float32Array) */
+/* embedding(ctx, type, rows, cols, w:Uint8Array, ids:Int32Array, out:Float32Array) */
 static napi_value js_embedding(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value a[6];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CTX_ARGS(6);
   if (argc < 6) FAIL("embedding: expected 6 arguments");
   int32_t type, rows, cols;
   if (!get_i32(env, a[0], &type) || !get_i32(env, a[1], &rows) || !get_i32(env, a[2], &cols)) FAIL("embedding: bad integer argument");
@@ -272,15 +318,15 @@ static napi_value js_embedding(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "chatglm native: token id out of range of the embedding");
       return NULL;
     }
-  LOCKED(cg_embedding(type, rows, cols, (const uint8_t *)w.data, id, n, (float *)out.data));
+  int ok;
+  LOCKED(ok = cg_embedding(ctx->c, type, rows, cols, (const uint8_t *)w.data, id, n, (float *)out.data));
+  if (!ok) FAIL("embedding: out of memory");
   return NULL;
 }
 
-/* rmsnorm(x, w, n, dim, eps, out) */
+/* rmsnorm(ctx, x, w, n, dim, eps, out) */
 static napi_value js_rmsnorm(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value a[6];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CTX_ARGS(6);
   if (argc < 6) FAIL("rmsnorm: expected 6 arguments");
   int32_t n, dim;
   double eps;
@@ -293,15 +339,13 @@ static napi_value js_rmsnorm(napi_env env, napi_callback_info info) {
   if (!need(env, &x, (size_t)n * dim * 4, "x") || !need(env, &w, (size_t)dim * 4, "weight") ||
       !need(env, &out, (size_t)n * dim * 4, "out"))
     return NULL;
-  LOCKED(cg_rmsnorm((const float *)x.data, (const float *)w.data, n, dim, (float)eps, (float *)out.data));
+  LOCKED(cg_rmsnorm(ctx->c, (const float *)x.data, (const float *)w.data, n, dim, (float)eps, (float *)out.data));
   return NULL;
 }
 
-/* rope(x, n, nHeads, headDim, rotaryDim, positions, base) */
+/* rope(ctx, x, n, nHeads, headDim, rotaryDim, positions, base) */
 static napi_value js_rope(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value a[7];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CTX_ARGS(7);
   if (argc < 7) FAIL("rope: expected 7 arguments");
   int32_t n, nh, hd, rd;
   double base;
@@ -314,16 +358,14 @@ static napi_value js_rope(napi_env env, napi_callback_info info) {
   if (n < 0 || nh <= 0 || hd <= 0 || rd < 0 || rd > hd || rd % 2 != 0) FAIL("rope: bad shape");
   if (!need(env, &x, (size_t)n * nh * hd * 4, "x") || !need(env, &pos, (size_t)n * 4, "positions")) return NULL;
   int ok;
-  LOCKED(ok = cg_rope((float *)x.data, n, nh, hd, rd, (const float *)pos.data, base));
+  LOCKED(ok = cg_rope(ctx->c, (float *)x.data, n, nh, hd, rd, (const float *)pos.data, base));
   if (!ok) FAIL("rope: out of memory");
   return NULL;
 }
 
-/* swiglu(x, n, half, out) */
+/* swiglu(ctx, x, n, half, out) */
 static napi_value js_swiglu(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value a[4];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CTX_ARGS(4);
   if (argc < 4) FAIL("swiglu: expected 4 arguments");
   int32_t n, half;
   if (!get_i32(env, a[1], &n) || !get_i32(env, a[2], &half)) FAIL("swiglu: bad number");
@@ -332,15 +374,13 @@ static napi_value js_swiglu(napi_env env, napi_callback_info info) {
   if (!get_arr(env, a[3], napi_float32_array, 0, &out, "out")) return NULL;
   if (n < 0 || half <= 0) FAIL("swiglu: bad shape");
   if (!need(env, &x, (size_t)n * 2 * half * 4, "x") || !need(env, &out, (size_t)n * half * 4, "out")) return NULL;
-  LOCKED(cg_swiglu((const float *)x.data, n, half, (float *)out.data));
+  LOCKED(cg_swiglu(ctx->c, (const float *)x.data, n, half, (float *)out.data));
   return NULL;
 }
 
-/* add(a, b, len) */
+/* add(ctx, a, b, len) */
 static napi_value js_add(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value a[3];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CTX_ARGS(3);
   if (argc < 3) FAIL("add: expected 3 arguments");
   int32_t len;
   if (!get_i32(env, a[2], &len) || len < 0) FAIL("add: bad length");
@@ -348,19 +388,17 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
   if (!get_arr(env, a[0], napi_float32_array, 0, &x, "a")) return NULL;
   if (!get_arr(env, a[1], napi_float32_array, 0, &y, "b")) return NULL;
   if (!need(env, &x, (size_t)len * 4, "a") || !need(env, &y, (size_t)len * 4, "b")) return NULL;
-  LOCKED(cg_add((float *)x.data, (const float *)y.data, (size_t)len));
+  LOCKED(cg_add(ctx->c, (float *)x.data, (const float *)y.data, (size_t)len));
   return NULL;
 }
 
 /*
- * attention(q, k, v, out, kc:Uint16Array, vc:Uint16Array, positions, rowStart, nTokens, startPos,
+ * attention(ctx, q, k, v, out, kc:Uint16Array, vc:Uint16Array, positions, rowStart, nTokens, startPos,
  *           nHeads, nGroups, headDim, scale) -> scratch bytes
  * kc/vc hold `positions` slots laid out [position][group][headDim] in f16.
  */
 static napi_value js_attention(napi_env env, napi_callback_info info) {
-  size_t argc = 14;
-  napi_value a[14];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CTX_ARGS(14);
   if (argc < 14) FAIL("attention: expected 14 arguments");
   int32_t cap, rowStart, nTok, startPos, nh, ng, hd;
   double scale;
@@ -389,9 +427,10 @@ static napi_value js_attention(napi_env env, napi_callback_info info) {
     return NULL;
   size_t bytes = 0;
   if (nTok > 0)
-    LOCKED(bytes = cg_attention((const float *)q.data, (const float *)k.data, (const float *)v.data, (float *)out.data,
+    LOCKED(bytes = cg_attention(ctx->c, (const float *)q.data, (const float *)k.data, (const float *)v.data, (float *)out.data,
                                 (uint16_t *)kc.data, (uint16_t *)vc.data, rowStart, nTok, startPos, nh, ng, hd,
                                 (float)scale));
+  if (bytes == (size_t)-1) FAIL("attention: out of memory");
   napi_value r;
   napi_create_double(env, (double)bytes, &r);
   return r;
@@ -426,84 +465,144 @@ static int get_matrix(napi_env env, napi_value tv, napi_value wv, int rows, int 
 }
 
 /*
- * layer(x, n, inputNorm, postNorm, qkvBias|null, qkvType, qkvW, denseType, denseW, upType, upW,
- *       downType, downW, kc, vc, positions(capacity), startPos, pos:Float32Array, nHeads, nGroups,
- *       headDim, rotaryDim, ropeBase, eps, scale, hidden, ffn) -> attention scratch bytes
- * One GLM decoder layer for one sequence, in place on x[n, hidden]; q4_0/q8_0 weights repacked.
+ * A decoder layer's weights and shape, checked once at load time. The JS arrays it points into are
+ * held by references for as long as the handle lives, so the pointers stay valid.
+ */
+#define LAYER_ARRAYS 7
+typedef struct {
+  cg_layer_weights L;
+  int hidden;
+  napi_ref refs[LAYER_ARRAYS];
+} layer_t;
+
+static void free_layer(napi_env env, void *data, void *hint) {
+  (void)hint;
+  layer_t *h = (layer_t *)data;
+  for (int i = 0; i < LAYER_ARRAYS; i++)
+    if (h->refs[i]) napi_delete_reference(env, h->refs[i]);
+  free(h);
+}
+
+/*
+ * layerWeights(inputNorm, postNorm, qkvBias|null, qkvType, qkvW, denseType, denseW, upType, upW,
+ *              downType, downW, nHeads, nGroups, headDim, rotaryDim, ropeBase, eps, scale, hidden, ffn)
+ *   -> layer handle (q4_0/q8_0 weights already repacked)
+ */
+static napi_value js_layer_weights(napi_env env, napi_callback_info info) {
+  size_t argc = 20;
+  napi_value a[20];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 20) FAIL("layerWeights: expected 20 arguments");
+  int32_t nh, ng, hd, rd, H, ffn;
+  double ropeBase, eps, scale;
+  if (!get_i32(env, a[11], &nh) || !get_i32(env, a[12], &ng) || !get_i32(env, a[13], &hd) || !get_i32(env, a[14], &rd) ||
+      !get_f64(env, a[15], &ropeBase) || !get_f64(env, a[16], &eps) || !get_f64(env, a[17], &scale) || !get_i32(env, a[18], &H) ||
+      !get_i32(env, a[19], &ffn))
+    FAIL("layerWeights: bad number");
+  if (nh <= 0 || ng <= 0 || nh % ng != 0 || hd <= 0 || rd < 0 || rd > hd || rd % 2 != 0 || H <= 0 || ffn <= 0)
+    FAIL("layerWeights: bad shape");
+  if (nh / ng > 256) FAIL("layerWeights: more than 256 query heads per KV group");
+  /* The shapes below are ints: refuse any that would wrap, rather than size buffers from a wrapped value. */
+  if ((int64_t)nh * hd + 2 * (int64_t)ng * hd > INT32_MAX || 2 * (int64_t)ffn > INT32_MAX) FAIL("layerWeights: shape too large");
+  const int qDim = nh * hd, kvDim = ng * hd;
+  arr_t inorm, pnorm, bias;
+  if (!get_arr(env, a[0], napi_float32_array, 0, &inorm, "input norm")) return NULL;
+  if (!get_arr(env, a[1], napi_float32_array, 0, &pnorm, "post norm")) return NULL;
+  if (!get_arr(env, a[2], napi_float32_array, 1, &bias, "qkv bias")) return NULL;
+  if (!need(env, &inorm, (size_t)H * 4, "input norm") || !need(env, &pnorm, (size_t)H * 4, "post norm")) return NULL;
+  if (bias.present && !need(env, &bias, (size_t)(qDim + 2 * kvDim) * 4, "qkv bias")) return NULL;
+  layer_t *h = (layer_t *)calloc(1, sizeof(layer_t));
+  if (!h) FAIL("layerWeights: out of memory");
+  cg_layer_weights *L = &h->L;
+  L->input_norm = (const float *)inorm.data;
+  L->post_norm = (const float *)pnorm.data;
+  L->qkv_bias = bias.present ? (const float *)bias.data : NULL;
+  if (!get_matrix(env, a[3], a[4], qDim + 2 * kvDim, H, &L->qkv, "qkv") || !get_matrix(env, a[5], a[6], H, qDim, &L->dense, "dense") ||
+      !get_matrix(env, a[7], a[8], 2 * ffn, H, &L->up, "up") || !get_matrix(env, a[9], a[10], H, ffn, &L->down, "down")) {
+    free(h);
+    return NULL;
+  }
+  L->nHeads = nh;
+  L->nGroups = ng;
+  L->headDim = hd;
+  L->rotaryDim = rd;
+  L->ropeBase = ropeBase;
+  L->eps = (float)eps;
+  L->scale = (float)scale;
+  L->ffn = ffn;
+  h->hidden = H;
+  const int held[LAYER_ARRAYS] = {0, 1, 2, 4, 6, 8, 10};
+  napi_value ext;
+  if (napi_create_external(env, h, free_layer, NULL, &ext) != napi_ok) {
+    free(h);
+    FAIL("chatglm native: N-API call failed");
+  }
+  for (int i = 0; i < LAYER_ARRAYS; i++) {
+    if (i == 2 && !bias.present) continue;
+    CHECK(napi_create_reference(env, a[held[i]], 1, &h->refs[i]));
+  }
+  CHECK(napi_type_tag_object(env, ext, &LAYER_TAG));
+  return ext;
+}
+
+/*
+ * layer(ctx, handle, x, n, kc, vc, positions(capacity), startPos, pos:Float32Array) -> attention scratch bytes
+ * One GLM decoder layer for one sequence, in place on x[n, hidden].
  */
 static napi_value js_layer(napi_env env, napi_callback_info info) {
-  size_t argc = 27;
-  napi_value a[27];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  if (argc < 27) FAIL("layer: expected 27 arguments");
-  int32_t n, cap, startPos, nh, ng, hd, rd, H, ffn;
-  double ropeBase, eps, scale;
-  if (!get_i32(env, a[1], &n) || !get_i32(env, a[15], &cap) || !get_i32(env, a[16], &startPos) || !get_i32(env, a[18], &nh) ||
-      !get_i32(env, a[19], &ng) || !get_i32(env, a[20], &hd) || !get_i32(env, a[21], &rd) || !get_f64(env, a[22], &ropeBase) ||
-      !get_f64(env, a[23], &eps) || !get_f64(env, a[24], &scale) || !get_i32(env, a[25], &H) || !get_i32(env, a[26], &ffn))
-    FAIL("layer: bad number");
-  if (n <= 0 || nh <= 0 || ng <= 0 || nh % ng != 0 || hd <= 0 || rd < 0 || rd > hd || rd % 2 != 0 || H <= 0 || ffn <= 0 ||
-      startPos < 0)
-    FAIL("layer: bad shape");
-  if (nh / ng > 256) FAIL("layer: more than 256 query heads per KV group");
-  /* The shapes below are ints: refuse any that would wrap, rather than size buffers from a wrapped value. */
-  if ((int64_t)nh * hd + 2 * (int64_t)ng * hd > INT32_MAX || 2 * (int64_t)ffn > INT32_MAX) FAIL("layer: shape too large");
+  CTX_ARGS(8);
+  if (argc < 8) FAIL("layer: expected 9 arguments");
+  bool tagged = false;
+  void *hp = NULL;
+  if (napi_check_object_type_tag(env, a[0], &LAYER_TAG, &tagged) != napi_ok || !tagged || napi_get_value_external(env, a[0], &hp) != napi_ok) {
+    napi_throw_type_error(env, NULL, "chatglm native: layer needs a handle from layerWeights()");
+    return NULL;
+  }
+  const layer_t *h = (const layer_t *)hp;
+  int32_t n, cap, startPos;
+  if (!get_i32(env, a[2], &n) || !get_i32(env, a[5], &cap) || !get_i32(env, a[6], &startPos)) FAIL("layer: bad number");
+  if (n <= 0 || startPos < 0 || cap < 0) FAIL("layer: bad shape");
   if ((int64_t)startPos + n > cap) {
     napi_throw_range_error(env, NULL, "chatglm native: KV cache capacity exceeded");
     return NULL;
   }
-  const int qDim = nh * hd, kvDim = ng * hd;
-  arr_t x, inorm, pnorm, bias, kc, vc, pos;
-  if (!get_arr(env, a[0], napi_float32_array, 0, &x, "x")) return NULL;
-  if (!get_arr(env, a[2], napi_float32_array, 0, &inorm, "input norm")) return NULL;
-  if (!get_arr(env, a[3], napi_float32_array, 0, &pnorm, "post norm")) return NULL;
-  if (!get_arr(env, a[4], napi_float32_array, 1, &bias, "qkv bias")) return NULL;
-  if (!get_arr(env, a[13], napi_uint16_array, 0, &kc, "k cache")) return NULL;
-  if (!get_arr(env, a[14], napi_uint16_array, 0, &vc, "v cache")) return NULL;
-  if (!get_arr(env, a[17], napi_float32_array, 0, &pos, "positions")) return NULL;
-  if (!need(env, &x, (size_t)n * H * 4, "x") || !need(env, &inorm, (size_t)H * 4, "input norm") ||
-      !need(env, &pnorm, (size_t)H * 4, "post norm") || !need(env, &pos, (size_t)n * 4, "positions") ||
+  const size_t kvDim = (size_t)h->L.nGroups * h->L.headDim;
+  arr_t x, kc, vc, pos;
+  if (!get_arr(env, a[1], napi_float32_array, 0, &x, "x")) return NULL;
+  if (!get_arr(env, a[3], napi_uint16_array, 0, &kc, "k cache")) return NULL;
+  if (!get_arr(env, a[4], napi_uint16_array, 0, &vc, "v cache")) return NULL;
+  if (!get_arr(env, a[7], napi_float32_array, 0, &pos, "positions")) return NULL;
+  if (!need(env, &x, (size_t)n * h->hidden * 4, "x") || !need(env, &pos, (size_t)n * 4, "positions") ||
       !need(env, &kc, (size_t)cap * kvDim * 2, "k cache") || !need(env, &vc, (size_t)cap * kvDim * 2, "v cache"))
     return NULL;
-  if (bias.present && !need(env, &bias, (size_t)(qDim + 2 * kvDim) * 4, "qkv bias")) return NULL;
-  cg_layer_weights L;
-  L.input_norm = (const float *)inorm.data;
-  L.post_norm = (const float *)pnorm.data;
-  L.qkv_bias = bias.present ? (const float *)bias.data : NULL;
-  if (!get_matrix(env, a[5], a[6], qDim + 2 * kvDim, H, &L.qkv, "qkv") || !get_matrix(env, a[7], a[8], H, qDim, &L.dense, "dense") ||
-      !get_matrix(env, a[9], a[10], 2 * ffn, H, &L.up, "up") || !get_matrix(env, a[11], a[12], H, ffn, &L.down, "down"))
-    return NULL;
   size_t bytes;
-  LOCKED(bytes = cg_layer((float *)x.data, n, &L, (uint16_t *)kc.data, (uint16_t *)vc.data, startPos, (const float *)pos.data, nh, ng,
-                          hd, rd, ropeBase, (float)eps, (float)scale, ffn));
+  LOCKED(bytes = cg_layer(ctx->c, (float *)x.data, n, &h->L, (uint16_t *)kc.data, (uint16_t *)vc.data, startPos, (const float *)pos.data));
   if (bytes == (size_t)-1) FAIL("layer: out of memory");
   napi_value r;
   napi_create_double(env, (double)bytes, &r);
   return r;
 }
 
-/* membw(mib, iters) -> GB/s */
+/* membw(ctx, mib, iters) -> GB/s */
 static napi_value js_membw(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value a[2];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  CTX_ARGS(2);
   int32_t mib = 1024, iters = 5;
   if (argc >= 1) get_i32(env, a[0], &mib);
   if (argc >= 2) get_i32(env, a[1], &iters);
   if (mib <= 0 || iters <= 0) FAIL("membw: bad arguments");
   napi_value r;
   double gbps;
-  LOCKED(gbps = cg_membw((size_t)mib << 20, iters));
+  LOCKED(gbps = cg_membw(ctx->c, (size_t)mib << 20, iters));
   napi_create_double(env, gbps, &r);
   return r;
 }
 
 static napi_value init_module(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
-      {"setIsa", NULL, js_set_isa, NULL, NULL, NULL, napi_default, NULL},
+      {"isas", NULL, js_isas, NULL, NULL, NULL, napi_default, NULL},
+      {"createContext", NULL, js_create_context, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
-      {"dispose", NULL, js_dispose, NULL, NULL, NULL, napi_default, NULL},
+      {"release", NULL, js_release, NULL, NULL, NULL, napi_default, NULL},
       {"matmul", NULL, js_matmul, NULL, NULL, NULL, napi_default, NULL},
       {"repack", NULL, js_repack, NULL, NULL, NULL, napi_default, NULL},
       {"allocWeights", NULL, js_alloc_weights, NULL, NULL, NULL, napi_default, NULL},
@@ -513,6 +612,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"swiglu", NULL, js_swiglu, NULL, NULL, NULL, napi_default, NULL},
       {"add", NULL, js_add, NULL, NULL, NULL, napi_default, NULL},
       {"attention", NULL, js_attention, NULL, NULL, NULL, napi_default, NULL},
+      {"layerWeights", NULL, js_layer_weights, NULL, NULL, NULL, napi_default, NULL},
       {"layer", NULL, js_layer, NULL, NULL, NULL, napi_default, NULL},
       {"membw", NULL, js_membw, NULL, NULL, NULL, napi_default, NULL},
   };

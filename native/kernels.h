@@ -44,8 +44,24 @@ typedef struct {
  * Rows past the last full group stay in ggml's row layout after the groups.
  */
 #define X8 8
-#define X8_Q4_BYTES (16 + 4 * 32)
-#define X8_Q8_BYTES (16 + 8 * 32)
+
+/* One record of the x8 layout: the same block index of 8 rows (ggml's block_q4_0x8 / block_q8_0x8). */
+typedef struct {
+  uint16_t d[X8];
+  uint8_t qs[4][X8 * 4]; /* chunk c, row r: qs[c][4r .. 4r+3] */
+} block_q4_0x8;
+
+typedef struct {
+  uint16_t d[X8];
+  int8_t qs[8][X8 * 4];
+} block_q8_0x8;
+
+_Static_assert(sizeof(block_q4_0x8) == X8 * sizeof(block_q4_0), "x8 q4_0 record holds exactly 8 blocks");
+_Static_assert(sizeof(block_q8_0x8) == X8 * sizeof(block_q8_0), "x8 q8_0 record holds exactly 8 blocks");
+
+/* Kernels walk records as bytes (the SIMD loads take addresses); these are their strides. */
+#define X8_Q4_BYTES ((int)sizeof(block_q4_0x8))
+#define X8_Q8_BYTES ((int)sizeof(block_q8_0x8))
 
 enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2, WT_Q8_0 = 3, WT_Q4_0 = 4 };
 
@@ -56,9 +72,6 @@ typedef struct {
   /* Dot of one weight row (nb blocks) with one activation row. */
   float (*dot_q8_0)(int nb, const block_q8_0 *w, const block_qa *a);
   float (*dot_q4_0)(int nb, const block_q4_0 *w, const block_qa *a);
-  /* One weight row against 4 activation rows (a, a+astride, ...): the weight block is decoded once. */
-  void (*dot4_q8_0)(int nb, const block_q8_0 *w, const block_qa *a, size_t astride, float *out);
-  void (*dot4_q4_0)(int nb, const block_q4_0 *w, const block_qa *a, size_t astride, float *out);
   /* One x8 group (nb block records) against 1 or 4 activation rows: out[t * 8 + r]. */
   void (*x8_q4_0_1)(int nb, const uint8_t *w, const block_qa *a, float *out);
   void (*x8_q4_0_4)(int nb, const uint8_t *w, const block_qa *a, size_t astride, float *out);
@@ -76,10 +89,6 @@ typedef struct {
   float (*dot_bf16)(int k, const uint16_t *w, const float *x);
   void (*f16_to_f32)(const uint16_t *x, float *y, int n);
   void (*f32_to_f16)(const float *x, uint16_t *y, int n);
-  /* y += a * x */
-  void (*axpy)(int n, float a, const float *x, float *y);
-  /* y *= a */
-  void (*scale)(int n, float a, float *y);
   void (*rmsnorm_row)(const float *x, const float *w, int dim, float eps, float *out);
   /* out[i] = silu(g[i]) * g[half + i] for i < len (g points into a row [gate | up] of 2*half). */
   void (*swiglu_row)(const float *g, int half, float *out, int len);

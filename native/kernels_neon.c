@@ -257,8 +257,6 @@ static inline int32x4_t dotl_plain(int32x4_t acc, int8x16_t w, int8x16_t a) {
 #else
 #define neondot_dot_q8_0 neon_dot_q8_0
 #define neondot_dot_q4_0 neon_dot_q4_0
-#define neondot_dot4_q8_0 neon_dot4_q8_0
-#define neondot_dot4_q4_0 neon_dot4_q4_0
 #define neondot_x8_q4_0_1 neon_x8_q4_0_1
 #define neondot_x8_q4_0_4 neon_x8_q4_0_4
 #define neondot_x8_q8_0_1 neon_x8_q8_0_1
@@ -274,8 +272,6 @@ static inline int32x4_t dotl_plain(int32x4_t acc, int8x16_t w, int8x16_t a) {
   .dot_bf16 = neon_dot_bf16,               \
   .f16_to_f32 = neon_f16_to_f32,           \
   .f32_to_f16 = neon_f32_to_f16,           \
-  .axpy = gen_axpy,                        \
-  .scale = gen_scale,                      \
   .rmsnorm_row = gen_rmsnorm_row,          \
   .swiglu_row = neon_swiglu_row,           \
   .add = gen_add,                          \
@@ -285,8 +281,6 @@ const kernels_t kernels_neon = {
     .name = "neon",
     .dot_q8_0 = neon_dot_q8_0,
     .dot_q4_0 = neon_dot_q4_0,
-    .dot4_q8_0 = neon_dot4_q8_0,
-    .dot4_q4_0 = neon_dot4_q4_0,
     .x8_q4_0_1 = neon_x8_q4_0_1,
     .x8_q4_0_4 = neon_x8_q4_0_4,
     .x8_q8_0_1 = neon_x8_q8_0_1,
@@ -298,8 +292,6 @@ const kernels_t kernels_neon_dot = {
     .name = "neondot",
     .dot_q8_0 = neondot_dot_q8_0,
     .dot_q4_0 = neondot_dot_q4_0,
-    .dot4_q8_0 = neondot_dot4_q8_0,
-    .dot4_q4_0 = neondot_dot4_q4_0,
     .x8_q4_0_1 = neondot_x8_q4_0_1,
     .x8_q4_0_4 = neondot_x8_q4_0_4,
     .x8_q8_0_1 = neondot_x8_q8_0_1,

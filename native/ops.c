@@ -8,7 +8,6 @@
 #include "ops.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,24 +18,31 @@
 
 #include "pool.h"
 
-static pool_t *g_pool = NULL;
-static const kernels_t *g_k = &kernels_scalar;
-static int g_isa_chosen = 0;
-/* The thread count last asked for, so a pool shut down by dispose() comes back the same size. */
-static int g_requested_threads = 0;
 /*
- * Decode matmul settings, read once from the environment so they can be compared without a rebuild
- * (BENCHMARKS.md, decode work): CHATGLM_DECODE_CHUNK groups of 8 rows per claim (4), one contiguous
- * range per thread with CHATGLM_DECODE_SPLIT=1 (off: not better on both shapes), and the 4-group
- * kernels off with CHATGLM_Q4_G4=0 / CHATGLM_Q8_G4=0.
+ * Everything an op needs besides its arguments: one per backend instance, so two models (or two
+ * backends with different thread counts or kernel variants) in one process never share a pool,
+ * a scratch buffer or a cached table. Callers serialise calls on one context (addon.c holds its lock).
  */
-static int g_decode_chunk = 4;
-static int g_decode_split = 0;
-static int g_q4_g4 = 1;
-/* Off for q8_0: with the settings applied (they were not, before 17:00), a 13696x2048 q8_0 decode
- * matmul ran at 50-52 GB/s with the 4-group kernel against 59-76 GB/s without (2 threads, L3-sized;
- * 1 thread 28-29 vs 44-45), while q4_0 gained (60-85 vs 54-59). */
-static int g_q8_g4 = 0;
+struct cg_ctx {
+  pool_t *pool;
+  /* The thread count asked for, so a pool released by cg_ctx_release() comes back the same size. */
+  int requested_threads;
+  const kernels_t *k;
+  /* Decode matmul: groups of 8 rows per claim, and whether the 4-group kernels run (see cg_ctx_create). */
+  int decode_chunk, q4_g4, q8_g4;
+  /* Grow-only scratch of matmul's quantized activations and attention's tiles. */
+  void *scratch;
+  size_t scratch_size;
+  /* Grow-only buffers of the fused layer, apart from scratch which its matmuls and attention use. */
+  float *layer_buf;
+  size_t layer_buf_size;
+  /* The last RoPE cos/sin table and what it was made for (see rope_table). */
+  double *rope_cs;
+  float *rope_pos;
+  size_t rope_cap;
+  int rope_n, rope_dim;
+  double rope_base;
+};
 
 static const kernels_t *best_kernels(void) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -73,75 +79,98 @@ int cg_available_isas(const char **names, int max) {
   return n;
 }
 
-int cg_set_isa(const char *name) {
+/* The kernel table of that name if this CPU runs it, else NULL. */
+static const kernels_t *kernels_named(const char *name) {
   const char *names[8];
   const int n = cg_available_isas(names, 8);
   for (int i = 0; i < n; i++) {
     if (strcmp(names[i], name) != 0) continue;
-    if (strcmp(name, kernels_scalar.name) == 0) g_k = &kernels_scalar;
+    if (strcmp(name, kernels_scalar.name) == 0) return &kernels_scalar;
 #if defined(__x86_64__) || defined(_M_X64)
-    else if (strcmp(name, kernels_avx2.name) == 0) g_k = &kernels_avx2;
-    else if (strcmp(name, kernels_avx512.name) == 0) g_k = &kernels_avx512;
+    if (strcmp(name, kernels_avx2.name) == 0) return &kernels_avx2;
+    if (strcmp(name, kernels_avx512.name) == 0) return &kernels_avx512;
 #endif
 #if defined(__aarch64__)
-    else if (strcmp(name, kernels_neon.name) == 0) g_k = &kernels_neon;
-    else if (strcmp(name, kernels_neon_dot.name) == 0) g_k = &kernels_neon_dot;
+    if (strcmp(name, kernels_neon.name) == 0) return &kernels_neon;
+    if (strcmp(name, kernels_neon_dot.name) == 0) return &kernels_neon_dot;
 #endif
-    g_isa_chosen = 1;
-    return 1;
   }
-  return 0;
+  return NULL;
 }
 
-int cg_init(int threads) {
-  if (!g_isa_chosen) {
-    g_k = best_kernels();
-    const char *env = getenv("CHATGLM_ISA");
-    if (env && *env) cg_set_isa(env);
-    g_isa_chosen = 1;
-  }
-  /* Read apart from the ISA choice: NativeBackend always sets the ISA before init, which used to
-   * skip these. The chunk is clamped so a range's claims can never overflow an int. */
-  static int env_read = 0;
-  if (!env_read) {
-    env_read = 1;
-    const char *dc = getenv("CHATGLM_DECODE_CHUNK");
-    if (dc && atoi(dc) > 0) g_decode_chunk = atoi(dc) > 256 ? 256 : atoi(dc);
-    const char *g4 = getenv("CHATGLM_Q4_G4");
-    if (g4 && *g4) g_q4_g4 = atoi(g4) != 0;
-    const char *g8 = getenv("CHATGLM_Q8_G4");
-    if (g8 && *g8) g_q8_g4 = atoi(g8) != 0;
-    const char *ds = getenv("CHATGLM_DECODE_SPLIT");
-    if (ds && *ds) g_decode_split = atoi(ds) != 0;
-  }
-  g_requested_threads = threads;
-  if (threads <= 0) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    threads = n > 0 ? (int)n : 1;
-  }
-  if (g_pool && pool_threads(g_pool) == threads) return threads;
-  if (g_pool) pool_destroy(g_pool);
-  g_pool = pool_create(threads);
-  return g_pool ? pool_threads(g_pool) : 0;
+static int online_cores(void) {
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
 }
 
-static float *g_layer_buf;
-static size_t g_layer_buf_size;
-
-void cg_shutdown(void) {
-  if (g_pool) pool_destroy(g_pool);
-  g_pool = NULL;
-  free(g_layer_buf);
-  g_layer_buf = NULL;
-  g_layer_buf_size = 0;
+cg_ctx *cg_ctx_create(int threads, const char *isa) {
+  const kernels_t *k = isa && *isa ? kernels_named(isa) : best_kernels();
+  if (!k) return NULL;
+  cg_ctx *c = (cg_ctx *)calloc(1, sizeof(cg_ctx));
+  if (!c) return NULL;
+  c->k = k;
+  c->requested_threads = threads > 0 ? threads : online_cores();
+  c->rope_n = -1;
+  c->rope_dim = -1;
+  /*
+   * Decode matmul settings, read from the environment so they can be compared without a rebuild:
+   * CHATGLM_DECODE_CHUNK groups of 8 rows per claim (4; clamped so a claim never overflows an int),
+   * and the 4-group kernels off with CHATGLM_Q4_G4=0 / on with CHATGLM_Q8_G4=1. They are off for
+   * q8_0 because a 13696x2048 q8_0 decode matmul ran at 50-52 GB/s with them against 59-76 GB/s
+   * without (2 threads, L3-sized), while q4_0 gained (60-85 vs 54-59; BENCHMARKS.md).
+   */
+  c->decode_chunk = 4;
+  c->q4_g4 = 1;
+  c->q8_g4 = 0;
+  const char *dc = getenv("CHATGLM_DECODE_CHUNK");
+  if (dc && atoi(dc) > 0) c->decode_chunk = atoi(dc) > 256 ? 256 : atoi(dc);
+  const char *g4 = getenv("CHATGLM_Q4_G4");
+  if (g4 && *g4) c->q4_g4 = atoi(g4) != 0;
+  const char *g8 = getenv("CHATGLM_Q8_G4");
+  if (g8 && *g8) c->q8_g4 = atoi(g8) != 0;
+  c->pool = pool_create(c->requested_threads);
+  if (!c->pool) {
+    free(c);
+    return NULL;
+  }
+  return c;
 }
 
-int cg_threads(void) { return g_pool ? pool_threads(g_pool) : 0; }
-const kernels_t *cg_kernels(void) { return g_k; }
+void cg_ctx_release(cg_ctx *c) {
+  if (c->pool) pool_destroy(c->pool);
+  c->pool = NULL;
+  free(c->scratch);
+  c->scratch = NULL;
+  c->scratch_size = 0;
+  free(c->layer_buf);
+  c->layer_buf = NULL;
+  c->layer_buf_size = 0;
+  free(c->rope_cs);
+  free(c->rope_pos);
+  c->rope_cs = NULL;
+  c->rope_pos = NULL;
+  c->rope_cap = 0;
+  c->rope_n = -1;
+}
 
-static void run(pool_task_fn fn, void *ctx, int nchunks) {
-  if (!g_pool) cg_init(g_requested_threads);
-  pool_run(g_pool, fn, ctx, nchunks);
+void cg_ctx_destroy(cg_ctx *c) {
+  if (!c) return;
+  cg_ctx_release(c);
+  free(c);
+}
+
+int cg_threads(const cg_ctx *c) { return c->pool ? pool_threads(c->pool) : c->requested_threads; }
+const kernels_t *cg_kernels(const cg_ctx *c) { return c->k; }
+
+/* 0 when a released context cannot start its pool again. */
+static int run(cg_ctx *c, pool_task_fn fn, void *task, int nchunks) {
+  if (!c->pool) c->pool = pool_create(c->requested_threads);
+  if (!c->pool) {
+    for (int i = 0; i < nchunks; i++) fn(task, i, 0);
+    return 0;
+  }
+  pool_run(c->pool, fn, task, nchunks);
+  return 1;
 }
 
 size_t cg_row_bytes(int type, int cols) {
@@ -155,16 +184,13 @@ size_t cg_row_bytes(int type, int cols) {
   }
 }
 
-/* Grow-only scratch owned by the calling (JS) thread. */
-static void *g_scratch = NULL;
-static size_t g_scratch_size = 0;
-static void *scratch(size_t bytes) {
-  if (bytes > g_scratch_size) {
-    free(g_scratch);
-    g_scratch = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    g_scratch_size = g_scratch ? bytes : 0;
+static void *scratch(cg_ctx *c, size_t bytes) {
+  if (bytes > c->scratch_size) {
+    free(c->scratch);
+    c->scratch = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    c->scratch_size = c->scratch ? bytes : 0;
   }
-  return g_scratch;
+  return c->scratch;
 }
 
 /* ---------------------------------------------------------------- weight memory */
@@ -213,24 +239,34 @@ void cg_free_weights(void *p, size_t mapped) {
 
 /* ---------------------------------------------------------------- repack */
 
-static size_t x8_record(int type) { return type == WT_Q4_0 ? X8_Q4_BYTES : X8_Q8_BYTES; }
+static size_t x8_record(int type) { return type == WT_Q4_0 ? sizeof(block_q4_0x8) : sizeof(block_q8_0x8); }
+
+/* Block i of 8 ggml rows -> one x8 record (d = the 8 scales, qs = chunks of 4 bytes per row). */
+static void x8_pack(int type, const uint8_t *const rows[X8], int i, uint8_t *rec) {
+  for (int r = 0; r < X8; r++) {
+    if (type == WT_Q4_0) {
+      const block_q4_0 *b = (const block_q4_0 *)rows[r] + i;
+      block_q4_0x8 *o = (block_q4_0x8 *)rec;
+      memcpy(&o->d[r], &b->d, 2);
+      for (int c = 0; c < 4; c++) memcpy(&o->qs[c][4 * r], b->qs + 4 * c, 4);
+    } else {
+      const block_q8_0 *b = (const block_q8_0 *)rows[r] + i;
+      block_q8_0x8 *o = (block_q8_0x8 *)rec;
+      memcpy(&o->d[r], &b->d, 2);
+      for (int c = 0; c < 8; c++) memcpy(&o->qs[c][4 * r], b->qs + 4 * c, 4);
+    }
+  }
+}
 
 void cg_repack(int type, int rows, int cols, const uint8_t *src, uint8_t *dst) {
   const int nb = cols / QK;
   const size_t rb = cg_row_bytes(type, cols);
   const int groups = rows / X8;
   const size_t rec = x8_record(type);
-  const size_t bb = type == WT_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-  const int chunks = type == WT_Q4_0 ? 4 : 8;
   for (int g = 0; g < groups; g++) {
-    for (int i = 0; i < nb; i++) {
-      uint8_t *o = dst + ((size_t)g * nb + i) * rec;
-      for (int r = 0; r < X8; r++) {
-        const uint8_t *b = src + (size_t)(g * X8 + r) * rb + (size_t)i * bb;
-        memcpy(o + 2 * r, b, 2); /* f16 scale */
-        for (int c = 0; c < chunks; c++) memcpy(o + 16 + c * 32 + r * 4, b + 2 + 4 * c, 4);
-      }
-    }
+    const uint8_t *group[X8];
+    for (int r = 0; r < X8; r++) group[r] = src + (size_t)(g * X8 + r) * rb;
+    for (int i = 0; i < nb; i++) x8_pack(type, group, i, dst + ((size_t)g * nb + i) * rec);
   }
   /* Rows past the last group keep ggml's layout. */
   memcpy(dst + (size_t)groups * X8 * rb, src + (size_t)groups * X8 * rb, (size_t)(rows - groups * X8) * rb);
@@ -246,21 +282,30 @@ static void x8_row(int type, int cols, const uint8_t *w, int rows, int r, uint8_
     return;
   }
   const size_t rec = x8_record(type);
-  const size_t bb = type == WT_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-  const int chunks = type == WT_Q4_0 ? 4 : 8;
   const int g = r / X8, lane = r % X8;
   for (int i = 0; i < nb; i++) {
     const uint8_t *o = w + ((size_t)g * nb + i) * rec;
-    uint8_t *b = out + (size_t)i * bb;
-    memcpy(b, o + 2 * lane, 2);
-    for (int c = 0; c < chunks; c++) memcpy(b + 2 + 4 * c, o + 16 + c * 32 + lane * 4, 4);
+    if (type == WT_Q4_0) {
+      const block_q4_0x8 *x = (const block_q4_0x8 *)o;
+      block_q4_0 *b = (block_q4_0 *)out + i;
+      memcpy(&b->d, &x->d[lane], 2);
+      for (int c = 0; c < 4; c++) memcpy(b->qs + 4 * c, &x->qs[c][4 * lane], 4);
+    } else {
+      const block_q8_0x8 *x = (const block_q8_0x8 *)o;
+      block_q8_0 *b = (block_q8_0 *)out + i;
+      memcpy(&b->d, &x->d[lane], 2);
+      for (int c = 0; c < 8; c++) memcpy(b->qs + 4 * c, &x->qs[c][4 * lane], 4);
+    }
   }
 }
 
 /* ---------------------------------------------------------------- matmul */
 
 typedef struct {
+  const kernels_t *K;
   int type, rows, cols, n, nb, chunk;
+  /* use the 4-group decode kernels for this type */
+  int g4;
   const uint8_t *w;
   const float *x;
   float *out;
@@ -269,22 +314,12 @@ typedef struct {
   size_t row_bytes;
   /* quantized: groups of 8 rows per chunk, and where the leftover rows start */
   int groups, gchunks;
-  /* decode split: one contiguous range of groups per thread (see mm_split_task) */
-  struct mm_range *ranges;
-  int nranges;
 } mm_ctx;
-
-/* A thread's own range of groups, claimed `chunk` groups at a time from `next` (others steal at the end). */
-struct mm_range {
-  _Atomic int next;
-  int end;
-  char pad[56]; /* one cache line each */
-};
 
 static void mm_quantize_task(void *c, int t, int tid) {
   (void)tid;
   mm_ctx *m = (mm_ctx *)c;
-  g_k->quantize_qa(m->x + (size_t)t * m->cols, m->xq + (size_t)t * m->nb, m->cols);
+  m->K->quantize_qa(m->x + (size_t)t * m->cols, m->xq + (size_t)t * m->nb, m->cols);
 }
 
 static inline void put(mm_ctx *m, int t, int r, float v) {
@@ -293,7 +328,7 @@ static inline void put(mm_ctx *m, int t, int r, float v) {
 
 /* Groups [g0, g1) of 8 rows (x8 layout) against all tokens. */
 static void mm_groups(mm_ctx *m, int g0, int g1) {
-  const kernels_t *K = g_k;
+  const kernels_t *K = m->K;
   const int n = m->n, nb = m->nb;
   const int q4 = m->type == WT_Q4_0;
   const size_t rec = (size_t)nb * x8_record(m->type);
@@ -314,7 +349,7 @@ static void mm_groups(mm_ctx *m, int g0, int g1) {
     const block_qa *a = m->xq + (size_t)t * nb;
     int g = g0;
     void (*g4)(int, const uint8_t *, size_t, const block_qa *, float *) = q4 ? K->x8_q4_0_1g4 : K->x8_q8_0_1g4;
-    if (g4 && (q4 ? g_q4_g4 : g_q8_g4))
+    if (g4 && m->g4)
       for (; g + 4 <= g1; g += 4) {
         g4(nb, m->w + (size_t)g * rec, rec, a, tmp);
         for (int r = 0; r < 4 * X8; r++) put(m, t, g * X8 + r, tmp[r]);
@@ -330,7 +365,7 @@ static void mm_groups(mm_ctx *m, int g0, int g1) {
 
 /* Leftover rows (rows % 8) in ggml's layout. */
 static void mm_leftover(mm_ctx *m) {
-  const kernels_t *K = g_k;
+  const kernels_t *K = m->K;
   const int n = m->n, nb = m->nb;
   const int q4 = m->type == WT_Q4_0;
   for (int r = m->groups * X8; r < m->rows; r++) {
@@ -354,33 +389,11 @@ static void mm_q_task(void *c, int chunk, int tid) {
   }
 }
 
-/*
- * Decode (one token): a chunk is a thread's own contiguous range of groups, so each thread streams
- * one long run of weights instead of every other 32-row slice; whoever finishes early takes
- * slices from the other ranges, so a descheduled thread still holds nobody up.
- */
-static void mm_split_task(void *c, int chunk, int tid) {
-  (void)tid;
-  mm_ctx *m = (mm_ctx *)c;
-  if (chunk >= m->nranges) {
-    mm_leftover(m);
-    return;
-  }
-  for (int k = 0; k < m->nranges; k++) {
-    struct mm_range *r = &m->ranges[(chunk + k) % m->nranges];
-    for (;;) {
-      const int g0 = atomic_fetch_add_explicit(&r->next, m->chunk, memory_order_relaxed);
-      if (g0 >= r->end) break;
-      mm_groups(m, g0, g0 + m->chunk < r->end ? g0 + m->chunk : r->end);
-    }
-  }
-}
-
 /* Float weights: a chunk is `chunk` rows against all tokens. */
 static void mm_f_task(void *c, int chunk, int tid) {
   (void)tid;
   mm_ctx *m = (mm_ctx *)c;
-  const kernels_t *K = g_k;
+  const kernels_t *K = m->K;
   const int rows = m->rows, n = m->n, cols = m->cols;
   const int r0 = chunk * m->chunk;
   const int r1 = r0 + m->chunk < rows ? r0 + m->chunk : rows;
@@ -397,9 +410,11 @@ static void mm_f_task(void *c, int chunk, int tid) {
   }
 }
 
-void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out, const float *bias) {
+int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out,
+              const float *bias) {
   mm_ctx m;
   memset(&m, 0, sizeof(m));
+  m.K = c->k;
   m.type = type;
   m.rows = rows;
   m.cols = cols;
@@ -411,39 +426,33 @@ void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, i
   m.bias = bias;
   m.row_bytes = cg_row_bytes(type, cols);
   if (type == WT_Q8_0 || type == WT_Q4_0) {
-    m.xq = (block_qa *)scratch((size_t)n * m.nb * sizeof(block_qa));
-    if (n >= 4) run(mm_quantize_task, &m, n);
+    m.xq = (block_qa *)scratch(c, (size_t)n * m.nb * sizeof(block_qa));
+    if (!m.xq) return 0;
+    if (n >= 4) run(c, mm_quantize_task, &m, n);
     else
       for (int t = 0; t < n; t++) mm_quantize_task(&m, t, 0);
     m.groups = rows / X8;
+    m.g4 = type == WT_Q4_0 ? c->q4_g4 : c->q8_g4;
     /* Decode: 4 groups (32 rows) per claim balances well; prefill: 2 groups keep the tile in L1/L2. */
-    m.chunk = n >= 4 ? 2 : g_decode_chunk;
+    m.chunk = n >= 4 ? 2 : c->decode_chunk;
     m.gchunks = (m.groups + m.chunk - 1) / m.chunk;
-    const int nth = cg_threads();
-    if (n < 4 && g_decode_split && nth > 1 && nth <= 64 && m.groups >= 4 * nth * m.chunk) {
-      struct mm_range ranges[64];
-      for (int t = 0; t < nth; t++) {
-        atomic_init(&ranges[t].next, (int)((long)m.groups * t / nth));
-        ranges[t].end = (int)((long)m.groups * (t + 1) / nth);
-      }
-      m.ranges = ranges;
-      m.nranges = nth;
-      run(mm_split_task, &m, nth + (rows % X8 != 0 ? 1 : 0));
-    } else {
-      run(mm_q_task, &m, m.gchunks + (rows % X8 != 0 ? 1 : 0));
-    }
+    run(c, mm_q_task, &m, m.gchunks + (rows % X8 != 0 ? 1 : 0));
   } else {
     m.chunk = 16;
-    run(mm_f_task, &m, (rows + m.chunk - 1) / m.chunk);
+    run(c, mm_f_task, &m, (rows + m.chunk - 1) / m.chunk);
   }
+  return 1;
 }
 
 /* ---------------------------------------------------------------- elementwise */
 
-void cg_embedding(int type, int rows, int cols, const uint8_t *w, const int32_t *ids, int n, float *out) {
+int cg_embedding(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const int32_t *ids, int n, float *out) {
   const size_t rb = cg_row_bytes(type, cols);
   uint8_t *tmp = NULL;
-  if (type == WT_Q8_0 || type == WT_Q4_0) tmp = (uint8_t *)malloc(rb);
+  if (type == WT_Q8_0 || type == WT_Q4_0) {
+    tmp = (uint8_t *)malloc(rb);
+    if (!tmp) return 0;
+  }
   for (int t = 0; t < n; t++) {
     const uint8_t *row = w + (size_t)ids[t] * rb;
     if (tmp) {
@@ -453,7 +462,7 @@ void cg_embedding(int type, int rows, int cols, const uint8_t *w, const int32_t 
     float *o = out + (size_t)t * cols;
     switch (type) {
       case WT_F32: memcpy(o, row, (size_t)cols * 4); break;
-      case WT_F16: g_k->f16_to_f32((const uint16_t *)row, o, cols); break;
+      case WT_F16: c->k->f16_to_f32((const uint16_t *)row, o, cols); break;
       case WT_BF16: {
         const uint16_t *r16 = (const uint16_t *)row;
         for (int i = 0; i < cols; i++) o[i] = cg_bf16_to_f32(r16[i]);
@@ -482,9 +491,11 @@ void cg_embedding(int type, int rows, int cols, const uint8_t *w, const int32_t 
     }
   }
   free(tmp);
+  return 1;
 }
 
 typedef struct {
+  const kernels_t *K;
   const float *x, *w;
   float *out;
   int n, dim;
@@ -494,13 +505,13 @@ typedef struct {
 static void rmsnorm_task(void *c, int t, int tid) {
   (void)tid;
   rows_ctx *r = (rows_ctx *)c;
-  g_k->rmsnorm_row(r->x + (size_t)t * r->dim, r->w, r->dim, r->eps, r->out + (size_t)t * r->dim);
+  r->K->rmsnorm_row(r->x + (size_t)t * r->dim, r->w, r->dim, r->eps, r->out + (size_t)t * r->dim);
 }
 
-void cg_rmsnorm(const float *x, const float *w, int n, int dim, float eps, float *out) {
-  rows_ctx r = {x, w, out, n, dim, eps};
+void cg_rmsnorm(cg_ctx *c, const float *x, const float *w, int n, int dim, float eps, float *out) {
+  rows_ctx r = {c->k, x, w, out, n, dim, eps};
   /* A row is microseconds of work: only a batch is worth a dispatch. */
-  if (n >= 4) run(rmsnorm_task, &r, n);
+  if (n >= 4) run(c, rmsnorm_task, &r, n);
   else
     for (int t = 0; t < n; t++) rmsnorm_task(&r, t, 0);
 }
@@ -518,37 +529,31 @@ static void swiglu_task(void *c, int chunk, int tid) {
   while (i < end) {
     const size_t t = i / half, d = i % half;
     const size_t len = (half - d) < (end - i) ? (half - d) : (end - i);
-    g_k->swiglu_row(r->x + t * 2 * half + d, r->dim, r->out + t * half + d, (int)len);
+    r->K->swiglu_row(r->x + t * 2 * half + d, r->dim, r->out + t * half + d, (int)len);
     i += len;
   }
 }
 
-void cg_swiglu(const float *x, int n, int half, float *out) {
-  rows_ctx r = {x, NULL, out, n, half, 0};
+void cg_swiglu(cg_ctx *c, const float *x, int n, int half, float *out) {
+  rows_ctx r = {c->k, x, NULL, out, n, half, 0};
   const size_t total = (size_t)n * half;
-  run(swiglu_task, &r, (int)((total + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK));
+  run(c, swiglu_task, &r, (int)((total + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK));
 }
 
-void cg_add(float *a, const float *b, size_t len) { g_k->add(a, b, len); }
+void cg_add(cg_ctx *c, float *a, const float *b, size_t len) { c->k->add(a, b, len); }
 
 /*
  * cos/sin of every (token, pair) angle. A step calls rope twice per layer with the same positions,
  * so the last table is kept and reused when positions, base and width match (28 layers x 2 calls
  * of pow/cos/sin per pair were ~0.5% of a decode step).
  */
-static double *g_rope_cs = NULL;
-static float *g_rope_pos = NULL;
-static size_t g_rope_cap = 0;
-static int g_rope_n = -1, g_rope_dim = -1;
-static double g_rope_base = 0;
-
-static const double *rope_table(int n, int rotaryDim, const float *positions, double base) {
+static const double *rope_table(cg_ctx *c, int n, int rotaryDim, const float *positions, double base) {
   const int pairs = rotaryDim / 2;
-  if (g_rope_n == n && g_rope_dim == rotaryDim && g_rope_base == base &&
-      memcmp(g_rope_pos, positions, sizeof(float) * (size_t)n) == 0)
-    return g_rope_cs;
+  if (c->rope_n == n && c->rope_dim == rotaryDim && c->rope_base == base &&
+      memcmp(c->rope_pos, positions, sizeof(float) * (size_t)n) == 0)
+    return c->rope_cs;
   const size_t need = (size_t)n * (pairs > 0 ? pairs : 1);
-  if (need > g_rope_cap || (size_t)n > g_rope_cap) {
+  if (need > c->rope_cap || (size_t)n > c->rope_cap) {
     const size_t cap = need > (size_t)n ? need : (size_t)n;
     double *cs = (double *)malloc(sizeof(double) * 2 * cap);
     float *pos = (float *)malloc(sizeof(float) * cap);
@@ -557,15 +562,15 @@ static const double *rope_table(int n, int rotaryDim, const float *positions, do
       free(pos);
       return NULL;
     }
-    free(g_rope_cs);
-    free(g_rope_pos);
-    g_rope_cs = cs;
-    g_rope_pos = pos;
-    g_rope_cap = cap;
+    free(c->rope_cs);
+    free(c->rope_pos);
+    c->rope_cs = cs;
+    c->rope_pos = pos;
+    c->rope_cap = cap;
   }
   for (int t = 0; t < n; t++) {
     const double p = positions[t];
-    double *cs = g_rope_cs + (size_t)t * 2 * pairs;
+    double *cs = c->rope_cs + (size_t)t * 2 * pairs;
     for (int i = 0; i < pairs; i++) {
       const double theta = pow(base, -2.0 * i / rotaryDim);
       const double ang = p * theta;
@@ -573,17 +578,17 @@ static const double *rope_table(int n, int rotaryDim, const float *positions, do
       cs[2 * i + 1] = sin(ang);
     }
   }
-  memcpy(g_rope_pos, positions, sizeof(float) * (size_t)n);
-  g_rope_n = n;
-  g_rope_dim = rotaryDim;
-  g_rope_base = base;
-  return g_rope_cs;
+  memcpy(c->rope_pos, positions, sizeof(float) * (size_t)n);
+  c->rope_n = n;
+  c->rope_dim = rotaryDim;
+  c->rope_base = base;
+  return c->rope_cs;
 }
 
-int cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base) {
+int cg_rope(cg_ctx *c, float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base) {
   const int pairs = rotaryDim / 2;
   if (pairs <= 0 || n <= 0) return 1;
-  const double *table = rope_table(n, rotaryDim, positions, base);
+  const double *table = rope_table(c, n, rotaryDim, positions, base);
   if (!table) return 0;
   for (int t = 0; t < n; t++) {
     const double *cs = table + (size_t)t * 2 * pairs;
@@ -606,6 +611,7 @@ int cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float
 #define ATT_MAX_ROWS 256
 
 typedef struct {
+  const kernels_t *K;
   const float *q;
   float *out;
   const uint16_t *kc, *vc;
@@ -618,7 +624,7 @@ typedef struct {
 
 static void att_task(void *c, int u, int tid) {
   att_ctx *A = (att_ctx *)c;
-  const kernels_t *K = g_k;
+  const kernels_t *K = A->K;
   /* A kernel table without the entry (one being written for a new ISA) uses the portable one. */
   void (*tile)(int, const float *, const float *, const float *, int, float, float *, float *, float *, float *) =
       K->attn_tile ? K->attn_tile : kernels_scalar.attn_tile;
@@ -675,7 +681,7 @@ static void att_task(void *c, int u, int tid) {
   }
 }
 
-size_t cg_attention(const float *q, const float *k, const float *v, float *out, uint16_t *kc, uint16_t *vc,
+size_t cg_attention(cg_ctx *c, const float *q, const float *k, const float *v, float *out, uint16_t *kc, uint16_t *vc,
                     int rowStart, int nTokens, int startPos, int nHeads, int nGroups, int headDim,
                     float scale) {
   const int kvw = nGroups * headDim;
@@ -683,12 +689,13 @@ size_t cg_attention(const float *q, const float *k, const float *v, float *out, 
     const float *kr = k + (size_t)(rowStart + t) * kvw;
     const float *vr = v + (size_t)(rowStart + t) * kvw;
     for (int g = 0; g < nGroups; g++) {
-      g_k->f32_to_f16(kr + (size_t)g * headDim, kc + ((size_t)(startPos + t) * nGroups + g) * headDim, headDim);
-      g_k->f32_to_f16(vr + (size_t)g * headDim, vc + ((size_t)(startPos + t) * nGroups + g) * headDim, headDim);
+      c->k->f32_to_f16(kr + (size_t)g * headDim, kc + ((size_t)(startPos + t) * nGroups + g) * headDim, headDim);
+      c->k->f32_to_f16(vr + (size_t)g * headDim, vc + ((size_t)(startPos + t) * nGroups + g) * headDim, headDim);
     }
   }
   att_ctx A;
   memset(&A, 0, sizeof(A));
+  A.K = c->k;
   A.q = q;
   A.out = out;
   A.kc = kc;
@@ -703,26 +710,25 @@ size_t cg_attention(const float *q, const float *k, const float *v, float *out, 
   A.scale = scale;
   A.qb = ATT_MAX_ROWS / A.hpg > 0 ? ATT_MAX_ROWS / A.hpg : 1;
   /* Smaller query blocks when there are few, so every thread gets work. */
-  const int nth = cg_threads() > 0 ? cg_threads() : 1;
+  const int nth = cg_threads(c) > 0 ? cg_threads(c) : 1;
   while (A.qb > 1 && ((nTokens + A.qb - 1) / A.qb) * nGroups < 2 * nth) A.qb /= 2;
   A.nqb = (nTokens + A.qb - 1) / A.qb;
   A.units = A.nqb * nGroups;
   A.per_thread = (size_t)2 * ATT_TILE * headDim + (size_t)ATT_MAX_ROWS * ATT_TILE + (size_t)ATT_MAX_ROWS * headDim +
                  2 * ATT_MAX_ROWS + 16;
   const size_t bytes = A.per_thread * sizeof(float) * (size_t)nth;
-  A.scratch = (float *)scratch(bytes);
+  A.scratch = (float *)scratch(c, bytes);
+  if (!A.scratch) return (size_t)-1;
   /* Short contexts are less work than a dispatch is worth on a busy machine. */
   const double work = (double)nHeads * nTokens * (startPos + nTokens) * headDim;
   if (work < 262144.0)
     for (int u = 0; u < A.units; u++) att_task(&A, u, 0);
   else
-    run(att_task, &A, A.units);
+    run(c, att_task, &A, A.units);
   return bytes;
 }
 
 /* ---------------------------------------------------------------- one decoder layer */
-
-/* Grow-only buffers of the fused layer, apart from scratch() which its matmuls and attention use. */
 
 /*
  * A whole GLM decoder layer for one sequence, in place on x[n, H]: exactly the separate ops the
@@ -731,20 +737,22 @@ size_t cg_attention(const float *q, const float *k, const float *v, float *out, 
  * single token. Per decode token that is 28 calls instead of ~340 crossings into the addon.
  */
 
-size_t cg_layer(float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16_t *vc, int startPos,
-                const float *positions, int nHeads, int nGroups, int headDim, int rotaryDim, double ropeBase,
-                float eps, float scale, int ffn) {
+size_t cg_layer(cg_ctx *c, float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16_t *vc, int startPos,
+                const float *positions) {
   const int H = L->qkv.cols;
+  const int nHeads = L->nHeads, nGroups = L->nGroups, headDim = L->headDim, rotaryDim = L->rotaryDim, ffn = L->ffn;
+  const double ropeBase = L->ropeBase;
+  const float eps = L->eps, scale = L->scale;
   const int qDim = nHeads * headDim, kvDim = nGroups * headDim, qkvDim = qDim + 2 * kvDim;
   /* xb [n,H] | qkv [n,qkvDim] | q [n,qDim] | k,v [n,kvDim] | att [n,qDim] | hb [n,2ffn] | hb2 [n,ffn] */
   const size_t need = (size_t)n * ((size_t)H + qkvDim + qDim + 2 * (size_t)kvDim + qDim + 3 * (size_t)ffn) + 64;
-  if (need > g_layer_buf_size) {
-    free(g_layer_buf);
-    g_layer_buf = (float *)aligned_alloc(64, ((need * sizeof(float)) + 63) & ~(size_t)63);
-    g_layer_buf_size = g_layer_buf ? need : 0;
-    if (!g_layer_buf) return (size_t)-1;
+  if (need > c->layer_buf_size) {
+    free(c->layer_buf);
+    c->layer_buf = (float *)aligned_alloc(64, ((need * sizeof(float)) + 63) & ~(size_t)63);
+    c->layer_buf_size = c->layer_buf ? need : 0;
+    if (!c->layer_buf) return (size_t)-1;
   }
-  float *xb = g_layer_buf;
+  float *xb = c->layer_buf;
   float *qkv = xb + (size_t)n * H;
   float *qs = qkv + (size_t)n * qkvDim;
   float *ks = qs + (size_t)n * qDim;
@@ -753,8 +761,8 @@ size_t cg_layer(float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16
   float *hb = att + (size_t)n * qDim;
   float *hb2 = hb + (size_t)n * 2 * ffn;
 
-  cg_rmsnorm(x, L->input_norm, n, H, eps, xb);
-  cg_matmul(L->qkv.type, L->qkv.rows, L->qkv.cols, L->qkv.w, xb, n, qkv, L->qkv_bias);
+  cg_rmsnorm(c, x, L->input_norm, n, H, eps, xb);
+  if (!cg_matmul(c, L->qkv.type, L->qkv.rows, L->qkv.cols, L->qkv.w, xb, n, qkv, L->qkv_bias)) return (size_t)-1;
   float *q = qkv, *k = qkv + qDim, *v = qkv + qDim + kvDim;
   if (n > 1) {
     for (int t = 0; t < n; t++) {
@@ -767,23 +775,25 @@ size_t cg_layer(float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16
     k = ks;
     v = vs;
   }
-  if (!cg_rope(q, n, nHeads, headDim, rotaryDim, positions, ropeBase) ||
-      !cg_rope(k, n, nGroups, headDim, rotaryDim, positions, ropeBase))
+  if (!cg_rope(c, q, n, nHeads, headDim, rotaryDim, positions, ropeBase) ||
+      !cg_rope(c, k, n, nGroups, headDim, rotaryDim, positions, ropeBase))
     return (size_t)-1;
-  const size_t att_bytes = cg_attention(q, k, v, att, kc, vc, 0, n, startPos, nHeads, nGroups, headDim, scale);
-  cg_matmul(L->dense.type, L->dense.rows, L->dense.cols, L->dense.w, att, n, xb, NULL);
-  cg_add(x, xb, (size_t)n * H);
-  cg_rmsnorm(x, L->post_norm, n, H, eps, xb);
-  cg_matmul(L->up.type, L->up.rows, L->up.cols, L->up.w, xb, n, hb, NULL);
-  cg_swiglu(hb, n, ffn, hb2);
-  cg_matmul(L->down.type, L->down.rows, L->down.cols, L->down.w, hb2, n, xb, NULL);
-  cg_add(x, xb, (size_t)n * H);
+  const size_t att_bytes = cg_attention(c, q, k, v, att, kc, vc, 0, n, startPos, nHeads, nGroups, headDim, scale);
+  if (att_bytes == (size_t)-1) return att_bytes;
+  if (!cg_matmul(c, L->dense.type, L->dense.rows, L->dense.cols, L->dense.w, att, n, xb, NULL)) return (size_t)-1;
+  cg_add(c, x, xb, (size_t)n * H);
+  cg_rmsnorm(c, x, L->post_norm, n, H, eps, xb);
+  if (!cg_matmul(c, L->up.type, L->up.rows, L->up.cols, L->up.w, xb, n, hb, NULL)) return (size_t)-1;
+  cg_swiglu(c, hb, n, ffn, hb2);
+  if (!cg_matmul(c, L->down.type, L->down.rows, L->down.cols, L->down.w, hb2, n, xb, NULL)) return (size_t)-1;
+  cg_add(c, x, xb, (size_t)n * H);
   return att_bytes;
 }
 
 /* ---------------------------------------------------------------- bandwidth probe */
 
 typedef struct {
+  const kernels_t *K;
   const float *buf;
   size_t n;
   double sink[64];
@@ -796,7 +806,7 @@ static void bw_task(void *c, int chunk, int tid) {
   const size_t per = (b->n / BW_CHUNKS) & ~(size_t)31;
   const size_t start = per * (size_t)chunk;
   const size_t len = chunk == BW_CHUNKS - 1 ? b->n - start : per;
-  b->sink[tid & 63] += g_k->sum_f32(b->buf + start, len);
+  b->sink[tid & 63] += b->K->sum_f32(b->buf + start, len);
 }
 
 static double now_s(void) {
@@ -805,19 +815,20 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-double cg_membw(size_t bytes, int iters) {
+double cg_membw(cg_ctx *c, size_t bytes, int iters) {
   const size_t n = bytes / sizeof(float);
   float *buf = (float *)aligned_alloc(64, n * sizeof(float));
   if (!buf) return 0;
   for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
   bw_ctx b;
   memset(&b, 0, sizeof(b));
+  b.K = c->k;
   b.buf = buf;
   b.n = n;
   double best = 0;
   for (int it = 0; it < iters; it++) {
     const double t0 = now_s();
-    run(bw_task, &b, BW_CHUNKS);
+    run(c, bw_task, &b, BW_CHUNKS);
     const double dt = now_s() - t0;
     const double gbs = (double)(n * sizeof(float)) / dt / 1e9;
     if (gbs > best) best = gbs;

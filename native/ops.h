@@ -6,12 +6,20 @@
 #include <stdint.h>
 #include "kernels.h"
 
-int cg_init(int threads);
-void cg_shutdown(void);
-int cg_threads(void);
-const kernels_t *cg_kernels(void);
-/* Forces one kernel variant by name ("scalar", "avx2", "avx512vnni"); 0 if not available here. */
-int cg_set_isa(const char *name);
+/*
+ * The state ops share (thread pool, kernel table, scratch buffers, RoPE table), one per backend
+ * instance. Calls on one context must not overlap; different contexts run independently.
+ */
+typedef struct cg_ctx cg_ctx;
+
+/* threads <= 0: all online cores. isa NULL or "": the best variant this CPU runs. NULL when the
+ * variant is not available here or the pool cannot start. */
+cg_ctx *cg_ctx_create(int threads, const char *isa);
+/* Stops the pool and frees the buffers; the context stays usable (they come back on next use). */
+void cg_ctx_release(cg_ctx *c);
+void cg_ctx_destroy(cg_ctx *c);
+int cg_threads(const cg_ctx *c);
+const kernels_t *cg_kernels(const cg_ctx *c);
 /* Names of the variants this CPU can run, best last; returns the count. */
 int cg_available_isas(const char **names, int max);
 
@@ -22,16 +30,18 @@ void *cg_alloc_weights(size_t bytes, size_t *mapped);
 void cg_free_weights(void *p, size_t mapped);
 /* ggml rows -> the x8 layout matmul/embedding expect for q4_0/q8_0 (see kernels.h); same size. */
 void cg_repack(int type, int rows, int cols, const uint8_t *src, uint8_t *dst);
-void cg_matmul(int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out, const float *bias);
-void cg_embedding(int type, int rows, int cols, const uint8_t *w, const int32_t *ids, int n, float *out);
-void cg_rmsnorm(const float *x, const float *w, int n, int dim, float eps, float *out);
+/* 0 when its scratch cannot be allocated. */
+int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out, const float *bias);
+/* 0 when its row buffer cannot be allocated. */
+int cg_embedding(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const int32_t *ids, int n, float *out);
+void cg_rmsnorm(cg_ctx *c, const float *x, const float *w, int n, int dim, float eps, float *out);
 /* 0 when its cos/sin table cannot be allocated. */
-int cg_rope(float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base);
-void cg_swiglu(const float *x, int n, int half, float *out);
-void cg_add(float *a, const float *b, size_t len);
+int cg_rope(cg_ctx *c, float *x, int n, int nHeads, int headDim, int rotaryDim, const float *positions, double base);
+void cg_swiglu(cg_ctx *c, const float *x, int n, int half, float *out);
+void cg_add(cg_ctx *c, float *a, const float *b, size_t len);
 /* KV cache layout [position][group][headDim] in f16; appends this step's rows, then attends.
- * Returns the scratch bytes it used. */
-size_t cg_attention(const float *q, const float *k, const float *v, float *out, uint16_t *kc, uint16_t *vc,
+ * Returns the scratch bytes it used, or (size_t)-1 when they cannot be allocated. */
+size_t cg_attention(cg_ctx *c, const float *q, const float *k, const float *v, float *out, uint16_t *kc, uint16_t *vc,
                     int rowStart, int nTokens, int startPos, int nHeads, int nGroups, int headDim,
                     float scale);
 typedef struct {
@@ -39,19 +49,22 @@ typedef struct {
   const uint8_t *w;
 } cg_matrix;
 
+/* One decoder layer's weights and shape, made once at load time (addon.c layerWeights). */
 typedef struct {
   const float *input_norm, *post_norm, *qkv_bias; /* qkv_bias may be NULL */
   cg_matrix qkv, dense, up, down;
+  int nHeads, nGroups, headDim, rotaryDim, ffn;
+  double ropeBase;
+  float eps, scale;
 } cg_layer_weights;
 
 /* One GLM decoder layer for one sequence of n tokens at positions startPos.., in place on x[n, H]
  * (H = qkv.cols); kc/vc are this layer's f16 cache. Returns attention's scratch bytes, or
  * (size_t)-1 when its buffers cannot be allocated. */
-size_t cg_layer(float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16_t *vc, int startPos,
-                const float *positions, int nHeads, int nGroups, int headDim, int rotaryDim, double ropeBase,
-                float eps, float scale, int ffn);
+size_t cg_layer(cg_ctx *c, float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16_t *vc, int startPos,
+                const float *positions);
 
 /* Best-of-iters read bandwidth in GB/s over a buffer of `bytes`, all threads. */
-double cg_membw(size_t bytes, int iters);
+double cg_membw(cg_ctx *c, size_t bytes, int iters);
 
 #endif

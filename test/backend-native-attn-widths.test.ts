@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
 import type { AttentionParams } from '../src/backend/types.js';
-import { roundToF16 } from '../src/formats/half.js';
+import { roundToF16 } from '../src/numeric/half.js';
 import { nativeBackend, nativeIsas, nativeSkipReason, randomF32, relError, seeded } from './support/backend-native-fixtures.js';
 
 const skip = nativeSkipReason();

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
 import type { Backend } from '../src/backend/types.js';
-import { quantizeRows } from '../src/formats/ggml-quants.js';
+import { quantizeRows } from '../src/numeric/ggml-quants.js';
 import { ChatGLMError } from '../src/errors.js';
 import { parseGLMConfig } from '../src/model/config.js';
 import { GLMModel } from '../src/model/glm.js';

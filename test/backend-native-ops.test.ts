@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
 import type { WeightType } from '../src/backend/types.js';
-import { quantizeRows } from '../src/formats/ggml-quants.js';
-import { f32ToBf16Bytes, f32ToF16Bytes } from '../src/formats/half.js';
+import { quantizeRows } from '../src/numeric/ggml-quants.js';
+import { f32ToBf16Bytes, f32ToF16Bytes } from '../src/numeric/half.js';
 import { ChatGLMError } from '../src/errors.js';
 import { bytesOf, nativeBackend, nativeIsas, nativeSkipReason, randomF32, relError, seeded } from './support/backend-native-fixtures.js';
 

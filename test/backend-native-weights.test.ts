@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { loadAddon } from '../src/backend/native/addon.js';
 import { NativeBackend } from '../src/backend/native/index.js';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
-import { quantizeRows } from '../src/formats/ggml-quants.js';
+import { quantizeRows } from '../src/numeric/ggml-quants.js';
 import { nativeSkipReason, randomF32, relError, seeded } from './support/backend-native-fixtures.js';
 
 const skip = nativeSkipReason();

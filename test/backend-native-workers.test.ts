@@ -1,6 +1,6 @@
-// The addon's thread pool, kernel choice and scratch buffer are process-wide, and a Node-API addon
-// loads in worker threads too. Two workers hammering it at once (one re-creating the pool with a
-// different thread count) must get exactly what one caller alone gets.
+// Each native context owns its thread pool, kernel choice and scratch buffer, and a Node-API addon
+// loads in worker threads too. Two workers hammering it at once, each with a context of another
+// thread count, must get exactly what one caller alone gets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
@@ -13,12 +13,12 @@ const skip = nativeSkipReason();
 const WORKER = `
 const { parentPort, workerData: d } = require('node:worker_threads');
 const a = require(d.path);
-a.init(d.threads);
+const ctx = a.createContext(d.threads, '');
 const out = new Float32Array(d.n * d.rows);
 let mismatches = 0;
 for (let it = 0; it < d.iters; it++) {
   out.fill(NaN); // a chunk computed into someone else's buffer must show
-  a.matmul(0, d.rows, d.cols, d.w, d.x, d.n, out, null);
+  a.matmul(ctx, 0, d.rows, d.cols, d.w, d.x, d.n, out, null);
   for (let i = 0; i < out.length; i++) if (out[i] !== d.expected[i]) { mismatches++; break; }
 }
 parentPort.postMessage(mismatches);
@@ -34,9 +34,9 @@ test('concurrent use from two worker threads gives the single-caller results', {
   const rand = seeded(7);
   const w = randomF32(rand, rows * cols, 0.1);
   const x = randomF32(rand, n * cols);
-  addon.init(2);
+  const ctx = addon.createContext(2, '');
   const expected = new Float32Array(n * rows);
-  addon.matmul(0, rows, cols, new Uint8Array(w.buffer), x, n, expected, null);
+  addon.matmul(ctx, 0, rows, cols, new Uint8Array(w.buffer), x, n, expected, null);
   // Anchor the reference result to a float64 oracle, so the comparison below means something.
   for (let i = 0; i < n; i++) {
     for (let r = 0; r < rows; r++) {

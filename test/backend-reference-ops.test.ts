@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
-import { dequantizeRows, quantizeRows } from '../src/formats/ggml-quants.js';
-import { f32ToBf16Bytes, f32ToF16Bytes, roundToBf16, roundToF16 } from '../src/formats/half.js';
+import { dequantizeRows, quantizeRows } from '../src/numeric/ggml-quants.js';
+import { f32ToBf16Bytes, f32ToF16Bytes, roundToBf16, roundToF16 } from '../src/numeric/half.js';
 import { ChatGLMError } from '../src/errors.js';
 import { goldenDir, haveGolden, rng, uniform } from './support/model-fixtures.js';
 

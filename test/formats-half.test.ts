@@ -1,16 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  f16BitsToF32,
-  f32ToF16Bits,
-  bf16BitsToF32,
-  f32ToBf16Bits,
-  f16ToF32Array,
-  bf16ToF32Array,
-  f32ToF16Bytes,
-  f32ToBf16Bytes,
-  tensorToF32,
-} from '../src/formats/half.js';
+import { f16BitsToF32, f32ToF16Bits, bf16BitsToF32, f32ToBf16Bits, f16ToF32Array, bf16ToF32Array, f32ToF16Bytes, f32ToBf16Bytes } from '../src/numeric/half.js';
+import { tensorToF32 } from '../src/formats/tensor-f32.js';
 
 /** f32 value with the given bit pattern (hand-written test inputs). */
 function fromBits(bits: number): number {

@@ -4,9 +4,9 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ChatGLMError } from '../src/errors.js';
 import { openHFCheckpoint } from '../src/formats/hf-checkpoint.js';
-import { writeSafetensors, writeShardedSafetensors, type TensorToWrite } from '../src/formats/safetensors-writer.js';
-import { writeTorchBin } from '../src/formats/torch-bin-writer.js';
-import { tensorToF32 } from '../src/formats/half.js';
+import { writeSafetensors, writeShardedSafetensors, type TensorToWrite } from './support/safetensors-writer.js';
+import { writeTorchBin } from './support/torch-bin-writer.js';
+import { tensorToF32 } from '../src/formats/tensor-f32.js';
 import { tempDir } from './support/formats-tmp.js';
 
 const config = { model_type: 'chatglm', hidden_size: 8, num_layers: 1 };

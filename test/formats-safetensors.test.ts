@@ -4,8 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ChatGLMError } from '../src/errors.js';
 import { openSafetensors } from '../src/formats/safetensors.js';
-import { writeSafetensors, writeShardedSafetensors } from '../src/formats/safetensors-writer.js';
-import { tensorToF32 } from '../src/formats/half.js';
+import { writeSafetensors, writeShardedSafetensors } from './support/safetensors-writer.js';
+import { tensorToF32 } from '../src/formats/tensor-f32.js';
 import { rawSafetensors, tempDir } from './support/formats-tmp.js';
 
 function f32le(values: number[]): Uint8Array {

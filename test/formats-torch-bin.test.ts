@@ -6,9 +6,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ChatGLMError } from '../src/errors.js';
 import { openTorchBin } from '../src/formats/torch-bin.js';
-import { writeTorchBin } from '../src/formats/torch-bin-writer.js';
+import { writeTorchBin } from './support/torch-bin-writer.js';
 import { unpickle, type PickleValue } from '../src/formats/pickle.js';
-import { tensorToF32 } from '../src/formats/half.js';
+import { tensorToF32 } from '../src/formats/tensor-f32.js';
 import type { TensorData } from '../src/formats/tensor-source.js';
 import { repoRoot, tempDir } from './support/formats-tmp.js';
 

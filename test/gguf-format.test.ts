@@ -4,7 +4,7 @@ import { readFile, writeFile, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { GgufReader, GgufValueType, ggmlTypeId, readGgufHeader } from '../src/formats/gguf.js';
 import type { GgufArray } from '../src/formats/gguf.js';
-import { GgufWriter, gv } from '../src/formats/gguf-writer.js';
+import { GgufWriter, gv } from '../src/convert/gguf-writer.js';
 import { ChatGLMError } from '../src/errors.js';
 import { tempDir } from './support/formats-tmp.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { convertToGguf } from '../src/formats/gguf-convert.js';
+import { convertToGguf } from '../src/convert/gguf-convert.js';
 import { openModel } from '../src/model/open.js';
 import { oracleForward } from './support/model-oracle-f64.js';
 import { relError, rows } from './support/model-compare.js';

@@ -8,7 +8,7 @@ import { ReferenceBackend } from '../src/backend/reference/index.js';
 import { parseGLMConfig } from '../src/model/config.js';
 import { GLMModel } from '../src/model/glm.js';
 import { loadWeights } from '../src/model/load.js';
-import { f16ToF32Array, f32ToF16Bytes } from '../src/formats/half.js';
+import { f16ToF32Array, f32ToF16Bytes } from '../src/numeric/half.js';
 import type { TensorData } from '../src/formats/tensor-source.js';
 import { configJson, goldenDir, haveGolden } from './support/model-fixtures.js';
 

@@ -6,8 +6,8 @@ import {
   dequantizeRow,
   dequantizeRows,
   quantizeRows,
-} from '../src/formats/ggml-quants.js';
-import type { GgmlQuantType } from '../src/formats/ggml-quants.js';
+} from '../src/numeric/ggml-quants.js';
+import type { GgmlQuantType } from '../src/numeric/ggml-quants.js';
 import { ChatGLMError } from '../src/errors.js';
 import { GOLDEN_INPUT_F32, GOLDEN_QUANTS } from './support/gguf-quant-golden.js';
 

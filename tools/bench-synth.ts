@@ -7,9 +7,9 @@
 import { randomFillSync } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { GgufWriter, gv, type GgufTensorSpec } from '../src/formats/gguf-writer.js';
+import { GgufWriter, gv, type GgufTensorSpec } from '../src/convert/gguf-writer.js';
 import type { GgufMetadataEntry } from '../src/formats/gguf.js';
-import { f32Bytes, f32ToF16Bits } from '../src/formats/half.js';
+import { f32Bytes, f32ToF16Bits } from '../src/numeric/half.js';
 
 export interface SynthShape {
   name: string;

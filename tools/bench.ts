@@ -81,9 +81,10 @@ async function main(): Promise<void> {
 
   const load = loadAddon();
   if (load.addon === undefined) throw new Error(`the native addon is not built: ${load.reason}`);
-  const info = load.addon.init(threads);
-  const bandwidth = load.addon.membw(1024, 5);
-  load.addon.dispose();
+  const probe = load.addon.createContext(threads, '');
+  const info = load.addon.info(probe);
+  const bandwidth = load.addon.membw(probe, 1024, 5);
+  load.addon.release(probe);
   process.stderr.write(`native kernels: ${info.isa}, ${info.threads} threads; memory read bandwidth ${bandwidth.toFixed(1)} GB/s\n`);
   const llamaDir = withLlama ? ensureLlama() : undefined;
 

@@ -1,6 +1,6 @@
 /**
  * The backend interface: a small set of numeric ops that the model is written against once.
- * Implementations: `reference` (plain TypeScript, the oracle) and `native` (SIMD + threads, later).
+ * Implementations: `reference` (plain TypeScript, the oracle) and `native` (C SIMD kernels and a thread pool per backend instance).
  *
  * Conventions
  * - Activations are Float32Array, row-major, one row per token: x[n, dim].
@@ -11,27 +11,10 @@
  *   (continuous batching): linear layers run over all their tokens together, attention runs
  *   per sequence on its own cache.
  */
-import type { DType } from '../formats/tensor-source.js';
+import type { WeightType } from '../numeric/dtype.js';
 
-/** Weight element types a Matrix may hold. */
-export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
-
-export function weightTypeOf(dtype: DType): WeightType {
-  switch (dtype) {
-    case 'F32':
-      return 'f32';
-    case 'F16':
-      return 'f16';
-    case 'BF16':
-      return 'bf16';
-    case 'Q8_0':
-      return 'q8_0';
-    case 'Q4_0':
-      return 'q4_0';
-    default:
-      throw new Error(`no weight type for dtype ${dtype}`);
-  }
-}
+export type { WeightType } from '../numeric/dtype.js';
+export { weightTypeOf } from '../numeric/dtype.js';
 
 /** A 2-D weight [rows = out features, cols = in features], as in PyTorch's Linear. */
 export interface Matrix {

@@ -21,7 +21,7 @@ import {
   metaString,
 } from './gguf.js';
 import type { GgufHeader, GgufTensorInfo } from './gguf.js';
-import { dequantizeRows, isGgmlQuantType } from './ggml-quants.js';
+import { dequantizeRows, isGgmlQuantType } from '../numeric/ggml-quants.js';
 import { IndexedSource, copyInfo } from './indexed-source.js';
 
 const P = 'transformer.';

@@ -4,7 +4,9 @@
  * Names are always Hugging Face ChatGLM names (`transformer.encoder.layers.0...`); a format whose
  * names differ (GGUF) maps them before handing them over.
  */
-export type DType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'I32' | 'I64' | 'I8' | 'U8';
+import type { DType } from '../numeric/dtype.js';
+
+export type { DType } from '../numeric/dtype.js';
 
 export interface TensorInfo {
   name: string;

@@ -6,8 +6,8 @@ import { ChatGLMError } from '../errors.js';
 import type { Backend, Matrix } from '../backend/types.js';
 import { weightTypeOf } from '../backend/types.js';
 import type { DType, TensorData, TensorInfo, TensorSource } from '../formats/tensor-source.js';
-import { tensorToF32 } from '../formats/half.js';
-import { BLOCK_BYTES, QK } from '../formats/ggml-quants.js';
+import { tensorToF32 } from '../formats/tensor-f32.js';
+import { BLOCK_BYTES, QK } from '../numeric/ggml-quants.js';
 import { qkvSize, type GLMConfig } from './config.js';
 import type { GLMLayerWeights, GLMWeights } from './glm.js';
 

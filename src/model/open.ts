@@ -10,7 +10,7 @@ import type { TensorInfo, TensorSource } from '../formats/tensor-source.js';
 import { openHFCheckpoint, type WeightsLayout } from '../formats/hf-checkpoint.js';
 import { openGgufCheckpoint, type GgufTokenizerInfo } from '../formats/gguf-checkpoint.js';
 import { metaString } from '../formats/gguf.js';
-import { quantizeRows } from '../formats/ggml-quants.js';
+import { quantizeRows } from '../numeric/ggml-quants.js';
 import type { ModelFamily } from '../tokenizer/types.js';
 import { detectModelFamily } from '../tokenizer/load.js';
 import { defaultRopeScaling, parseGLMConfig, type GLMConfig, type RopeScaling } from './config.js';

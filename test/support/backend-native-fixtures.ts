@@ -12,7 +12,7 @@ export function nativeSkipReason(): string | undefined {
 /** The kernel variants this CPU runs (scalar always first). */
 export function nativeIsas(): string[] {
   const load = loadAddon();
-  return load.addon === undefined ? [] : load.addon.info().isas;
+  return load.addon === undefined ? [] : load.addon.isas();
 }
 
 export function nativeBackend(isa?: string, threads = 2): NativeBackend {

@@ -7,7 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { writeSafetensors, tensorFromF32 } from '../../src/formats/safetensors-writer.js';
+import { writeSafetensors, tensorFromF32 } from './safetensors-writer.js';
 import { configJson, randomWeights, type TinyConfig } from './model-fixtures.js';
 import { smallModelBytes, smallPieces } from './tokenizer-fixtures.js';
 

@@ -5,8 +5,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeSafetensors } from '../../src/formats/safetensors-writer.js';
-import type { TensorToWrite } from '../../src/formats/safetensors-writer.js';
+import { writeSafetensors } from './safetensors-writer.js';
+import type { TensorToWrite } from './safetensors-writer.js';
 import {
   ModelType,
   PieceType,

@@ -1,8 +1,8 @@
 /** Writes tiny random GLM checkpoints to disk in every layout, with the project's own writers. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeSafetensors, writeShardedSafetensors, type TensorToWrite } from '../../src/formats/safetensors-writer.js';
-import { writeTorchBin } from '../../src/formats/torch-bin-writer.js';
+import { writeSafetensors, writeShardedSafetensors, type TensorToWrite } from './safetensors-writer.js';
+import { writeTorchBin } from './torch-bin-writer.js';
 import { configJson, randomWeights, roundTo, type TinyConfig } from './model-fixtures.js';
 
 export type Layout = 'safetensors' | 'safetensors-sharded' | 'bin' | 'bin-sharded';

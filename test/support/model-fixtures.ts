@@ -7,7 +7,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DType, TensorData, TensorInfo, TensorSource } from '../../src/formats/tensor-source.js';
-import { f32Bytes, f32ToBf16Bytes, f32ToF16Bytes, roundToBf16, roundToF16 } from '../../src/formats/half.js';
+import { f32Bytes, f32ToBf16Bytes, f32ToF16Bytes, roundToBf16, roundToF16 } from '../../src/numeric/half.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const sharedDir = path.resolve(repoRoot, '../shared');

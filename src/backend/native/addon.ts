@@ -8,13 +8,25 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * A native context (native/ops.c cg_ctx): the thread pool, kernel table and scratch buffers of one
+ * backend. Opaque; freed with its JS object, or early with `release`.
+ */
+declare const contextBrand: unique symbol;
+export type NativeContext = { readonly [contextBrand]: true };
+declare const layerBrand: unique symbol;
+/** One decoder layer's weights and shape, checked once (`layerWeights`); holds its arrays alive. */
+export type NativeLayer = { readonly [layerBrand]: true };
+
 /** The functions the C side exports (native/addon.c). Arrays are used in place, never copied. */
 export interface NativeAddon {
-  init(threads: number): NativeInfo;
-  info(): NativeInfo;
-  /** Forces a kernel variant ("scalar", "avx2", "avx512vnni"); false when this CPU cannot run it. */
-  setIsa(name: string): boolean;
-  dispose(): void;
+  /** Kernel variants this CPU runs, best last. */
+  isas(): string[];
+  /** threads 0 = all online cores; isa '' = the best variant. Throws when the variant is not available. */
+  createContext(threads: number, isa: string): NativeContext;
+  info(ctx: NativeContext): NativeInfo;
+  /** Stops the context's threads and frees its buffers now; they come back if it is used again. */
+  release(ctx: NativeContext): void;
   /** q4_0/q8_0 rows in ggml's layout -> the row-interleaved layout matmul/embedding read (same size). */
   repack(type: number, rows: number, cols: number, src: Uint8Array, dst: Uint8Array): void;
   /**
@@ -23,13 +35,14 @@ export interface NativeAddon {
    */
   allocWeights(bytes: number): Uint8Array | null;
   /** For q4_0/q8_0, `w` must be in the repacked layout. */
-  matmul(type: number, rows: number, cols: number, w: Uint8Array, x: Float32Array, n: number, out: Float32Array, bias: Float32Array | null): void;
-  embedding(type: number, rows: number, cols: number, w: Uint8Array, ids: Int32Array, out: Float32Array): void;
-  rmsnorm(x: Float32Array, w: Float32Array, n: number, dim: number, eps: number, out: Float32Array): void;
-  rope(x: Float32Array, n: number, nHeads: number, headDim: number, rotaryDim: number, positions: Float32Array, base: number): void;
-  swiglu(x: Float32Array, n: number, half: number, out: Float32Array): void;
-  add(a: Float32Array, b: Float32Array, len: number): void;
+  matmul(ctx: NativeContext, type: number, rows: number, cols: number, w: Uint8Array, x: Float32Array, n: number, out: Float32Array, bias: Float32Array | null): void;
+  embedding(ctx: NativeContext, type: number, rows: number, cols: number, w: Uint8Array, ids: Int32Array, out: Float32Array): void;
+  rmsnorm(ctx: NativeContext, x: Float32Array, w: Float32Array, n: number, dim: number, eps: number, out: Float32Array): void;
+  rope(ctx: NativeContext, x: Float32Array, n: number, nHeads: number, headDim: number, rotaryDim: number, positions: Float32Array, base: number): void;
+  swiglu(ctx: NativeContext, x: Float32Array, n: number, half: number, out: Float32Array): void;
+  add(ctx: NativeContext, a: Float32Array, b: Float32Array, len: number): void;
   attention(
+    ctx: NativeContext,
     q: Float32Array,
     k: Float32Array,
     v: Float32Array,
@@ -45,10 +58,8 @@ export interface NativeAddon {
     headDim: number,
     scale: number,
   ): number;
-  /** One GLM decoder layer for one sequence, in place on x (native/ops.c cg_layer); returns attention's scratch bytes. */
-  layer(
-    x: Float32Array,
-    n: number,
+  /** A decoder layer's weights (q4_0/q8_0 already repacked) and shape, checked once, for `layer`. */
+  layerWeights(
     inputNorm: Float32Array,
     postNorm: Float32Array,
     qkvBias: Float32Array | null,
@@ -60,11 +71,6 @@ export interface NativeAddon {
     up: Uint8Array,
     downType: number,
     down: Uint8Array,
-    kCache: Uint16Array,
-    vCache: Uint16Array,
-    positions: number,
-    startPos: number,
-    pos: Float32Array,
     nHeads: number,
     nGroups: number,
     headDim: number,
@@ -74,9 +80,11 @@ export interface NativeAddon {
     scale: number,
     hidden: number,
     ffn: number,
-  ): number;
+  ): NativeLayer;
+  /** One GLM decoder layer for one sequence, in place on x (native/ops.c cg_layer); returns attention's scratch bytes. */
+  layer(ctx: NativeContext, layer: NativeLayer, x: Float32Array, n: number, kCache: Uint16Array, vCache: Uint16Array, positions: number, startPos: number, pos: Float32Array): number;
   /** Read bandwidth of this machine in GB/s: all threads summing a buffer of `mib` MiB, best of `iters`. */
-  membw(mib: number, iters: number): number;
+  membw(ctx: NativeContext, mib: number, iters: number): number;
 }
 
 export interface NativeInfo {

@@ -1,19 +1,20 @@
 /**
  * The native backend: the same ops as the reference backend, computed by the C addon
- * (native/*.c) with SIMD kernels chosen at run time and a persistent thread pool. Weights stay in
- * the bytes they were loaded from (ggml block layout for q8_0/q4_0): the addon reads them in place.
+ * (native/*.c) with SIMD kernels chosen at run time and a persistent thread pool. q8_0/q4_0
+ * matrices are repacked once at load time into the row-interleaved layout the kernels read; other
+ * weights are read in place.
  *
- * The thread pool is one per process: `threads` of the most recently created backend wins.
+ * Each backend owns a native context (pool, kernel table, scratch), so two backends in one process,
+ * e.g. two models in one server, keep their own thread counts and kernel choices.
  */
 import { ChatGLMError } from '../../errors.js';
 import type { AttentionParams, AttentionSeq, Backend, DecoderLayerParams, DecoderLayerWeights, KVCache, Matrix, WeightType } from '../types.js';
-import { loadAddon, type NativeAddon, type NativeInfo } from './addon.js';
+import { loadAddon, type NativeAddon, type NativeContext, type NativeInfo, type NativeLayer } from './addon.js';
 import { NativeKVCache } from './kv-cache.js';
-// The addon reads weights in their file encoding, so a row takes the same bytes as in the reference backend.
-import { rowBytes } from '../reference/rows.js';
+import { rowBytes } from '../../numeric/dtype.js';
 
 export { NativeKVCache } from './kv-cache.js';
-export { loadAddon, addonPath, type NativeAddon, type NativeInfo } from './addon.js';
+export { loadAddon, addonPath, type NativeAddon, type NativeContext, type NativeInfo } from './addon.js';
 
 const TYPE_CODE: Record<WeightType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4 };
 
@@ -42,6 +43,9 @@ export class NativeBackend implements Backend {
   readonly name = 'native';
   readonly info: NativeInfo;
   private readonly addon: NativeAddon;
+  private readonly ctx: NativeContext;
+  /** Each layer's weights checked and handed to C once, on first use (the model keeps the weights object). */
+  private readonly layers = new WeakMap<DecoderLayerWeights, { handle: NativeLayer; key: string }>();
   private scratchBytes = 0;
   private readonly idScratch = { ids: new Int32Array(0) };
   private readonly hugePages: boolean;
@@ -52,15 +56,18 @@ export class NativeBackend implements Backend {
     if (!Number.isSafeInteger(threads) || threads < 0) {
       throw new ChatGLMError('BAD_ARGUMENT', `threads must be a positive integer, got ${options.threads}`);
     }
-    // The kernel choice is process-wide: without an explicit one, go back to the best (or to
-    // $CHATGLM_ISA) so an earlier backend's forced variant does not leak into this one.
-    const available = addon.info().isas;
+    const available = addon.isas();
     const envIsa = process.env['CHATGLM_ISA'];
     const isa = options.isa ?? (envIsa !== undefined && envIsa !== '' && available.includes(envIsa) ? envIsa : available[available.length - 1]!);
-    if (!addon.setIsa(isa)) {
+    if (!available.includes(isa)) {
       throw new ChatGLMError('UNSUPPORTED', `this CPU cannot run the ${isa} kernels (available: ${available.join(', ')})`);
     }
-    this.info = addon.init(threads);
+    try {
+      this.ctx = addon.createContext(threads, isa);
+    } catch (err) {
+      throw new ChatGLMError('BACKEND', `native backend: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.info = addon.info(this.ctx);
     this.hugePages = options.hugePages ?? process.env['CHATGLM_HUGEPAGES'] !== '0';
   }
 
@@ -85,7 +92,7 @@ export class NativeBackend implements Backend {
   }
 
   matmul(w: Matrix, x: Float32Array, n: number, out: Float32Array, bias?: Float32Array): void {
-    this.addon.matmul(TYPE_CODE[w.type], w.rows, w.cols, w.data, x, n, out, bias ?? null);
+    this.addon.matmul(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, x, n, out, bias ?? null);
   }
 
   embedding(w: Matrix, ids: ArrayLike<number>, out: Float32Array): void {
@@ -103,26 +110,26 @@ export class NativeBackend implements Backend {
         throw new ChatGLMError('BAD_ARGUMENT', `token id ${ids[i]} is outside the vocabulary (0..${w.rows - 1})`);
       }
     }
-    this.addon.embedding(TYPE_CODE[w.type], w.rows, w.cols, w.data, idArr, out);
+    this.addon.embedding(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, idArr, out);
   }
 
   rmsnorm(x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number, out: Float32Array): void {
-    this.addon.rmsnorm(x, weight, n, dim, eps, out);
+    this.addon.rmsnorm(this.ctx, x, weight, n, dim, eps, out);
   }
 
   rope(x: Float32Array, n: number, nHeads: number, headDim: number, rotaryDim: number, positions: Float32Array, base: number): void {
     if (rotaryDim % 2 !== 0 || rotaryDim > headDim) {
       throw new ChatGLMError('BAD_ARGUMENT', `rope: rotaryDim ${rotaryDim} must be even and at most headDim ${headDim}`);
     }
-    this.addon.rope(x, n, nHeads, headDim, rotaryDim, positions, base);
+    this.addon.rope(this.ctx, x, n, nHeads, headDim, rotaryDim, positions, base);
   }
 
   swiglu(x: Float32Array, n: number, half: number, out: Float32Array): void {
-    this.addon.swiglu(x, n, half, out);
+    this.addon.swiglu(this.ctx, x, n, half, out);
   }
 
   add(a: Float32Array, b: Float32Array, len: number): void {
-    this.addon.add(a, b, len);
+    this.addon.add(this.ctx, a, b, len);
   }
 
   createKVCache(layers: number, groups: number, headDim: number, capacity: number): KVCache {
@@ -165,11 +172,17 @@ export class NativeBackend implements Backend {
   }
 
   private callLayer(x: Float32Array, w: DecoderLayerWeights, seq: AttentionSeq, cache: NativeKVCache, positions: Float32Array, params: DecoderLayerParams): number {
-    const { layer, nHeads, nGroups, headDim, rotaryDim, ropeBase, eps, scale, ffnHidden } = params;
-    const hidden = w.qkv.cols;
-    return this.addon.layer(
-      x,
-      seq.nTokens,
+    const { layer } = params;
+    return this.addon.layer(this.ctx, this.layerHandle(w, params), x, seq.nTokens, cache.keysOf(layer), cache.valuesOf(layer), cache.allocatedPositions, seq.startPos, positions);
+  }
+
+  /** The C-side handle of a layer's weights, made on first use; the same weights with other parameters get a new one. */
+  private layerHandle(w: DecoderLayerWeights, params: DecoderLayerParams): NativeLayer {
+    const { nHeads, nGroups, headDim, rotaryDim, ropeBase, eps, scale, ffnHidden } = params;
+    const key = `${nHeads},${nGroups},${headDim},${rotaryDim},${ropeBase},${eps},${scale},${ffnHidden}`;
+    const known = this.layers.get(w);
+    if (known !== undefined && known.key === key) return known.handle;
+    const handle = this.addon.layerWeights(
       w.inputNorm,
       w.postNorm,
       w.qkvBias ?? null,
@@ -181,11 +194,6 @@ export class NativeBackend implements Backend {
       w.up.data,
       TYPE_CODE[w.down.type],
       w.down.data,
-      cache.keysOf(layer),
-      cache.valuesOf(layer),
-      cache.allocatedPositions,
-      seq.startPos,
-      positions,
       nHeads,
       nGroups,
       headDim,
@@ -193,9 +201,11 @@ export class NativeBackend implements Backend {
       ropeBase,
       eps,
       scale,
-      hidden,
+      w.qkv.cols,
       ffnHidden,
     );
+    this.layers.set(w, { handle, key });
+    return handle;
   }
 
   /** The sequence's cache, checked to be ours and to fit, with room for this step's positions. */
@@ -220,6 +230,7 @@ export class NativeBackend implements Backend {
     for (const seq of seqs) {
       const cache = this.cacheFor(seq, layer, nGroups, headDim);
       const bytes = this.addon.attention(
+        this.ctx,
         q,
         k,
         v,
@@ -246,11 +257,11 @@ export class NativeBackend implements Backend {
 
   /** Read bandwidth of this machine in GB/s (all pool threads), for the benchmark. */
   memoryBandwidth(mib = 1024, iters = 5): number {
-    return this.addon.membw(mib, iters);
+    return this.addon.membw(this.ctx, mib, iters);
   }
 
   dispose(): void {
-    this.addon.dispose();
+    this.addon.release(this.ctx);
   }
 }
 

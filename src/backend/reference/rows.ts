@@ -3,24 +3,12 @@
  * expands a whole matrix to f32 (a 6B model would need 24 GB); it decodes one row at a time into a
  * small buffer, right where the math needs it.
  */
-import { asU16, bf16BitsToF32Into, f16BitsToF32Into } from '../../formats/half.js';
-import { bytesPerRow, dequantizeRow } from '../../formats/ggml-quants.js';
+import { asU16, bf16BitsToF32Into, f16BitsToF32Into } from '../../numeric/half.js';
+import { bytesPerRow, dequantizeRow } from '../../numeric/ggml-quants.js';
 import type { WeightType } from '../types.js';
+import { rowBytes } from '../../numeric/dtype.js';
 
-/** Bytes one row of `cols` weights occupies in the given encoding. */
-export function rowBytes(type: WeightType, cols: number): number {
-  switch (type) {
-    case 'f32':
-      return cols * 4;
-    case 'f16':
-    case 'bf16':
-      return cols * 2;
-    case 'q8_0':
-    case 'q4_0':
-      // ggml blocks of 32 weights with an f16 scale (throws when cols is not a multiple of 32)
-      return bytesPerRow(type, cols);
-  }
-}
+export { rowBytes } from '../../numeric/dtype.js';
 
 /** Decodes row `r` of a [rows, cols] matrix stored as `type` in `data` into `out[0..cols)`. */
 export function decodeRow(type: WeightType, data: Uint8Array, cols: number, r: number, out: Float32Array): void {

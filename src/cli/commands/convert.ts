@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
-import { CONVERT_TYPES, convertToGguf } from '../../formats/gguf-convert.js';
-import type { ConvertProgress, ConvertType } from '../../formats/gguf-convert.js';
+import { CONVERT_TYPES, convertToGguf } from '../../convert/gguf-convert.js';
+import type { ConvertProgress, ConvertType } from '../../convert/gguf-convert.js';
 import type { ModelFamily } from '../../tokenizer/types.js';
 import { resolveModelPath } from '../default-model.js';
 

@@ -5,10 +5,10 @@
  */
 import { open, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ChatGLMError } from '../errors.js';
-import type { DType } from './tensor-source.js';
-import { f32Bytes, f32ToBf16Bytes, f32ToF16Bytes } from './half.js';
-import { SAFETENSORS_DTYPE_SIZE, elementCount } from './safetensors.js';
+import { ChatGLMError } from '../../src/errors.js';
+import type { DType } from '../../src/formats/tensor-source.js';
+import { f32Bytes, f32ToBf16Bytes, f32ToF16Bytes } from '../../src/numeric/half.js';
+import { SAFETENSORS_DTYPE_SIZE, elementCount } from '../../src/formats/safetensors.js';
 
 export interface TensorToWrite {
   name: string;

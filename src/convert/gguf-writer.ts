@@ -15,8 +15,8 @@ import {
   GgufValueType,
   ggmlTensorBytes,
   ggmlTypeName,
-} from './gguf.js';
-import type { GgufArray, GgufMetadataEntry, GgufValue } from './gguf.js';
+} from '../formats/gguf.js';
+import type { GgufArray, GgufMetadataEntry, GgufValue } from '../formats/gguf.js';
 
 export interface GgufTensorSpec {
   name: string;

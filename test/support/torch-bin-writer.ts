@@ -6,10 +6,10 @@
  */
 import { open, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ChatGLMError } from '../errors.js';
-import type { DType } from './tensor-source.js';
+import { ChatGLMError } from '../../src/errors.js';
+import type { DType } from '../../src/formats/tensor-source.js';
 import { encodeTensor, type TensorToWrite } from './safetensors-writer.js';
-import { SAFETENSORS_DTYPE_SIZE, elementCount } from './safetensors.js';
+import { SAFETENSORS_DTYPE_SIZE, elementCount } from '../../src/formats/safetensors.js';
 
 export interface TorchTensorToWrite extends TensorToWrite {
   /**

@@ -9,7 +9,6 @@
  * Bulk functions read/write little-endian bytes, the layout of every checkpoint format we read.
  */
 import { ChatGLMError } from '../errors.js';
-import type { TensorData } from './tensor-source.js';
 
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
@@ -17,7 +16,7 @@ const u32Scratch = new Uint32Array(f32Scratch.buffer);
 // Typed arrays use the platform byte order; every platform Node 20 supports is little-endian, but
 // check once so a big-endian host fails loudly instead of producing garbage weights.
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-function requireLittleEndian(): void {
+export function requireLittleEndian(): void {
   if (!LITTLE_ENDIAN) throw new ChatGLMError('UNSUPPORTED', 'big-endian hosts are not supported');
 }
 
@@ -165,31 +164,4 @@ export function f32ToBf16Bytes(values: Float32Array): Uint8Array {
 export function f32Bytes(values: Float32Array): Uint8Array {
   requireLittleEndian();
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-}
-
-/**
- * Decodes an F32/F16/BF16 tensor to f32. For F32 the result is a view over `t.data` when it is
- * 4-aligned (no second copy of a large weight), so treat it as read-only unless you own `t`.
- */
-export function tensorToF32(t: TensorData): Float32Array {
-  const { name, dtype } = t.info;
-  switch (dtype) {
-    case 'F32': {
-      requireLittleEndian();
-      if (t.data.byteLength % 4 !== 0) {
-        throw new ChatGLMError('BAD_FORMAT', `tensor ${name}: ${t.data.byteLength} bytes is not a whole number of f32 values`);
-      }
-      if (t.data.byteOffset % 4 === 0) return new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4);
-      return new Float32Array(t.data.slice().buffer);
-    }
-    case 'F16':
-      return f16ToF32Array(t.data);
-    case 'BF16':
-      return bf16ToF32Array(t.data);
-    default:
-      throw new ChatGLMError(
-        'UNSUPPORTED',
-        `tensor ${name} has dtype ${dtype}; only F32, F16 and BF16 tensors can be decoded to f32 here`,
-      );
-  }
 }
