@@ -1,7 +1,8 @@
 /**
  * `chatglm chat`: an interactive terminal chat (streaming; /help lists the commands, see
- * ../interactive-commands.ts; Ctrl-C stops the answer being written, not the program), or with --messages FILE.json one
- * non-interactive turn whose parsed assistant message is printed (as JSON with --json).
+ * ../interactive-commands.ts; Ctrl-C stops the answer being written, not the program), or with
+ * --messages FILE.json one non-interactive turn whose parsed assistant message is printed (as JSON
+ * with --json).
  */
 import readline from 'node:readline';
 import type { Command } from 'commander';
@@ -54,8 +55,9 @@ export function register(program: Command): void {
           // The conversion createChatCompletion runs, here so that its errors name the file.
           requestToChatMessages(messages as ChatCompletionMessageParam[], tools, chat.format, undefined, opts.messages);
           await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
+        } else {
+          await interactive(chat, tools, sampling, opts);
         }
-        else await interactive(chat, tools, sampling, opts);
       } finally {
         chat.dispose();
       }
