@@ -259,3 +259,11 @@ test('--version prints the package version; the launcher before npm ci says to r
   assert.equal(r.code, 1);
   assert.equal(r.stderr, 'chatglm: the CLI is not built yet; run npm ci first (in the chatglm.ts folder), then try again\n');
 });
+
+test('loadChatModel: the same path messages as the CLI, and contextLength past the trained context is an error', async () => {
+  const { loadChatModel } = await import('../src/api.js');
+  await assert.rejects(loadChatModel('/nope/nowhere'), /^ChatGLMError: model not found: \/nope\/nowhere \(give a Hugging Face model directory or a \.gguf file\)$/);
+  await assert.rejects(loadChatModel(path.join(tmp, 'empty')), /config\.json not found in .*empty/);
+  await assert.rejects(loadChatModel(path.join(tmp, 'notes.txt')), /notes\.txt: not a GGUF file/);
+  await assert.rejects(loadChatModel(undefined, { contextLength: 4096, backend: 'reference' }), /contextLength 4096 is larger than the model's trained context \(1024 tokens\)/);
+});
