@@ -91,3 +91,15 @@ test('load progress: a bar on a terminal, one plain line on a pipe, the load tim
   f.fail();
   assert.equal(failed.text(), 'loading m.gguf (4.0 MiB of weights)...\n');
 });
+
+test('bracketed paste: lines that ended inside a paste join the next line entered into one message', () => {
+  const r = new ChatInputReader();
+  assert.deepEqual(r.push('/not a command', true), { kind: 'more' });
+  assert.equal(r.pending, true);
+  assert.deepEqual(r.push('second', true), { kind: 'more' });
+  assert.deepEqual(r.push('third'), { kind: 'message', text: '/not a command\nsecond\nthird' });
+  // A paste that ended with a newline: the empty Enter sends it.
+  const e = new ChatInputReader();
+  e.push('only line', true);
+  assert.deepEqual(e.push(''), { kind: 'message', text: 'only line\n' });
+});

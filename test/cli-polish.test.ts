@@ -267,3 +267,27 @@ test('loadChatModel: the same path messages as the CLI, and contextLength past t
   await assert.rejects(loadChatModel(path.join(tmp, 'notes.txt')), /notes\.txt: not a GGUF file/);
   await assert.rejects(loadChatModel(undefined, { contextLength: 4096, backend: 'reference' }), /contextLength 4096 is larger than the model's trained context \(1024 tokens\)/);
 });
+
+test('on a terminal, pasted lines (bracketed paste) are one message', async (t) => {
+  // util-linux `script` gives the chat a real pseudo-terminal; without it there is no terminal to test.
+  const hasScript = await new Promise<boolean>((resolve) => execFile('script', ['--version'], (err, out) => resolve(!err && /util-linux/.test(String(out)))));
+  if (!hasScript) {
+    t.skip('util-linux script is not installed');
+    return;
+  }
+  const conv = path.join(tmp, 'pasted.json');
+  await writeFile(conv, JSON.stringify([{ role: 'user', content: 'line one\nline two' }]));
+  const want = (JSON.parse((await run(['prompt', '--messages', conv, '--json'])).stdout) as { ids: number[] }).ids.length;
+  const child = spawn('script', ['-qfc', `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} chat --greedy --max-new-tokens 2 --stats`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  // What a terminal sends for a pasted "line one\rline two" followed by Enter, then /exit.
+  child.stdin.write('\x1b[200~line one\rline two\x1b[201~\r');
+  setTimeout(() => child.stdin.write('/exit\r'), 1500);
+  const timer = setTimeout(() => child.kill(), 60_000);
+  await new Promise<void>((resolve) => child.on('close', () => resolve()));
+  clearTimeout(timer);
+  const stats = out.split(/\r?\n/).filter((l) => l.startsWith('{"finish_reason"'));
+  assert.equal(stats.length, 1, out);
+  assert.equal((JSON.parse(stats[0]!) as { usage: { prompt_tokens: number } }).usage.prompt_tokens, want);
+});

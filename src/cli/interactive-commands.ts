@@ -3,7 +3,9 @@
  * or a message. Kept apart from the terminal handling so it can be tested line by line.
  *
  * Multi-line messages: a line ending in a backslash continues on the next line; text between two
- * lines of three double quotes (""") is one message, which is also how to paste several lines.
+ * lines of three double quotes (""") is one message. On a terminal that supports bracketed paste,
+ * pasted lines are one message too: they are marked `pasted`, and the message ends with the next
+ * line the user enters (the rest of the paste, or an empty line).
  */
 
 export const CHAT_HELP = [
@@ -13,7 +15,7 @@ export const CHAT_HELP = [
   '  /system TEXT     set the system prompt and start over (/system alone removes it)',
   '  /exit, /quit     leave (also Ctrl-D, or Ctrl-C twice at the prompt)',
   'Ctrl-C while the model writes stops the answer.',
-  'Several lines: end a line with \\ to go on, or put the text between two """ lines (for pasting).',
+  'Several lines: end a line with \\ to go on, or put the text between two """ lines; pasted lines are one message (press Enter to send).',
   'A message that starts with / : begin it with // instead.',
 ].join('\n');
 
@@ -33,13 +35,25 @@ export class ChatInputReader {
   private lines: string[] = [];
   private inBlock = false;
   private continued = false;
+  private inPaste = false;
 
   /** Whether the next line continues a message (the prompt shows "... "). */
   get pending(): boolean {
-    return this.inBlock || this.continued;
+    return this.inBlock || this.continued || this.inPaste;
   }
 
-  push(raw: string): ChatInput {
+  /** `pasted`: the line ended inside a bracketed paste (so it is text, and more follows). */
+  push(raw: string, pasted = false): ChatInput {
+    if (pasted && !this.inBlock) {
+      this.lines.push(raw);
+      this.inPaste = true;
+      return { kind: 'more' };
+    }
+    if (this.inPaste) {
+      this.inPaste = false;
+      this.lines.push(raw);
+      return this.finish();
+    }
     if (this.inBlock) {
       if (raw.trim() === '"""') {
         this.inBlock = false;
@@ -69,6 +83,7 @@ export class ChatInputReader {
     this.lines = [];
     this.inBlock = false;
     this.continued = false;
+    this.inPaste = false;
   }
 
   private continueWith(raw: string): ChatInput {

@@ -139,13 +139,26 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
   };
   const promptText = (): string => (input.pending ? '... ' : expectObservation ? 'observation> ' : 'you> ');
   process.stderr.write(`chatglm: chatting with ${chat.name} (${chat.family}). /help lists the commands; Ctrl-C stops an answer.\n`);
+  // Bracketed paste: the terminal marks pasted text, readline reports the marks as keypresses, and
+  // each line is tagged (in order) with whether it ended inside a paste.
+  let pasting = false;
+  const pastedLines: boolean[] = [];
+  const onKey = (_s: string | undefined, key: { name?: string } | undefined): void => {
+    if (key?.name === 'paste-start') pasting = true;
+    else if (key?.name === 'paste-end') pasting = false;
+  };
+  rl.on('line', () => pastedLines.push(pasting));
+  if (tty) {
+    process.stdin.on('keypress', onKey);
+    process.stdout.write('\x1b[?2004h');
+  }
   rl.setPrompt(promptText());
   if (tty) rl.prompt();
 
   try {
     for await (const raw of rl) {
       interruptAtPrompt = false;
-      const got = input.push(raw);
+      const got = input.push(raw, pastedLines.shift() ?? false);
       if (got.kind === 'exit') break;
       if (got.kind === 'help') {
         process.stdout.write(CHAT_HELP + '\n');
@@ -206,6 +219,10 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
       if (tty) rl.prompt();
     }
   } finally {
+    if (tty) {
+      process.stdout.write('\x1b[?2004l');
+      process.stdin.off('keypress', onKey);
+    }
     process.off('SIGINT', onInterrupt);
     rl.close();
   }
