@@ -15,7 +15,7 @@ import type { Backend } from './backend/types.js';
 import type { BackendName } from './backend/select.js';
 import { openModel, type QuantizeType } from './model/open.js';
 import { checkModelPath } from './model/check-path.js';
-import { validateChatCompletionRequest } from './api/validate-request.js';
+import { validateChatCompletionRequest, withoutNullFields } from './api/validate-request.js';
 import { requestToChatMessages } from './api/request-messages.js';
 import type { LoadProgress } from './model/load.js';
 import { loadTokenizerFile, loadTokenizerForModel } from './tokenizer/load.js';
@@ -311,6 +311,7 @@ export class ChatModel {
   createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
   async createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     validateChatCompletionRequest(request);
+    request = withoutNullFields(request);
     const messages = this.toChatMessages(request);
     const hasTools = request.tools !== undefined || messages.some((m) => m.role === 'system' && m.tools !== undefined);
     const stop = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];

@@ -70,6 +70,13 @@ test('the neutral values of unsupported fields, and an assistant tool call witho
     ...({ n: 1, logprobs: false, frequency_penalty: 0, presence_penalty: 0, stop: ['zz'] } as object),
   });
   assert.equal(r.choices[0].message.content, 'fine');
+  // null is "the default" for OpenAI's optional fields.
+  const { chat: cn } = scripted('fine');
+  const rn = await cn.createChatCompletion({
+    messages: user,
+    ...({ temperature: null, top_p: null, max_tokens: null, seed: null, stop: null, n: null, stream: null, frequency_penalty: null } as object),
+  });
+  assert.equal(rn.choices[0].message.content, 'fine');
   const { chat: c2 } = scripted('done');
   const call = { id: 'call_1', type: 'function' as const, function: { name: 'f', arguments: '{"a": 1}' } };
   const r2 = await c2.createChatCompletion({

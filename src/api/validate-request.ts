@@ -42,7 +42,8 @@ export function validateChatCompletionRequest(request: unknown): void {
   // Sampling and length.
   const num = (f: string, ok: (v: number) => boolean, what: string): void => {
     const v = r[f];
-    if (v === undefined) return;
+    // null means "the default", as in OpenAI's API (and `??` below in createChatCompletion).
+    if (v === undefined || v === null) return;
     // JSON.stringify(NaN) is "null": say NaN when that is what was given.
     if (typeof v === 'number' && Number.isNaN(v)) fail(f, `is NaN; it must be ${what}`);
     if (!isNumber(v) || !ok(v)) fail(f, `must be ${what}, got ${JSON.stringify(v) ?? String(v)}`);
@@ -63,7 +64,7 @@ export function validateChatCompletionRequest(request: unknown): void {
       if (s === '') fail(where, 'is an empty string (it would stop before the first token); remove it');
     });
   }
-  if (r['stream'] !== undefined && typeof r['stream'] !== 'boolean') fail('stream', `must be true or false, got ${JSON.stringify(r['stream'])}`);
+  if (r['stream'] !== undefined && r['stream'] !== null && typeof r['stream'] !== 'boolean') fail('stream', `must be true or false, got ${JSON.stringify(r['stream'])}`);
 
   validateRequestMessages(r['messages']);
 }
@@ -85,4 +86,9 @@ export function validateRequestMessages(messages: unknown, source = 'createChatC
     }
     if (!isContent(content)) fail(`${where}.content`, 'must be a string or an array of {"type": "text", "text": "..."} parts', source);
   });
+}
+
+/** The request without its top-level null fields: null means "the default" in OpenAI's API. */
+export function withoutNullFields<T extends object>(request: T): T {
+  return Object.fromEntries(Object.entries(request).filter(([, v]) => v !== null)) as T;
 }
