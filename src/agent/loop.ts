@@ -15,7 +15,7 @@
  */
 import { ChatGLMError } from '../errors.js';
 import type { ChatCompletionMessage, ChatCompletionMessageParam, ChatCompletionMessageToolCall, ChatModel, FinishReason } from '../api.js';
-import type { ChatCompletionToolChoice } from '../chat/tool-choice.js';
+import { planToolChoice, type ChatCompletionToolChoice } from '../chat/tool-choice.js';
 import type { JsonValue } from '../chat/python-literal.js';
 import { localCompleter, type ChatCompleter, type CompletionRequest, type CompletionUsage } from './completer.js';
 import type { CodeInterpreterLike, CodeRunImage, CodeRunResult } from './interpreter-types.js';
@@ -151,6 +151,8 @@ export async function* runAgent(options: RunAgentOptions): AsyncGenerator<AgentE
     tools.set(t.name, t);
   }
   const toolList = [...tools.values()].map(toOpenAITool);
+  // Checked here, whatever the completer: "required" and unknown names fail before any request.
+  planToolChoice(options.toolChoice, toolList.length > 0 ? [...tools.keys()] : undefined);
 
   const history: ChatCompletionMessageParam[] = [...options.messages];
   // ChatGLM3 writes code for the interpreter when its system prompt says it has one; a
