@@ -53,5 +53,4 @@ export { remoteCompleter } from './agent/remote.js';
 export type { RemoteCompleterOptions } from './agent/remote.js';
 export { DEFAULT_OBSERVATION_CHARS, DEFAULT_TOOL_TIMEOUT_MS } from './agent/tool-runner.js';
 export type { ToolErrorKind } from './agent/tool-runner.js';
-export type { CodeInterpreterLike, CodeRunResult, CodeRunImage, CodeRunError } from './agent/interpreter-types.js';
 export type { ChatCompletionToolChoice } from './chat/tool-choice.js';
