@@ -336,12 +336,13 @@ async function runInterpreter(
  * traceback of an error, "Timed out", a note when the interpreter restarted, and "[Image]" per plot.
  */
 export function interpreterText(r: CodeRunResult, limit = DEFAULT_OBSERVATION_CHARS): string {
-  const parts: string[] = [];
-  if (r.text.trim() !== '') parts.push(r.text.replace(/\s+$/, ''));
-  if (r.error !== undefined) parts.push(r.error.traceback.trim() !== '' ? r.error.traceback.trim() : `${r.error.name}: ${r.error.message}`);
+  const output: string[] = [];
+  if (r.text.trim() !== '') output.push(r.text.replace(/\s+$/, ''));
+  if (r.error !== undefined) output.push(r.error.traceback.trim() !== '' ? r.error.traceback.trim() : `${r.error.name}: ${r.error.message}`);
+  // Only the output is cut; the short notes after it must reach the model.
+  const parts = [truncateObservation(output.join('\n'), limit)];
   if (r.timedOut) parts.push('Timed out');
   if (r.restarted) parts.push('(the interpreter was restarted: earlier variables are gone)');
-  const body = truncateObservation(parts.join('\n'), limit);
-  const images = r.images.map(() => '[Image]');
-  return [body, ...images].filter((s) => s !== '').join('\n');
+  for (const _image of r.images) parts.push('[Image]');
+  return parts.filter((s) => s !== '').join('\n');
 }
