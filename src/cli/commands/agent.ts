@@ -12,7 +12,7 @@ import { loadChatModel, type ChatCompletionMessageParam } from '../../api.js';
 import { runAgent, type AgentEvent, type AgentMessage, type RunAgentOptions } from '../../agent/loop.js';
 import { remoteCompleter } from '../../agent/remote.js';
 import type { CodeInterpreterLike } from '../../agent/interpreter-types.js';
-import type { ChatCompletionToolChoice } from '../../chat/tool-choice.js';
+import { planToolChoice, type ChatCompletionToolChoice } from '../../chat/tool-choice.js';
 import { resolveModelPath } from '../default-model.js';
 import { toolResultLine, toolsFromCli, type ToolCliOptions } from '../agent-tools.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
@@ -99,6 +99,8 @@ export async function runAgentCli(opts: AgentCliOptions, context: AgentCliContex
   const maxRounds = positiveInt(opts.maxRounds, '--max-rounds');
   const toolTimeoutMs = positiveInt(opts.toolTimeout, '--tool-timeout');
   const toolChoice = toolChoiceFromCli(opts.toolChoice);
+  // Before a model is loaded: "required" and unknown names fail at once.
+  planToolChoice(toolChoice, tools.length > 0 ? tools.map((t) => t.name) : undefined);
   if (opts.endpoint !== undefined && opts.model !== undefined) throw new ChatGLMError('BAD_ARGUMENT', '--endpoint runs a remote model; leave out --model');
 
   const base: RunAgentOptions = {
