@@ -306,12 +306,12 @@ export class ChatModel {
   createChatCompletion(request: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
   createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
   async createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    // Tools come in the request, or in ChatGLM-native system messages ({role: 'system', tools}).
+    const systemTools = Array.isArray(request.messages)
+      ? request.messages.flatMap((m) => (m?.role === 'system' && m.tools !== undefined ? [m.tools] : []))
+      : [];
     const declared =
-      request.tools !== undefined
-        ? toolNamesOf(request.tools as JsonValue)
-        : request.messages?.some?.((m) => m.role === 'system' && m.tools !== undefined)
-          ? request.messages.flatMap((m) => (m.role === 'system' && m.tools !== undefined ? toolNamesOf(m.tools) : []))
-          : undefined;
+      request.tools !== undefined ? toolNamesOf(request.tools as JsonValue) : systemTools.length > 0 ? systemTools.flatMap(toolNamesOf) : undefined;
     const plan = planToolChoice(request.tool_choice, declared);
     let messages = this.toChatMessages(plan.offerTools ? request : { ...request, tools: undefined });
     if (!plan.offerTools) messages = messages.map(({ tools: _dropped, ...m }) => m);

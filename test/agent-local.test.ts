@@ -136,6 +136,11 @@ test('runAgent({ model }) uses the in-process model directly', async () => {
   }
   assert.equal(texts.join(''), 'No tool needed.');
   assert.equal(last?.type === 'done' && last.stopReason, 'answer');
+  // toolChoice "none": the in-process model gets no tool list at all.
+  const fresh = setup('chatglm3');
+  fresh.model.setScript([...fresh.b('\nok'), fresh.s('<|user|>')]);
+  for await (const ev of runAgent({ model: fresh.chat, messages: [{ role: 'user', content: 'hi' }], tools: [weather([])], toolChoice: 'none' })) void ev;
+  assert.deepEqual(fresh.model.fed[0], [fresh.s('[gMASK]'), fresh.s('sop'), fresh.s('<|user|>'), ...fresh.b('\n'), ...fresh.b('hi'), fresh.s('<|assistant|>')]);
 });
 
 const OPENAI_WEATHER: ChatCompletionTool[] = [{ type: 'function', function: WEATHER_FN }];

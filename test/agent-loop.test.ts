@@ -187,11 +187,17 @@ test('two calls in one reply: each gets its own tool message, in order; parallel
   }
 });
 
-test('tool_choice: none offers no tools; a named function is forced in the first round only; required is rejected', async () => {
+test('tool_choice: none is passed on with the tools; a named function is forced in the first round only; required is rejected', async () => {
+  // The completer leaves the tools out of the prompt for "none" (agent-local.test.ts checks the
+  // in-process model); OpenAI's API takes tool_choice only together with tools.
   const none = new ScriptedCompleter([{ text: 'no tools' }]);
   await collect({ completer: none, messages: ask, tools: [weatherTool()], toolChoice: 'none' });
-  assert.equal(none.requests[0]!.tools, undefined);
+  assert.deepEqual(none.requests[0]!.tools?.map((t) => t.function.name), ['get_current_weather']);
   assert.equal(none.requests[0]!.tool_choice, 'none');
+  const noTools = new ScriptedCompleter([{ text: 'x' }]);
+  await collect({ completer: noTools, messages: ask, toolChoice: 'none' });
+  assert.equal(noTools.requests[0]!.tools, undefined);
+  assert.equal(noTools.requests[0]!.tool_choice, undefined);
 
   const named = new ScriptedCompleter([{ calls: [{ name: 'get_current_weather', arguments: '{"location": "Paris"}' }] }, { text: 'done' }]);
   const choice = { type: 'function' as const, function: { name: 'get_current_weather' } };

@@ -172,9 +172,11 @@ export async function* runAgent(options: RunAgentOptions): AsyncGenerator<AgentE
     }
     const request: CompletionRequest = {
       messages: history,
-      ...(toolList.length > 0 && options.toolChoice !== 'none' ? { tools: toolList } : {}),
+      // With tool_choice "none" the tools are still sent (OpenAI takes tool_choice only with
+      // tools); the completer leaves them out of the prompt.
+      ...(toolList.length > 0 ? { tools: toolList } : {}),
       // A forced call applies to the first reply only; afterwards the model may answer.
-      ...(options.toolChoice !== undefined && (round === 1 || typeof options.toolChoice === 'string') ? { tool_choice: options.toolChoice } : {}),
+      ...(toolList.length > 0 && options.toolChoice !== undefined && (round === 1 || typeof options.toolChoice === 'string') ? { tool_choice: options.toolChoice } : {}),
       temperature: options.temperature ?? 0.1,
       top_p: options.top_p ?? 0.2,
       ...(options.max_tokens !== undefined ? { max_tokens: options.max_tokens } : {}),
