@@ -143,6 +143,28 @@ test('aborting while a tool runs stops the tool and ends the run with stopReason
   assert.deepEqual(JSON.parse((d.messages[1] as { content: string }).content), { error: 'waits: stopped, the request was aborted' });
 });
 
+test('aborting while confirm waits for a person ends the wait and the run', async () => {
+  const ac = new AbortController();
+  const log: unknown[] = [];
+  let confirmSignal: AbortSignal | undefined;
+  const completer = new ScriptedCompleter([{ calls: [{ name: 'get_current_weather', arguments: '{"location": "Paris"}' }] }, { text: 'never' }]);
+  const events = await collect({
+    completer,
+    messages: ask,
+    tools: [weatherTool(log)],
+    signal: ac.signal,
+    confirm: (_call, { signal }) => {
+      confirmSignal = signal;
+      setTimeout(() => ac.abort(), 20);
+      return new Promise<boolean>(() => {});
+    },
+  });
+  assert.equal(done(events).stopReason, 'aborted');
+  assert.equal(confirmSignal, ac.signal);
+  assert.deepEqual(log, []);
+  assert.equal(completer.requests.length, 1);
+});
+
 test('the round limit ends a model that keeps calling tools', async () => {
   const completer = new ScriptedCompleter([{ calls: [{ name: 'get_current_weather', arguments: '{"location": "Paris"}' }] }]);
   const events = await collect({ completer, messages: ask, tools: [weatherTool()], maxRounds: 3 });

@@ -121,8 +121,11 @@ export interface RunAgentOptions {
   parallelToolCalls?: boolean;
   /** Characters of a result the model reads (default 1024; the rest is cut and marked " [TRUNCATED]"). */
   maxObservationChars?: number;
-  /** Asked before each run; false gives the model a "declined" observation. */
-  confirm?: (call: AgentToolCall) => boolean | Promise<boolean>;
+  /**
+   * Asked before each run; false gives the model a "declined" observation. `signal` is the run's:
+   * when it aborts, the run stops waiting for the answer.
+   */
+  confirm?: (call: AgentToolCall, context: { signal?: AbortSignal }) => boolean | Promise<boolean>;
   signal?: AbortSignal;
   /** Default 0.1 (ChatGLM3's tool-mode default). */
   temperature?: number;
@@ -287,12 +290,15 @@ async function runCall(
     return { call, outcome: { ok: false, error: { kind: 'invalid_arguments', message: `${call.name}: ${call.invalid}` } } };
   }
   if (options.confirm !== undefined && !options.signal?.aborted) {
-    let ok: boolean;
-    try {
-      ok = await options.confirm(call);
-    } catch (err) {
-      return { call, outcome: { ok: false, error: { kind: 'declined', message: `${call.name}: not run (${(err as Error).message})` } } };
+    const confirm = options.confirm;
+    const signal = options.signal;
+    // The question may wait for a person: the run's abort ends the wait.
+    const answer = await runGuarded(async () => (await confirm(call, signal !== undefined ? { signal } : {})) === true, call.name, 24 * 3600 * 1000, signal);
+    if (!answer.ok) {
+      const reason = answer.error.kind === 'aborted' ? answer.error : { kind: 'declined' as const, message: `${call.name}: not run (${answer.error.message})` };
+      return { call, outcome: { ok: false, error: reason } };
     }
+    const ok = answer.value === true;
     if (!ok) return { call, outcome: { ok: false, error: { kind: 'declined', message: `${call.name}: the user declined to run this call` } } };
   }
   const timeoutMs = options.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;

@@ -74,9 +74,9 @@ export async function toolChat(
   rl.on('SIGINT', onInterrupt);
   process.on('SIGINT', onInterrupt);
 
-  const confirm = async (call: AgentToolCall): Promise<boolean> => {
+  const confirm = async (call: AgentToolCall, { signal }: { signal?: AbortSignal }): Promise<boolean> => {
     out.write(`[tool] run ${call.name} ${call.arguments}? [y/N] `);
-    const answer = await lines.next();
+    const answer = await lines.next(signal);
     return answer !== undefined && /^y(es)?$/i.test(answer.trim());
   };
   process.stderr.write(`chatglm: chatting with ${model.name}, tools: ${tools.map((t) => t.name).join(', ')}. Commands: /reset, /exit. Ctrl-C stops an answer.\n`);
@@ -169,12 +169,22 @@ class LineQueue {
     });
   }
 
-  next(): Promise<string | undefined> {
+  /** The next line; undefined at the end of input, or when `signal` aborts (the line is then left for the next caller). */
+  next(signal?: AbortSignal): Promise<string | undefined> {
     const line = this.queued.shift();
     if (line !== undefined) return Promise.resolve(line);
-    if (this.closed) return Promise.resolve(undefined);
+    if (this.closed || signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      this.waiting = resolve;
+      const onAbort = (): void => {
+        if (this.waiting === waiter) this.waiting = undefined;
+        resolve(undefined);
+      };
+      const waiter = (l: string | undefined): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(l);
+      };
+      this.waiting = waiter;
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }
