@@ -194,3 +194,19 @@ test('createChatCompletion tool_choice none leaves the tools out of the prompt; 
   await assert.rejects(chat.createChatCompletion({ messages: [{ role: 'user', content: 'hi' }], tool_choice: FORCE }), /no tools are declared/);
   await assert.rejects(chat.createChatCompletion({ messages: [{ role: 'user', content: 'hi' }], tools: OPENAI_WEATHER, tool_choice: 'sometimes' as 'auto' }), /tool_choice must be/);
 });
+
+test('aborting while the in-process model writes ends the run as aborted, without a partial answer', async () => {
+  const { model, chat, b } = setup('chatglm3');
+  model.setScript([...b('\n' + 'word '.repeat(300)), 2]);
+  const ac = new AbortController();
+  let texts = 0;
+  let last: AgentEvent | undefined;
+  for await (const ev of runAgent({ model: chat, messages: [{ role: 'user', content: 'talk' }], signal: ac.signal, max_tokens: 1000 })) {
+    if (ev.type === 'text' && ++texts === 3) ac.abort();
+    last = ev;
+  }
+  assert.equal(last?.type, 'done');
+  assert.equal(last?.type === 'done' && last.stopReason, 'aborted');
+  assert.deepEqual(last?.type === 'done' && last.messages, []);
+  assert.ok(texts < 100, `text events before the abort took effect: ${texts}`);
+});
