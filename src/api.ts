@@ -29,6 +29,7 @@ import type { TruncationPolicy } from './chat/fit.js';
 import type { ChatFormat, ChatMessage, ParsedReply } from './chat/types.js';
 import { generate, generateAll, type GenerateOptions, type GenerationStep } from './generate/generator.js';
 import type { CausalLM, GenerationResult, GenerationUsage } from './generate/types.js';
+import { forcedCallPieces, planToolChoice, toolNamesOf, type ChatCompletionToolChoice } from './chat/tool-choice.js';
 
 // ---------------------------------------------------------------- OpenAI-shaped types
 
@@ -79,6 +80,12 @@ export interface ChatCompletionRequest {
   signal?: AbortSignal;
   /** When the conversation does not fit: drop the oldest turns (default) or fail. */
   truncation?: TruncationPolicy;
+  /**
+   * "auto" (default), "none" (the tools are left out of the prompt), or
+   * {"type": "function", "function": {"name"}} (the reply is forced to call it). "required" needs
+   * constrained decoding and is rejected for now.
+   */
+  tool_choice?: ChatCompletionToolChoice;
 }
 
 export interface ChatCompletionMessage {
@@ -119,7 +126,13 @@ export interface ChatCompletionChunk {
   choices: [
     {
       index: 0;
-      delta: { role?: 'assistant'; content?: string; tool_calls?: ChatCompletionChunkToolCall[] };
+      delta: {
+        role?: 'assistant';
+        content?: string;
+        tool_calls?: ChatCompletionChunkToolCall[];
+        /** As on ChatCompletionMessage: a call whose arguments do not parse (its text is in `content`). */
+        invalid_tool_call?: { name: string; error: string; content: string };
+      };
       finish_reason: FinishReason | null;
     },
   ];
@@ -293,8 +306,16 @@ export class ChatModel {
   createChatCompletion(request: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
   createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
   async createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
-    const messages = this.toChatMessages(request);
-    const hasTools = request.tools !== undefined || messages.some((m) => m.role === 'system' && m.tools !== undefined);
+    // Tools come in the request, or in ChatGLM-native system messages ({role: 'system', tools}).
+    const systemTools = Array.isArray(request.messages)
+      ? request.messages.flatMap((m) => (m?.role === 'system' && m.tools !== undefined ? [m.tools] : []))
+      : [];
+    const declared =
+      request.tools !== undefined ? toolNamesOf(request.tools as JsonValue) : systemTools.length > 0 ? systemTools.flatMap(toolNamesOf) : undefined;
+    const plan = planToolChoice(request.tool_choice, declared);
+    let messages = this.toChatMessages(plan.offerTools ? request : { ...request, tools: undefined });
+    if (!plan.offerTools) messages = messages.map(({ tools: _dropped, ...m }) => m);
+    const hasTools = plan.offerTools && messages.some((m) => m.role === 'system' && m.tools !== undefined);
     const stop = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
     const options = {
       temperature: request.temperature ?? 0.8,
@@ -305,6 +326,7 @@ export class ChatModel {
       stop,
       tools: hasTools,
       truncation: request.truncation ?? 'drop_oldest',
+      ...(plan.forced !== undefined ? { replyPrefix: forcedCallPieces(this.format, plan.forced) } : {}),
       ...(request.seed !== undefined ? { seed: request.seed } : {}),
       ...(request.signal !== undefined ? { signal: request.signal } : {}),
     };
@@ -383,7 +405,7 @@ export class ChatModel {
       if (message.tool_calls !== undefined) {
         yield chunk({ tool_calls: message.tool_calls.map((c, index) => ({ index, ...c })) }, null);
       } else if (message.invalid_tool_call !== undefined) {
-        yield chunk({ content: message.invalid_tool_call.content }, null);
+        yield chunk({ content: message.invalid_tool_call.content, invalid_tool_call: message.invalid_tool_call }, null);
       }
       yield chunk({}, done.choices[0].finish_reason, done.usage);
     } finally {

@@ -39,3 +39,18 @@ export type { BackendName, BackendOptions } from './backend/select.js';
 export { NativeBackend, createNativeBackend, nativeAvailable } from './backend/native/index.js';
 export type { NativeBackendOptions } from './backend/native/index.js';
 export { ReferenceBackend } from './backend/reference/index.js';
+// Tools and the agent loop (issue 14).
+export { defineTool, toOpenAITool } from './agent/tool.js';
+export type { Tool, AnyTool, ToolDefinition, ToolContext, JsonSchema } from './agent/tool.js';
+export { runAgent, CHATGLM3_CODE_INTERPRETER_PROMPT, DEFAULT_MAX_ROUNDS } from './agent/loop.js';
+export type { RunAgentOptions, AgentEvent, AgentMessage, AgentToolMessage, AgentAssistantMessage, AgentToolCall } from './agent/loop.js';
+export { builtinTools, randomNumberGeneratorTool, calculatorTool, currentTimeTool, BUILTIN_TOOL_NAMES } from './agent/builtin-tools.js';
+export { evaluateExpression } from './agent/calculator.js';
+export { loadToolsModule } from './agent/tools-module.js';
+export { localCompleter } from './agent/completer.js';
+export type { ChatCompleter, CompletionRequest, CompletionEvent, CompletionUsage } from './agent/completer.js';
+export { remoteCompleter } from './agent/remote.js';
+export type { RemoteCompleterOptions } from './agent/remote.js';
+export { DEFAULT_OBSERVATION_CHARS, DEFAULT_TOOL_TIMEOUT_MS } from './agent/tool-runner.js';
+export type { ToolErrorKind } from './agent/tool-runner.js';
+export type { ChatCompletionToolChoice } from './chat/tool-choice.js';

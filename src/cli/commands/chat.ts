@@ -13,6 +13,7 @@ import type { ReplyOptions } from '../../chat/session.js';
 import { resolveModelPath } from '../default-model.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
+import { addToolChatOptions, toolChat, wantsToolChat } from '../chat-tools.js';
 
 interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions {
   messages?: string;
@@ -26,6 +27,7 @@ export function register(program: Command): void {
   const cmd = program.command('chat').description('chat with a model: interactive, or one turn from --messages FILE.json');
   addModelOptions(cmd);
   addSamplingOptions(cmd);
+  addToolChatOptions(cmd);
   cmd
     .option('--messages <file>', 'JSON array of messages: answer the conversation once and exit')
     .option('--tools <file>', 'JSON tool list (OpenAI style or ChatGLM3 style) for the system prompt')
@@ -43,6 +45,7 @@ export function register(program: Command): void {
       const chat = await loadChatModel(resolveModelPath(opts.model), loadOptions);
       try {
         if (messages !== undefined) await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
+        else if (wantsToolChat(opts)) await toolChat(chat, opts, sampling);
         else await interactive(chat, tools, sampling, opts);
       } finally {
         chat.dispose();
