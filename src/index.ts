@@ -39,3 +39,13 @@ export type { BackendName, BackendOptions } from './backend/select.js';
 export { NativeBackend, createNativeBackend, nativeAvailable } from './backend/native/index.js';
 export type { NativeBackendOptions } from './backend/native/index.js';
 export { ReferenceBackend } from './backend/reference/index.js';
+// Code interpreter: a sandboxed, persistent Python (bubblewrap) for ChatGLM3's interpreter replies.
+export {
+  createCodeInterpreter,
+  formatCodeObservation,
+  CODE_OBSERVATION_MAX_CHARS,
+  SANDBOX_PACKAGES,
+  SANDBOX_WORK_DIR,
+} from './agent/interpreter/index.js';
+export type { CodeInterpreter, CodeInterpreterOptions } from './agent/interpreter/index.js';
+export type { CodeRunResult, CodeRunError, CodeRunImage, CodeInterpreterLike } from './agent/interpreter-types.js';
