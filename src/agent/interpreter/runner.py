@@ -243,6 +243,24 @@ class StreamProxy(io.TextIOBase):
             return len(text)
         return self.target.write(text)
 
+    @property
+    def buffer(self):
+        return BinaryProxy(self)
+
+
+class BinaryProxy(io.RawIOBase):
+    """sys.stdout.buffer, for code that writes bytes."""
+
+    def __init__(self, text_stream):
+        self.text_stream = text_stream
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.text_stream.write(bytes(data).decode('utf-8', errors='replace'))
+        return len(data)
+
 
 # What reaches file descriptors 1 and 2 directly (a subprocess, C code, sys.__stdout__) lands in a
 # file and is read back at the end of each cell, after the cell's own prints, in the same reply.
@@ -251,13 +269,14 @@ _raw = os.open(RAW_OUTPUT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 
 os.dup2(_raw, 1)
 os.dup2(_raw, 2)
 os.close(_raw)
-RAW_READER = open(RAW_OUTPUT, 'rb')
+# Its own descriptor, so emptying the file never touches whatever a cell put on fd 1.
+RAW_READER = open(RAW_OUTPUT, 'r+b', buffering=0)
 
 
 def take_raw_output(output):
     try:
         data = RAW_READER.read(MAX_OUTPUT_CHARS * 4 + 4)
-        os.ftruncate(1, 0)
+        os.ftruncate(RAW_READER.fileno(), 0)
         RAW_READER.seek(0)
     except OSError:
         return

@@ -111,9 +111,12 @@ export class SandboxProcess {
       };
       proc.onExit = (exit) => {
         const said = proc.stderrTail.trim().split('\n').slice(-3).join(' / ');
-        const hint = said.includes('bwrap')
-          ? 'bubblewrap needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu, an AppArmor profile for bwrap)'
-          : SANDBOX_INSTALL_HINT;
+        let hint = SANDBOX_INSTALL_HINT;
+        if (/source path/i.test(said)) {
+          hint = 'bwrap cannot reach a folder it mounts; when Node runs as root the sandbox runs as uid 65534, so workDir and its parent folders must be reachable by that uid';
+        } else if (/namespace|uid map|setting up|Operation not permitted/i.test(said)) {
+          hint = 'bubblewrap needs unprivileged user namespaces, which this system restricts (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces, or an AppArmor policy)';
+        }
         settle(new ChatGLMError('SANDBOX', `code interpreter: the sandbox ended at start-up (${describeExit(exit)})${said ? `: ${said}` : ''}; ${hint}`));
       };
       if (proc.exitInfo !== undefined) proc.onExit(proc.exitInfo);
