@@ -32,7 +32,7 @@ export interface CodeInterpreterOptions {
   workDir?: string;
   /** Time limit of one cell, ms. Default 30,000 (the original demo's). */
   timeoutMs?: number;
-  /** Address-space limit of the Python process, MiB. Default 2,048; a bigger allocation raises MemoryError. */
+  /** Address-space limit of the Python process, MiB (at least 512: numpy and matplotlib need it). Default 2,048; a bigger allocation raises MemoryError. */
   memoryMb?: number;
   /** Processes and threads the sandbox may hold at once. Default 64; a fork bomb stops there. */
   maxProcesses?: number;
@@ -263,7 +263,7 @@ function prepareWorkDir(requested: string | undefined): { dir: string; owned: bo
 export async function createCodeInterpreter(options: CodeInterpreterOptions = {}): Promise<CodeInterpreter> {
   const timeoutMs = positiveOption(options.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS, 1);
   const limits: SandboxLimits = {
-    memoryBytes: Math.floor(positiveOption(options.memoryMb, 'memoryMb', DEFAULT_MEMORY_MB, 256) * 1024 * 1024),
+    memoryBytes: Math.floor(positiveOption(options.memoryMb, 'memoryMb', DEFAULT_MEMORY_MB, 512) * 1024 * 1024),
     maxProcesses: Math.floor(positiveOption(options.maxProcesses, 'maxProcesses', DEFAULT_MAX_PROCESSES, 4)),
     maxFileBytes: Math.floor(positiveOption(options.maxFileMb, 'maxFileMb', DEFAULT_MAX_FILE_MB, 1) * 1024 * 1024),
     tmpBytes: TMP_BYTES,

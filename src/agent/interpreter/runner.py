@@ -1,4 +1,4 @@
-"""The Python side of chatglm.ts's code interpreter. It runs inside bubblewrap (see sandbox.ts).
+"""The Python side of chatglm.ts's code interpreter. It runs inside bubblewrap (see sandbox-command.ts).
 
 Protocol, one JSON object per line:
   requests on stdin:  {"type": "run", "id": N, "code": "...", "timeout": SECONDS}
@@ -40,6 +40,7 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+import types  # noqa: E402
 
 RUNNER_FILE = __file__
 RUNNER_PID = os.getpid()
@@ -288,8 +289,11 @@ STDOUT = StreamProxy('<stdout>')
 STDERR = StreamProxy('<stderr>')
 sys.stdout = STDOUT
 sys.stderr = STDERR
-# The namespace the cells share, as a module's globals so that classes and pickling work.
-NAMESPACE = {'__name__': '__main__', '__builtins__': __builtins__}
+# The cells share the globals of a fresh __main__ module (the runner's own is set aside), so that
+# classes they define can be pickled and `import __main__` finds them.
+MAIN_MODULE = types.ModuleType('__main__')
+sys.modules['__main__'] = MAIN_MODULE
+NAMESPACE = MAIN_MODULE.__dict__
 
 
 def compile_cell(code, filename):
@@ -312,8 +316,6 @@ def user_traceback(exc):
 
 
 def describe(exc):
-    # A SyntaxError from compiling the cell has only runner frames: what is left is Python's own
-    # rendering with the caret under the column.
     try:
         message = str(exc)
     except BaseException:  # noqa: BLE001 - a user exception's __str__ may itself fail
