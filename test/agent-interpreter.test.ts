@@ -195,10 +195,12 @@ function alive(pid: number): boolean {
 
 test('killing the Node process leaves no Python process behind', { skip }, async () => {
   const entry = pathToFileURL(path.resolve(here, '../src/index.js')).href;
+  // The test owns the folder: the killed child cannot remove it.
+  const childDir = mkdtempSync(path.join(tmpdir(), 'chatglm-interp-killed-'));
   // The child starts a cell that forks a second Python process, and both sleep.
   const script = `
     import { createCodeInterpreter } from ${JSON.stringify(entry)};
-    const ci = await createCodeInterpreter({ timeoutMs: 120000 });
+    const ci = await createCodeInterpreter({ timeoutMs: 120000, workDir: ${JSON.stringify(childDir)} });
     ci.run('import os, time\\nif os.fork() == 0:\\n    time.sleep(120)\\ntime.sleep(120)');
     setTimeout(() => console.log('READY'), 1000);
     setInterval(() => {}, 1000);
@@ -220,5 +222,6 @@ test('killing the Node process leaves no Python process behind', { skip }, async
     assert.deepEqual(tree.filter((p) => alive(p.pid)), []);
   } finally {
     child.kill('SIGKILL');
+    rmSync(childDir, { recursive: true, force: true });
   }
 });
