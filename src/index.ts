@@ -54,3 +54,13 @@ export type { RemoteCompleterOptions } from './agent/remote.js';
 export { DEFAULT_OBSERVATION_CHARS, DEFAULT_TOOL_TIMEOUT_MS } from './agent/tool-runner.js';
 export type { ToolErrorKind } from './agent/tool-runner.js';
 export type { ChatCompletionToolChoice } from './chat/tool-choice.js';
+// Code interpreter: a sandboxed, persistent Python (bubblewrap) for ChatGLM3's interpreter replies.
+export {
+  createCodeInterpreter,
+  formatCodeObservation,
+  CODE_OBSERVATION_MAX_CHARS,
+  SANDBOX_PACKAGES,
+  SANDBOX_WORK_DIR,
+} from './agent/interpreter/index.js';
+export type { CodeInterpreter, CodeInterpreterOptions } from './agent/interpreter/index.js';
+export type { CodeRunResult, CodeRunError, CodeRunImage, CodeInterpreterLike } from './agent/interpreter-types.js';
