@@ -13,6 +13,9 @@ import { register as registerGenerate } from './commands/generate.js';
 import { register as registerChat } from './commands/chat.js';
 import { register as registerConvert } from './commands/convert.js';
 import { register as registerBench } from './commands/bench.js';
+import { register as registerPull } from './commands/pull.js';
+import { register as registerList } from './commands/list.js';
+import { register as registerRm } from './commands/rm.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -31,6 +34,9 @@ export function buildProgram(): Command {
     registerChat,
     registerConvert,
     registerBench,
+    registerPull,
+    registerList,
+    registerRm,
   ]) {
     register(program);
   }
