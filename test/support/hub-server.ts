@@ -74,6 +74,12 @@ export class FakeHub {
   hubUrl = '';
   cdnUrl = '';
 
+  /**
+   * `cdnHost` names the CDN in redirects: another port of 127.0.0.1 by default; 'localhost' (still
+   * 127.0.0.1) makes it another host name too, which huggingface_hub needs to treat it as a CDN.
+   */
+  constructor(private readonly cdnHost = '127.0.0.1') {}
+
   async start(): Promise<this> {
     for (const s of [this.hub, this.cdn]) {
       s.on('connection', (sock) => {
@@ -83,7 +89,7 @@ export class FakeHub {
       await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
     }
     this.hubUrl = `http://127.0.0.1:${(this.hub.address() as AddressInfo).port}`;
-    this.cdnUrl = `http://127.0.0.1:${(this.cdn.address() as AddressInfo).port}`;
+    this.cdnUrl = `http://${this.cdnHost}:${(this.cdn.address() as AddressInfo).port}`;
     return this;
   }
 
@@ -135,6 +141,20 @@ export class FakeHub {
       });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ _id: 'x', id: m[1], modelId: m[1], private: spec.token !== undefined, sha: spec.commit, siblings }));
+      return;
+    }
+    m = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
+    if (m !== null) {
+      // The tree listing huggingface_hub's snapshot_download reads (files only is enough for it).
+      const spec = this.repoFor(req, res, m[1]!);
+      if (spec === undefined) return;
+      const entries = Object.entries(spec.files).map(([p, data]) => {
+        if (!this.isLfs(spec, p)) return { type: 'file', oid: gitBlobSha1(data), size: data.length, path: p };
+        const pointer = Buffer.from(lfsPointer(data));
+        return { type: 'file', oid: gitBlobSha1(pointer), size: data.length, path: p, lfs: { oid: sha256(data), size: data.length, pointerSize: pointer.length } };
+      });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(entries));
       return;
     }
     m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
