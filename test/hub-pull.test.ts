@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChatGLMError } from '../src/errors.js';
 import { pullModel } from '../src/hub/pull.js';
-import { hubCacheDir, parseModelRef, resolveModelRef } from '../src/hub/cache.js';
+import { hubCacheDir, parseModelRef, removeCached, resolveModelRef, scanCache } from '../src/hub/cache.js';
 import { globToRegExp, selectFiles } from '../src/hub/select.js';
 import { loadChatModel } from '../src/api.js';
 import { writeChatModelDir } from './support/chat-model-dir.js';
@@ -314,4 +314,32 @@ test('model names: OWNER/NAME[@rev] only; paths and .gguf files are not names; c
   assert.equal(hubCacheDir({ XDG_CACHE_HOME: '/x' }), '/x/huggingface/hub');
   assert.equal(hubCacheDir({}), path.join(os.homedir(), '.cache', 'huggingface', 'hub'));
   assert.equal(resolveModelRef('/no/such/dir'), '/no/such/dir');
+});
+
+test('two revisions share unchanged blobs; rm OWNER/NAME@REV removes one revision and only the blobs no other uses', async () => {
+  const cache = await tempDir();
+  const repo = 'tiny-org/evolving';
+  const oldCommit = '1'.repeat(40);
+  const newCommit = '2'.repeat(40);
+  const newConfig = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(files['config.json']!).toString()), note: 'v2' }));
+  hub.repos.set(repo, { commit: oldCommit, files });
+  await pullModel(repo, { endpoint: hub.hubUrl, token: '', cacheDir: cache });
+  hub.repos.set(repo, { commit: newCommit, files: { ...files, 'config.json': newConfig } });
+  const mark = hub.log.length;
+  await pullModel(repo, { endpoint: hub.hubUrl, token: '', cacheDir: cache });
+  // Only the changed file travelled the second time.
+  assert.deepEqual(hub.log.slice(mark).filter((e) => e.sent > 0).map((e) => e.path), [`/${repo}/resolve/${newCommit}/config.json`]);
+  const [m] = scanCache(cache);
+  assert.deepEqual(m!.snapshots.map((s) => [s.commit, s.refs]), [[oldCommit, []], [newCommit, ['main']]]);
+  assert.equal(resolveModelRef(repo, cache), snapshotOf(cache, repo, newCommit));
+
+  const r = removeCached(`${repo}@${oldCommit}`, cache);
+  assert.equal(r.bytesFreed, files['config.json']!.length);
+  const blobs = await readdir(path.join(cache, 'models--tiny-org--evolving', 'blobs'));
+  assert.equal(blobs.includes(gitBlobSha1(files['config.json']!)), false);
+  assert.equal(blobs.includes(sha256(files['model.safetensors']!)), true);
+  assert.deepEqual(await readFile(path.join(snapshotOf(cache, repo, newCommit), 'model.safetensors')), Buffer.from(files['model.safetensors']!));
+  removeCached(`${repo}@main`, cache);
+  assert.deepEqual(scanCache(cache), []);
+  assert.throws(() => removeCached(repo, cache), /tiny-org\/evolving is not in the cache/);
 });

@@ -48,7 +48,7 @@ export interface PullProgress {
 }
 
 function shortName(file: string): string {
-  return file.length <= 40 ? file.padEnd(40) : `…${file.slice(-39)}`;
+  return file.length <= 32 ? file : `…${file.slice(-31)}`;
 }
 
 export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullProgress {
@@ -93,8 +93,8 @@ export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullP
   const multi = new cliProgress.MultiBar(
     {
       stream,
-      format: '{bar} {percentage}% | {done} / {size} | {speed} | ETA {eta} | {name}',
-      barsize: 24,
+      format: '{bar} {percentage}% {done}/{size} {speed} ETA {eta} {name}',
+      barsize: 20,
       hideCursor: true,
       clearOnComplete: false,
       autopadding: true,
@@ -113,7 +113,7 @@ export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullP
   });
   const refreshOverall = (name: string): void => {
     const r = rate.perSecond();
-    overall?.update(done, payload(done, total, name, `${humanBytes(r)}/s`.padStart(11), humanTime(r > 0 ? (total - done) / r : Infinity).padStart(7)));
+    overall?.update(done, payload(done, total, name, `${humanBytes(r)}/s`.padStart(10), humanTime(r > 0 ? (total - done) / r : Infinity).padStart(7)));
   };
   let files = 0;
   let finished = 0;
@@ -124,21 +124,21 @@ export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullP
         total = todo.reduce((s, f) => s + (f.size ?? 0), 0);
         files = todo.length;
         stream.write(`pull: ${e.repo}@${e.revision} (commit ${e.commit.slice(0, 12)}): ${e.files.length} files, ${todo.length} to download\n`);
-        overall = multi.create(Math.max(total, 1), 0, payload(0, total, `total (0/${files} files)`, '', ''));
+        overall = multi.create(Math.max(total, 1), 0, payload(0, total, `0/${files} files`, '', ''));
       } else if (e.type === 'start') {
         done += e.resumedFrom;
         const t = e.total ?? 0;
-        bars.set(e.file, { bar: multi.create(Math.max(t, 1), e.resumedFrom, payload(e.resumedFrom, t, shortName(e.file), ''.padStart(11), ''.padStart(7))), value: e.resumedFrom, total: t });
-        refreshOverall(`total (${finished}/${files} files)`);
+        bars.set(e.file, { bar: multi.create(Math.max(t, 1), e.resumedFrom, payload(e.resumedFrom, t, shortName(e.file), ''.padStart(10), ''.padStart(7))), value: e.resumedFrom, total: t });
+        refreshOverall(`${finished}/${files} files`);
       } else if (e.type === 'bytes') {
         done += e.bytes;
         rate.add(done);
         const b = bars.get(e.file);
         if (b !== undefined) {
           b.value += e.bytes;
-          b.bar.update(b.value, payload(b.value, b.total, shortName(e.file), ''.padStart(11), ''.padStart(7)));
+          b.bar.update(b.value, payload(b.value, b.total, shortName(e.file), ''.padStart(10), ''.padStart(7)));
         }
-        refreshOverall(`total (${finished}/${files} files)`);
+        refreshOverall(`${finished}/${files} files`);
       } else {
         finished++;
         const b = bars.get(e.file);
@@ -146,7 +146,7 @@ export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullP
           multi.remove(b.bar);
           bars.delete(e.file);
         }
-        refreshOverall(`total (${finished}/${files} files, ${humanTime((Date.now() - started) / 1000)})`);
+        refreshOverall(`${finished}/${files} files, ${humanTime((Date.now() - started) / 1000)}`);
       }
     },
     stop() {

@@ -296,5 +296,9 @@ export function removeCached(given: string, cacheDir = hubCacheDir()): RemoveRes
     bytesFreed += lstatSync(path.join(blobs, b)).size;
     rmSync(path.join(blobs, b), { force: true });
   }
+  // The last revision gone and no download pending: remove the repo folder too, as `rm OWNER/NAME` would.
+  if (walkFiles(path.join(folder, 'snapshots')).length === 0 && !(existsSync(blobs) && readdirSync(blobs).some((b) => b.endsWith('.incomplete')))) {
+    rmSync(folder, { recursive: true, force: true });
+  }
   return { repo: ref.repo, commits: [commit], bytesFreed };
 }
