@@ -154,7 +154,8 @@ function wrapError(err: unknown, ctx: DownloadContext, url: string): unknown {
 
 /** One GET from `offset`, appended to the partial. Returns the bytes received. */
 async function fetchInto(t: DownloadTarget, ctx: DownloadContext, incomplete: string, offset: number): Promise<number> {
-  const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+  // identity: the bytes as stored (what the hash is of, and what byte ranges count), never recompressed.
+  const headers: Record<string, string> = { 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) };
   const res = await getFollowingRedirects(t.url, headers, ctx);
   let start = 0;
   if (res.status === 206) {

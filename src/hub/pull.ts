@@ -151,6 +151,8 @@ export async function pullModel(repo: string, options: PullOptions = {}): Promis
     });
     const fetchedBy = new Map<string, number>();
     const queue = planned.filter((p) => !p.present);
+    // Files with the same contents share one blob: it is downloaded once, by the first worker to get there.
+    const blobsInFlight = new Map<string, Promise<void>>();
     const worker = async (): Promise<void> => {
       for (;;) {
         const job = queue.shift();
@@ -167,9 +169,11 @@ export async function pullModel(repo: string, options: PullOptions = {}): Promis
           dest = path.join(folder, 'blobs', etag);
           incomplete = `${dest}.incomplete`;
         }
-        if (options.dir === undefined && (await exists(dest))) {
-          options.onEvent?.({ type: 'start', file: f.path, ...(f.size !== undefined ? { total: f.size } : {}), resumedFrom: f.size ?? 0 });
-        } else {
+        const place = async (): Promise<void> => {
+          if (options.dir === undefined && (await exists(dest))) {
+            options.onEvent?.({ type: 'start', file: f.path, ...(f.size !== undefined ? { total: f.size } : {}), resumedFrom: f.size ?? 0 });
+            return;
+          }
           const r = await downloadVerified(
             { url, dest, incomplete, ...(f.size !== undefined ? { size: f.size } : {}), ...(f.sha256 !== undefined ? { sha256: f.sha256 } : {}), ...(f.blobId !== undefined ? { blobId: f.blobId } : {}) },
             {
@@ -184,7 +188,11 @@ export async function pullModel(repo: string, options: PullOptions = {}): Promis
             },
           );
           fetchedBy.set(f.path, r.fetched);
-        }
+        };
+        // Queued behind any other file with the same blob (no await between the lookup and the set).
+        const mine = (blobsInFlight.get(dest) ?? Promise.resolve()).then(place);
+        blobsInFlight.set(dest, mine.catch(() => {}));
+        await mine;
         if (options.dir === undefined) await linkBlob(dest, job.dest);
         options.onEvent?.({ type: 'done', file: f.path });
       }

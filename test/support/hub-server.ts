@@ -8,7 +8,7 @@
  *    X-Linked-Etag = sha256 and X-Linked-Size; both carry X-Repo-Commit;
  *  - the CDN serves blobs by sha256 with Range support.
  * Hashes are computed here with node:crypto from the bytes, independently of src/hub.
- * Faults to inject: cut the connection after N bytes, stall after N bytes, serve corrupted bytes.
+ * Faults to inject: stall after N bytes (then drop the connection: a cut), serve corrupted bytes.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -26,9 +26,7 @@ export interface RepoSpec {
 }
 
 export interface Fault {
-  /** Destroy the socket after sending this many body bytes. */
-  cutAfter?: number;
-  /** Send this many body bytes, then hold the connection open until the client gives up. */
+  /** Send this many body bytes, then hold the connection open (until dropStalled() or the client gives up). */
   stallAfter?: number;
   /** Flip one byte in the middle of the body. */
   corrupt?: boolean;
@@ -96,6 +94,13 @@ export class FakeHub {
   async close(): Promise<void> {
     for (const sock of this.open) sock.destroy();
     await Promise.all([this.hub, this.cdn].map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+
+  private stalledResponses: http.ServerResponse[] = [];
+
+  /** Drops the connections of stalled responses: a transfer cut at a known byte. */
+  dropStalled(): void {
+    for (const res of this.stalledResponses.splice(0)) res.destroy();
   }
 
   expectStall(): void {
@@ -234,17 +239,12 @@ export class FakeHub {
       body = Buffer.from(body);
       body[body.length >> 1] ^= 0xff;
     }
-    const limit = fault?.cutAfter ?? fault?.stallAfter;
-    if (limit !== undefined) {
-      const part = body.subarray(0, limit);
+    if (fault?.stallAfter !== undefined) {
+      const part = body.subarray(0, fault.stallAfter);
       entry.sent = part.length;
       res.write(part, () => {
-        if (fault?.cutAfter !== undefined) {
-          // Let the bytes reach the client before the connection drops.
-          setTimeout(() => res.destroy(), 50);
-        } else {
-          this.stalledResolve();
-        }
+        this.stalledResponses.push(res);
+        this.stalledResolve();
       });
       return;
     }
