@@ -243,6 +243,18 @@ test('404 for an unknown repo, 401 without a token for a gated one; with HF_TOKE
   assert.ok(seen.filter((e) => e.server === 'hub').every((e) => e.authorization === 'Bearer hf_secret'));
   assert.ok(seen.some((e) => e.server === 'cdn'));
   assert.ok(seen.filter((e) => e.server === 'cdn').every((e) => e.authorization === undefined));
+  // A gated repo: its listing is public, its files are not.
+  hub.repos.set('tiny-org/gated-terms', { commit: 'e'.repeat(40), files, token: 'hf_secret', gated: true });
+  for (const [token, status, fix] of [
+    ['', 401, 'accept its conditions on its hub page, then set HF_TOKEN to an access token of that account'],
+    ['hf_other', 403, 'accept its conditions on the hub page of tiny-org/gated-terms with the account of your HF_TOKEN'],
+  ] as const) {
+    await assert.rejects(
+      pullModel('tiny-org/gated-terms', { endpoint: hub.hubUrl, token, cacheDir: home, include: ['config.json'] }),
+      (e: unknown) => e instanceof ChatGLMError && e.message === `tiny-org/gated-terms is gated (HTTP ${status}: Access to this model is restricted); ${fix}`,
+    );
+  }
+  await pullModel('tiny-org/gated-terms', { endpoint: hub.hubUrl, token: 'hf_secret', cacheDir: home, include: ['config.json'] });
 });
 
 test('no network: a clear NETWORK error naming the host and HF_ENDPOINT', async () => {

@@ -95,7 +95,9 @@ export function httpError(res: Response, repo: string, what: string, hasToken: b
   const serverMsg = res.headers.get('x-error-message');
   const detail = serverMsg !== null ? `: ${serverMsg}` : '';
   if (code === 'GatedRepo' || (res.status === 403 && hasToken)) {
-    return new ChatGLMError('HTTP', `${repo} is gated (HTTP ${res.status}${detail}); accept its conditions on the hub page of ${repo} with the account of your HF_TOKEN`);
+    return hasToken
+      ? new ChatGLMError('HTTP', `${repo} is gated (HTTP ${res.status}${detail}); accept its conditions on the hub page of ${repo} with the account of your HF_TOKEN`)
+      : new ChatGLMError('HTTP', `${repo} is gated (HTTP ${res.status}${detail}); accept its conditions on its hub page, then set HF_TOKEN to an access token of that account`);
   }
   if (res.status === 401 || res.status === 403) {
     return hasToken

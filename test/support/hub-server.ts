@@ -19,8 +19,10 @@ export interface RepoSpec {
   files: Record<string, Uint8Array>;
   /** Files stored in LFS (default: *.safetensors, *.bin, *.gguf). */
   lfs?: (path: string) => boolean;
-  /** Needs a token (private / gated). */
+  /** Needs this token: for everything (private), or with `gated` only for the files. */
   token?: string;
+  /** Gated: the model info is public, the files answer 401/403 with X-Error-Code: GatedRepo. */
+  gated?: boolean;
   /** Other names of the commit (default: { main }). */
   refs?: string[];
 }
@@ -112,10 +114,14 @@ export class FakeHub {
   }
 
   /** Looks up a repo as the hub does: 401 without a token for anything not public, 404 with one. */
-  private repoFor(req: http.IncomingMessage, res: http.ServerResponse, name: string): RepoSpec | undefined {
+  private repoFor(req: http.IncomingMessage, res: http.ServerResponse, name: string, forFile = false): RepoSpec | undefined {
     const spec = this.repos.get(name);
     const auth = req.headers.authorization;
-    if (spec !== undefined && (spec.token === undefined || auth === `Bearer ${spec.token}`)) return spec;
+    if (spec !== undefined && (spec.token === undefined || auth === `Bearer ${spec.token}` || (spec.gated === true && !forFile))) return spec;
+    if (spec?.gated === true) {
+      res.writeHead(auth === undefined ? 401 : 403, { 'x-error-code': 'GatedRepo', 'x-error-message': 'Access to this model is restricted' }).end();
+      return undefined;
+    }
     const status = auth === undefined ? 401 : 404;
     res.writeHead(status, { 'content-type': 'application/json', 'x-error-code': 'RepoNotFound', 'x-error-message': 'Repository not found' });
     res.end(JSON.stringify({ error: 'Repository not found' }));
@@ -164,7 +170,7 @@ export class FakeHub {
     }
     m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (m !== null) {
-      const spec = this.repoFor(req, res, m[1]!);
+      const spec = this.repoFor(req, res, m[1]!, true);
       if (spec === undefined) return;
       const file = m[3]!.split('/').map(decodeURIComponent).join('/');
       const data = spec.files[file];
