@@ -388,3 +388,23 @@ test('files with the same contents are downloaded once and linked to one blob', 
   assert.equal(readlinkSync(path.join(snap, 'b.json')), `../../blobs/${gitBlobSha1(same)}`);
   assert.deepEqual(await readFile(path.join(snap, 'b.json')), same);
 });
+
+test('a mirror that lists file names only: hashes and sizes come from HEAD (ETag / X-Linked-Etag), and are still checked', async () => {
+  const cache = await tempDir();
+  hub.namesOnly = true;
+  try {
+    const r = await pullModel(REPO, { endpoint: hub.hubUrl, token: '', cacheDir: cache });
+    const snap = snapshotOf(cache);
+    assert.equal(r.path, snap);
+    assert.equal(readlinkSync(path.join(snap, 'model.safetensors')), `../../blobs/${sha256(files['model.safetensors']!)}`);
+    assert.equal(readlinkSync(path.join(snap, 'config.json')), `../../blobs/${gitBlobSha1(files['config.json']!)}`);
+    hub.faults.set('model.safetensors', { corrupt: true });
+    await assert.rejects(
+      pullModel(REPO, { endpoint: hub.hubUrl, token: '', cacheDir: await tempDir(), retries: 0 }),
+      (e: unknown) => e instanceof ChatGLMError && e.code === 'BAD_FORMAT' && e.message.includes('SHA-256'),
+    );
+  } finally {
+    hub.namesOnly = false;
+    hub.faults.delete('model.safetensors');
+  }
+});

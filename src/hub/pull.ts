@@ -8,7 +8,7 @@ import { copyFile, lstat, mkdir, readFile, rm, stat, symlink, writeFile } from '
 import path from 'node:path';
 import { ChatGLMError } from '../errors.js';
 import { COMMIT_HASH, hubCacheDir, parseModelRef, repoFolder } from './cache.js';
-import { authHeaders, fetchRepoInfo, hubEndpoint, hubFetch, hubToken, resolveUrl, type HubFile, type HubOptions } from './client.js';
+import { authHeaders, fetchRepoInfo, httpError, hubEndpoint, hubFetch, hubToken, resolveUrl, type HubFile, type HubOptions } from './client.js';
 import { downloadVerified } from './download.js';
 import { selectFiles } from './select.js';
 
@@ -94,12 +94,23 @@ async function linkBlob(blob: string, pointer: string): Promise<void> {
   }
 }
 
-/** ETag of a file the model-info API gave no hash for (a mirror without ?blobs=true): one HEAD. */
-async function headEtag(repo: string, url: string, endpoint: string, token: string | undefined, signal: AbortSignal): Promise<string> {
-  const res = await hubFetch(url, { method: 'HEAD', headers: authHeaders(token), redirect: 'manual', signal }, endpoint);
-  const tag = res.headers.get('x-linked-etag') ?? res.headers.get('etag');
-  if (tag === null) throw new ChatGLMError('HTTP', `${url}: the server sends no ETag, so the file cannot be cached; use --dir DIR`);
-  return tag.replace(/^W\//, '').replace(/"/g, '');
+/**
+ * Hash and size of a file the model-info API listed without them (a mirror that ignores
+ * ?blobs=true), from one HEAD of resolve/, as huggingface_hub reads them: the ETag (X-Linked-Etag
+ * for LFS files) is the LFS sha256 (64 hex digits) or the git blob sha1 (40).
+ */
+async function headInfo(repo: string, file: HubFile, url: string, endpoint: string, token: string | undefined, signal: AbortSignal): Promise<HubFile> {
+  const res = await hubFetch(url, { method: 'HEAD', headers: { ...authHeaders(token), 'accept-encoding': 'identity' }, redirect: 'manual', signal }, endpoint);
+  if (res.status >= 400) throw httpError(res, repo, `${repo}/${file.path}`, token !== undefined);
+  const tag = (res.headers.get('x-linked-etag') ?? res.headers.get('etag'))?.replace(/^W\//, '').replace(/"/g, '');
+  if (tag === undefined) throw new ChatGLMError('HTTP', `${url}: the server sends no ETag, so the file cannot be cached; use --dir DIR`);
+  const sizeText = res.headers.get('x-linked-size') ?? (res.status === 200 ? res.headers.get('content-length') : null);
+  const out: HubFile = { ...file };
+  if (file.size === undefined && sizeText !== null && /^\d+$/.test(sizeText)) out.size = Number(sizeText);
+  if (/^[0-9a-f]{64}$/.test(tag)) out.sha256 = tag;
+  else if (/^[0-9a-f]{40}$/.test(tag)) out.blobId = tag;
+  else throw new ChatGLMError('HTTP', `${url}: ETag ${JSON.stringify(tag)} is not a hub file hash, so the file cannot be cached; use --dir DIR`);
+  return out;
 }
 
 async function writeRef(folder: string, revision: string, commit: string): Promise<void> {
@@ -157,16 +168,15 @@ export async function pullModel(repo: string, options: PullOptions = {}): Promis
       for (;;) {
         const job = queue.shift();
         if (job === undefined) return;
-        const f = job.file;
-        const url = resolveUrl(endpoint, repo, info.commit, f.path);
+        const url = resolveUrl(endpoint, repo, info.commit, job.file.path);
+        const f = etagOf(job.file) !== undefined ? job.file : await headInfo(repo, job.file, url, endpoint, token, controller.signal);
         let dest: string;
         let incomplete: string;
         if (options.dir !== undefined) {
           dest = job.dest;
           incomplete = path.join(options.dir, '.cache', 'chatglm', `${job.rel}.incomplete`);
         } else {
-          const etag = etagOf(f) ?? (await headEtag(repo, url, endpoint, token, controller.signal));
-          dest = path.join(folder, 'blobs', etag);
+          dest = path.join(folder, 'blobs', etagOf(f)!);
           incomplete = `${dest}.incomplete`;
         }
         const place = async (): Promise<void> => {

@@ -80,6 +80,9 @@ export class FakeHub {
    */
   constructor(private readonly cdnHost = '127.0.0.1') {}
 
+  /** Answer the model-info API with file names only, as a mirror that ignores ?blobs=true might. */
+  namesOnly = false;
+
   async start(): Promise<this> {
     for (const s of [this.hub, this.cdn]) {
       s.on('connection', (sock) => {
@@ -143,7 +146,7 @@ export class FakeHub {
         res.writeHead(404, { 'x-error-code': 'RevisionNotFound', 'x-error-message': `Invalid rev id: ${rev}` }).end();
         return;
       }
-      const blobs = url.searchParams.get('blobs') === 'true';
+      const blobs = url.searchParams.get('blobs') === 'true' && !this.namesOnly;
       const siblings = Object.entries(spec.files).map(([p, data]) => {
         if (!blobs) return { rfilename: p };
         if (!this.isLfs(spec, p)) return { rfilename: p, blobId: gitBlobSha1(data), size: data.length };
