@@ -39,3 +39,9 @@ export type { BackendName, BackendOptions } from './backend/select.js';
 export { NativeBackend, createNativeBackend, nativeAvailable } from './backend/native/index.js';
 export type { NativeBackendOptions } from './backend/native/index.js';
 export { ReferenceBackend } from './backend/reference/index.js';
+// Getting models from the Hugging Face hub, and the cache shared with huggingface_hub.
+export { pullModel } from './hub/pull.js';
+export type { PullOptions, PullResult, PullEvent, PlannedFile } from './hub/pull.js';
+export { hubCacheDir, resolveModelRef, parseModelRef, scanCache, removeCached } from './hub/cache.js';
+export type { ModelRef, CachedModel, CachedSnapshot, RemoveResult } from './hub/cache.js';
+export type { HubOptions } from './hub/client.js';
