@@ -51,6 +51,8 @@ function shortName(file: string): string {
   return file.length <= 32 ? file : `…${file.slice(-31)}`;
 }
 
+const FILE_FORMAT = '{bar} {percentage}% {done}/{size} {name}';
+
 export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullProgress {
   let total = 0;
   let done = 0;
@@ -93,7 +95,7 @@ export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullP
   const multi = new cliProgress.MultiBar(
     {
       stream,
-      format: '{bar} {percentage}% {done}/{size} {speed} ETA {eta} {name}',
+      format: '{bar} {percentage}% {done}/{size} {speed} ETA {eta_h} {name}',
       barsize: 20,
       hideCursor: true,
       clearOnComplete: false,
@@ -109,7 +111,7 @@ export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullP
     size: humanBytes(size).padStart(9),
     name,
     speed,
-    eta,
+    eta_h: eta,
   });
   const refreshOverall = (name: string): void => {
     const r = rate.perSecond();
@@ -128,7 +130,8 @@ export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullP
       } else if (e.type === 'start') {
         done += e.resumedFrom;
         const t = e.total ?? 0;
-        bars.set(e.file, { bar: multi.create(Math.max(t, 1), e.resumedFrom, payload(e.resumedFrom, t, shortName(e.file), ''.padStart(10), ''.padStart(7))), value: e.resumedFrom, total: t });
+        const bar = multi.create(Math.max(t, 1), e.resumedFrom, payload(e.resumedFrom, t, shortName(e.file), '', ''), { format: FILE_FORMAT });
+        bars.set(e.file, { bar, value: e.resumedFrom, total: t });
         refreshOverall(`${finished}/${files} files`);
       } else if (e.type === 'bytes') {
         done += e.bytes;
@@ -136,7 +139,7 @@ export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullP
         const b = bars.get(e.file);
         if (b !== undefined) {
           b.value += e.bytes;
-          b.bar.update(b.value, payload(b.value, b.total, shortName(e.file), ''.padStart(10), ''.padStart(7)));
+          b.bar.update(b.value, payload(b.value, b.total, shortName(e.file), '', ''));
         }
         refreshOverall(`${finished}/${files} files`);
       } else {
