@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChatGLMError } from './errors.js';
+import { hubModelName, resolveModelRef } from './hub/cache.js';
 import type { Backend } from './backend/types.js';
 import type { BackendName } from './backend/select.js';
 import { openModel, type QuantizeType } from './model/open.js';
@@ -177,7 +178,8 @@ export async function loadGgufTokenizer(file: string, family?: ModelFamily): Pro
 
 /** Loads a model directory or .gguf file for chat; no path = the bundled demo model. */
 export async function loadChatModel(modelPath?: string, options: LoadChatModelOptions = {}): Promise<ChatModel> {
-  const dir = modelPath ?? bundledModelPath();
+  // A path, or a model name (OWNER/NAME[@rev]) found in the Hugging Face cache.
+  const dir = modelPath !== undefined ? resolveModelRef(modelPath) : bundledModelPath();
   const isGguf = dir.toLowerCase().endsWith('.gguf');
   if (options.contextLength !== undefined && (!Number.isSafeInteger(options.contextLength) || options.contextLength < 2)) {
     throw new ChatGLMError('BAD_ARGUMENT', `contextLength must be an integer >= 2, got ${options.contextLength}`);
@@ -226,7 +228,7 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
     tokenizer,
     format: getChatFormat(family),
     contextLength,
-    name: path.basename(dir),
+    name: hubModelName(dir) ?? path.basename(dir),
     // A backend instance the caller passed in stays the caller's to dispose.
     ...(typeof options.backend === 'object' ? {} : { backend: opened.backend }),
   });

@@ -64,3 +64,9 @@ export {
 } from './agent/interpreter/index.js';
 export type { CodeInterpreter, CodeInterpreterOptions } from './agent/interpreter/index.js';
 export type { CodeRunResult, CodeRunError, CodeRunImage, CodeInterpreterLike } from './agent/interpreter-types.js';
+// Getting models from the Hugging Face hub, and the cache shared with huggingface_hub.
+export { pullModel } from './hub/pull.js';
+export type { PullOptions, PullResult, PullEvent, PlannedFile } from './hub/pull.js';
+export { hubCacheDir, resolveModelRef, parseModelRef, scanCache, removeCached } from './hub/cache.js';
+export type { ModelRef, CachedModel, CachedSnapshot, RemoveResult } from './hub/cache.js';
+export type { HubOptions } from './hub/client.js';

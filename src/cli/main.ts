@@ -14,6 +14,9 @@ import { register as registerChat } from './commands/chat.js';
 import { register as registerConvert } from './commands/convert.js';
 import { register as registerBench } from './commands/bench.js';
 import { register as registerAgent } from './commands/agent.js';
+import { register as registerPull } from './commands/pull.js';
+import { register as registerList } from './commands/list.js';
+import { register as registerRm } from './commands/rm.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -33,6 +36,9 @@ export function buildProgram(): Command {
     registerConvert,
     registerBench,
     registerAgent,
+    registerPull,
+    registerList,
+    registerRm,
   ]) {
     register(program);
   }

@@ -3,6 +3,7 @@ import { ChatGLMError } from '../../errors.js';
 import { CONVERT_TYPES, convertToGguf } from '../../convert/gguf-convert.js';
 import type { ConvertProgress, ConvertType } from '../../convert/gguf-convert.js';
 import type { ModelFamily } from '../../tokenizer/types.js';
+import { resolveModelRef } from '../../hub/cache.js';
 
 const FAMILIES: readonly ModelFamily[] = ['chatglm2', 'chatglm3', 'glm4'];
 
@@ -56,7 +57,7 @@ export function register(program: Command): void {
       const started = Date.now();
       try {
         const r = await convertToGguf({
-          modelDir: opts.model,
+          modelDir: resolveModelRef(opts.model),
           out: opts.out,
           type: type as ConvertType,
           ...(opts.family !== undefined ? { family: opts.family as ModelFamily } : {}),

@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { ChatGLMError } from '../../errors.js';
 import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.js';
 import { loadGgufTokenizer } from '../../api.js';
+import { resolveModelRef } from '../../hub/cache.js';
 import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
 
 export interface TokenizerCliOptions {
@@ -20,6 +21,7 @@ const FAMILIES: readonly ModelFamily[] = ['chatglm2', 'chatglm3', 'glm4'];
 
 /** Shared by tokenize and detokenize: --tokenizer FILE, or --model DIR (its tokenizer.model). */
 export async function tokenizerFromOptions(opts: TokenizerCliOptions): Promise<Tokenizer> {
+  if (opts.model !== undefined) opts = { ...opts, model: resolveModelRef(opts.model) };
   let family: ModelFamily | undefined;
   if (opts.family !== undefined) {
     if (!(FAMILIES as readonly string[]).includes(opts.family)) {
