@@ -19,6 +19,7 @@ import { planToolChoice, type ChatCompletionToolChoice } from '../chat/tool-choi
 import type { JsonValue } from '../chat/python-literal.js';
 import { localCompleter, type ChatCompleter, type CompletionRequest, type CompletionUsage } from './completer.js';
 import type { CodeInterpreterLike, CodeRunImage, CodeRunResult } from './interpreter-types.js';
+import { CODE_OBSERVATION_IMAGE, formatCodeObservation } from './interpreter/observation.js';
 import { toOpenAITool, type AnyTool } from './tool.js';
 import {
   DEFAULT_OBSERVATION_CHARS,
@@ -344,13 +345,10 @@ async function runInterpreter(
  * traceback of an error, "Timed out", a note when the interpreter restarted, and "[Image]" per plot.
  */
 export function interpreterText(r: CodeRunResult, limit = DEFAULT_OBSERVATION_CHARS): string {
-  const output: string[] = [];
-  if (r.text.trim() !== '') output.push(r.text.replace(/\s+$/, ''));
-  if (r.error !== undefined) output.push(r.error.traceback.trim() !== '' ? r.error.traceback.trim() : `${r.error.name}: ${r.error.message}`);
   // Only the output is cut; the short notes after it must reach the model.
-  const parts = [truncateObservation(output.join('\n'), limit)];
+  const parts = [formatCodeObservation({ ...r, images: [] }, limit)];
   if (r.timedOut) parts.push('Timed out');
   if (r.restarted) parts.push('(the interpreter was restarted: earlier variables are gone)');
-  for (const _image of r.images) parts.push('[Image]');
+  for (let i = 0; i < r.images.length; i++) parts.push(CODE_OBSERVATION_IMAGE);
   return parts.filter((s) => s !== '').join('\n');
 }

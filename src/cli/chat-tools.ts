@@ -11,16 +11,20 @@ import { runAgent, type AgentToolCall, type RunAgentOptions } from '../agent/loo
 import type { CodeInterpreterLike } from '../agent/interpreter-types.js';
 import { ChatGLMError } from '../errors.js';
 import { toolResultLine, toolsFromCli, type ToolCliOptions } from './agent-tools.js';
+import { addInterpreterOptions, DEFAULT_CHAT_OUT_DIR, interpreterRunText, type InterpreterCliOptions } from './interpreter-cli.js';
 
-export interface ToolChatCliOptions extends ToolCliOptions {
+export interface ToolChatCliOptions extends ToolCliOptions, InterpreterCliOptions {
   confirmTools?: boolean;
+  outDir?: string;
   system?: string;
   tools?: string;
 }
 
 export function addToolChatOptions(cmd: Command): Command {
+  addInterpreterOptions(cmd);
   return (
     cmd
+      .option('--out-dir <dir>', `with --interpreter: where plots are saved as PNG files (default ./${DEFAULT_CHAT_OUT_DIR}/)`)
       .option('--tools-module <file>', 'run tools from this ES module (default export: an array of defineTool(...) tools)')
       .option('--builtin-tools <names>', 'run built-in tools: random_number_generator,calculator,get_current_time')
       .option('--confirm-tools', 'with --tools-module / --builtin-tools: ask before running each tool call')
@@ -33,10 +37,11 @@ export function addToolChatOptions(cmd: Command): Command {
 
 /** Whether the flags ask for the tool-running chat (they only apply to the interactive chat). */
 export function wantsToolChat(opts: ToolChatCliOptions & { messages?: string }): boolean {
-  const wanted = opts.toolsModule !== undefined || opts.builtinTools !== undefined;
+  const wanted = opts.toolsModule !== undefined || opts.builtinTools !== undefined || opts.interpreter === true;
   if (wanted && opts.messages !== undefined) {
-    throw new ChatGLMError('BAD_ARGUMENT', 'to run tools on one conversation from a file, use: chatglm agent --messages FILE.json --tools-module M.mjs');
+    throw new ChatGLMError('BAD_ARGUMENT', 'to run tools or code on one conversation from a file, use: chatglm agent --messages FILE.json --tools-module M.mjs (or --interpreter)');
   }
+  if (opts.outDir !== undefined && opts.interpreter !== true) throw new ChatGLMError('BAD_ARGUMENT', '--out-dir needs --interpreter');
   if (!wanted && opts.confirmTools === true) throw new ChatGLMError('BAD_ARGUMENT', '--confirm-tools needs --tools-module or --builtin-tools');
   return wanted;
 }
@@ -79,7 +84,10 @@ export async function toolChat(
     const answer = await lines.next(signal);
     return answer !== undefined && /^y(es)?$/i.test(answer.trim());
   };
-  process.stderr.write(`chatglm: chatting with ${model.name}, tools: ${tools.map((t) => t.name).join(', ')}. Commands: /reset, /exit. Ctrl-C stops an answer.\n`);
+  const names = [...tools.map((t) => t.name), ...(extra.interpreter !== undefined ? ['code interpreter'] : [])];
+  process.stderr.write(`chatglm: chatting with ${model.name}, tools: ${names.join(', ')}. Commands: /reset, /exit. Ctrl-C stops an answer.\n`);
+  const outDir = opts.outDir ?? DEFAULT_CHAT_OUT_DIR;
+  let runs = 0;
   const prompt = (): void => {
     if (tty) out.write('you> ');
   };
@@ -119,7 +127,8 @@ export async function toolChat(
             } else if (ev.type === 'tool_result') {
               if (midLine) out.write('\n');
               midLine = false;
-              out.write(toolResultLine(ev) + '\n');
+              const codeRun = extra.interpreter !== undefined ? await interpreterRunText(ev, outDir, `plot-${Date.now()}-${++runs}`) : undefined;
+              out.write((codeRun ?? toolResultLine(ev)) + '\n');
             } else if (ev.type === 'done') {
               if (midLine) out.write('\n');
               midLine = false;

@@ -15,6 +15,7 @@ import type { CodeInterpreterLike } from '../../agent/interpreter-types.js';
 import { planToolChoice, type ChatCompletionToolChoice } from '../../chat/tool-choice.js';
 import { resolveModelPath } from '../default-model.js';
 import { toolResultLine, toolsFromCli, type ToolCliOptions } from '../agent-tools.js';
+import { addInterpreterOptions, interpreterFromCli, type InterpreterCliOptions } from '../interpreter-cli.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
 
@@ -56,10 +57,17 @@ export function register(program: Command): void {
     .option('--api-key <key>', 'API key for --endpoint')
     .option('--remote-model <name>', 'model name sent to --endpoint (default: the first one it lists)')
     .option('--out-dir <dir>', 'write images from the code interpreter here (named in the --json output)')
-    .option('--json', 'print {"messages": [...]}: every new message in OpenAI shape')
-    .action(async (opts: AgentCliOptions) => {
-      await runAgentCli(opts);
-    });
+    .option('--json', 'print {"messages": [...]}: every new message in OpenAI shape');
+  addInterpreterOptions(cmd);
+  cmd.action(async (opts: AgentCliOptions & InterpreterCliOptions) => {
+    // The sandbox starts before the model loads, so a machine without it fails at once.
+    const interpreter = await interpreterFromCli(opts);
+    try {
+      await runAgentCli(opts, interpreter !== undefined ? { interpreter } : {});
+    } finally {
+      await interpreter?.close();
+    }
+  });
 }
 
 function positiveInt(text: string | undefined, flag: string): number | undefined {

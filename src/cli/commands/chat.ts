@@ -14,8 +14,9 @@ import { resolveModelPath } from '../default-model.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
 import { addToolChatOptions, toolChat, wantsToolChat } from '../chat-tools.js';
+import { interpreterFromCli, type InterpreterCliOptions } from '../interpreter-cli.js';
 
-interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions {
+interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions, InterpreterCliOptions {
   messages?: string;
   tools?: string;
   system?: string;
@@ -45,7 +46,14 @@ export function register(program: Command): void {
       const chat = await loadChatModel(resolveModelPath(opts.model), loadOptions);
       try {
         if (messages !== undefined) await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
-        else if (wantsToolChat(opts)) await toolChat(chat, opts, sampling);
+        else if (wantsToolChat(opts)) {
+          const interpreter = await interpreterFromCli(opts);
+          try {
+            await toolChat(chat, opts, sampling, interpreter !== undefined ? { interpreter } : {});
+          } finally {
+            await interpreter?.close();
+          }
+        }
         else await interactive(chat, tools, sampling, opts);
       } finally {
         chat.dispose();
