@@ -96,8 +96,11 @@ export class ChatSession {
         result = r.value;
         break;
       }
-      if (r.value.id !== undefined && !cut) {
-        const check = visibleStop.push(reply.push(r.value.id));
+      if (r.value.id === undefined) continue;
+      // Every id reaches the reply (its segments are split on ids); only the visible text stops at a cut.
+      const delta = reply.push(r.value.id);
+      if (!cut) {
+        const check = visibleStop.push(delta);
         if (check.stop !== undefined) cut = true;
         const shown = trailingSpace.push(check.text);
         if (shown) yield shown;
@@ -108,11 +111,12 @@ export class ChatSession {
       const tail = trailingSpace.push(check.text + (check.stop === undefined && result.stopString === undefined ? visibleStop.flush() : ''));
       if (tail) yield tail;
     }
-    // A stop string cuts the text mid-token; then the cut text is what gets parsed.
+    // A stop string cuts the text mid-token; then the cut text is what gets parsed. Segments are
+    // always split on the segment token's id, never on its text.
     const segments =
       result.stopString !== undefined
         ? format.segmentToken !== undefined
-          ? result.text.split(format.segmentToken)
+          ? reply.segmentTextsBefore(options.stop ?? [], format.segmentToken)
           : [result.text]
         : reply.segmentTexts();
     const parsed = format.parse(segments, { tools: options.tools ?? false });
