@@ -13,48 +13,10 @@ import { GgufReader } from '../src/formats/gguf.js';
 import { openModel } from '../src/model/open.js';
 import { ChatGLMError } from '../src/errors.js';
 import { tempDir } from './support/formats-tmp.js';
+import { Bytes } from './support/harden-bytes.js';
 
-class Bytes {
-  private parts: number[] = [];
-  u8(v: number): this {
-    this.parts.push(v & 0xff);
-    return this;
-  }
-  u32(v: number): this {
-    for (let i = 0; i < 4; i++) this.parts.push((v >>> (8 * i)) & 0xff);
-    return this;
-  }
-  u64(v: bigint | number): this {
-    let b = BigInt(v);
-    for (let i = 0; i < 8; i++) {
-      this.parts.push(Number(b & 0xffn));
-      b >>= 8n;
-    }
-    return this;
-  }
-  str(s: string): this {
-    const b = Buffer.from(s, 'utf8');
-    this.u64(b.length);
-    for (const x of b) this.parts.push(x);
-    return this;
-  }
-  kvString(k: string, v: string): this {
-    return this.str(k).u32(8).str(v);
-  }
-  kvU32(k: string, v: number): this {
-    return this.str(k).u32(4).u32(v);
-  }
-  pad(to: number): this {
-    while (this.parts.length % to !== 0) this.parts.push(0);
-    return this;
-  }
-  get length(): number {
-    return this.parts.length;
-  }
-  bytes(): Uint8Array {
-    return Uint8Array.from(this.parts);
-  }
-}
+const kvString = (b: Bytes, k: string, v: string): Bytes => b.str(k).u32(8).str(v);
+const kvU32 = (b: Bytes, k: string, v: number): Bytes => b.str(k).u32(4).u32(v);
 
 const head = (tensors: number, kvs: number): Bytes => new Bytes().u32(0x46554747).u32(3).u64(tensors).u64(kvs);
 
@@ -105,7 +67,7 @@ test('duplicate metadata keys, overlapping and out-of-order tensors are refused'
   const { dir, cleanup } = await tempDir();
   try {
     const f = path.join(dir, 't.gguf');
-    await writeFile(f, head(0, 2).kvU32('a.b', 1).kvU32('a.b', 2).bytes());
+    await writeFile(f, kvU32(kvU32(head(0, 2), 'a.b', 1), 'a.b', 2).bytes());
     await assert.rejects(GgufReader.open(f), badFormat(/"a\.b" appears twice/));
 
     // Two 8-float F32 tensors (32 bytes each).
@@ -135,13 +97,12 @@ test('a block_count of 1e8 fails on the config at once', async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const f = path.join(dir, 'layers.gguf');
-    const b = head(1, 6)
-      .kvString('general.architecture', 'chatglm')
-      .kvU32('chatglm.block_count', 100_000_000)
-      .kvU32('chatglm.embedding_length', 32)
-      .kvU32('chatglm.feed_forward_length', 64)
-      .kvU32('chatglm.attention.head_count', 4)
-      .kvU32('chatglm.context_length', 64);
+    const b = kvString(head(1, 6), 'general.architecture', 'chatglm');
+    kvU32(b, 'chatglm.block_count', 100_000_000);
+    kvU32(b, 'chatglm.embedding_length', 32);
+    kvU32(b, 'chatglm.feed_forward_length', 64);
+    kvU32(b, 'chatglm.attention.head_count', 4);
+    kvU32(b, 'chatglm.context_length', 64);
     b.str('token_embd.weight').u32(2).u64(32).u64(16).u32(0).u64(0).pad(32);
     const out = new Uint8Array(b.length + 32 * 16 * 4);
     out.set(b.bytes());
