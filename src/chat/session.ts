@@ -106,8 +106,11 @@ export class ChatSession {
         result = r.value;
         break;
       }
-      if (r.value.id !== undefined && !cut) {
-        const check = visibleStop.push(reply.push(r.value.id));
+      if (r.value.id === undefined) continue;
+      // Every id reaches the reply (its segments are split on ids); only the visible text stops at a cut.
+      const delta = reply.push(r.value.id);
+      if (!cut) {
+        const check = visibleStop.push(delta);
         if (check.stop !== undefined) cut = true;
         const shown = trailingSpace.push(check.text);
         if (shown) yield shown;
@@ -118,13 +121,14 @@ export class ChatSession {
       const tail = trailingSpace.push(check.text + (check.stop === undefined && result.stopString === undefined ? visibleStop.flush() : ''));
       if (tail) yield tail;
     }
-    // A stop string cuts the text mid-token; then the cut text is what gets parsed.
-    const cutText = (prefixIds.length > 0 ? tokenizer.decode(prefixIds) : '') + result.text;
+    // A stop string cuts the text mid-token; then the cut text is what gets parsed. Segments are
+    // always split on the segment token's id, never on its text (the reply stream holds the ids,
+    // a forced start included).
     const segments =
       result.stopString !== undefined
         ? format.segmentToken !== undefined
-          ? cutText.split(format.segmentToken)
-          : [cutText]
+          ? reply.segmentTextsBefore(options.stop ?? [], format.segmentToken)
+          : [(prefixIds.length > 0 ? tokenizer.decode(prefixIds) : '') + result.text]
         : reply.segmentTexts();
     const parsed = format.parse(segments, { tools: options.tools ?? false });
     return {
