@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChatGLMError } from './errors.js';
+import { hubModelName, resolveModelRef } from './hub/cache.js';
 import type { Backend } from './backend/types.js';
 import type { BackendName } from './backend/select.js';
 import { openModel, type QuantizeType } from './model/open.js';
@@ -31,6 +32,7 @@ import type { TruncationPolicy } from './chat/fit.js';
 import type { ChatFormat, ChatMessage, ParsedReply } from './chat/types.js';
 import { generate, generateAll, type GenerateOptions, type GenerationStep } from './generate/generator.js';
 import type { CausalLM, GenerationResult, GenerationUsage } from './generate/types.js';
+import { forcedCallPieces, planToolChoice, toolNamesOf, type ChatCompletionToolChoice } from './chat/tool-choice.js';
 
 // ---------------------------------------------------------------- OpenAI-shaped types
 
@@ -85,6 +87,12 @@ export interface ChatCompletionRequest {
   signal?: AbortSignal;
   /** When the conversation does not fit: drop the oldest turns (default) or fail. */
   truncation?: TruncationPolicy;
+  /**
+   * "auto" (default), "none" (the tools are left out of the prompt), or
+   * {"type": "function", "function": {"name"}} (the reply is forced to call it). "required" needs
+   * constrained decoding and is rejected for now.
+   */
+  tool_choice?: ChatCompletionToolChoice;
 }
 
 export interface ChatCompletionMessage {
@@ -125,7 +133,13 @@ export interface ChatCompletionChunk {
   choices: [
     {
       index: 0;
-      delta: { role?: 'assistant'; content?: string; tool_calls?: ChatCompletionChunkToolCall[] };
+      delta: {
+        role?: 'assistant';
+        content?: string;
+        tool_calls?: ChatCompletionChunkToolCall[];
+        /** As on ChatCompletionMessage: a call whose arguments do not parse (its text is in `content`). */
+        invalid_tool_call?: { name: string; error: string; content: string };
+      };
       finish_reason: FinishReason | null;
     },
   ];
@@ -172,7 +186,8 @@ export async function loadGgufTokenizer(file: string, family?: ModelFamily): Pro
 
 /** Loads a model directory or .gguf file for chat; no path = the bundled demo model. */
 export async function loadChatModel(modelPath?: string, options: LoadChatModelOptions = {}): Promise<ChatModel> {
-  const dir = modelPath ?? bundledModelPath();
+  // A path, or a model name (OWNER/NAME[@rev]) found in the Hugging Face cache.
+  const dir = modelPath !== undefined ? resolveModelRef(modelPath) : bundledModelPath();
   // What the path is decides how it is read (not its name), and a bad path fails here, before the tokenizer.
   const isGguf = (await checkModelPath(dir)) === 'gguf';
   if (options.contextLength !== undefined && (!Number.isSafeInteger(options.contextLength) || options.contextLength < 2)) {
@@ -230,7 +245,7 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
     tokenizer,
     format: getChatFormat(family),
     contextLength,
-    name: path.basename(dir),
+    name: hubModelName(dir) ?? path.basename(dir),
     // A backend instance the caller passed in stays the caller's to dispose.
     ...(typeof options.backend === 'object' ? {} : { backend: opened.backend }),
   });
@@ -312,8 +327,16 @@ export class ChatModel {
   async createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     validateChatCompletionRequest(request);
     request = withoutNullFields(request);
-    const messages = this.toChatMessages(request);
-    const hasTools = request.tools !== undefined || messages.some((m) => m.role === 'system' && m.tools !== undefined);
+    // Tools come in the request, or in ChatGLM-native system messages ({role: 'system', tools}).
+    const systemTools = Array.isArray(request.messages)
+      ? request.messages.flatMap((m) => (m?.role === 'system' && m.tools !== undefined ? [m.tools] : []))
+      : [];
+    const declared =
+      request.tools !== undefined ? toolNamesOf(request.tools as JsonValue) : systemTools.length > 0 ? systemTools.flatMap(toolNamesOf) : undefined;
+    const plan = planToolChoice(request.tool_choice, declared);
+    let messages = this.toChatMessages(plan.offerTools ? request : { ...request, tools: undefined });
+    if (!plan.offerTools) messages = messages.map(({ tools: _dropped, ...m }) => m);
+    const hasTools = plan.offerTools && messages.some((m) => m.role === 'system' && m.tools !== undefined);
     const stop = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
     const options = {
       temperature: request.temperature ?? 0.8,
@@ -324,6 +347,7 @@ export class ChatModel {
       stop,
       tools: hasTools,
       truncation: request.truncation ?? 'drop_oldest',
+      ...(plan.forced !== undefined ? { replyPrefix: forcedCallPieces(this.format, plan.forced) } : {}),
       ...(request.seed !== undefined ? { seed: request.seed } : {}),
       ...(request.signal !== undefined ? { signal: request.signal } : {}),
     };
@@ -402,7 +426,7 @@ export class ChatModel {
       if (message.tool_calls !== undefined) {
         yield chunk({ tool_calls: message.tool_calls.map((c, index) => ({ index, ...c })) }, null);
       } else if (message.invalid_tool_call !== undefined) {
-        yield chunk({ content: message.invalid_tool_call.content }, null);
+        yield chunk({ content: message.invalid_tool_call.content, invalid_tool_call: message.invalid_tool_call }, null);
       }
       yield chunk({}, done.choices[0].finish_reason, done.usage);
     } finally {

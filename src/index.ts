@@ -39,3 +39,34 @@ export type { BackendName, BackendOptions } from './backend/select.js';
 export { NativeBackend, createNativeBackend, nativeAvailable } from './backend/native/index.js';
 export type { NativeBackendOptions } from './backend/native/index.js';
 export { ReferenceBackend } from './backend/reference/index.js';
+// Tools and the agent loop (issue 14).
+export { defineTool, toOpenAITool } from './agent/tool.js';
+export type { Tool, AnyTool, ToolDefinition, ToolContext, JsonSchema } from './agent/tool.js';
+export { runAgent, CHATGLM3_CODE_INTERPRETER_PROMPT, DEFAULT_MAX_ROUNDS } from './agent/loop.js';
+export type { RunAgentOptions, AgentEvent, AgentMessage, AgentToolMessage, AgentAssistantMessage, AgentToolCall } from './agent/loop.js';
+export { builtinTools, randomNumberGeneratorTool, calculatorTool, currentTimeTool, BUILTIN_TOOL_NAMES } from './agent/builtin-tools.js';
+export { evaluateExpression } from './agent/calculator.js';
+export { loadToolsModule } from './agent/tools-module.js';
+export { localCompleter } from './agent/completer.js';
+export type { ChatCompleter, CompletionRequest, CompletionEvent, CompletionUsage } from './agent/completer.js';
+export { remoteCompleter } from './agent/remote.js';
+export type { RemoteCompleterOptions } from './agent/remote.js';
+export { DEFAULT_OBSERVATION_CHARS, DEFAULT_TOOL_TIMEOUT_MS } from './agent/tool-runner.js';
+export type { ToolErrorKind } from './agent/tool-runner.js';
+export type { ChatCompletionToolChoice } from './chat/tool-choice.js';
+// Code interpreter: a sandboxed, persistent Python (bubblewrap) for ChatGLM3's interpreter replies.
+export {
+  createCodeInterpreter,
+  formatCodeObservation,
+  CODE_OBSERVATION_MAX_CHARS,
+  SANDBOX_PACKAGES,
+  SANDBOX_WORK_DIR,
+} from './agent/interpreter/index.js';
+export type { CodeInterpreter, CodeInterpreterOptions } from './agent/interpreter/index.js';
+export type { CodeRunResult, CodeRunError, CodeRunImage, CodeInterpreterLike } from './agent/interpreter-types.js';
+// Getting models from the Hugging Face hub, and the cache shared with huggingface_hub.
+export { pullModel } from './hub/pull.js';
+export type { PullOptions, PullResult, PullEvent, PlannedFile } from './hub/pull.js';
+export { hubCacheDir, resolveModelRef, parseModelRef, scanCache, removeCached } from './hub/cache.js';
+export type { ModelRef, CachedModel, CachedSnapshot, RemoveResult } from './hub/cache.js';
+export type { HubOptions } from './hub/client.js';

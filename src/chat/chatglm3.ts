@@ -7,6 +7,7 @@
 import { ChatGLMError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parsePythonCall, PythonSyntaxError, type JsonValue } from './python-literal.js';
+import { checkJsonDepth } from './json-depth.js';
 import { parseSegments, type ArgumentDecoder } from './reply.js';
 import type { ChatFormat, ChatMessage, ParsedReply, PromptPiece, RenderedPrompt } from './types.js';
 
@@ -17,6 +18,7 @@ const ROLES = new Set(['system', 'user', 'assistant', 'observation']);
 
 export function systemTextWithTools(content: string, tools: JsonValue): string {
   // json.dumps(tools, indent=4, ensure_ascii=False) == JSON.stringify(tools, null, 4) for JSON data.
+  checkJsonDepth(tools, 'the tool definitions');
   return `${content}\n${JSON.stringify(tools, null, 4)}`;
 }
 
@@ -49,6 +51,10 @@ export const chatglm3: ChatFormat = {
     const pieces: PromptPiece[] = [{ special: '[gMASK]' }, { special: 'sop' }];
     for (const m of messages) {
       if (!ROLES.has(m.role)) throw new ChatGLMError('BAD_ARGUMENT', `chatglm3: unknown role "${m.role}" (use system, user, assistant or observation)`);
+      // The metadata line ends at the first newline: one inside it (a replayed tool name) would forge the content.
+      if (m.metadata !== undefined && /[\r\n]/.test(m.metadata)) {
+        throw new ChatGLMError('BAD_ARGUMENT', `chatglm3: a ${m.role} message's metadata (tool name) ${JSON.stringify(m.metadata.slice(0, 40))} contains a line break; use a one-line name`);
+      }
       const content = m.role === 'system' && m.tools !== undefined ? systemTextWithTools(m.content, m.tools) : m.content;
       pieces.push({ special: `<|${m.role}|>` }, { text: `${m.metadata ?? ''}\n` }, { text: content });
     }

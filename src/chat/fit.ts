@@ -25,7 +25,26 @@ export function fitConversation(
   contextLength: number,
   policy: TruncationPolicy = 'drop_oldest',
 ): FittedPrompt {
-  const encode = (ms: readonly ChatMessage[]): number[] => encodePieces(format.render(ms).pieces, tokenizer);
+  // Each text piece is encoded on its own, so a piece's ids never change: remembering them makes
+  // every re-render after dropping turns cost lookups, not tokenization.
+  const memo = new Map<string, readonly number[]>();
+  const cached: Tokenizer = {
+    kind: tokenizer.kind,
+    vocabSize: tokenizer.vocabSize,
+    encode: (text) => {
+      let ids = memo.get(text);
+      if (ids === undefined) {
+        ids = tokenizer.encode(text);
+        memo.set(text, ids);
+      }
+      return [...ids];
+    },
+    decode: (ids) => tokenizer.decode(ids),
+    specialId: (name) => tokenizer.specialId(name),
+    isSpecial: (id) => tokenizer.isSpecial(id),
+    createStreamDecoder: () => tokenizer.createStreamDecoder(),
+  };
+  const encode = (ms: readonly ChatMessage[]): number[] => encodePieces(format.render(ms).pieces, cached);
   let ids = encode(messages);
   const fits = (n: number): boolean => n + maxNewTokens <= contextLength;
   if (fits(ids.length)) return { messages: [...messages], ids, dropped: 0 };
@@ -44,11 +63,20 @@ export function fitConversation(
   rest.forEach((m, i) => {
     if (m.role === 'user' || i === 0) starts.push(i);
   });
+  // The fewest turns to drop so that the rest fits (or all but the last): dropping more turns never
+  // lengthens the prompt, so a binary search finds it with a logarithmic number of renders.
+  const keepFrom = (t: number): ChatMessage[] => rest.slice(starts[t]);
+  let lo = 1;
+  let hi = Math.max(1, starts.length - 1);
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (fits(encode([...system, ...keepFrom(mid)]).length)) hi = mid;
+    else lo = mid + 1;
+  }
   let kept = rest;
-  for (let t = 1; t < starts.length; t++) {
-    kept = rest.slice(starts[t]);
+  if (starts.length > 1) {
+    kept = keepFrom(lo);
     ids = encode([...system, ...kept]);
-    if (fits(ids.length)) break;
   }
   // Even the last turn alone may leave less room than max_tokens: generation then stops at the
   // context length (finish_reason "length") rather than overflowing; a prompt that does not fit

@@ -15,6 +15,12 @@ export class PythonSyntaxError extends Error {
   }
 }
 
+/**
+ * Keys that would reach an object's prototype machinery when the arguments are assigned, spread
+ * or merged by a caller (`obj.__proto__ = x` replaces the prototype). Model output never needs them.
+ */
+export const UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
 export interface ParsedCall {
   name: string;
   kwargs: Record<string, JsonValue>;
@@ -36,6 +42,7 @@ export function parsePythonCall(source: string): ParsedCall {
     if (!p.peek('=')) throw new PythonSyntaxError(`positional argument or missing '=' after '${key}'`, at);
     p.expect('=');
     p.ws();
+    if (UNSAFE_KEYS.has(key)) throw new PythonSyntaxError(`argument name ${key} is not allowed`, at);
     if (Object.prototype.hasOwnProperty.call(kwargs, key)) throw new PythonSyntaxError(`keyword argument repeated: ${key}`, at);
     kwargs[key] = p.value();
     p.ws();
@@ -219,7 +226,9 @@ class Parser {
       if (typeof key === 'object' && key !== null) throw new PythonSyntaxError('dict keys must be strings, numbers, booleans or None', at);
       this.ws();
       this.expect(':');
-      out[key === null ? 'null' : String(key)] = this.value();
+      const name = key === null ? 'null' : String(key);
+      if (UNSAFE_KEYS.has(name)) throw new PythonSyntaxError(`dict key ${name} is not allowed`, at);
+      out[name] = this.value();
       this.ws();
       if (this.peek(',')) {
         this.expect(',');

@@ -55,6 +55,40 @@ export class ReplyStream {
     return this.segments.map((s) => this.tokenizer.decode(s.ids));
   }
 
+  /**
+   * The segment texts cut before the earliest of `stops`, for a generation a stop string ended.
+   * Segment boundaries stay where the segment token ids were: text that merely quotes the
+   * segment token (a web page the model repeats) never opens a segment, so it can never become a
+   * tool call. The search runs over the segments joined with the token's text, as the generation
+   * loop saw them; when no stop string is found (decoding per segment can differ at the edges),
+   * nothing is cut.
+   */
+  segmentTextsBefore(stops: readonly string[], segmentToken: string): string[] {
+    const texts = this.segmentTexts();
+    const starts: number[] = [];
+    let raw = '';
+    for (const [i, t] of texts.entries()) {
+      if (i > 0) raw += segmentToken;
+      starts.push(raw.length);
+      raw += t;
+    }
+    let cut = -1;
+    for (const s of stops) {
+      if (s.length === 0) continue;
+      const i = raw.indexOf(s);
+      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+    }
+    if (cut < 0) return texts;
+    const out: string[] = [];
+    for (const [i, t] of texts.entries()) {
+      const start = starts[i]!;
+      if (start > cut) break;
+      out.push(t.slice(0, Math.max(0, cut - start)));
+      if (cut <= start + t.length) break;
+    }
+    return out;
+  }
+
   /** Visible text still held back that belongs to the reply (an incomplete tag at the end). */
   flush(): string {
     const seg = this.segments[this.segments.length - 1]!;

@@ -22,8 +22,16 @@ export function fillTrainingDate(text: string, date = '2023年'): string {
 
 /** The code inside the first ``` fence of `content` ('' when there is none). */
 export function fencedCode(content: string): string {
-  const m = /```[^\n]*\n([\s\S]*?)\n?```/.exec(content);
-  return m ? m[1]! : '';
+  // What /```[^\n]*\n([\s\S]*?)\n?```/ matches, found with indexOf: the regex backtracks
+  // quadratically over a long run of backticks.
+  const open = content.indexOf('```');
+  if (open < 0) return '';
+  const nl = content.indexOf('\n', open + 3);
+  if (nl < 0) return '';
+  const close = content.indexOf('```', nl + 1);
+  if (close < 0) return '';
+  const end = close > nl + 1 && content[close - 1] === '\n' ? close - 1 : close;
+  return content.slice(nl + 1, end);
 }
 
 export function parseSegments(parts: readonly string[], tools: boolean, decodeArgs: ArgumentDecoder, date = '2023年'): ParsedReply {

@@ -12,7 +12,8 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { fitConversation, type TruncationPolicy } from './fit.js';
 import { ReplyStream } from './reply-stream.js';
 import { StopStringMatcher } from '../generate/stop-strings.js';
-import type { ChatFormat, ChatMessage, ParsedReply } from './types.js';
+import type { ChatFormat, ChatMessage, ParsedReply, PromptPiece } from './types.js';
+import { encodePieces } from './prompt-pieces.js';
 
 export interface ChatEngine {
   model: CausalLM;
@@ -33,6 +34,11 @@ export interface ReplyOptions extends SamplingOptions {
   tools?: boolean;
   /** What to do when the conversation does not fit: drop the oldest turns (default) or fail. */
   truncation?: TruncationPolicy;
+  /**
+   * The start of the reply, written into the prompt after the assistant header (a forced tool
+   * call). It is part of the reply that is parsed, not of the visible text.
+   */
+  replyPrefix?: readonly PromptPiece[];
 }
 
 export interface ChatReply {
@@ -67,7 +73,9 @@ export class ChatSession {
     const { model, tokenizer, format, contextLength } = this.engine;
     if (messages.length === 0) throw new ChatGLMError('BAD_ARGUMENT', 'chat: no messages to answer');
     const maxNewTokens = options.maxNewTokens ?? 256;
-    const fitted = fitConversation(format, tokenizer, messages, maxNewTokens, contextLength, options.truncation ?? 'drop_oldest');
+    const prefixIds = options.replyPrefix !== undefined ? encodePieces(options.replyPrefix, tokenizer) : [];
+    const fitted = fitConversation(format, tokenizer, messages, maxNewTokens + prefixIds.length, contextLength, options.truncation ?? 'drop_oldest');
+    const promptIds = prefixIds.length > 0 ? [...fitted.ids, ...prefixIds] : fitted.ids;
     this.sequence ??= new CachedSequence(model.newCache(contextLength));
     const genOptions: GenerateOptions = {
       ...samplingOnly(options),
@@ -82,13 +90,15 @@ export class ChatSession {
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
     };
     const reply = new ReplyStream(tokenizer, format.segmentToken, format.segmentToken === undefined, format.trainingDate, options.tools ?? false);
+    // The forced start belongs to the reply's first segment (a call header shows no text).
+    for (const id of prefixIds) reply.push(id);
     // The loop stops on stop strings in the raw text; the visible text is cut by its own matcher
     // so that no part of a stop string is ever shown.
     const visibleStop = new StopStringMatcher(options.stop ?? []);
     let cut = false;
     // Whitespace before a stop string is stripped by the parser, so it is only shown once more text follows.
     const trailingSpace = new TrailingSpaceHolder();
-    const it = generate(model, fitted.ids, genOptions);
+    const it = generate(model, promptIds, genOptions);
     let result: GenerationResult;
     for (;;) {
       const r = await it.next();
@@ -96,8 +106,11 @@ export class ChatSession {
         result = r.value;
         break;
       }
-      if (r.value.id !== undefined && !cut) {
-        const check = visibleStop.push(reply.push(r.value.id));
+      if (r.value.id === undefined) continue;
+      // Every id reaches the reply (its segments are split on ids); only the visible text stops at a cut.
+      const delta = reply.push(r.value.id);
+      if (!cut) {
+        const check = visibleStop.push(delta);
         if (check.stop !== undefined) cut = true;
         const shown = trailingSpace.push(check.text);
         if (shown) yield shown;
@@ -108,19 +121,21 @@ export class ChatSession {
       const tail = trailingSpace.push(check.text + (check.stop === undefined && result.stopString === undefined ? visibleStop.flush() : ''));
       if (tail) yield tail;
     }
-    // A stop string cuts the text mid-token; then the cut text is what gets parsed.
+    // A stop string cuts the text mid-token; then the cut text is what gets parsed. Segments are
+    // always split on the segment token's id, never on its text (the reply stream holds the ids,
+    // a forced start included).
     const segments =
       result.stopString !== undefined
         ? format.segmentToken !== undefined
-          ? result.text.split(format.segmentToken)
-          : [result.text]
+          ? reply.segmentTextsBefore(options.stop ?? [], format.segmentToken)
+          : [(prefixIds.length > 0 ? tokenizer.decode(prefixIds) : '') + result.text]
         : reply.segmentTexts();
     const parsed = format.parse(segments, { tools: options.tools ?? false });
     return {
       parsed,
       raw: segments.join(format.segmentToken ?? ''),
       result,
-      promptIds: fitted.ids,
+      promptIds,
       dropped: fitted.dropped,
     };
   }

@@ -6,9 +6,11 @@
 import { existsSync } from 'node:fs';
 import { ChatGLMError } from '../errors.js';
 import { bundledModelPath } from '../api.js';
+import { resolveModelRef } from '../hub/cache.js';
 
 export function resolveModelPath(given: string | undefined): string {
-  if (given !== undefined) return given;
+  // OWNER/NAME[@rev] is looked up in the Hugging Face cache (see `chatglm pull`).
+  if (given !== undefined) return resolveModelRef(given);
   const dir = bundledModelPath();
   if (!existsSync(dir)) {
     throw new ChatGLMError('FILE_NOT_FOUND', `no --model given and the bundled demo model is missing (${dir}); pass --model DIR`, { file: dir });

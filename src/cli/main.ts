@@ -13,6 +13,10 @@ import { register as registerGenerate } from './commands/generate.js';
 import { register as registerChat } from './commands/chat.js';
 import { register as registerConvert } from './commands/convert.js';
 import { register as registerBench } from './commands/bench.js';
+import { register as registerAgent } from './commands/agent.js';
+import { register as registerPull } from './commands/pull.js';
+import { register as registerList } from './commands/list.js';
+import { register as registerRm } from './commands/rm.js';
 import { packageVersion } from './version.js';
 import { endQuietlyOnClosedPipe } from './quiet-epipe.js';
 
@@ -34,6 +38,10 @@ export function buildProgram(): Command {
     registerChat,
     registerConvert,
     registerBench,
+    registerAgent,
+    registerPull,
+    registerList,
+    registerRm,
   ]) {
     register(program);
   }

@@ -49,6 +49,8 @@ export interface ConvertOptions {
   /** Overrides the family detected from the directory (decides the special tokens). */
   family?: ModelFamily;
   onProgress?: (p: ConvertProgress) => void;
+  /** Stops between tensors; the partial file is removed and an ABORTED error thrown. */
+  signal?: AbortSignal;
 }
 
 export interface ConvertResult {
@@ -380,6 +382,7 @@ export async function convertToGguf(options: ConvertOptions): Promise<ConvertRes
     let bytes = 0;
     try {
       for (let i = 0; i < planned.length; i++) {
+        if (options.signal?.aborted) throw new ChatGLMError('ABORTED', `convert: interrupted; ${out} was not written`);
         const p = planned[i]!;
         const td = await ckpt.source.read(p.hf.name);
         await writer.writeTensor(p.spec.name, encode(td, p.spec));

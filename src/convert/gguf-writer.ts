@@ -6,7 +6,9 @@
  * The file is written under a temporary name and renamed into place by `finish()`, so an
  * interrupted conversion never leaves a truncated .gguf that looks complete.
  */
+import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
+import nodePath from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 import { ChatGLMError } from '../errors.js';
 import {
@@ -257,19 +259,31 @@ export class GgufWriter {
     });
     s.pad(alignment);
 
-    const tmpPath = `${path}.partial-${process.pid}`;
-    let fh: FileHandle;
-    try {
-      fh = await open(tmpPath, 'w');
-    } catch (err) {
-      throw new ChatGLMError('FILE_NOT_FOUND', `cannot create ${path}: ${(err as Error).message} (check that the folder exists and is writable)`, {
-        file: path,
-        cause: err,
-      });
+    // A fresh random name in the target's folder, created exclusively: 'wx' (O_CREAT|O_EXCL) never
+    // opens an existing file and never follows a symlink planted at that name, so a predictable
+    // temporary name cannot be used to overwrite another file.
+    let tmpPath = '';
+    let fh: FileHandle | undefined;
+    for (let attempt = 0; fh === undefined; attempt++) {
+      tmpPath = nodePath.join(nodePath.dirname(path), `.${nodePath.basename(path)}.partial-${randomBytes(8).toString('hex')}`);
+      try {
+        fh = await open(tmpPath, 'wx', 0o644);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 5) continue;
+        throw new ChatGLMError('FILE_NOT_FOUND', `cannot create ${path}: ${(err as Error).message} (check that the folder exists and is writable)`, {
+          file: path,
+          cause: err,
+        });
+      }
     }
     const w = new GgufWriter(path, tmpPath, fh, options.tensors, sizes, alignment);
     await w.write(s.result());
     return w;
+  }
+
+  /** The temporary file being written (renamed to `path` by finish, removed by abort). */
+  get temporaryPath(): string {
+    return this.tmpPath;
   }
 
   /** The tensor writeTensor expects next, or undefined when all are written. */

@@ -231,9 +231,52 @@ function smallU64(c: Cursor, ctx: ParseContext, what: string, max: number): numb
   return Number(v);
 }
 
-function readString(c: Cursor, ctx: ParseContext): string {
-  const n = smallU64(c, ctx, 'a string length', ctx.fileSize);
-  return utf8.decode(c.bytes(n));
+/**
+ * Bounds on what a key can need, checked before anything is allocated, so one corrupt length or
+ * count is a clear error instead of reading gigabytes or exhausting the heap. Keys and tensor
+ * names are short (llama.cpp caps tensor names at 64 bytes); a chat template is a few KB; the
+ * largest arrays are vocabularies and merge lists of a few hundred thousand entries.
+ */
+export const GGUF_LIMITS = {
+  keyBytes: 4096,
+  stringBytes: 16 << 20,
+  arrayItems: 1 << 22,
+  /** The whole header (metadata and tensor infos); GLM-4's, with 151,552 tokens and merges, is under 10 MB. */
+  headerBytes: 64 << 20,
+  tensors: 1 << 20,
+} as const;
+
+/** Smallest encoding of one array item of `type` (strings: their u64 length). */
+function minItemBytes(type: number): number {
+  switch (type) {
+    case GgufValueType.UINT8:
+    case GgufValueType.INT8:
+    case GgufValueType.BOOL:
+      return 1;
+    case GgufValueType.UINT16:
+    case GgufValueType.INT16:
+      return 2;
+    case GgufValueType.UINT32:
+    case GgufValueType.INT32:
+    case GgufValueType.FLOAT32:
+      return 4;
+    case GgufValueType.ARRAY:
+      return 12;
+    default:
+      return 8;
+  }
+}
+
+function readString(c: Cursor, ctx: ParseContext, what = 'a string', max: number = GGUF_LIMITS.stringBytes): string {
+  const at = c.pos;
+  const v = c.u64();
+  if (v > BigInt(ctx.fileSize)) {
+    throw badFormat(ctx.file, `a string length (${what} at byte ${at}) is ${v}, more than the file could hold (${ctx.fileSize} bytes); the file is corrupt or not GGUF`);
+  }
+  if (v > BigInt(max)) throw badFormat(ctx.file, `${what} at byte ${at} claims ${v} bytes, more than ${max} bytes, the most it can need; the file is corrupt`);
+  // Longer than the rest of the file: reported as a truncated header.
+  if (v > BigInt(ctx.fileSize - c.pos)) throw new NeedMore();
+  return utf8.decode(c.bytes(Number(v)));
 }
 
 function readValue(c: Cursor, ctx: ParseContext, type: number, depth: number): GgufValue {
@@ -268,7 +311,16 @@ function readValue(c: Cursor, ctx: ParseContext, type: number, depth: number): G
     case GgufValueType.ARRAY: {
       if (depth > 8) throw badFormat(ctx.file, 'metadata arrays are nested more than 8 deep; the file is corrupt');
       const itemType = c.u32();
-      const n = smallU64(c, ctx, 'an array length', ctx.fileSize);
+      const at = c.pos;
+      const v = c.u64();
+      if (v > BigInt(ctx.fileSize)) {
+        throw badFormat(ctx.file, `an array length (at byte ${at}) is ${v}, more than the file could hold (${ctx.fileSize} bytes); the file is corrupt or not GGUF`);
+      }
+      if (v > BigInt(GGUF_LIMITS.arrayItems)) {
+        throw badFormat(ctx.file, `a metadata array at byte ${at} claims ${v} items, more than ${GGUF_LIMITS.arrayItems}, the most a vocabulary needs; the file is corrupt`);
+      }
+      const n = Number(v);
+      if (n * minItemBytes(itemType) > ctx.fileSize - c.pos) throw new NeedMore();
       const items: GgufValue[] = new Array<GgufValue>(n);
       for (let i = 0; i < n; i++) items[i] = readValue(c, ctx, itemType, depth + 1);
       return { itemType, items };
@@ -293,11 +345,12 @@ function parseHeader(buf: Uint8Array, ctx: ParseContext): Omit<GgufHeader, 'path
     throw new ChatGLMError('UNSUPPORTED', `${ctx.file}: GGUF version ${version} is not supported${hint}; versions 2 and 3 are`, { file: ctx.file });
   }
   // Every tensor info and kv pair takes at least 8 bytes, which bounds honest counts by the file size.
-  const tensorCount = smallU64(c, ctx, 'the tensor count', Math.floor(ctx.fileSize / 8));
+  const tensorCount = smallU64(c, ctx, 'the tensor count', Math.min(GGUF_LIMITS.tensors, Math.floor(ctx.fileSize / 8)));
   const kvCount = smallU64(c, ctx, 'the metadata count', Math.floor(ctx.fileSize / 8));
   const metadata = new Map<string, GgufMetadataEntry>();
   for (let i = 0; i < kvCount; i++) {
-    const key = readString(c, ctx);
+    const key = readString(c, ctx, 'a metadata key', GGUF_LIMITS.keyBytes);
+    if (metadata.has(key)) throw badFormat(ctx.file, `metadata key ${JSON.stringify(key)} appears twice; the file is corrupt`);
     const type = c.u32();
     const value = readValue(c, ctx, type, 0);
     metadata.set(key, { type, value });
@@ -315,7 +368,7 @@ function parseHeader(buf: Uint8Array, ctx: ParseContext): Omit<GgufHeader, 'path
   }
   const tensors: GgufTensorInfo[] = [];
   for (let i = 0; i < tensorCount; i++) {
-    const name = readString(c, ctx);
+    const name = readString(c, ctx, 'a tensor name', GGUF_LIMITS.keyBytes);
     const nDims = c.u32();
     if (nDims > 8) throw badFormat(ctx.file, `tensor ${name} has ${nDims} dimensions; the file is corrupt`);
     const ne: number[] = [];
@@ -416,6 +469,9 @@ async function readHeader(fh: FileHandle, file: string, fileSize: number): Promi
   // until the parser stops asking for more.
   let chunk = Math.min(fileSize, 1 << 20);
   for (;;) {
+    if (chunk > GGUF_LIMITS.headerBytes) {
+      throw badFormat(file, `the GGUF header is larger than ${GGUF_LIMITS.headerBytes >> 20} MiB (real ones are a few MB); the file is corrupt`);
+    }
     const buf = await readUpTo(fh, 0, chunk);
     try {
       const parsed = parseHeader(buf, ctx);
@@ -427,17 +483,26 @@ async function readHeader(fh: FileHandle, file: string, fileSize: number): Promi
       if (chunk >= fileSize) {
         throw badFormat(file, `truncated: the file (${fileSize} bytes) ends inside the GGUF header; re-download or re-convert it`);
       }
-      chunk = Math.min(fileSize, chunk * 4);
+      chunk = Math.min(fileSize, chunk * 4, chunk < GGUF_LIMITS.headerBytes ? GGUF_LIMITS.headerBytes : Infinity);
     }
   }
 }
 
 function validateExtents(h: GgufHeader): void {
   const seen = new Set<string>();
+  // Tensor data is laid out in declaration order without overlap, as every writer does and
+  // llama.cpp requires; anything else means two tensors would share bytes.
+  let prevEnd = 0;
+  let prevName = '';
   for (const t of h.tensors) {
     if (seen.has(t.name)) throw badFormat(h.path, `tensor ${t.name} appears twice; the file is corrupt`);
     seen.add(t.name);
+    if (t.offset < prevEnd) {
+      throw badFormat(h.path, `tensor ${t.name} starts at data offset ${t.offset}, inside or before the previous tensor ${prevName} (which ends at ${prevEnd}); the file is corrupt`);
+    }
     if (t.byteSize === undefined) continue;
+    prevEnd = t.offset + t.byteSize;
+    prevName = t.name;
     const end = t.fileOffset + t.byteSize;
     if (end > h.fileSize) {
       throw badFormat(

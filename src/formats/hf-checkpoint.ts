@@ -26,6 +26,15 @@ export interface HFCheckpoint {
   tokenizerFile?: string;
 }
 
+/** A regular file (or a link to one): a shard named "." or a directory is not a shard. */
+async function isFile(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
 async function exists(p: string): Promise<boolean> {
   try {
     await access(p);
@@ -93,14 +102,18 @@ async function openShards(
   }
   const map = weightMap as Record<string, unknown>;
   const files: string[] = [];
+  const fileSet = new Set<string>();
   for (const [name, shard] of Object.entries(map)) {
-    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\') || shard === '..') {
+    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\') || shard.includes('\0') || shard === '..' || shard === '.' || shard === '') {
       throw badFormat(indexFile, `weight_map entry for ${name} is not a file name in the model directory`);
     }
-    if (!files.includes(shard)) files.push(shard);
+    if (!fileSet.has(shard)) {
+      fileSet.add(shard);
+      files.push(shard);
+    }
   }
   for (const f of files) {
-    if (!(await exists(path.join(dir, f)))) {
+    if (!(await isFile(path.join(dir, f)))) {
       throw new ChatGLMError('FILE_NOT_FOUND', `${indexFile} names shard ${f}, which is missing from ${dir}: download the missing shard`, {
         file: path.join(dir, f),
       });

@@ -145,7 +145,8 @@ export function unpickle(bytes: Uint8Array, file: string): PickleValue {
   };
   const append = (target: PickleValue, items: PickleValue[]): void => {
     if (typeof target !== 'object' || target === null || !('type' in target) || target.type !== 'list') throw fail('APPEND on a non-list');
-    target.items.push(...items);
+    // One at a time: spreading 300K items as arguments overflows the call stack.
+    for (const x of items) target.items.push(x);
   };
 
   for (;;) {

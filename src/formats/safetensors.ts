@@ -42,6 +42,45 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * The first key that occurs twice at the top level of a JSON object text (already known to be
+ * valid JSON), or undefined. One linear pass that tracks nesting and skips string contents.
+ */
+export function firstDuplicateTopLevelKey(json: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let i = 0;
+  const n = json.length;
+  while (i < n) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: find its end (a quote not escaped by an odd run of backslashes).
+      let j = i + 1;
+      while (j < n) {
+        const d = json.charCodeAt(j);
+        if (d === 0x5c) j += 2;
+        else if (d === 0x22) break;
+        else j++;
+      }
+      if (depth === 1) {
+        let k = j + 1;
+        while (k < n && (json[k] === ' ' || json[k] === '\t' || json[k] === '\n' || json[k] === '\r')) k++;
+        if (json[k] === ':') {
+          const key = JSON.parse(json.slice(i, j + 1)) as string;
+          if (seen.has(key)) return key;
+          seen.add(key);
+        }
+      }
+      i = j + 1;
+      continue;
+    }
+    if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+    i++;
+  }
+  return undefined;
+}
+
 /** Parses and validates a header; exported for tests and for tools that only need the listing. */
 export function parseSafetensorsHeader(
   file: string,
@@ -56,6 +95,9 @@ export function parseSafetensorsHeader(
     throw badFormat(file, `the safetensors header is not valid JSON (${(e as Error).message}); the file is corrupt or not a safetensors file`);
   }
   if (!isRecord(parsed)) throw badFormat(file, 'the safetensors header is not a JSON object');
+  // JSON.parse keeps the last of two equal keys, silently; two entries for one tensor is corruption.
+  const dup = firstDuplicateTopLevelKey(headerJson);
+  if (dup !== undefined) throw badFormat(file, `tensor ${dup} appears twice in the safetensors header; the file is corrupt`);
   const entries = new Map<string, Entry>();
   const metadata: Record<string, string> = {};
   const dataSize = fileSize - dataStart;
@@ -89,6 +131,7 @@ export function parseSafetensorsHeader(
     }
     const [begin, end] = offsets as [number, number];
     const expected = elementCount(shape) * size;
+    if (!Number.isSafeInteger(expected)) throw badFormat(file, `tensor ${name}: shape [${shape.join(', ')}] has more elements than a file can hold`);
     if (end - begin !== expected) {
       throw badFormat(
         file,

@@ -151,6 +151,8 @@ function tensorEntry(file: string, zip: ZipReader, prefix: string, name: string,
   const stride = intList(strideV ?? null, 'stride', file, name);
   if (stride.length !== shape.length || shape.some((d) => d < 0)) throw badFormat(file, `tensor ${name}: size and stride do not match`);
   const numel = elementCount(shape);
+  // Enough huge dimensions overflow to Infinity, and Infinity times a zero dimension is NaN.
+  if (!Number.isSafeInteger(numel)) throw badFormat(file, `tensor ${name}: size [${shape.join(', ')}] has more elements than a file can hold`);
   // Row-major contiguity; a dimension of size 1 may carry any stride (torch leaves them arbitrary).
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {

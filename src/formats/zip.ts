@@ -23,6 +23,7 @@ const ZIP64_LOCATOR_SIG = 0x07064b50;
 const ZIP64_EOCD_SIG = 0x06064b50;
 const CDIR_SIG = 0x02014b50;
 const LOCAL_SIG = 0x04034b50;
+const MAX_CENTRAL_DIRECTORY = 64 << 20;
 
 function u64(view: DataView, off: number, file: string): number {
   const v = view.getBigUint64(off, true);
@@ -160,6 +161,11 @@ async function readCentralDirectory(fh: FileHandle, file: string, size: number):
     cdOffset = u64(rv, 48, file);
   }
   if (cdOffset + cdSize > size) throw badFormat(file, 'zip central directory lies outside the file: the file is truncated or corrupt');
+  // torch archives list a few thousand entries; a larger directory (or more entries than it can
+  // hold) is corruption, caught before reading it.
+  if (cdSize > MAX_CENTRAL_DIRECTORY || count * 46 > cdSize) {
+    throw badFormat(file, `zip central directory of ${cdSize} bytes for ${count} entries: corrupt archive`);
+  }
   const cd = await readExactly(fh, file, cdOffset, cdSize, 'zip central directory');
   const v = new DataView(cd.buffer);
   const entries = new Map<string, ZipEntry>();
@@ -182,14 +188,24 @@ async function readCentralDirectory(fh: FileHandle, file: string, size: number):
     while (e + 4 <= extraEnd) {
       const id = v.getUint16(e, true);
       const len = v.getUint16(e + 2, true);
+      if (e + 4 + len > extraEnd) throw badFormat(file, `zip entry ${name}: an extra field runs past its entry: corrupt archive`);
       if (id === 0x0001) {
         let q = e + 4;
-        if (uncompressedSize === 0xffffffff) { uncompressedSize = u64(v, q, file); q += 8; }
-        if (compressedSize === 0xffffffff) { compressedSize = u64(v, q, file); q += 8; }
-        if (localHeaderOffset === 0xffffffff) { localHeaderOffset = u64(v, q, file); q += 8; }
+        const fieldEnd = e + 4 + len;
+        const next64 = (): number => {
+          if (q + 8 > fieldEnd) throw badFormat(file, `zip entry ${name}: the ZIP64 extra field is cut short: corrupt archive`);
+          const x = u64(v, q, file);
+          q += 8;
+          return x;
+        };
+        if (uncompressedSize === 0xffffffff) uncompressedSize = next64();
+        if (compressedSize === 0xffffffff) compressedSize = next64();
+        if (localHeaderOffset === 0xffffffff) localHeaderOffset = next64();
       }
       e += 4 + len;
     }
+    if (entries.has(name)) throw badFormat(file, `zip entry ${name} appears twice: corrupt archive`);
+    if (localHeaderOffset + 30 > size) throw badFormat(file, `zip entry ${name} starts past the end of the file: the file is truncated or corrupt`);
     entries.set(name, { name, method, compressedSize, size: uncompressedSize, localHeaderOffset });
     p += 46 + nameLen + extraLen + commentLen;
   }

@@ -7,6 +7,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ChatGLMError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
+import { checkFiniteLogits } from './finite-logits.js';
 import { createRng, randomSeed } from './rng.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampler.js';
 import { CachedSequence } from './sequence.js';
@@ -129,6 +130,7 @@ export async function* generate(
         break;
       }
       if (options.vocabLimit !== undefined && options.vocabLimit < logits.length) logits.fill(-Infinity, options.vocabLimit);
+      checkFiniteLogits(logits);
       const id = sampleToken(logits, history, options, rng);
       steps++;
       completion++;

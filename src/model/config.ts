@@ -54,10 +54,28 @@ function fieldError(file: string, field: string, problem: string): ChatGLMError 
   return new ChatGLMError('BAD_FORMAT', `${file}: field "${field}" ${problem}`, { file });
 }
 
+/**
+ * Upper bounds far above any published GLM (GLM-4: 40 layers, 4096 wide, 151,552 ids, 1M context),
+ * so a corrupt or hostile config fails here instead of sizing tensor lists and caches from it.
+ */
+const FIELD_MAX: Readonly<Record<string, number>> = {
+  hidden_size: 1 << 17,
+  num_layers: 1024,
+  num_attention_heads: 4096,
+  kv_channels: 4096,
+  multi_query_group_num: 4096,
+  ffn_hidden_size: 1 << 20,
+  padded_vocab_size: 1 << 22,
+  seq_length: 1 << 24,
+  pre_seq_len: 1 << 16,
+};
+
 function positiveInt(j: Json, file: string, field: string): number {
   const v = j[field];
   if (v === undefined) throw fieldError(file, field, 'is missing; this does not look like a ChatGLM2/3 or GLM-4 config');
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw fieldError(file, field, `must be a positive integer, got ${JSON.stringify(v)}`);
+  const max = FIELD_MAX[field];
+  if (max !== undefined && v > max) throw fieldError(file, field, `is ${v}, more than ${max}; the config is corrupt`);
   return v;
 }
 

@@ -72,9 +72,18 @@ const MATRIX_DTYPES: readonly DType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'];
 
 /** Checks names, shapes and dtypes before any data is read, so a bad file fails fast. */
 export function validateTensors(source: TensorSource, c: GLMConfig): Expected[] {
-  const expected = expectedTensors(c);
   const present = new Map<string, TensorInfo>(source.list().map((t) => [t.name, t]));
   const where = source.location;
+  // Compare the layer count with what the file holds before listing the tensors it implies.
+  const lastLayer = `${P}encoder.layers.${c.numLayers - 1}.input_layernorm.weight`;
+  if (c.numLayers > present.size || !present.has(lastLayer)) {
+    throw new ChatGLMError(
+      'MODEL_MISMATCH',
+      `${where}: the config says ${c.numLayers} layers but tensor ${lastLayer} is missing (the checkpoint is incomplete or does not match config.json)`,
+      { file: where },
+    );
+  }
+  const expected = expectedTensors(c);
   for (const e of expected) {
     const info = present.get(e.name);
     if (info === undefined) {

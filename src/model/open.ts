@@ -15,6 +15,7 @@ import type { ModelFamily } from '../tokenizer/types.js';
 import { detectModelFamily } from '../tokenizer/load.js';
 import { defaultRopeScaling, parseGLMConfig, type GLMConfig, type RopeScaling } from './config.js';
 import { GLMModel } from './glm.js';
+import { resolveModelRef } from '../hub/cache.js';
 import { loadWeights, validateTensors, type LoadProgress } from './load.js';
 import { checkModelPath } from './check-path.js';
 
@@ -57,6 +58,8 @@ export interface OpenedModel extends Omit<CheckpointHandle, 'source'> {
 
 /** Opens a model directory or .gguf file and validates its tensors; reads no weights yet. */
 export async function openCheckpoint(modelPath: string, options: Pick<OpenModelOptions, 'family' | 'ropeScaling'> = {}): Promise<CheckpointHandle> {
+  // A path, or a model name (OWNER/NAME[@rev]) found in the Hugging Face cache.
+  modelPath = resolveModelRef(modelPath);
   const isDir = (await checkModelPath(modelPath)) === 'hf';
   let handle: CheckpointHandle;
   if (isDir) {

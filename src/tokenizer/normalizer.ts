@@ -10,6 +10,7 @@ import { toWellFormed } from './utf8.js';
 
 export const SPACE_SYMBOL = '\u2581';
 const SPACE_BYTES = [0xe2, 0x96, 0x81];
+const MAX_REPLACEMENT_BYTES = 256;
 
 /** Darts-clone DoubleArray::commonPrefixSearch, longest match only. */
 class CharsMap {
@@ -26,6 +27,17 @@ class CharsMap {
     trieBytes.set(blob.subarray(4, 4 + trieSize));
     this.units = new Uint32Array(trieBytes.buffer, 0, trieSize >>> 2);
     this.normalized = blob.subarray(4 + trieSize);
+    // Replacements are NUL-terminated strings; real rules (NFKC) expand a character to at most a
+    // few dozen bytes. A longer one would let each input character grow the text without bound.
+    let runStart = 0;
+    for (let i = 0; i <= this.normalized.length; i++) {
+      if (i === this.normalized.length || this.normalized[i] === 0) {
+        if (i - runStart > MAX_REPLACEMENT_BYTES) {
+          throw badFormat(file, `precompiled_charsmap has a ${i - runStart}-byte replacement, more than ${MAX_REPLACEMENT_BYTES}: the tokenizer.model is corrupt`);
+        }
+        runStart = i + 1;
+      }
+    }
   }
 
   /**

@@ -109,6 +109,14 @@ class PairTable {
 
 const utf8 = new TextEncoder();
 
+/**
+ * Bounds far above real models (ChatGLM3: 64,798 pieces of at most 16 characters), so that a
+ * crafted tokenizer.model fails with a clear error instead of building tables of its own choosing.
+ */
+const MAX_PIECES = 1 << 22;
+const MAX_PIECE_LENGTH = 1024;
+const MAX_PIECE_CHARS = 1 << 23;
+
 export class SentencePieceTokenizer implements Tokenizer {
   readonly kind = 'sentencepiece' as const;
   readonly vocabSize: number;
@@ -177,6 +185,7 @@ export class SentencePieceTokenizer implements Tokenizer {
         { file },
       );
     }
+    if (n > MAX_PIECES) throw fail(`${n} pieces, more than ${MAX_PIECES}`);
     let unk = -1;
     const userDefinedTexts: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -184,6 +193,7 @@ export class SentencePieceTokenizer implements Tokenizer {
       this.scores[i] = e.score;
       this.types[i] = e.type;
       if (e.piece.length === 0) throw fail(`piece ${i} is empty`);
+      if (e.piece.length > MAX_PIECE_LENGTH) throw fail(`piece ${i} is ${e.piece.length} characters long, more than ${MAX_PIECE_LENGTH}`);
       if (e.piece.includes('\0')) throw fail(`piece ${i} contains a NUL character`);
       const normal = e.type === PieceType.NORMAL || e.type === PieceType.USER_DEFINED || e.type === PieceType.UNUSED;
       const target = normal ? this.pieceIds : this.reservedIds;
@@ -246,6 +256,7 @@ export class SentencePieceTokenizer implements Tokenizer {
     };
     let charCount = 0;
     for (let id = 0; id < n; id++) if (this.isMergeable(id)) charCount += proto.pieces[id]!.piece.length;
+    if (charCount > MAX_PIECE_CHARS) throw fail(`the pieces hold ${charCount} characters in all, more than ${MAX_PIECE_CHARS}`);
     this.bigrams = new PairTable(charCount);
     // Flat (left symbol, right symbol, piece) triples for every way a piece splits into two symbols.
     const splits: number[] = [];
@@ -629,19 +640,16 @@ export class SentencePieceTokenizer implements Tokenizer {
   }
 
   /** The library's resegment(): UNUSED pieces are split back into the pair that formed them. */
-  private resegment(sid: number, out: number[]): void {
-    const id = this.resolve[sid]!;
-    if (this.types[id] !== PieceType.UNUSED) {
-      out.push(id);
-      return;
+  private resegment(root: number, out: number[]): void {
+    // Iterative: a crafted model can chain UNUSED pieces thousands deep.
+    const stack = [root];
+    while (stack.length > 0) {
+      const sid = stack.pop()!;
+      const id = this.resolve[sid]!;
+      const p = this.types[id] === PieceType.UNUSED ? this.revMerge.get(id) : undefined;
+      if (!p) out.push(id);
+      else stack.push(p[1], p[0]);
     }
-    const p = this.revMerge.get(id);
-    if (!p) {
-      out.push(id);
-      return;
-    }
-    this.resegment(p[0], out);
-    this.resegment(p[1], out);
   }
 
   private checkId(id: number): void {

@@ -74,8 +74,17 @@ export class TikTokenTokenizer implements Tokenizer {
   constructor(ranks: ReadonlyArray<{ bytes: Uint8Array; rank: number }>, options: TikTokenOptions = {}) {
     this.file = options.file ?? '<ranks>';
     let maxRank = -1;
+    // Ranks index an array: bound them by the number of entries (or the declared special start),
+    // so a corrupt rank near 2^32 is an error here rather than a 4-billion-slot array.
+    const rankLimit = Math.max(ranks.length, options.specialStart ?? 0);
+    const rankSeen = new Set<number>();
     for (const { bytes, rank } of ranks) {
       const key = latin1(bytes);
+      if (!Number.isSafeInteger(rank) || rank < 0 || rank >= rankLimit) {
+        throw badFormat(this.file, `token ${JSON.stringify(key)} has rank ${rank}, outside 0..${rankLimit - 1} (one rank per entry); the rank file is corrupt`);
+      }
+      if (rankSeen.has(rank)) throw badFormat(this.file, `rank ${rank} is given to two tokens; the rank file is corrupt`);
+      rankSeen.add(rank);
       if (this.ranks.has(key)) throw badFormat(this.file, `token ${JSON.stringify(key)} appears twice`);
       this.ranks.set(key, rank);
       if (rank > maxRank) maxRank = rank;
@@ -128,35 +137,54 @@ export class TikTokenTokenizer implements Tokenizer {
     const key = Buffer.from(piece, 'utf8').toString('latin1');
     const whole = this.ranks.get(key);
     if (whole !== undefined) return [whole];
-    // Boundaries of the current parts; rank[i] is the rank of parts i and i+1 merged.
-    const bounds: number[] = [];
-    for (let i = 0; i <= key.length; i++) bounds.push(i);
-    const rankOf = (i: number): number =>
-      i + 2 < bounds.length ? (this.ranks.get(key.slice(bounds[i], bounds[i + 2])) ?? Infinity) : Infinity;
-    const pairRanks: number[] = [];
-    for (let i = 0; i + 1 < bounds.length; i++) pairRanks.push(rankOf(i));
-    for (;;) {
-      let best = -1;
-      let bestRank = Infinity;
-      for (let i = 0; i + 2 < bounds.length; i++) {
-        if (pairRanks[i]! < bestRank) {
-          bestRank = pairRanks[i]!;
-          best = i;
-        }
+    const n = key.length;
+    // Parts are identified by their start byte; next[i] is the start of the part after i (n at the
+    // end), prev[i] the one before (-1 at the start). Candidate merges sit in a min-heap keyed by
+    // (rank, start), which pops exactly the pair tiktoken's scan picks (lowest rank, leftmost);
+    // entries made stale by a merge are skipped when popped. O(n log n) where a rescan after
+    // each merge is quadratic on one long word.
+    const next = new Int32Array(n);
+    const prev = new Int32Array(n);
+    const alive = new Uint8Array(n).fill(1);
+    /** Current rank of the pair starting at part i (Infinity when unranked or at the end). */
+    const pairRank = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      next[i] = i + 1;
+      prev[i] = i - 1;
+    }
+    const rankOf = (i: number): number => {
+      const j = next[i]!;
+      if (j >= n) return Infinity;
+      return this.ranks.get(key.slice(i, next[j] ?? n)) ?? Infinity;
+    };
+    const heap = new MergeHeap();
+    for (let i = 0; i < n; i++) {
+      pairRank[i] = rankOf(i);
+      if (pairRank[i]! !== Infinity) heap.push(pairRank[i]!, i);
+    }
+    while (heap.size > 0) {
+      const [rank, i] = heap.pop();
+      if (!alive[i] || pairRank[i] !== rank) continue;
+      // Merge part i with the part after it.
+      const j = next[i]!;
+      alive[j] = 0;
+      next[i] = next[j]!;
+      if (next[i]! < n) prev[next[i]!] = i;
+      pairRank[i] = rankOf(i);
+      if (pairRank[i]! !== Infinity) heap.push(pairRank[i]!, i);
+      const p = prev[i]!;
+      if (p >= 0) {
+        pairRank[p] = rankOf(p);
+        if (pairRank[p]! !== Infinity) heap.push(pairRank[p]!, p);
       }
-      if (best < 0) break;
-      bounds.splice(best + 1, 1);
-      pairRanks.splice(best + 1, 1);
-      pairRanks[best] = rankOf(best);
-      if (best > 0) pairRanks[best - 1] = rankOf(best - 1);
     }
     const ids: number[] = [];
-    for (let i = 0; i + 1 < bounds.length; i++) {
-      const r = this.ranks.get(key.slice(bounds[i], bounds[i + 1]));
+    for (let i = 0; i < n; i = next[i]!) {
+      const r = this.ranks.get(key.slice(i, next[i]));
       if (r === undefined) {
         throw new ChatGLMError(
           'BAD_FORMAT',
-          `${this.file}: byte 0x${key.charCodeAt(bounds[i]!).toString(16)} has no rank, so the text cannot be encoded (the rank file must contain all 256 single bytes)`,
+          `${this.file}: byte 0x${key.charCodeAt(i).toString(16)} has no rank, so the text cannot be encoded (the rank file must contain all 256 single bytes)`,
           { file: this.file },
         );
       }
@@ -203,6 +231,65 @@ export class TikTokenTokenizer implements Tokenizer {
       push: (id: number) => decoder.decode(this.tokenToBytes(id), { stream: true }),
       flush: () => decoder.decode(),
     };
+  }
+}
+
+/** A binary min-heap of (rank, start) pairs, smaller start first on equal ranks. */
+class MergeHeap {
+  private ranks: number[] = [];
+  private starts: number[] = [];
+
+  get size(): number {
+    return this.ranks.length;
+  }
+
+  private less(a: number, b: number): boolean {
+    const ra = this.ranks[a]!;
+    const rb = this.ranks[b]!;
+    return ra < rb || (ra === rb && this.starts[a]! < this.starts[b]!);
+  }
+
+  private swap(a: number, b: number): void {
+    const r = this.ranks[a]!;
+    this.ranks[a] = this.ranks[b]!;
+    this.ranks[b] = r;
+    const s = this.starts[a]!;
+    this.starts[a] = this.starts[b]!;
+    this.starts[b] = s;
+  }
+
+  push(rank: number, start: number): void {
+    this.ranks.push(rank);
+    this.starts.push(start);
+    let k = this.ranks.length - 1;
+    while (k > 0) {
+      const parent = (k - 1) >> 1;
+      if (!this.less(k, parent)) break;
+      this.swap(k, parent);
+      k = parent;
+    }
+  }
+
+  pop(): [number, number] {
+    const top: [number, number] = [this.ranks[0]!, this.starts[0]!];
+    const lastRank = this.ranks.pop()!;
+    const lastStart = this.starts.pop()!;
+    if (this.ranks.length > 0) {
+      this.ranks[0] = lastRank;
+      this.starts[0] = lastStart;
+      let k = 0;
+      for (;;) {
+        const l = 2 * k + 1;
+        const r = l + 1;
+        let m = k;
+        if (l < this.ranks.length && this.less(l, m)) m = l;
+        if (r < this.ranks.length && this.less(r, m)) m = r;
+        if (m === k) break;
+        this.swap(k, m);
+        k = m;
+      }
+    }
+    return top;
   }
 }
 

@@ -85,14 +85,14 @@ export class NativeBackend implements Backend {
     if (type === 'q8_0' || type === 'q4_0') {
       // Decode reads every weight byte per token: huge pages spare the TLB a miss every 4 KiB.
       const packed = (this.hugePages ? this.addon.allocWeights(bytes.byteLength) : null) ?? new Uint8Array(bytes.byteLength);
-      this.addon.repack(TYPE_CODE[type], rows, cols, bytes, packed);
+      callNative('repack', () => this.addon.repack(TYPE_CODE[type], rows, cols, bytes, packed));
       return new NativeMatrix(type, rows, cols, packed);
     }
     return new NativeMatrix(type, rows, cols, bytes);
   }
 
   matmul(w: Matrix, x: Float32Array, n: number, out: Float32Array, bias?: Float32Array): void {
-    this.addon.matmul(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, x, n, out, bias ?? null);
+    callNative('matmul', () => this.addon.matmul(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, x, n, out, bias ?? null));
   }
 
   embedding(w: Matrix, ids: ArrayLike<number>, out: Float32Array): void {
@@ -110,26 +110,26 @@ export class NativeBackend implements Backend {
         throw new ChatGLMError('BAD_ARGUMENT', `token id ${ids[i]} is outside the vocabulary (0..${w.rows - 1})`);
       }
     }
-    this.addon.embedding(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, idArr, out);
+    callNative('embedding', () => this.addon.embedding(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, idArr, out));
   }
 
   rmsnorm(x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number, out: Float32Array): void {
-    this.addon.rmsnorm(this.ctx, x, weight, n, dim, eps, out);
+    callNative('rmsnorm', () => this.addon.rmsnorm(this.ctx, x, weight, n, dim, eps, out));
   }
 
   rope(x: Float32Array, n: number, nHeads: number, headDim: number, rotaryDim: number, positions: Float32Array, base: number): void {
     if (rotaryDim % 2 !== 0 || rotaryDim > headDim) {
       throw new ChatGLMError('BAD_ARGUMENT', `rope: rotaryDim ${rotaryDim} must be even and at most headDim ${headDim}`);
     }
-    this.addon.rope(this.ctx, x, n, nHeads, headDim, rotaryDim, positions, base);
+    callNative('rope', () => this.addon.rope(this.ctx, x, n, nHeads, headDim, rotaryDim, positions, base));
   }
 
   swiglu(x: Float32Array, n: number, half: number, out: Float32Array): void {
-    this.addon.swiglu(this.ctx, x, n, half, out);
+    callNative('swiglu', () => this.addon.swiglu(this.ctx, x, n, half, out));
   }
 
   add(a: Float32Array, b: Float32Array, len: number): void {
-    this.addon.add(this.ctx, a, b, len);
+    callNative('add', () => this.addon.add(this.ctx, a, b, len));
   }
 
   createKVCache(layers: number, groups: number, headDim: number, capacity: number): KVCache {
@@ -229,7 +229,7 @@ export class NativeBackend implements Backend {
     let scratch = 0;
     for (const seq of seqs) {
       const cache = this.cacheFor(seq, layer, nGroups, headDim);
-      const bytes = this.addon.attention(
+      const bytes = callNative('attention', () => this.addon.attention(
         this.ctx,
         q,
         k,
@@ -245,7 +245,7 @@ export class NativeBackend implements Backend {
         nGroups,
         headDim,
         scale,
-      );
+      ));
       scratch = Math.max(scratch, bytes);
     }
     this.scratchBytes = scratch;
@@ -275,4 +275,20 @@ export function createNativeBackend(options: NativeBackendOptions = {}): NativeB
   const load = loadAddon();
   if (load.addon === undefined) throw new ChatGLMError('BACKEND', `native backend unavailable: ${load.reason}`);
   return new NativeBackend(load.addon, options);
+}
+
+/**
+ * Runs one addon call. The addon checks sizes and throws plain RangeError/TypeError for arrays
+ * that do not fit the shapes passed: for callers those are a bad argument, like every other
+ * error this backend reports, never a raw JS error.
+ */
+function callNative<T>(op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ChatGLMError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    const code = err instanceof RangeError || err instanceof TypeError ? 'BAD_ARGUMENT' : 'BACKEND';
+    throw new ChatGLMError(code, `native ${op}: ${message}`, { cause: err });
+  }
 }

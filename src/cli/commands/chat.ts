@@ -19,8 +19,10 @@ import { validateRequestMessages } from '../../api/validate-request.js';
 import { loadChatModelForCli } from '../load-model.js';
 import { usageInWords } from '../usage-words.js';
 import { CHAT_HELP, ChatInputReader } from '../interactive-commands.js';
+import { addToolChatOptions, toolChat, wantsToolChat } from '../chat-tools.js';
+import { interpreterFromCli, type InterpreterCliOptions } from '../interpreter-cli.js';
 
-interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions {
+interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions, InterpreterCliOptions {
   messages?: string;
   tools?: string;
   system?: string;
@@ -33,6 +35,7 @@ export function register(program: Command): void {
   const cmd = program.command('chat').description('chat with a model: interactive, or one turn from --messages FILE.json');
   addModelOptions(cmd);
   addSamplingOptions(cmd);
+  addToolChatOptions(cmd);
   cmd
     .option('--messages <file>', 'JSON array of messages: answer the conversation once and exit')
     .option('--tools <file>', 'JSON tool list (OpenAI style or ChatGLM3 style) for the system prompt')
@@ -55,6 +58,13 @@ export function register(program: Command): void {
           // The conversion createChatCompletion runs, here so that its errors name the file.
           requestToChatMessages(messages as ChatCompletionMessageParam[], tools, chat.format, undefined, opts.messages);
           await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
+        } else if (wantsToolChat(opts)) {
+          const interpreter = await interpreterFromCli(opts);
+          try {
+            await toolChat(chat, opts, sampling, interpreter !== undefined ? { interpreter } : {});
+          } finally {
+            await interpreter?.close();
+          }
         } else {
           await interactive(chat, tools, sampling, opts);
         }

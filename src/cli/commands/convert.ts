@@ -55,6 +55,10 @@ export function register(program: Command): void {
       }
       const progress = progressPrinter();
       const started = Date.now();
+      // Ctrl-C stops between tensors so the partial file is removed, not left behind.
+      const interrupt = new AbortController();
+      const onInterrupt = (): void => interrupt.abort();
+      process.once('SIGINT', onInterrupt);
       try {
         const r = await convertToGguf({
           modelDir: resolveModelPath(opts.model),
@@ -62,6 +66,7 @@ export function register(program: Command): void {
           type: type as ConvertType,
           ...(opts.family !== undefined ? { family: opts.family as ModelFamily } : {}),
           onProgress: (p) => progress.update(p),
+          signal: interrupt.signal,
         });
         progress.end();
         process.stderr.write(
@@ -70,6 +75,8 @@ export function register(program: Command): void {
       } catch (err) {
         progress.end();
         throw err;
+      } finally {
+        process.off('SIGINT', onInterrupt);
       }
     });
 }

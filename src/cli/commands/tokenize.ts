@@ -9,6 +9,7 @@ import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.j
 import { loadGgufTokenizer } from '../../api.js';
 import { checkModelPath } from '../../model/check-path.js';
 import { resolveModelPath } from '../default-model.js';
+import { resolveModelRef } from '../../hub/cache.js';
 import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
 
 export interface TokenizerCliOptions {
@@ -26,7 +27,8 @@ const FAMILIES: readonly ModelFamily[] = ['chatglm2', 'chatglm3', 'glm4'];
  */
 export async function tokenizerFromOptions(given: TokenizerCliOptions): Promise<Tokenizer> {
   const opts: TokenizerCliOptions = { ...given };
-  if (opts.model === undefined && opts.tokenizer === undefined) opts.model = resolveModelPath(undefined);
+  if (opts.model !== undefined) opts.model = resolveModelRef(opts.model);
+  else if (opts.tokenizer === undefined) opts.model = resolveModelPath(undefined);
   // A bad --model fails here with the same message as every other command.
   const kind = opts.model !== undefined ? await checkModelPath(opts.model) : undefined;
   let family: ModelFamily | undefined;
