@@ -8,7 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
-import { loadChatModel, type ChatCompletionMessageParam } from '../../api.js';
+import type { ChatCompletionMessageParam } from '../../api.js';
+import { loadChatModelForCli } from '../load-model.js';
 import { runAgent, type AgentEvent, type AgentMessage, type RunAgentOptions } from '../../agent/loop.js';
 import { remoteCompleter } from '../../agent/remote.js';
 import type { CodeInterpreterLike } from '../../agent/interpreter-types.js';
@@ -134,7 +135,7 @@ export async function runAgentCli(opts: AgentCliOptions, context: AgentCliContex
     await printRun(runAgent({ ...base, completer }), opts, out, err);
     return;
   }
-  const model = await loadChatModel(resolveModelPath(opts.model), loadOptionsFromCli(opts));
+  const model = await loadChatModelForCli(resolveModelPath(opts.model), loadOptionsFromCli(opts));
   try {
     await printRun(runAgent({ ...base, model }), opts, out, err);
   } finally {
