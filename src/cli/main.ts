@@ -13,6 +13,7 @@ import { register as registerGenerate } from './commands/generate.js';
 import { register as registerChat } from './commands/chat.js';
 import { register as registerConvert } from './commands/convert.js';
 import { register as registerBench } from './commands/bench.js';
+import { register as registerServe } from './commands/serve.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     registerChat,
     registerConvert,
     registerBench,
+    registerServe,
   ]) {
     register(program);
   }
