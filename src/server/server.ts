@@ -126,19 +126,26 @@ export class ChatGLMServer {
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
     this.ready?.pool.rejectWaiting(new HttpError(503, 'unavailable_error', 'shutting_down', 'the server is shutting down', {}, { 'retry-after': '5' }));
-    if (this.inflight.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        this.idle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    await this.settled(graceMs);
+    // Cancelled requests still write their error (a JSON body or a stream's error event) before the sockets close.
     for (const c of this.inflight) c.abort();
+    await this.settled(1000);
     this.ready?.pool.scheduler.close();
     this.http.closeAllConnections();
     await closed;
+  }
+
+  /** Resolves when no request is in flight, or after `ms`. */
+  private async settled(ms: number): Promise<void> {
+    if (this.inflight.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.idle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.idle = undefined;
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
