@@ -249,3 +249,25 @@ test('/health is 503 while the model loads, then 200; /metrics counts requests a
     await s.close(0);
   }
 });
+
+test('two conversations on two slots: each next turn lands in the slot holding its history', async () => {
+  const s = await startServer({ model: chat, port: 0, parallel: 2 });
+  try {
+    await s.whenReady();
+    const c = clientFor(s);
+    const cached = (r: OpenAI.ChatCompletion): number => (r.usage as { prompt_tokens_details?: { cached_tokens?: number } }).prompt_tokens_details?.cached_tokens ?? 0;
+    const turn = async (history: OpenAI.ChatCompletionMessageParam[]) => c.chat.completions.create({ model, messages: history, temperature: 0, max_tokens: 30 });
+    const a: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hello, who are you?' }];
+    const b: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: '你好' }];
+    const a1 = await turn(a);
+    const b1 = await turn(b);
+    const a2 = await turn([...a, a1.choices[0]!.message, { role: 'user', content: 'What can you do?' }]);
+    const b2 = await turn([...b, b1.choices[0]!.message, { role: 'user', content: 'What can you do?' }]);
+    assert.equal(cached(a1), 0);
+    assert.equal(cached(b1), 0);
+    assert.ok(cached(a2) >= a1.usage!.prompt_tokens, `a2 reused ${cached(a2)} of a1's ${a1.usage!.prompt_tokens}`);
+    assert.ok(cached(b2) >= b1.usage!.prompt_tokens, `b2 reused ${cached(b2)} of b1's ${b1.usage!.prompt_tokens}`);
+  } finally {
+    await s.close(0);
+  }
+});

@@ -1,7 +1,8 @@
 /**
  * Slots: N sequences, each with its own KV cache, served together by one BatchScheduler. A
  * request takes the idle slot whose cache holds the longest common prefix with its prompt (so a
- * multi-turn client prefills only its new tokens), else the least recently used one; when all are
+ * multi-turn client prefills only its new tokens; see pick() for when a prefix counts), else the
+ * least recently used one; when all are
  * busy it waits in a bounded queue, and a full queue is a 503 with Retry-After.
  */
 import { ChatGLMError } from '../errors.js';
@@ -117,20 +118,27 @@ export class SlotPool {
     return slot;
   }
 
-  /** The idle slot with the longest cached prefix of `prompt`; ties go to the least recently used. */
+  /**
+   * The idle slot with the longest cached prefix of `prompt`, when that prefix covers more than a
+   * tenth of the prompt (llama-server's rule) and at least half of what the slot holds (the request
+   * continues that slot's conversation); else the least recently used idle slot. So a shared
+   * template header alone does not send a new conversation into a slot holding another one's history.
+   */
   private pick(prompt: readonly number[]): Slot | undefined {
     let best: Slot | undefined;
-    let bestLen = -1;
+    let bestLen = 0;
+    let lru: Slot | undefined;
     for (const slot of this.slots) {
       if (slot.busy) continue;
+      if (lru === undefined || slot.lastUsed < lru.lastUsed) lru = slot;
       const ids = slot.sequence.ids;
       let n = 0;
       while (n < ids.length && n < prompt.length && ids[n] === prompt[n]) n++;
-      if (n > bestLen || (n === bestLen && slot.lastUsed < best!.lastUsed)) {
+      if (n > bestLen && n > 0.1 * prompt.length && 2 * n >= ids.length) {
         best = slot;
         bestLen = n;
       }
     }
-    return best;
+    return best ?? lru;
   }
 }
