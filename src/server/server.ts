@@ -303,6 +303,10 @@ export class ChatGLMServer {
         }
       });
       req.on('error', (err) => reject(err));
+      // A client that leaves mid-body: nothing will come, and nobody waits for the answer.
+      req.on('close', () => {
+        if (!req.complete) reject(new ChatGLMError('ABORTED', 'the client closed the connection before sending the whole body'));
+      });
     });
   }
 }
