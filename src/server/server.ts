@@ -88,6 +88,8 @@ export class ChatGLMServer {
         throw err;
       },
     );
+    // A load failure is reported by /health and whenReady(); it must not crash a process that never asks.
+    this.loading.catch(() => {});
   }
 
   /** Resolves once listening (the model may still be loading). */
