@@ -314,6 +314,8 @@ typedef struct {
   size_t row_bytes;
   /* quantized: groups of 8 rows per chunk, and where the leftover rows start */
   int groups, gchunks;
+  /* tokens run four at a time (>= n when the last two or three are padded with copies; see cg_matmul) */
+  int n4;
 } mm_ctx;
 
 static void mm_quantize_task(void *c, int t, int tid) {
@@ -334,14 +336,16 @@ static void mm_groups(mm_ctx *m, int g0, int g1) {
   const size_t rec = (size_t)nb * x8_record(m->type);
   float tmp[4 * X8];
   int t = 0;
-  /* Four tokens share each decoded weight record; the chunk's rows stay in cache across tokens. */
-  for (; t + 4 <= n; t += 4) {
+  /* Four tokens share each decoded weight record; the chunk's rows stay in cache across tokens.
+   * Padded tokens (t + k >= n) are computed and dropped: every row's result is the same whichever
+   * kernel computes it, so this only saves decoding the weights again for two or three tokens. */
+  for (; t + 4 <= m->n4; t += 4) {
     const block_qa *a = m->xq + (size_t)t * nb;
     for (int g = g0; g < g1; g++) {
       const uint8_t *wg = m->w + (size_t)g * rec;
       if (q4) K->x8_q4_0_4(nb, wg, a, (size_t)nb, tmp);
       else K->x8_q8_0_4(nb, wg, a, (size_t)nb, tmp);
-      for (int k = 0; k < 4; k++)
+      for (int k = 0; k < 4 && t + k < n; k++)
         for (int r = 0; r < X8; r++) put(m, t + k, g * X8 + r, tmp[k * X8 + r]);
     }
   }
@@ -426,11 +430,16 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
   m.bias = bias;
   m.row_bytes = cg_row_bytes(type, cols);
   if (type == WT_Q8_0 || type == WT_Q4_0) {
-    m.xq = (block_qa *)scratch(c, (size_t)n * m.nb * sizeof(block_qa));
+    /* A last two or three tokens run through the four-token kernel too, padded with copies of the last one. */
+    const int rem = n % 4;
+    m.n4 = rem >= 2 ? n - rem + 4 : n - rem;
+    const int nq = m.n4 > n ? m.n4 : n;
+    m.xq = (block_qa *)scratch(c, (size_t)nq * m.nb * sizeof(block_qa));
     if (!m.xq) return 0;
     if (n >= 4) run(c, mm_quantize_task, &m, n);
     else
       for (int t = 0; t < n; t++) mm_quantize_task(&m, t, 0);
+    for (int t = n; t < nq; t++) memcpy(m.xq + (size_t)t * m.nb, m.xq + (size_t)(n - 1) * m.nb, (size_t)m.nb * sizeof(block_qa));
     m.groups = rows / X8;
     m.g4 = type == WT_Q4_0 ? c->q4_g4 : c->q8_g4;
     /* Decode: 4 groups (32 rows) per claim balances well; prefill: 2 groups keep the tile in L1/L2. */

@@ -321,6 +321,16 @@ export class ChatModel {
     return this.format.stopIds(this.tokenizer);
   }
 
+  /** OpenAI-style request messages as ChatGLM messages, the way createChatCompletion converts them (the server runs them on its own sessions). */
+  chatMessagesOf(request: ChatCompletionRequest): ChatMessage[] {
+    return this.toChatMessages(request);
+  }
+
+  /** A finished reply as the completion createChatCompletion returns (tool calls get ids that a later request can replay). */
+  completionOf(id: string, created: number, reply: ChatReply): ChatCompletion {
+    return this.completion(id, created, reply);
+  }
+
   createChatCompletion(request: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
   createChatCompletion(request: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
   createChatCompletion(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;

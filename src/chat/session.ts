@@ -7,7 +7,7 @@ import { ChatGLMError } from '../errors.js';
 import { drain, generate, type GenerateOptions } from '../generate/generator.js';
 import { CachedSequence } from '../generate/sequence.js';
 import type { SamplingOptions } from '../generate/sampler.js';
-import type { CausalLM, GenerationResult } from '../generate/types.js';
+import type { BatchedCausalLM, CausalLM, GenerationResult } from '../generate/types.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { fitConversation, type TruncationPolicy } from './fit.js';
 import { ReplyStream } from './reply-stream.js';
@@ -16,7 +16,7 @@ import type { ChatFormat, ChatMessage, ParsedReply, PromptPiece } from './types.
 import { encodePieces } from './prompt-pieces.js';
 
 export interface ChatEngine {
-  model: CausalLM;
+  model: CausalLM | BatchedCausalLM;
   tokenizer: Tokenizer;
   format: ChatFormat;
   /** Positions the session's KV cache holds (prompt + reply). */
@@ -54,7 +54,13 @@ export interface ChatReply {
 export class ChatSession {
   private sequence: CachedSequence | undefined;
 
-  constructor(readonly engine: ChatEngine) {}
+  /** `sequence`: a KV cache to hold the conversation in (a server slot's); default: one made on first use. */
+  constructor(
+    readonly engine: ChatEngine,
+    sequence?: CachedSequence,
+  ) {
+    this.sequence = sequence;
+  }
 
   /** Ids currently in the KV cache (what the next prompt can reuse). */
   get cachedIds(): readonly number[] {

@@ -19,6 +19,7 @@ import { register as registerList } from './commands/list.js';
 import { register as registerRm } from './commands/rm.js';
 import { packageVersion } from './version.js';
 import { endQuietlyOnClosedPipe } from './quiet-epipe.js';
+import { register as registerServe } from './commands/serve.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     registerPull,
     registerList,
     registerRm,
+    registerServe,
   ]) {
     register(program);
   }

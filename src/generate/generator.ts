@@ -13,7 +13,7 @@ import { sampleToken, validateSampling, type SamplingOptions } from './sampler.j
 import { CachedSequence } from './sequence.js';
 import { StopStringMatcher } from './stop-strings.js';
 import { TextStream } from './text-stream.js';
-import type { CausalLM, FinishReason, GenerationResult } from './types.js';
+import type { BatchedCausalLM, CausalLM, FinishReason, GenerationResult } from './types.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most ids to generate, the stop id included. Default 256. */
@@ -59,7 +59,7 @@ const DEFAULT_MAX_NEW_TOKENS = 256;
  * returns the result when done. If the consumer stops iterating early, the cache stays consistent.
  */
 export async function* generate(
-  model: CausalLM,
+  model: CausalLM | BatchedCausalLM,
   prompt: readonly number[],
   options: GenerateOptions = {},
 ): AsyncGenerator<GenerationStep, GenerationResult, void> {
@@ -115,7 +115,7 @@ export async function* generate(
         break;
       }
       const ids = prompt.slice(pos, pos + chunk);
-      logits = model.forward([{ cache: seq.cache, ids }])[0];
+      logits = (await model.forward([{ cache: seq.cache, ids }]))[0];
       seq.appended(ids);
       pos += ids.length;
       prefilled += ids.length;
@@ -164,7 +164,7 @@ export async function* generate(
         break;
       }
       const t0 = performance.now();
-      logits = model.forward([{ cache: seq.cache, ids: [id] }])[0];
+      logits = (await model.forward([{ cache: seq.cache, ids: [id] }]))[0];
       seq.appended([id]);
       decodeMs += performance.now() - t0;
       decodeSteps++;
@@ -210,7 +210,7 @@ export async function* generate(
 
 /** Runs a generation to the end; `onStep` sees every step (for streaming to a terminal). */
 export async function generateAll(
-  model: CausalLM,
+  model: CausalLM | BatchedCausalLM,
   prompt: readonly number[],
   options: GenerateOptions = {},
   onStep?: (step: GenerationStep) => void,

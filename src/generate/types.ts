@@ -19,6 +19,16 @@ export interface CausalLM {
   forward(inputs: ForwardInput[]): Float32Array[];
 }
 
+/**
+ * A model whose forward step completes later: a batch scheduler runs it together with other
+ * sequences' steps (continuous batching in the server). generate() accepts either kind.
+ */
+export interface BatchedCausalLM {
+  readonly config: { readonly seqLength: number; readonly vocabSize: number };
+  newCache(capacity?: number): KVCache;
+  forward(inputs: ForwardInput[]): Promise<Float32Array[]>;
+}
+
 export type FinishReason = 'stop' | 'length' | 'abort';
 
 export interface GenerationUsage {

@@ -88,6 +88,18 @@ export class GLMModel {
   forward(inputs: readonly ForwardInput[]): Float32Array[] {
     const hidden = this.forwardHidden(inputs);
     const { hiddenSize: H, vocabSize } = this.config;
+    if (inputs.length > 1 && inputs.every((input) => input.allLogits !== true)) {
+      // Several sequences (a batched decode step): one pass over the output matrix for all their last rows.
+      const S = inputs.length;
+      const rows = new Float32Array(S * H);
+      inputs.forEach((input, s) => {
+        const n = input.ids.length;
+        rows.set(hidden[s]!.subarray((n - 1) * H, n * H), s * H);
+      });
+      const logits = new Float32Array(S * vocabSize);
+      this.backend.matmul(this.weights.output, rows, S, logits);
+      return inputs.map((_, s) => logits.subarray(s * vocabSize, (s + 1) * vocabSize));
+    }
     return inputs.map((input, s) => {
       const h = hidden[s]!;
       const n = input.ids.length;
