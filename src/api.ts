@@ -29,6 +29,8 @@ import type { TruncationPolicy } from './chat/fit.js';
 import type { ChatFormat, ChatMessage, ParsedReply } from './chat/types.js';
 import { generate, generateAll, type GenerateOptions, type GenerationStep } from './generate/generator.js';
 import type { CausalLM, GenerationResult, GenerationUsage } from './generate/types.js';
+import { buildRequestConstraint, type ResponseFormat, type ToolChoice } from './api-constraints.js';
+import { GrammarEngine } from './grammar/engine.js';
 
 // ---------------------------------------------------------------- OpenAI-shaped types
 
@@ -79,6 +81,12 @@ export interface ChatCompletionRequest {
   signal?: AbortSignal;
   /** When the conversation does not fit: drop the oldest turns (default) or fail. */
   truncation?: TruncationPolicy;
+  /** JSON output: {type: "json_object"} or {type: "json_schema", json_schema: {schema}} (constrained decoding). */
+  response_format?: ResponseFormat;
+  /** "required" or a named function: the reply starts with a call to a declared tool. */
+  tool_choice?: ToolChoice;
+  /** With tools declared, calls are constrained to declared names and schemas; false turns that off. Default true. */
+  constrain?: boolean;
 }
 
 export interface ChatCompletionMessage {
@@ -251,6 +259,8 @@ export class ChatModel {
   private sessionBusy = false;
   /** The exact text of tool calls this model produced, by call id, to replay them verbatim. */
   private readonly callText = new Map<string, { metadata: string; content: string }>();
+  /** Grammar matching over this model's vocabulary, made on first use by a constrained request. */
+  private grammarEngine: Promise<GrammarEngine> | undefined;
 
   constructor(parts: ChatModelParts) {
     this.model = parts.model;
@@ -296,6 +306,10 @@ export class ChatModel {
     const messages = this.toChatMessages(request);
     const hasTools = request.tools !== undefined || messages.some((m) => m.role === 'system' && m.tools !== undefined);
     const stop = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
+    const constraint = await buildRequestConstraint(
+      { format: this.format, tokenizer: this.tokenizer, engine: () => (this.grammarEngine ??= GrammarEngine.create(this.tokenizer)) },
+      { ...request, tools: request.tools as JsonValue | undefined },
+    );
     const options = {
       temperature: request.temperature ?? 0.8,
       topP: request.top_p ?? 0.8,
@@ -307,6 +321,7 @@ export class ChatModel {
       truncation: request.truncation ?? 'drop_oldest',
       ...(request.seed !== undefined ? { seed: request.seed } : {}),
       ...(request.signal !== undefined ? { signal: request.signal } : {}),
+      ...(constraint !== undefined ? { constraint } : {}),
     };
     if (request.max_tokens === undefined) {
       // Without an explicit max_tokens, keep whole turns rather than reserving 1024 positions:
@@ -345,6 +360,7 @@ export class ChatModel {
   /** Frees backend resources (native thread pool). */
   dispose(): void {
     this.backend?.dispose?.();
+    this.grammarEngine?.then((e) => e.dispose(), () => {});
   }
 
   private engine(): { model: CausalLM; tokenizer: Tokenizer; format: ChatFormat; contextLength: number } {

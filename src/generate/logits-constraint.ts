@@ -32,3 +32,11 @@ export function applyTokenBitmask(logits: Float32Array, bitmask: Int32Array): vo
   }
   if (words * 32 < n) logits.fill(-Infinity, words * 32);
 }
+
+/** A constraint that holds resources (a matcher) until disposed. */
+export interface DisposableConstraint extends LogitsConstraint {
+  dispose(): void;
+}
+
+/** Makes a fresh constraint for one generation (the grammar is compiled beforehand). */
+export type ConstraintFactory = () => Promise<DisposableConstraint>;

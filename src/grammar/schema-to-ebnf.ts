@@ -118,6 +118,20 @@ export class GrammarBuilder {
     return name;
   }
 
+  /**
+   * The rules with every rule name prefixed (to merge two builders' rules into one grammar);
+   * string literals and character classes are left alone.
+   */
+  ruleLines(prefix = ''): string[] {
+    if (prefix === '') return [...this.rules];
+    return this.rules.map((line) => prefixNames(line, this.names, prefix));
+  }
+
+  /** An expression with this builder's rule names prefixed as ruleLines(prefix) does. */
+  prefixed(expr: string, prefix: string): string {
+    return prefixNames(expr, this.names, prefix);
+  }
+
   /** The grammar with `root ::= rootExpr`. */
   toEbnf(rootExpr: string): string {
     return [`root ::= ${rootExpr}`, ...this.rules].join('\n');
@@ -339,6 +353,31 @@ export class GrammarBuilder {
     }));
     return this.rule(`${hint}_obj`, `"{" sp ${this.sequence(items, `${hint}_p`)} sp "}"`);
   }
+}
+
+function prefixNames(text: string, names: ReadonlySet<string>, prefix: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"' || c === '[') {
+      const close = c === '"' ? '"' : ']';
+      let j = i + 1;
+      while (j < text.length && text[j] !== close) j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (/[A-Za-z_]/.test(c)) {
+      let j = i;
+      while (j < text.length && /[A-Za-z0-9_]/.test(text[j]!)) j++;
+      const word = text.slice(i, j);
+      out += names.has(word) ? prefix + word : word;
+      i = j;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
 }
 
 function asSchema(v: JsonValue, where: string): Schema {
