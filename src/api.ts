@@ -29,7 +29,8 @@ import type { TruncationPolicy } from './chat/fit.js';
 import type { ChatFormat, ChatMessage, ParsedReply } from './chat/types.js';
 import { generate, generateAll, type GenerateOptions, type GenerationStep } from './generate/generator.js';
 import type { CausalLM, GenerationResult, GenerationUsage } from './generate/types.js';
-import { buildRequestConstraint, type ResponseFormat, type ToolChoice } from './api-constraints.js';
+import { buildRequestConstraint, type ConstraintRequest, type ResponseFormat, type ToolChoice } from './api-constraints.js';
+import type { ConstraintFactory } from './generate/logits-constraint.js';
 import { GrammarEngine } from './grammar/engine.js';
 
 // ---------------------------------------------------------------- OpenAI-shaped types
@@ -294,6 +295,17 @@ export class ChatModel {
     return generate(this.model, ids, { contextLength: this.contextLength, vocabLimit: this.tokenizer.vocabSize, ...options, tokenizer: this.tokenizer });
   }
 
+  /**
+   * The grammar constraint for a reply (for ChatSession.reply's `constraint`): JSON output,
+   * declared tools, a required call. Compiled now; undefined when nothing is constrained.
+   */
+  buildConstraint(request: ConstraintRequest): Promise<ConstraintFactory | undefined> {
+    return buildRequestConstraint(
+      { format: this.format, tokenizer: this.tokenizer, engine: () => (this.grammarEngine ??= GrammarEngine.create(this.tokenizer)) },
+      request,
+    );
+  }
+
   /** The family's stop ids (what generate() should stop on for chat-style prompts). */
   stopIds(): number[] {
     return this.format.stopIds(this.tokenizer);
@@ -306,10 +318,7 @@ export class ChatModel {
     const messages = this.toChatMessages(request);
     const hasTools = request.tools !== undefined || messages.some((m) => m.role === 'system' && m.tools !== undefined);
     const stop = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
-    const constraint = await buildRequestConstraint(
-      { format: this.format, tokenizer: this.tokenizer, engine: () => (this.grammarEngine ??= GrammarEngine.create(this.tokenizer)) },
-      { ...request, tools: request.tools as JsonValue | undefined },
-    );
+    const constraint = await this.buildConstraint({ ...request, tools: request.tools as JsonValue | undefined });
     const options = {
       temperature: request.temperature ?? 0.8,
       topP: request.top_p ?? 0.8,

@@ -39,3 +39,13 @@ export type { BackendName, BackendOptions } from './backend/select.js';
 export { NativeBackend, createNativeBackend, nativeAvailable } from './backend/native/index.js';
 export type { NativeBackendOptions } from './backend/native/index.js';
 export { ReferenceBackend } from './backend/reference/index.js';
+// Constrained decoding: grammars from JSON Schema, the sampler's mask hook, request mapping.
+export { GrammarEngine } from './grammar/engine.js';
+export type { CompiledGrammar, TokenMatcher } from './grammar/engine.js';
+export { GrammarConstraint } from './grammar/grammar-constraint.js';
+export type { GrammarConstraintOptions } from './grammar/grammar-constraint.js';
+export { GrammarBuilder, type LiteralDialect } from './grammar/schema-to-ebnf.js';
+export { replyGrammar, toolSpecs, type ReplyGrammar, type ReplyGrammarOptions, type ToolSpec } from './chat/reply-grammar.js';
+export { applyTokenBitmask, type LogitsConstraint, type DisposableConstraint, type ConstraintFactory } from './generate/logits-constraint.js';
+export { computeTokenBytes } from './tokenizer/token-bytes.js';
+export { buildRequestConstraint, responseSchema, type ResponseFormat, type ToolChoice, type ConstraintRequest } from './api-constraints.js';

@@ -13,6 +13,8 @@ import type { ReplyOptions } from '../../chat/session.js';
 import { resolveModelPath } from '../default-model.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
+import type { ConstraintRequest } from '../../api-constraints.js';
+import type { ConstraintFactory } from '../../generate/logits-constraint.js';
 
 interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions {
   messages?: string;
@@ -20,6 +22,8 @@ interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions {
   system?: string;
   json?: boolean;
   stats?: boolean;
+  jsonSchema?: string;
+  constrain?: boolean;
 }
 
 export function register(program: Command): void {
@@ -32,6 +36,8 @@ export function register(program: Command): void {
     .option('--system <text>', 'system prompt for the interactive chat')
     .option('--json', 'with --messages: print the assistant message {role, content, tool_calls?} as JSON')
     .option('--stats', 'print token counts and speed to stderr after each answer')
+    .option('--json-schema <file>', 'answer with JSON that satisfies this JSON Schema (constrained decoding)')
+    .option('--no-constrain', 'do not constrain tool calls to the declared tools and their schemas')
     .action(async (opts: ChatCliOptions) => {
       const sampling = samplingFromCli(opts);
       const loadOptions = loadOptionsFromCli(opts);
@@ -40,10 +46,16 @@ export function register(program: Command): void {
       if (messages !== undefined && !Array.isArray(messages)) {
         throw new ChatGLMError('BAD_ARGUMENT', `${opts.messages}: expected a JSON array of messages like [{"role": "user", "content": "Hi"}]`);
       }
+      const schema = opts.jsonSchema !== undefined ? ((await readJsonFile(opts.jsonSchema, 'JSON schema')) as JsonValue) : undefined;
       const chat = await loadChatModel(resolveModelPath(opts.model), loadOptions);
       try {
-        if (messages !== undefined) await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
-        else await interactive(chat, tools, sampling, opts);
+        const constraint: ConstraintRequest = {
+          ...(tools !== undefined ? { tools } : {}),
+          ...(schema !== undefined ? { response_format: { type: 'json_schema', json_schema: { name: 'cli', schema } } } : {}),
+          constrain: opts.constrain !== false,
+        };
+        if (messages !== undefined) await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts, constraint);
+        else await interactive(chat, tools, sampling, opts, await chat.buildConstraint(constraint));
       } finally {
         chat.dispose();
       }
@@ -52,8 +64,17 @@ export function register(program: Command): void {
 
 type Sampling = ReturnType<typeof samplingFromCli>;
 
-async function oneTurn(chat: ChatModel, messages: ChatCompletionMessageParam[], tools: JsonValue | undefined, s: Sampling, opts: ChatCliOptions): Promise<void> {
+async function oneTurn(
+  chat: ChatModel,
+  messages: ChatCompletionMessageParam[],
+  tools: JsonValue | undefined,
+  s: Sampling,
+  opts: ChatCliOptions,
+  constraint: ConstraintRequest,
+): Promise<void> {
   const request: ChatCompletionRequest = {
+    ...(constraint.response_format !== undefined ? { response_format: constraint.response_format } : {}),
+    ...(constraint.constrain === false ? { constrain: false } : {}),
     messages,
     temperature: s.greedy === true ? 0 : (s.temperature ?? 0.8),
     ...(s.topP !== undefined ? { top_p: s.topP } : {}),
@@ -77,7 +98,13 @@ async function oneTurn(chat: ChatModel, messages: ChatCompletionMessageParam[], 
   if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: r.choices[0].finish_reason, seed: r.seed, usage: r.usage }) + '\n');
 }
 
-async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sampling, opts: ChatCliOptions): Promise<void> {
+async function interactive(
+  chat: ChatModel,
+  tools: JsonValue | undefined,
+  s: Sampling,
+  opts: ChatCliOptions,
+  constraint: ConstraintFactory | undefined,
+): Promise<void> {
   const tty = process.stdin.isTTY === true;
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: tty });
   const session = chat.createSession();
@@ -112,6 +139,7 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
     ...(s.seed !== undefined ? { seed: s.seed } : {}),
     maxNewTokens: s.maxNewTokens ?? Math.min(1024, Math.max(1, Math.floor(chat.contextLength / 4))),
     tools: tools !== undefined,
+    ...(constraint !== undefined ? { constraint } : {}),
   };
   const preamble = (): ChatMessage[] => {
     if (tools !== undefined) return [chat.format.toolSystemMessage(tools)];
