@@ -20,6 +20,29 @@ function byteLevelAlphabet(): string[] {
   return out;
 }
 
+/**
+ * xgrammar decodes UTF-8 leniently (it takes C0 93, an overlong form, as a character), so the
+ * bytes of a constrained value could be malformed UTF-8. Tokens that cannot occur in valid UTF-8
+ * at all are never offered to it, and after a lead byte whose second byte is restricted (E0, ED,
+ * F0, F4) only tokens starting with an allowed second byte stay allowed.
+ */
+const SECOND_BYTE: ReadonlyMap<number, readonly [number, number]> = new Map([
+  [0xe0, [0xa0, 0xbf]],
+  [0xed, [0x80, 0x9f]],
+  [0xf0, [0x90, 0xbf]],
+  [0xf4, [0x80, 0x8f]],
+]);
+
+function possibleInUtf8(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const x = b[i]!;
+    if (x === 0xc0 || x === 0xc1 || x >= 0xf5) return false;
+    const r = SECOND_BYTE.get(x);
+    if (r && i + 1 < b.length && (b[i + 1]! < r[0] || b[i + 1]! > r[1])) return false;
+  }
+  return true;
+}
+
 /** A compiled grammar: what a matcher starts from. */
 export interface CompiledGrammar {
   readonly key: string;
@@ -42,6 +65,8 @@ export class GrammarEngine {
   /** Bytes of every token id (null for specials), computed once. */
   readonly tokenBytes: readonly (Uint8Array | null)[];
   private readonly cache = new Map<string, Promise<CompiledGrammar>>();
+  /** Per restricted lead byte: the ids allowed right after it (bitmask), built on first need. */
+  private readonly afterLead = new Map<number, Int32Array>();
 
   private constructor(
     readonly vocabSize: number,
@@ -56,10 +81,28 @@ export class GrammarEngine {
     const bytes = computeTokenBytes(tokenizer);
     const xg = loadXgrammar();
     const alphabet = byteLevelAlphabet();
-    const vocab = bytes.map((b) => (b === null ? '' : Array.from(b, (x) => alphabet[x]!).join('')));
+    const vocab = bytes.map((b) => (b === null || !possibleInUtf8(b) ? '' : Array.from(b, (x) => alphabet[x]!).join('')));
     const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, 'byte_level', false, vocab.length, []);
     const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, false);
     return new GrammarEngine(vocab.length, bytes, info, compiler);
+  }
+
+  /**
+   * After a token ending in `lastByte`, the ids whose first byte may follow it in valid UTF-8
+   * (undefined: no restriction).
+   */
+  utf8Follow(lastByte: number): Int32Array | undefined {
+    const r = SECOND_BYTE.get(lastByte);
+    if (!r) return undefined;
+    let m = this.afterLead.get(lastByte);
+    if (!m) {
+      m = new Int32Array(Math.ceil(this.vocabSize / 32));
+      this.tokenBytes.forEach((b, id) => {
+        if (b === null || b.length === 0 || (b[0]! >= r[0] && b[0]! <= r[1])) m![id >> 5]! |= 1 << (id & 31);
+      });
+      this.afterLead.set(lastByte, m);
+    }
+    return m;
   }
 
   /** Compiles EBNF (xgrammar's dialect, root rule `root`); the same source compiles once. */

@@ -24,15 +24,17 @@ export class GrammarConstraint implements DisposableConstraint {
   private free = false;
   /** Bytes of the current segment until it is known to be free text or not (freeText only). */
   private head: number[] | undefined = [];
+  /** The last byte of the last constrained token (for UTF-8 validity across tokens). */
+  private lastByte = 0;
 
   private constructor(
     private readonly matcher: TokenMatcher,
-    private readonly tokenBytes: readonly (Uint8Array | null)[],
+    private readonly engine: GrammarEngine,
     private readonly options: GrammarConstraintOptions,
   ) {}
 
   static async create(engine: GrammarEngine, grammar: CompiledGrammar, options: GrammarConstraintOptions): Promise<GrammarConstraint> {
-    return new GrammarConstraint(await engine.matcher(grammar, options.stopIds), engine.tokenBytes, options);
+    return new GrammarConstraint(await engine.matcher(grammar, options.stopIds), engine, options);
   }
 
   /** True while the current segment is unconstrained text. */
@@ -43,6 +45,8 @@ export class GrammarConstraint implements DisposableConstraint {
   async mask(logits: Float32Array): Promise<void> {
     if (this.free) return;
     const bits = await this.matcher.allowed();
+    const follow = this.engine.utf8Follow(this.lastByte);
+    if (follow) for (let w = 0; w < bits.length; w++) bits[w]! &= follow[w]!;
     if (!bits.some((w) => w !== 0)) throw new ChatGLMError('GRAMMAR', 'the grammar allows no token here (a dead end); simplify the schema');
     applyTokenBitmask(logits, bits);
   }
@@ -52,13 +56,15 @@ export class GrammarConstraint implements DisposableConstraint {
       if (id === this.options.segmentId) {
         this.free = false;
         this.head = [];
+        this.lastByte = 0;
         this.matcher.reset();
       }
       return;
     }
     if (!this.matcher.accept(id)) throw new ChatGLMError('GRAMMAR', `token ${id} was sampled although the grammar does not allow it`);
+    const bytes = this.engine.tokenBytes[id];
+    this.lastByte = bytes && bytes.length > 0 ? bytes[bytes.length - 1]! : 0;
     if (this.options.freeText !== true || this.head === undefined) return;
-    const bytes = this.tokenBytes[id];
     if (bytes) this.head.push(...bytes);
     const first = this.head[0] === 0x20 ? 1 : 0;
     if (this.head.length > first) {
