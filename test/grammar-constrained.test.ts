@@ -72,8 +72,8 @@ test('JSON Schema grammars accept and reject hand-picked strings', async () => {
     {
       schema: { type: 'object', properties: { a: { type: 'string', maxLength: 3 }, b: { type: 'boolean' }, c: { enum: ['x', 1, null] } }, required: ['b'] },
       dialect: 'json',
-      good: ['{"b":true}', '{"a": "xy", "b": false, "c": null}', '{"b":true,"c":"x"}'],
-      bad: ['{}', '{"a":"abcd","b":true}', '{"b":true,}', '{"b":True}'],
+      good: ['{"b": true}', '{"a": "xy", "b": false, "c": null}', '{"b": true, "c": "x"}', '{"a": "", "b": false}'],
+      bad: ['{}', '{"a": "abcd", "b": true}', '{"b": true, }', '{"b": True}', '{"b":true}'],
     },
     {
       schema: { type: 'object', properties: { city: { type: 'string' }, n: { type: 'integer' }, t: { type: 'array', items: { type: 'number' }, minItems: 1, maxItems: 2 } }, required: ['city'] },
@@ -88,8 +88,8 @@ test('JSON Schema grammars accept and reject hand-picked strings', async () => {
     {
       schema: { $defs: { node: { type: 'object', properties: { v: { type: 'integer' }, next: { anyOf: [{ $ref: '#/$defs/node' }, { type: 'null' }] } }, required: ['v', 'next'] } }, $ref: '#/$defs/node' },
       dialect: 'json',
-      good: ['{"v":1,"next":{"v":2,"next":null}}'],
-      bad: ['{"v":1}'],
+      good: ['{"v": 1, "next": {"v": 2, "next": null}}'],
+      bad: ['{"v": 1}'],
     },
     { schema: { type: 'number', minimum: 0, maximum: 10 }, dialect: 'json', good: ['0', '3.25', '10', '10.0'], bad: ['10.5', '11', '-1'] },
   ];

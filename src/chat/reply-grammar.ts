@@ -107,5 +107,5 @@ function callBody(b: GrammarBuilder, family: ModelFamily, schema: JsonValue, hin
 }
 
 function anyKwargs(b: GrammarBuilder): string {
-  return b.rule('any_kwargs', `([A-Za-z_] [A-Za-z0-9_]{0,63} "=" value ("," sp [A-Za-z_] [A-Za-z0-9_]{0,63} "=" value){0,63})?`);
+  return b.rule('any_kwargs', '([A-Za-z_] [A-Za-z0-9_]* "=" value (comma [A-Za-z_] [A-Za-z0-9_]* "=" value)*)?');
 }

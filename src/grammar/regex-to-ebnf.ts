@@ -13,8 +13,6 @@ import { ChatGLMError } from '../errors.js';
 /** Any character a string body may hold raw. */
 export const STRING_CHAR_CLASS = '[^"\\\\\\x00-\\x1f]';
 
-const MAX_OPEN_REPEAT = 32;
-
 function hex4(cp: number): string {
   return cp.toString(16).padStart(4, '0');
 }
@@ -104,7 +102,7 @@ class RegexParser {
       this.pos++;
     }
     if (this.pos < this.cps.length) this.fail('unexpected character');
-    const any = `${STRING_CHAR_CLASS}{0,${MAX_OPEN_REPEAT}}`;
+    const any = `${STRING_CHAR_CLASS}*`;
     return [...(anchoredStart ? [] : [any]), `(${body})`, ...(anchoredEnd ? [] : [any])].join(' ');
   }
 
@@ -134,10 +132,10 @@ class RegexParser {
     let out = atom;
     if (c === 0x2a) {
       this.pos++;
-      out = `(${atom}){0,${MAX_OPEN_REPEAT}}`;
+      out = `(${atom})*`;
     } else if (c === 0x2b) {
       this.pos++;
-      out = `(${atom}){1,${MAX_OPEN_REPEAT}}`;
+      out = `(${atom})+`;
     } else if (c === 0x3f) {
       this.pos++;
       out = `(${atom})?`;
@@ -146,9 +144,9 @@ class RegexParser {
       if (!m) return out;
       this.pos += m[0].length;
       const lo = Number(m[1]);
-      const hi = m[2] === undefined ? lo : m[3] === '' ? Math.max(lo, MAX_OPEN_REPEAT) : Number(m[3]);
-      if (hi < lo) this.fail('a {n,m} quantifier with m < n');
-      out = `(${atom}){${lo},${hi}}`;
+      const hi = m[2] === undefined ? lo : m[3] === '' ? undefined : Number(m[3]);
+      if (hi !== undefined && hi < lo) this.fail('a {n,m} quantifier with m < n');
+      out = `(${atom}){${lo},${hi ?? ''}}`;
     }
     if (this.at('?') && out !== atom) this.pos++;
     return out;
