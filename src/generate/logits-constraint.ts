@@ -19,18 +19,24 @@ export interface LogitsConstraint {
 export function applyTokenBitmask(logits: Float32Array, bitmask: Int32Array): void {
   const n = logits.length;
   const words = Math.min(bitmask.length, Math.ceil(n / 32));
+  // Runs of all-zero words are filled in one call: a mask often allows a handful of ids.
+  let zeroFrom = -1;
   for (let w = 0; w < words; w++) {
     const bits = bitmask[w]!;
+    if (bits === 0) {
+      if (zeroFrom < 0) zeroFrom = w;
+      continue;
+    }
+    if (zeroFrom >= 0) {
+      logits.fill(-Infinity, zeroFrom * 32, w * 32);
+      zeroFrom = -1;
+    }
     if (bits === -1) continue;
     const base = w * 32;
     const end = Math.min(base + 32, n);
-    if (bits === 0) {
-      logits.fill(-Infinity, base, end);
-      continue;
-    }
     for (let i = base; i < end; i++) if (((bits >>> (i - base)) & 1) === 0) logits[i] = -Infinity;
   }
-  if (words * 32 < n) logits.fill(-Infinity, words * 32);
+  logits.fill(-Infinity, (zeroFrom >= 0 ? zeroFrom : words) * 32);
 }
 
 /** A constraint that holds resources (a matcher) until disposed. */

@@ -44,11 +44,16 @@ export class GrammarConstraint implements DisposableConstraint {
 
   async mask(logits: Float32Array): Promise<void> {
     if (this.free) return;
+    applyTokenBitmask(logits, await this.allowed());
+  }
+
+  /** The ids allowed next, as a bitmask (bit id&31 of word id>>5); ChatGLMError on a dead end. */
+  async allowed(): Promise<Int32Array> {
     const bits = await this.matcher.allowed();
     const follow = this.engine.utf8Follow(this.lastByte);
     if (follow) for (let w = 0; w < bits.length; w++) bits[w]! &= follow[w]!;
     if (!bits.some((w) => w !== 0)) throw new ChatGLMError('GRAMMAR', 'the grammar allows no token here (a dead end); simplify the schema');
-    applyTokenBitmask(logits, bits);
+    return bits;
   }
 
   accept(id: number): void {
