@@ -92,8 +92,10 @@ export class GrammarBuilder {
     const escape = '"\\\\" (["\\\\nrt] | "u" [0-9a-cA-Ce-fE-F] [0-9a-fA-F]{3})';
     this.define('char', `${STRING_CHAR_CLASS} | ${escape}`);
     this.define('string', `"\\"" ${STRING_CHAR_CLASS}* (${escape} ${STRING_CHAR_CLASS}*)* "\\""`);
-    this.define('integer', '"-"? ("0" | [1-9] [0-9]*)');
-    this.define('number', 'integer ("." [0-9]+)? ([eE] [-+]? [0-9]+)?');
+    // Digit runs are bounded so that a model cannot write digits forever (beyond 15 digits a
+    // JSON number has lost its precision anyway).
+    this.define('integer', `"-"? ("0" | [1-9] [0-9]{0,${MAX_DIGITS - 1}})`);
+    this.define('number', `integer ("." [0-9]{1,${MAX_DIGITS}})? ([eE] [-+]? [0-9]{1,3})?`);
     this.define('boolean', d === 'json' ? '"true" | "false"' : '"True" | "False"');
     this.define('null', d === 'json' ? '"null"' : '"None"');
     this.define('value', 'object | array | string | number | boolean | null');
@@ -323,9 +325,9 @@ export class GrammarBuilder {
     if (b.exLo || b.exHi || !whole(b.lo) || !whole(b.hi) || b.lo === undefined) {
       fail(where, 'number bounds are supported as inclusive whole numbers >= 0 with a minimum (use type "integer" or drop the bound)');
     }
-    const frac = '("." [0-9]+)?';
+    const frac = `("." [0-9]{1,${MAX_DIGITS}})?`;
     if (b.hi === undefined) return this.rule(`${hint}_num`, `(${intRange(b.lo, undefined)}) ${frac}`);
-    const zeros = '("." "0"+)?';
+    const zeros = `("." "0"{1,${MAX_DIGITS}})?`;
     const below = b.hi > b.lo ? `(${intRange(b.lo, b.hi - 1)}) ${frac} | ` : '';
     return this.rule(`${hint}_num`, `${below}${ebnfLiteral(String(b.hi))} ${zeros}`);
   }
@@ -413,12 +415,12 @@ export function intRange(lo: number | undefined, hi: number | undefined): string
   return alts.join(' | ');
 }
 
-/** Naturals in [lo, hi] (hi open: any number of digits). */
+/** Naturals in [lo, hi] (hi open: up to MAX_DIGITS digits). */
 function natRange(lo: number, hi: number | undefined): string {
   const alts: string[] = [];
   const loLen = String(lo).length;
   const hiLen = hi === undefined ? loLen : String(hi).length;
-  if (hi === undefined) alts.push(`[1-9] [0-9]{${loLen},}`);
+  if (hi === undefined && loLen < MAX_DIGITS) alts.push(`[1-9] [0-9]{${loLen},${MAX_DIGITS - 1}}`);
   for (let len = loLen; len <= hiLen; len++) {
     const a = len === loLen ? lo : 10 ** (len - 1);
     const b = hi !== undefined && len === hiLen ? hi : 10 ** len - 1;
