@@ -223,7 +223,7 @@ function trieWalkMs(tokenBytes: readonly (Uint8Array | null)[]): number {
   return quantile(times, 0.5);
 }
 
-async function decodeBench(file: string, tokens: number, runs: number): Promise<{ free: number[]; constrained: number[] }> {
+async function decodeBench(file: string, tokens: number, runs: number): Promise<{ free: number[]; constrained: number[]; hookShare: number[] }> {
   const model = await loadChatModel(file, { contextLength: 1024 });
   try {
     const prompt = model.renderPrompt([{ role: 'user', content: 'Write a long note.' }]).ids;
@@ -231,8 +231,23 @@ async function decodeBench(file: string, tokens: number, runs: number): Promise<
       tools: [{ type: 'function', function: { name: 'write_note', parameters: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } } }],
       tool_choice: 'required',
     });
+    const hookShare: number[] = [];
     const one = async (constrained: boolean, seed: number): Promise<number> => {
-      const constraint = constrained ? await factory!() : undefined;
+      const inner = constrained ? await factory!() : undefined;
+      // The hook's own time inside the same steps: robust to the machine's load, unlike comparing runs.
+      let hookMs = 0;
+      const constraint = inner && {
+        mask: async (l: Float32Array) => {
+          const t = performance.now();
+          await inner.mask(l);
+          hookMs += performance.now() - t;
+        },
+        accept: (id: number) => {
+          const t = performance.now();
+          inner.accept(id);
+          hookMs += performance.now() - t;
+        },
+      };
       const stamps: number[] = [];
       try {
         const it = model.generateStream(prompt, { temperature: 1, seed, maxNewTokens: tokens, stopIds: model.stopIds(), ...(constraint ? { constraint } : {}) });
@@ -242,19 +257,23 @@ async function decodeBench(file: string, tokens: number, runs: number): Promise<
           if (r.value.id !== undefined) stamps.push(performance.now());
         }
       } finally {
-        constraint?.dispose();
+        inner?.dispose();
       }
       if (stamps.length < 8) throw new Error(`only ${stamps.length} tokens generated`);
-      return ((stamps.length - 1) * 1000) / (stamps[stamps.length - 1]! - stamps[0]!);
+      const wall = stamps[stamps.length - 1]! - stamps[0]!;
+      if (inner) hookShare.push(hookMs / wall);
+      return ((stamps.length - 1) * 1000) / wall;
     };
     await one(false, 1); // warm-up
     const free: number[] = [];
     const constrained: number[] = [];
     for (let i = 0; i < runs; i++) {
-      free.push(await one(false, 100 + i));
+      // Alternate which goes first, so a load change hits both alike.
+      if (i % 2 === 0) free.push(await one(false, 100 + i));
       constrained.push(await one(true, 100 + i));
+      if (i % 2 === 1) free.push(await one(false, 100 + i));
     }
-    return { free, constrained };
+    return { free, constrained, hookShare };
   } finally {
     model.dispose();
   }
@@ -334,7 +353,9 @@ async function main(): Promise<void> {
     const med = (xs: number[]): number => quantile(xs, 0.5);
     log(
       `decode, ${path.basename(file)}, ${tokens} tokens x ${runs} runs alternating: unconstrained ${d.free.map((x) => x.toFixed(2)).join(' / ')} tok/s, ` +
-        `constrained ${d.constrained.map((x) => x.toFixed(2)).join(' / ')} tok/s; median ratio ${((100 * med(d.constrained)) / med(d.free)).toFixed(1)}%`,
+        `constrained ${d.constrained.map((x) => x.toFixed(2)).join(' / ')} tok/s; median ratio ${((100 * med(d.constrained)) / med(d.free)).toFixed(1)}%; ` +
+        `the constraint's own share of the constrained runs' time: ${d.hookShare.map((x) => `${(100 * x).toFixed(2)}%`).join(' / ')} ` +
+        `(decode speed with the constraint = ${(100 * (1 - Math.max(...d.hookShare))).toFixed(1)}% or more of the same steps without it)`,
     );
   }
   process.stdout.write(out.join('\n') + '\n');
