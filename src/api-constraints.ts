@@ -11,6 +11,7 @@ import type { ConstraintFactory } from './generate/logits-constraint.js';
 import type { GrammarEngine } from './grammar/engine.js';
 import { GrammarConstraint } from './grammar/grammar-constraint.js';
 import type { Tokenizer } from './tokenizer/types.js';
+import { hasTokenBytes } from './tokenizer/token-bytes.js';
 
 export type ResponseFormat =
   | { type: 'text' }
@@ -76,6 +77,11 @@ export async function buildRequestConstraint(target: ConstraintTarget, request: 
   if (request.constrain === false && !requireToolCall) tools = [];
   if (family === 'chatglm2') tools = [];
   if (schema === undefined && tools.length === 0 && !requireToolCall) return undefined;
+  if (!hasTokenBytes(target.tokenizer)) {
+    // A tokenizer from outside this project: the default tool constraint quietly stays off.
+    if (schema === undefined && !requireToolCall) return undefined;
+    throw new ChatGLMError('GRAMMAR', 'constrained decoding needs token bytes, which this tokenizer does not provide (use a SentencePiece or tiktoken tokenizer)');
+  }
   const grammar = replyGrammar({ family, tools, requireToolCall, ...(schema !== undefined ? { responseSchema: schema } : {}), lenientTools: true });
   const engine = await target.engine();
   const compiled = await engine.compile(grammar.ebnf);

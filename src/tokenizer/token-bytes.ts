@@ -12,6 +12,11 @@ import type { Tokenizer } from './types.js';
 
 const utf8 = new TextEncoder();
 
+/** Whether computeTokenBytes knows this tokenizer (the project's SentencePiece and tiktoken classes). */
+export function hasTokenBytes(tokenizer: Tokenizer): boolean {
+  return tokenizer instanceof TikTokenTokenizer || tokenizer instanceof ChatGLMTokenizer || tokenizer instanceof SentencePieceTokenizer;
+}
+
 /** Token bytes by id (length = vocabSize). Computing it walks the whole vocabulary: do it once per tokenizer. */
 export function computeTokenBytes(tokenizer: Tokenizer): (Uint8Array | null)[] {
   if (tokenizer instanceof TikTokenTokenizer) {
