@@ -33,6 +33,9 @@ import type { ChatFormat, ChatMessage, ParsedReply } from './chat/types.js';
 import { generate, generateAll, type GenerateOptions, type GenerationStep } from './generate/generator.js';
 import type { CausalLM, GenerationResult, GenerationUsage } from './generate/types.js';
 import { forcedCallPieces, planToolChoice, toolNamesOf, type ChatCompletionToolChoice } from './chat/tool-choice.js';
+import { buildRequestConstraint, type ConstraintRequest, type ResponseFormat, type ToolChoice } from './api-constraints.js';
+import type { ConstraintFactory } from './generate/logits-constraint.js';
+import { GrammarEngine } from './grammar/engine.js';
 
 // ---------------------------------------------------------------- OpenAI-shaped types
 
@@ -88,11 +91,19 @@ export interface ChatCompletionRequest {
   /** When the conversation does not fit: drop the oldest turns (default) or fail. */
   truncation?: TruncationPolicy;
   /**
-   * "auto" (default), "none" (the tools are left out of the prompt), or
-   * {"type": "function", "function": {"name"}} (the reply is forced to call it). "required" needs
-   * constrained decoding and is rejected for now.
+   * "auto" (default), "none" (the tools are left out of the prompt), "required" (the reply starts
+   * with a call to one of the declared tools: constrained decoding), or
+   * {"type": "function", "function": {"name"}} (the reply calls that tool: constrained decoding,
+   * or with `constrain: false` the start of the call written into the prompt).
    */
   tool_choice?: ChatCompletionToolChoice;
+  /** JSON output: {type: "json_object"} or {type: "json_schema", json_schema: {schema}} (constrained decoding). */
+  response_format?: ResponseFormat;
+  /**
+   * With tools declared, calls are constrained to declared names and schemas; false turns that
+   * default off (an explicit response_format or tool_choice "required" is still enforced). Default true.
+   */
+  constrain?: boolean;
 }
 
 export interface ChatCompletionMessage {
@@ -283,6 +294,8 @@ export class ChatModel {
   private sessionBusy = false;
   /** The exact text of tool calls this model produced, by call id, to replay them verbatim. */
   private readonly callText = new Map<string, { metadata: string; content: string }>();
+  /** Grammar matching over this model's vocabulary, made on first use by a constrained request. */
+  private grammarEngine: Promise<GrammarEngine> | undefined;
 
   constructor(parts: ChatModelParts) {
     this.model = parts.model;
@@ -314,6 +327,17 @@ export class ChatModel {
   /** Low-level streaming: yields {id, text} per generated token, returns the result. */
   generateStream(ids: readonly number[], options: GenerateIdsOptions = {}): AsyncGenerator<GenerationStep, GenerationResult, void> {
     return generate(this.model, ids, { contextLength: this.contextLength, vocabLimit: this.tokenizer.vocabSize, ...options, tokenizer: this.tokenizer });
+  }
+
+  /**
+   * The grammar constraint for a reply (for ChatSession.reply's `constraint`): JSON output,
+   * declared tools, a required call. Compiled now; undefined when nothing is constrained.
+   */
+  buildConstraint(request: ConstraintRequest): Promise<ConstraintFactory | undefined> {
+    return buildRequestConstraint(
+      { format: this.format, tokenizer: this.tokenizer, engine: () => (this.grammarEngine ??= GrammarEngine.create(this.tokenizer)) },
+      request,
+    );
   }
 
   /** The family's stop ids (what generate() should stop on for chat-style prompts). */
@@ -348,6 +372,14 @@ export class ChatModel {
     if (!plan.offerTools) messages = messages.map(({ tools: _dropped, ...m }) => m);
     const hasTools = plan.offerTools && messages.some((m) => m.role === 'system' && m.tools !== undefined);
     const stop = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
+    // A named tool is forced by the grammar; with `constrain: false`, by writing its call's start into the prompt.
+    const forcedByPrefix = plan.forced !== undefined && request.constrain === false;
+    const constraint = await this.buildConstraint({
+      ...(plan.offerTools && request.tools !== undefined ? { tools: request.tools as JsonValue } : {}),
+      ...(request.tool_choice !== undefined && !forcedByPrefix ? { tool_choice: request.tool_choice } : {}),
+      ...(request.response_format !== undefined ? { response_format: request.response_format } : {}),
+      ...(request.constrain !== undefined ? { constrain: request.constrain } : {}),
+    });
     const options = {
       temperature: request.temperature ?? 0.8,
       topP: request.top_p ?? 0.8,
@@ -357,9 +389,10 @@ export class ChatModel {
       stop,
       tools: hasTools,
       truncation: request.truncation ?? 'drop_oldest',
-      ...(plan.forced !== undefined ? { replyPrefix: forcedCallPieces(this.format, plan.forced) } : {}),
+      ...(forcedByPrefix ? { replyPrefix: forcedCallPieces(this.format, plan.forced!) } : {}),
       ...(request.seed !== undefined ? { seed: request.seed } : {}),
       ...(request.signal !== undefined ? { signal: request.signal } : {}),
+      ...(constraint !== undefined ? { constraint } : {}),
     };
     if (request.max_tokens === undefined) {
       // Without an explicit max_tokens, keep whole turns rather than reserving 1024 positions:
@@ -398,6 +431,7 @@ export class ChatModel {
   /** Frees backend resources (native thread pool). */
   dispose(): void {
     this.backend?.dispose?.();
+    this.grammarEngine?.then((e) => e.dispose(), () => {});
   }
 
   private engine(): { model: CausalLM; tokenizer: Tokenizer; format: ChatFormat; contextLength: number } {

@@ -70,3 +70,13 @@ export type { PullOptions, PullResult, PullEvent, PlannedFile } from './hub/pull
 export { hubCacheDir, resolveModelRef, parseModelRef, scanCache, removeCached } from './hub/cache.js';
 export type { ModelRef, CachedModel, CachedSnapshot, RemoveResult } from './hub/cache.js';
 export type { HubOptions } from './hub/client.js';
+// Constrained decoding: grammars from JSON Schema, the sampler's mask hook, request mapping.
+export { GrammarEngine } from './grammar/engine.js';
+export type { CompiledGrammar, TokenMatcher } from './grammar/engine.js';
+export { GrammarConstraint } from './grammar/grammar-constraint.js';
+export type { GrammarConstraintOptions } from './grammar/grammar-constraint.js';
+export { GrammarBuilder, type LiteralDialect } from './grammar/schema-to-ebnf.js';
+export { replyGrammar, toolSpecs, type ReplyGrammar, type ReplyGrammarOptions, type ToolSpec } from './chat/reply-grammar.js';
+export { applyTokenBitmask, type LogitsConstraint, type DisposableConstraint, type ConstraintFactory } from './generate/logits-constraint.js';
+export { computeTokenBytes } from './tokenizer/token-bytes.js';
+export { buildRequestConstraint, responseSchema, type ResponseFormat, type ToolChoice, type ConstraintRequest } from './api-constraints.js';

@@ -135,8 +135,8 @@ test('agent CLI: bad flags are one-line ChatGLMErrors', async () => {
   await reject({ prompt: 'x', toolsModule: '/nonexistent/tools.mjs' }, /tools module not found/);
   await reject({ prompt: 'x', maxRounds: '0' }, /--max-rounds must be a positive integer/);
   await reject({ prompt: 'x', endpoint: 'http://127.0.0.1:1', model: 'dir' }, /leave out --model/);
-  const r = await cli(['agent', '--builtin-tools', 'calculator', '--tool-choice', 'required', '--prompt', 'x']);
+  const r = await cli(['agent', '--tool-choice', 'required', '--prompt', 'x']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^chatglm: tool_choice "required" needs constrained decoding/m);
+  assert.match(r.stderr, /^chatglm: tool_choice "required" needs tools: no tools are declared/m);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });

@@ -146,11 +146,11 @@ test('runAgent({ model }) uses the in-process model directly', async () => {
 const OPENAI_WEATHER: ChatCompletionTool[] = [{ type: 'function', function: WEATHER_FN }];
 const FORCE = { type: 'function' as const, function: { name: 'get_current_weather' } };
 
-test('createChatCompletion tool_choice named (ChatGLM3): the reply starts with the call header and the tool_call( opening', async () => {
+test('createChatCompletion tool_choice named, constrain: false (ChatGLM3): the reply starts with the call header and the tool_call( opening', async () => {
   const { model, chat, s, b } = setup('chatglm3');
   const generated = b("location='Paris')\n```");
   model.setScript([...generated, s('<|observation|>')]);
-  const r = await chat.createChatCompletion({ messages: [{ role: 'user', content: 'Hello' }], tools: OPENAI_WEATHER, tool_choice: FORCE, temperature: 0 });
+  const r = await chat.createChatCompletion({ messages: [{ role: 'user', content: 'Hello' }], tools: OPENAI_WEATHER, tool_choice: FORCE, constrain: false, temperature: 0 });
   // Everything fed except the generated ids fed back is the prompt.
   const fed = model.fed.flat();
   const prompt = fed.slice(0, fed.length - generated.length);
@@ -164,11 +164,11 @@ test('createChatCompletion tool_choice named (ChatGLM3): the reply starts with t
   assert.equal(r.usage.prompt_tokens, prompt.length);
 });
 
-test('createChatCompletion tool_choice named (GLM-4, streamed): NAME\\n is forced, the JSON arguments follow', async () => {
+test('createChatCompletion tool_choice named, constrain: false (GLM-4, streamed): NAME\\n is forced, the JSON arguments follow', async () => {
   const { model, chat, s, b } = setup('glm4');
   model.setScript([...b('{"city": "Paris"}'), s('<|observation|>')]);
   const tools: ChatCompletionTool[] = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
-  const stream = await chat.createChatCompletion({ messages: [{ role: 'user', content: 'Paris' }], tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, temperature: 0, stream: true });
+  const stream = await chat.createChatCompletion({ messages: [{ role: 'user', content: 'Paris' }], tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, constrain: false, temperature: 0, stream: true });
   const calls = [];
   for await (const c of stream) calls.push(...(c.choices[0].delta.tool_calls ?? []));
   const fed = model.fed.flat();
@@ -179,7 +179,7 @@ test('createChatCompletion tool_choice named (GLM-4, streamed): NAME\\n is force
   assert.deepEqual(JSON.parse(calls[0]!.function.arguments), { city: 'Paris' });
 });
 
-test('createChatCompletion tool_choice none leaves the tools out of the prompt; required and unknown names are errors', async () => {
+test('createChatCompletion tool_choice none leaves the tools out of the prompt; required without tools and unknown names are errors', async () => {
   const { model, chat, s, b, tok } = setup('chatglm3');
   model.setScript([...b('\nhello'), s('<|user|>')]);
   const r = await chat.createChatCompletion({ messages: [{ role: 'user', content: 'hi' }], tools: OPENAI_WEATHER, tool_choice: 'none', temperature: 0 });
@@ -187,8 +187,8 @@ test('createChatCompletion tool_choice none leaves the tools out of the prompt; 
   assert.deepEqual(model.fed[0], [s('[gMASK]'), s('sop'), s('<|user|>'), ...b('\n'), ...b('hi'), s('<|assistant|>')]);
   assert.doesNotMatch(tok.decode(model.fed.flat()), /get_current_weather/);
   await assert.rejects(
-    chat.createChatCompletion({ messages: [{ role: 'user', content: 'hi' }], tools: OPENAI_WEATHER, tool_choice: 'required' }),
-    (e: unknown) => e instanceof ChatGLMError && e.code === 'BAD_ARGUMENT' && /"required" needs constrained decoding/.test(e.message),
+    chat.createChatCompletion({ messages: [{ role: 'user', content: 'hi' }], tool_choice: 'required' }),
+    (e: unknown) => e instanceof ChatGLMError && e.code === 'BAD_ARGUMENT' && /"required" needs tools/.test(e.message),
   );
   await assert.rejects(chat.createChatCompletion({ messages: [{ role: 'user', content: 'hi' }], tools: OPENAI_WEATHER, tool_choice: { type: 'function', function: { name: 'x' } } }), /names the function "x", but the tools are: get_current_weather/);
   await assert.rejects(chat.createChatCompletion({ messages: [{ role: 'user', content: 'hi' }], tool_choice: FORCE }), /no tools are declared/);

@@ -209,7 +209,7 @@ test('two calls in one reply: each gets its own tool message, in order; parallel
   }
 });
 
-test('tool_choice: none is passed on with the tools; a named function is forced in the first round only; required is rejected', async () => {
+test('tool_choice: none is passed on with the tools; a named function and required bind the first round only', async () => {
   // The completer leaves the tools out of the prompt for "none" (agent-local.test.ts checks the
   // in-process model); OpenAI's API takes tool_choice only together with tools.
   const none = new ScriptedCompleter([{ text: 'no tools' }]);
@@ -227,7 +227,11 @@ test('tool_choice: none is passed on with the tools; a named function is forced 
   assert.deepEqual(named.requests[0]!.tool_choice, choice);
   assert.equal(named.requests[1]!.tool_choice, undefined);
 
-  await assert.rejects(collect({ completer: new ScriptedCompleter([{ text: 'x' }]), messages: ask, tools: [weatherTool()], toolChoice: 'required' }), (e: unknown) => e instanceof ChatGLMError && e.code === 'BAD_ARGUMENT' && /constrained decoding/.test(e.message));
+  const required = new ScriptedCompleter([{ calls: [{ name: 'get_current_weather', arguments: '{"location": "Paris"}' }] }, { text: 'done' }]);
+  await collect({ completer: required, messages: ask, tools: [weatherTool()], toolChoice: 'required' });
+  assert.equal(required.requests[0]!.tool_choice, 'required');
+  assert.equal(required.requests[1]!.tool_choice, undefined);
+  await assert.rejects(collect({ completer: new ScriptedCompleter([{ text: 'x' }]), messages: ask, toolChoice: 'required' }), (e: unknown) => e instanceof ChatGLMError && e.code === 'BAD_ARGUMENT' && /no tools are declared/.test(e.message));
   await assert.rejects(
     collect({ completer: new ScriptedCompleter([{ text: 'x' }]), messages: ask, tools: [weatherTool()], toolChoice: { type: 'function', function: { name: 'nope' } } }),
     /names the function "nope", but the tools are: get_current_weather/,

@@ -109,7 +109,7 @@ export interface RunAgentOptions {
   tools?: readonly AnyTool[];
   /**
    * 'auto' (default), 'none', or a named function; a named function is forced in the first round
-   * only, so the model can answer once it has the result. 'required' is rejected for now.
+   * only, so the model can answer once it has the result; 'required' likewise applies to the first reply only.
    */
   toolChoice?: ChatCompletionToolChoice;
   /** Runs ChatGLM3 `interpreter` code blocks; without one, such a call gets an error observation. */
@@ -180,7 +180,8 @@ export async function* runAgent(options: RunAgentOptions): AsyncGenerator<AgentE
       // tools); the completer leaves them out of the prompt.
       ...(toolList.length > 0 ? { tools: toolList } : {}),
       // A forced call applies to the first reply only; afterwards the model may answer.
-      ...(toolList.length > 0 && options.toolChoice !== undefined && (round === 1 || typeof options.toolChoice === 'string') ? { tool_choice: options.toolChoice } : {}),
+      // A forced call (named or required) binds the first reply only, or the model could never answer.
+      ...(toolList.length > 0 && options.toolChoice !== undefined && (round === 1 || options.toolChoice === 'none' || options.toolChoice === 'auto') ? { tool_choice: options.toolChoice } : {}),
       temperature: options.temperature ?? 0.1,
       top_p: options.top_p ?? 0.2,
       ...(options.max_tokens !== undefined ? { max_tokens: options.max_tokens } : {}),

@@ -7,6 +7,7 @@ import { ChatGLMError } from '../errors.js';
 import { drain, generate, type GenerateOptions } from '../generate/generator.js';
 import { CachedSequence } from '../generate/sequence.js';
 import type { SamplingOptions } from '../generate/sampler.js';
+import type { ConstraintFactory } from '../generate/logits-constraint.js';
 import type { BatchedCausalLM, CausalLM, GenerationResult } from '../generate/types.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { fitConversation, type TruncationPolicy } from './fit.js';
@@ -39,6 +40,8 @@ export interface ReplyOptions extends SamplingOptions {
    * call). It is part of the reply that is parsed, not of the visible text.
    */
   replyPrefix?: readonly PromptPiece[];
+  /** Makes the grammar constraint for this reply (constrained decoding); none by default. */
+  constraint?: ConstraintFactory;
 }
 
 export interface ChatReply {
@@ -104,23 +107,31 @@ export class ChatSession {
     let cut = false;
     // Whitespace before a stop string is stripped by the parser, so it is only shown once more text follows.
     const trailingSpace = new TrailingSpaceHolder();
+    const constraint = options.constraint ? await options.constraint() : undefined;
+    if (constraint) genOptions.constraint = constraint;
     const it = generate(model, promptIds, genOptions);
     let result: GenerationResult;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) {
-        result = r.value;
-        break;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          result = r.value;
+          break;
+        }
+        if (r.value.id === undefined) continue;
+        // Every id reaches the reply (its segments are split on ids); only the visible text stops at a cut.
+        const delta = reply.push(r.value.id);
+        if (!cut) {
+          const check = visibleStop.push(delta);
+          if (check.stop !== undefined) cut = true;
+          const shown = trailingSpace.push(check.text);
+          if (shown) yield shown;
+        }
       }
-      if (r.value.id === undefined) continue;
-      // Every id reaches the reply (its segments are split on ids); only the visible text stops at a cut.
-      const delta = reply.push(r.value.id);
-      if (!cut) {
-        const check = visibleStop.push(delta);
-        if (check.stop !== undefined) cut = true;
-        const shown = trailingSpace.push(check.text);
-        if (shown) yield shown;
-      }
+    } finally {
+      // Also when the caller stops iterating early.
+      await it.return(undefined as never);
+      constraint?.dispose();
     }
     if (!cut) {
       const check = visibleStop.push(reply.flush());

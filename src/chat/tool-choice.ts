@@ -2,8 +2,8 @@
  * OpenAI `tool_choice` for ChatGLM models. `none` takes the tools out of the prompt; `auto` lets
  * the model decide; a named function is forced exactly by writing the start of the call into the
  * prompt after `<|assistant|>`, so the model can only continue with that call's arguments.
- * `required` (some call, the model picks which) cannot be forced by a prefix: it needs
- * constrained decoding.
+ * `required` (some call, the model picks which) cannot be forced by a prefix: constrained decoding
+ * enforces it, and a named function too unless the caller turned constraints off.
  */
 import { ChatGLMError } from '../errors.js';
 import type { JsonValue } from './python-literal.js';
@@ -16,6 +16,8 @@ export interface ToolChoicePlan {
   offerTools: boolean;
   /** The function whose call the reply is forced to start with. */
   forced?: string;
+  /** The reply must start with a call to one of the tools (constrained decoding enforces it). */
+  required?: boolean;
 }
 
 /** The tool names of a tool list: OpenAI style, bare {name, ...} objects, or a dict keyed by name. */
@@ -37,17 +39,15 @@ export function toolNamesOf(tools: JsonValue | undefined): string[] {
 
 /**
  * Checks `choice` against the declared tools. `toolNames` is undefined when no tools are declared.
- * Throws BAD_ARGUMENT for `required`, an unknown name, or a malformed value.
+ * Throws BAD_ARGUMENT for `required` without tools, an unknown name, or a malformed value.
  */
 export function planToolChoice(choice: unknown, toolNames: readonly string[] | undefined): ToolChoicePlan {
   if (choice === undefined || choice === null || choice === 'auto') return { offerTools: toolNames !== undefined };
   if (choice === 'none') return { offerTools: false };
   if (choice === 'required') {
-    // The one place that changes once constrained decoding exists.
-    throw new ChatGLMError(
-      'BAD_ARGUMENT',
-      'tool_choice "required" needs constrained decoding, which is not available yet; use "auto", or force one tool with {"type": "function", "function": {"name": "NAME"}}',
-    );
+    // Some call, the model picks which: enforced by constrained decoding (api-constraints.ts).
+    if (toolNames === undefined || toolNames.length === 0) throw new ChatGLMError('BAD_ARGUMENT', 'tool_choice "required" needs tools: no tools are declared');
+    return { offerTools: true, required: true };
   }
   if (typeof choice === 'object' && !Array.isArray(choice)) {
     const fn = (choice as { function?: unknown }).function;

@@ -13,6 +13,7 @@ import { sampleToken, validateSampling, type SamplingOptions } from './sampler.j
 import { CachedSequence } from './sequence.js';
 import { StopStringMatcher } from './stop-strings.js';
 import { TextStream } from './text-stream.js';
+import type { LogitsConstraint } from './logits-constraint.js';
 import type { BatchedCausalLM, CausalLM, FinishReason, GenerationResult } from './types.js';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -40,6 +41,8 @@ export interface GenerateOptions extends SamplingOptions {
   vocabLimit?: number;
   /** Prompt ids per forward step during prefill (bounds memory and abort latency). Default 256. */
   prefillChunk?: number;
+  /** Removes disallowed ids before each draw (a grammar); told every sampled id, stop ids included. */
+  constraint?: LogitsConstraint;
 }
 
 /**
@@ -131,7 +134,9 @@ export async function* generate(
       }
       if (options.vocabLimit !== undefined && options.vocabLimit < logits.length) logits.fill(-Infinity, options.vocabLimit);
       checkFiniteLogits(logits);
+      if (options.constraint) await options.constraint.mask(logits);
       const id = sampleToken(logits, history, options, rng);
+      options.constraint?.accept(id);
       steps++;
       completion++;
       if (steps === 1) firstTokenMs = performance.now() - start;

@@ -21,6 +21,8 @@ import { usageInWords } from '../usage-words.js';
 import { CHAT_HELP, ChatInputReader } from '../interactive-commands.js';
 import { addToolChatOptions, toolChat, wantsToolChat } from '../chat-tools.js';
 import { interpreterFromCli, type InterpreterCliOptions } from '../interpreter-cli.js';
+import type { ConstraintRequest } from '../../api-constraints.js';
+import type { ConstraintFactory } from '../../generate/logits-constraint.js';
 
 interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions, InterpreterCliOptions {
   messages?: string;
@@ -29,6 +31,8 @@ interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions, Interprete
   json?: boolean;
   stats?: boolean;
   verbose?: boolean;
+  jsonSchema?: string;
+  constrain?: boolean;
 }
 
 export function register(program: Command): void {
@@ -43,6 +47,8 @@ export function register(program: Command): void {
     .option('--json', 'with --messages: print the assistant message {role, content, tool_calls?} as JSON')
     .option('--stats', 'print token counts and speed to stderr after each answer, as JSON')
     .option('--verbose', 'print token counts and speed to stderr after each answer, in words')
+    .option('--json-schema <file>', 'answer with JSON that satisfies this JSON Schema (constrained decoding)')
+    .option('--no-constrain', 'do not constrain tool calls to the declared tools and their schemas')
     .action(async (opts: ChatCliOptions) => {
       const sampling = samplingFromCli(opts);
       const loadOptions = loadOptionsFromCli(opts);
@@ -52,13 +58,20 @@ export function register(program: Command): void {
         throw new ChatGLMError('BAD_ARGUMENT', `${opts.messages}: expected a JSON array of messages like [{"role": "user", "content": "Hi"}]`);
       }
       if (messages !== undefined) validateRequestMessages(messages, opts.messages!);
+      const schema = opts.jsonSchema !== undefined ? ((await readJsonFile(opts.jsonSchema, 'JSON schema')) as JsonValue) : undefined;
       const chat = await loadChatModelForCli(resolveModelPath(opts.model), loadOptions);
       try {
+        const constraint: ConstraintRequest = {
+          ...(tools !== undefined ? { tools } : {}),
+          ...(schema !== undefined ? { response_format: { type: 'json_schema', json_schema: { name: 'cli', schema } } } : {}),
+          constrain: opts.constrain !== false,
+        };
         if (messages !== undefined) {
           // The conversion createChatCompletion runs, here so that its errors name the file.
           requestToChatMessages(messages as ChatCompletionMessageParam[], tools, chat.format, undefined, opts.messages);
-          await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts);
+          await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts, constraint);
         } else if (wantsToolChat(opts)) {
+          if (schema !== undefined) throw new ChatGLMError('BAD_ARGUMENT', '--json-schema applies to plain chat, not to --tools-module / --builtin-tools / --interpreter');
           const interpreter = await interpreterFromCli(opts);
           try {
             await toolChat(chat, opts, sampling, interpreter !== undefined ? { interpreter } : {});
@@ -66,7 +79,7 @@ export function register(program: Command): void {
             await interpreter?.close();
           }
         } else {
-          await interactive(chat, tools, sampling, opts);
+          await interactive(chat, tools, sampling, opts, await chat.buildConstraint(constraint));
         }
       } finally {
         chat.dispose();
@@ -76,8 +89,17 @@ export function register(program: Command): void {
 
 type Sampling = ReturnType<typeof samplingFromCli>;
 
-async function oneTurn(chat: ChatModel, messages: ChatCompletionMessageParam[], tools: JsonValue | undefined, s: Sampling, opts: ChatCliOptions): Promise<void> {
+async function oneTurn(
+  chat: ChatModel,
+  messages: ChatCompletionMessageParam[],
+  tools: JsonValue | undefined,
+  s: Sampling,
+  opts: ChatCliOptions,
+  constraint: ConstraintRequest,
+): Promise<void> {
   const request: ChatCompletionRequest = {
+    ...(constraint.response_format !== undefined ? { response_format: constraint.response_format } : {}),
+    ...(constraint.constrain === false ? { constrain: false } : {}),
     messages,
     temperature: s.greedy === true ? 0 : (s.temperature ?? 0.8),
     ...(s.topP !== undefined ? { top_p: s.topP } : {}),
@@ -104,7 +126,13 @@ async function oneTurn(chat: ChatModel, messages: ChatCompletionMessageParam[], 
   if (opts.verbose === true) process.stderr.write(usageInWords(r.usage, performance.now() - t0, r.choices[0].finish_reason));
 }
 
-async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sampling, opts: ChatCliOptions): Promise<void> {
+async function interactive(
+  chat: ChatModel,
+  tools: JsonValue | undefined,
+  s: Sampling,
+  opts: ChatCliOptions,
+  constraint: ConstraintFactory | undefined,
+): Promise<void> {
   const tty = process.stdin.isTTY === true;
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: tty });
   const session = chat.createSession();
@@ -142,6 +170,7 @@ async function interactive(chat: ChatModel, tools: JsonValue | undefined, s: Sam
     ...(s.seed !== undefined ? { seed: s.seed } : {}),
     maxNewTokens: s.maxNewTokens ?? Math.min(1024, Math.max(1, Math.floor(chat.contextLength / 4))),
     tools: tools !== undefined,
+    ...(constraint !== undefined ? { constraint } : {}),
   };
   const preamble = (): ChatMessage[] => {
     if (tools !== undefined) return toolSystemMessages(chat.format, tools, system);
