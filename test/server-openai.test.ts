@@ -165,10 +165,14 @@ test('errors are typed: 400 field, 401 key, 404 model and route, 413 body, 400 e
   const messages = [{ role: 'user' as const, content: 'hi' }];
   await assert.rejects(client.chat.completions.create({ model, messages, n: 2 }), (e: unknown) => e instanceof BadRequestError && e.status === 400 && e.code === 'invalid_value');
   await assert.rejects(client.chat.completions.create({ model, messages, temperature: 7 }), (e: unknown) => e instanceof BadRequestError && /temperature/.test(e.message));
-  await assert.rejects(client.chat.completions.create({ model, messages, tool_choice: 'required', tools: [WEATHER_TOOL] }), (e: unknown) => e instanceof BadRequestError);
+  await assert.rejects(client.chat.completions.create({ model, messages, tool_choice: 'required' }), (e: unknown) => e instanceof BadRequestError && /no tools are declared/.test(e.message));
   await assert.rejects(
-    client.chat.completions.create({ model, messages, response_format: { type: 'json_object' } }),
-    (e: unknown) => e instanceof BadRequestError && e.code === 'unsupported_value',
+    client.chat.completions.create({ model, messages, tools: [WEATHER_TOOL], tool_choice: { type: 'function', function: { name: 'nope' } } }),
+    (e: unknown) => e instanceof BadRequestError && /"nope"/.test(e.message),
+  );
+  await assert.rejects(
+    client.chat.completions.create({ model, messages, response_format: { type: 'xml' } as unknown as { type: 'text' } }),
+    (e: unknown) => e instanceof BadRequestError && /response_format/.test(e.message),
   );
   await assert.rejects(clientFor(server, 'wrong').models.list(), (e: unknown) => e instanceof AuthenticationError && e.status === 401);
   await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages }), (e: unknown) => e instanceof NotFoundError && e.code === 'model_not_found');
@@ -270,4 +274,25 @@ test('two conversations on two slots: each next turn lands in the slot holding i
   } finally {
     await s.close(0);
   }
+});
+
+test('tool_choice "required" and response_format json_schema are enforced by constrained decoding', async () => {
+  // A greeting: left to itself the demo model answers in text; "required" makes it call the tool.
+  const messages = [{ role: 'user' as const, content: 'Hello!' }];
+  const r = await client.chat.completions.create({ model, messages, tools: [WEATHER_TOOL], tool_choice: 'required', temperature: 0, max_tokens: 60 });
+  assert.equal(r.choices[0]!.finish_reason, 'tool_calls');
+  const call = r.choices[0]!.message.tool_calls![0]!;
+  assert.equal(call.type === 'function' ? call.function.name : undefined, WEATHER_TOOL.function.name);
+  const schema = { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'days'] };
+  const j = await client.chat.completions.create({
+    model,
+    messages: [{ role: 'user', content: 'Weather for Paris, three days, as JSON.' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'forecast', schema } },
+    temperature: 0,
+    max_tokens: 60,
+  });
+  const parsed = JSON.parse(j.choices[0]!.message.content ?? '') as { city: unknown; days: unknown };
+  assert.equal(typeof parsed.city, 'string');
+  assert.ok((parsed.city as string).length <= 12);
+  assert.ok(Number.isInteger(parsed.days) && (parsed.days as number) >= 1 && (parsed.days as number) <= 7);
 });

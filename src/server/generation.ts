@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChatCompletionUsage, ChatModel, FinishReason } from '../api.js';
+import type { JsonValue } from '../chat/python-literal.js';
 import { encodePieces } from '../chat/prompt-pieces.js';
 import { ChatSession, type ChatReply } from '../chat/session.js';
 import { generate, type GenerationStep } from '../generate/generator.js';
@@ -95,6 +96,13 @@ export async function chatCompletion(ctx: GenerationContext, req: ChatRequest, s
     choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
   });
 
+  // Compiled before a slot is taken, so a schema that cannot be compiled is a 400 and costs no slot.
+  const constraint = await chat.buildConstraint({
+    ...(req.tools !== undefined ? { tools: req.tools as unknown as JsonValue } : {}),
+    ...(req.toolChoice !== undefined ? { tool_choice: req.toolChoice } : {}),
+    ...(req.responseFormat !== undefined ? { response_format: req.responseFormat } : {}),
+  });
+
   return withSlot(ctx, prompt, async (slot, queuedMs) => {
     const session = new ChatSession({ model: slot.lane, tokenizer: chat.tokenizer, format: chat.format, contextLength: ctx.pool.contextSize }, slot.sequence);
     const stream = session.stream(messages, {
@@ -103,6 +111,7 @@ export async function chatCompletion(ctx: GenerationContext, req: ChatRequest, s
       stop: req.stop,
       tools: hasTools,
       truncation: 'error',
+      ...(constraint !== undefined ? { constraint } : {}),
     });
     sse?.send(chunk({ role: 'assistant', content: '' }, null));
     let reply: ChatReply;

@@ -4,6 +4,9 @@
  * (user, metadata, parallel_tool_calls, ...) are accepted and ignored, as llama-server does.
  */
 import type { ChatCompletionMessageParam, ChatCompletionTool } from '../api.js';
+import type { ResponseFormat } from '../api-constraints.js';
+import { planToolChoice, type ChatCompletionToolChoice } from '../chat/tool-choice.js';
+import { ChatGLMError } from '../errors.js';
 import { badRequest } from './errors.js';
 
 type Json = Record<string, unknown>;
@@ -26,6 +29,10 @@ export interface ChatRequest extends SamplingFields {
   messages: ChatCompletionMessageParam[];
   /** undefined when there are none or tool_choice is "none". */
   tools: ChatCompletionTool[] | undefined;
+  /** "required" or a named function (enforced by constrained decoding); undefined for auto/none. */
+  toolChoice: Exclude<ChatCompletionToolChoice, 'auto' | 'none'> | undefined;
+  /** json_object / json_schema (constrained decoding); undefined for text. */
+  responseFormat: ResponseFormat | undefined;
 }
 
 export interface CompletionRequest extends SamplingFields {
@@ -114,15 +121,32 @@ export function parseChatRequest(body: unknown): ChatRequest {
     if (t.length > 0) tools = t as ChatCompletionTool[];
   }
   const choice = body['tool_choice'];
-  if (choice === 'none') tools = undefined;
-  else if (choice !== undefined && choice !== null && choice !== 'auto') {
-    throw badRequest('tool_choice must be "auto" or "none" (forcing a tool is not supported yet)', 'tool_choice', 'unsupported_value');
+  let toolChoice: ChatRequest['toolChoice'];
+  try {
+    const plan = planToolChoice(choice, tools?.map((tool) => tool.function.name));
+    if (!plan.offerTools) tools = undefined;
+    if (plan.required === true) toolChoice = 'required';
+    else if (plan.forced !== undefined) toolChoice = { type: 'function', function: { name: plan.forced } };
+  } catch (err) {
+    if (err instanceof ChatGLMError) throw badRequest(err.message, 'tool_choice');
+    throw err;
   }
   const rf = body['response_format'];
-  if (rf !== undefined && rf !== null && !(isObject(rf) && rf['type'] === 'text')) {
-    throw badRequest('response_format other than {"type": "text"} is not supported yet', 'response_format', 'unsupported_value');
+  let responseFormat: ResponseFormat | undefined;
+  if (rf !== undefined && rf !== null) {
+    const type = isObject(rf) ? rf['type'] : undefined;
+    if (type === 'json_object') responseFormat = { type: 'json_object' };
+    else if (type === 'json_schema') {
+      const js = (rf as Json)['json_schema'];
+      if (!isObject(js) || (js['schema'] !== undefined && !isObject(js['schema']) && typeof js['schema'] !== 'boolean')) {
+        throw badRequest('response_format json_schema needs "json_schema": {"name", "schema": {...}}', 'response_format');
+      }
+      responseFormat = rf as ResponseFormat;
+    } else if (type !== 'text') {
+      throw badRequest('response_format must be {"type": "text" | "json_object" | "json_schema", ...}', 'response_format');
+    }
   }
-  return { model, messages: messages as ChatCompletionMessageParam[], tools, ...sampling(body, undefined) };
+  return { model, messages: messages as ChatCompletionMessageParam[], tools, toolChoice, responseFormat, ...sampling(body, undefined) };
 }
 
 export function parseCompletionRequest(body: unknown): CompletionRequest {
