@@ -2,6 +2,8 @@
  * GGUF reader (versions 2 and 3, little-endian): metadata of every value type (arrays included,
  * nested too), tensor infos, `general.alignment`, and tensor data read one tensor at a time, so a
  * loader never holds the file twice. Absolute file offsets are exposed for backends that mmap.
+ * Metadata arrays are checked when the header is read but decoded only when used (GgufArray):
+ * numeric ones as typed arrays over their file bytes, string ones on first access.
  *
  * Layout (ggml/docs/gguf.md): "GGUF" u32 version, u64 tensor_count, u64 kv_count, kv pairs
  * (string key, u32 type, value), tensor infos (string name, u32 n_dims, u64 ne[n_dims] innermost
