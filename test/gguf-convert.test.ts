@@ -119,10 +119,12 @@ test('convert --type f16: llama.cpp metadata and layout, tensors back exactly, v
   assert.deepEqual(tok.tokens.slice(n, n + 9), ['[MASK]', '[gMASK]', '[sMASK]', 'sop', 'eop', '<|system|>', '<|user|>', '<|assistant|>', '<|observation|>']);
   assert.equal(tok.tokens.length, 288);
   assert.equal(tok.tokens[287], '[PAD287]');
-  assert.deepEqual(tok.tokenTypes!.slice(0, 4), [2, 3, 3, 6]); // unknown, control, control, byte
+  assert.ok(tok.tokenTypes instanceof Int32Array, 'token types are held as the Int32Array the file stores');
+  assert.deepEqual(Array.from(tok.tokenTypes.slice(0, 4)), [2, 3, 3, 6]); // unknown, control, control, byte
   assert.ok(tok.tokenTypes!.slice(n, n + 9).every((x) => x === 3));
   assert.ok(tok.tokenTypes!.slice(n + 9).every((x) => x === 5));
-  assert.deepEqual(tok.scores!.slice(0, n), m.pieces.map((p) => Math.fround(p.score)));
+  assert.ok(tok.scores instanceof Float32Array, 'scores are held as the Float32Array the file stores');
+  assert.deepEqual(Array.from(tok.scores.slice(0, n)), m.pieces.map((p) => Math.fround(p.score)));
   assert.equal(tok.tokens[3 + 0x0a], '<0x0A>');
   assert.deepEqual([tok.unkId, tok.bosId, tok.eosId, tok.padId, tok.addBos], [0, 1, 2, 0, false]);
   // The fixture's normalizer: dummy prefix on, whitespace runs kept (as ChatGLM's tokenizer does).
@@ -203,7 +205,7 @@ test('files as llama.cpp writes them: tied output, split Q/K/V, <bos>/<eos> name
       ['tokenizer.ggml.pre', gv.str('chatglm-spm')],
       ['tokenizer.ggml.tokens', gv.strs(tokens)],
       ['tokenizer.ggml.scores', gv.f32s(new Array(8).fill(0))],
-      ['tokenizer.ggml.token_type', gv.arr(GgufValueType.INT32, [2, 3, 3, 1, 3, 3, 3, 3])],
+      ['tokenizer.ggml.token_type', gv.arr(GgufValueType.INT32, Int32Array.of(2, 3, 3, 1, 3, 3, 3, 3))],
       ['tokenizer.ggml.eos_token_id', gv.u32(2)],
     ],
     tensors: tensors.map(({ name, ne, type }) => ({ name, ne, type })),

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { GgufReader, GgufValueType, ggmlTypeId, readGgufHeader } from '../src/formats/gguf.js';
-import type { GgufArray } from '../src/formats/gguf.js';
+import { GgufArray, GgufReader, GgufValueType, ggmlTypeId, readGgufHeader } from '../src/formats/gguf.js';
+import type { GgufMetadataEntry, GgufValue } from '../src/formats/gguf.js';
 import { GgufWriter, gv } from '../src/convert/gguf-writer.js';
 import { ChatGLMError } from '../src/errors.js';
 import { tempDir } from './support/formats-tmp.js';
@@ -98,8 +98,24 @@ test('round trip: every metadata value type, nested arrays, alignment, tensors o
     ['k.strs', gv.strs(['a', '', '▁b', '<|user|>'])],
     ['k.f32s', gv.f32s([0.5, -1.25, 3])],
     ['k.i32s', gv.i32s([1, 2, 3, 6])],
-    ['k.empty', gv.arr(GgufValueType.UINT8, [])],
-    ['k.nested', gv.arr(GgufValueType.ARRAY, [{ itemType: GgufValueType.INT32, items: [1, 2] }, { itemType: GgufValueType.STRING, items: ['x'] }])],
+    ['k.empty', gv.arr(GgufValueType.UINT8, new Uint8Array(0))],
+    ['k.u8s', gv.arr(GgufValueType.UINT8, Uint8Array.of(0, 7, 255))],
+    ['k.i8s', gv.arr(GgufValueType.INT8, Int8Array.of(-128, 5, 127))],
+    ['k.u16s', gv.arr(GgufValueType.UINT16, Uint16Array.of(65535, 1, 2))],
+    ['k.i16s', gv.arr(GgufValueType.INT16, Int16Array.of(-32768, 3))],
+    ['k.u32s', gv.arr(GgufValueType.UINT32, Uint32Array.of(4294967295, 9))],
+    ['k.bools', gv.arr(GgufValueType.BOOL, Uint8Array.of(1, 0, 1))],
+    ['k.u64s', gv.arr(GgufValueType.UINT64, BigUint64Array.of(18446744073709551615n, 0n))],
+    ['k.i64s', gv.arr(GgufValueType.INT64, BigInt64Array.of(-9223372036854775808n, 42n))],
+    ['k.f64s', gv.arr(GgufValueType.FLOAT64, Float64Array.of(Math.E, -0.1))],
+    [
+      'k.nested',
+      gv.arr(GgufValueType.ARRAY, [
+        GgufArray.of(GgufValueType.INT32, Int32Array.of(1, 2)),
+        GgufArray.of(GgufValueType.STRING, ['x']),
+        GgufArray.of(GgufValueType.ARRAY, [GgufArray.of(GgufValueType.FLOAT64, Float64Array.of(0.25))]),
+      ]),
+    ],
   ];
   const f16 = new Uint8Array([0x00, 0x3c, 0x00, 0xc0, 0x00, 0x00]); // 1, -2, 0 as f16, ne = [3]
   const q8 = new Uint8Array(34 * 2).map((_, i) => (i * 7) & 0xff); // 2 rows of one q8_0 block
@@ -120,7 +136,11 @@ test('round trip: every metadata value type, nested arrays, alignment, tensors o
   const h = r.header;
   assert.equal(h.alignment, 64);
   assert.equal(h.dataOffset % 64, 0);
-  for (const [k, e] of meta) assert.deepEqual(h.metadata.get(k), e, k);
+  // Arrays compared by element type and decoded elements (a read array also carries its raw bytes).
+  const plain = (v: GgufValue): unknown =>
+    v instanceof GgufArray ? { itemType: v.itemType, length: v.length, items: v.arrays()?.map(plain) ?? v.items } : v;
+  const plainEntry = (e: GgufMetadataEntry | undefined): unknown => e && { type: e.type, value: plain(e.value) };
+  for (const [k, e] of meta) assert.deepEqual(plainEntry(h.metadata.get(k)), plainEntry(e), k);
   assert.deepEqual(h.metadata.get('general.alignment'), gv.u32(64));
   assert.deepEqual(
     h.tensors.map((x) => [x.name, x.ne, x.type, x.offset]),
@@ -135,8 +155,12 @@ test('round trip: every metadata value type, nested arrays, alignment, tensors o
   assert.deepEqual(await r.readTensor('blk.0.ffn_up.weight'), f32data);
   // The file is padded after the last tensor too, as gguf-py writes it.
   assert.equal((await stat(file)).size, h.dataOffset + 192 + 64);
+  // Numeric arrays come back as the typed array of their element type.
+  assert.ok((h.metadata.get('k.f32s')!.value as GgufArray).items instanceof Float32Array);
+  assert.ok((h.metadata.get('k.u64s')!.value as GgufArray).items instanceof BigUint64Array);
+  assert.ok((h.metadata.get('k.bools')!.value as GgufArray).items instanceof Uint8Array);
   const nested = h.metadata.get('k.nested')!.value as GgufArray;
-  assert.equal(nested.items.length, 2);
+  assert.equal(nested.items.length, 3);
 });
 
 test('clear errors: not GGUF, empty, truncated header, truncated data, version 1, writer misuse', async (t) => {

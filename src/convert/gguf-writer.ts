@@ -14,11 +14,12 @@ import { ChatGLMError } from '../errors.js';
 import {
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
+  GgufArray,
   GgufValueType,
   ggmlTensorBytes,
   ggmlTypeName,
 } from '../formats/gguf.js';
-import type { GgufArray, GgufMetadataEntry, GgufValue } from '../formats/gguf.js';
+import type { GgufArrayItems, GgufMetadataEntry, GgufValue } from '../formats/gguf.js';
 
 export interface GgufTensorSpec {
   name: string;
@@ -36,13 +37,18 @@ export const gv = {
   f32: (value: number): GgufMetadataEntry => ({ type: GgufValueType.FLOAT32, value }),
   u64: (value: bigint): GgufMetadataEntry => ({ type: GgufValueType.UINT64, value }),
   bool: (value: boolean): GgufMetadataEntry => ({ type: GgufValueType.BOOL, value }),
-  arr: (itemType: GgufValueType, items: GgufValue[]): GgufMetadataEntry => ({
+  /** An array; `items` is held as GgufArray.of requires (a typed array for numeric element types). */
+  arr: (itemType: GgufValueType, items: GgufArrayItems): GgufMetadataEntry => ({
     type: GgufValueType.ARRAY,
-    value: { itemType, items },
+    value: GgufArray.of(itemType, items),
   }),
   strs: (items: readonly string[]): GgufMetadataEntry => gv.arr(GgufValueType.STRING, [...items]),
-  f32s: (items: ArrayLike<number>): GgufMetadataEntry => gv.arr(GgufValueType.FLOAT32, Array.from(items)),
-  i32s: (items: ArrayLike<number>): GgufMetadataEntry => gv.arr(GgufValueType.INT32, Array.from(items)),
+  f32s: (items: ArrayLike<number>): GgufMetadataEntry => gv.arr(GgufValueType.FLOAT32, Float32Array.from(items)),
+  i32s: (items: ArrayLike<number>): GgufMetadataEntry => {
+    // Int32Array.from would wrap out-of-range values silently.
+    for (let i = 0; i < items.length; i++) asInt(`array item ${i}`, items[i]!, -0x80000000, 0x7fffffff);
+    return gv.arr(GgufValueType.INT32, Int32Array.from(items));
+  },
 };
 
 const utf8 = new TextEncoder();
@@ -177,11 +183,13 @@ function writeValue(s: ByteSink, key: string, type: GgufValueType, v: GgufValue)
     case GgufValueType.INT64:
       return s.i64(BigInt.asIntN(64, asBig(key, v)));
     case GgufValueType.ARRAY: {
-      if (typeof v !== 'object') throw bad(key, 'an array', v);
-      const a: GgufArray = v;
-      s.u32(a.itemType);
-      s.u64(BigInt(a.items.length));
-      for (const item of a.items) writeValue(s, key, a.itemType, item);
+      if (!(v instanceof GgufArray)) throw bad(key, 'an array', v);
+      s.u32(v.itemType);
+      const items = v.items;
+      s.u64(BigInt(items.length));
+      // GgufArray.of checked the element kinds; BOOL elements are held as 0/1 bytes.
+      const bool = v.itemType === GgufValueType.BOOL;
+      for (const item of items) writeValue(s, key, v.itemType, bool ? item === 1 : item);
       return;
     }
     default:

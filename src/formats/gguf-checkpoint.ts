@@ -20,7 +20,7 @@ import {
   metaNumber,
   metaString,
 } from './gguf.js';
-import type { GgufHeader, GgufTensorInfo } from './gguf.js';
+import type { GgufArray, GgufHeader, GgufNumberArray, GgufTensorInfo } from './gguf.js';
 import { dequantizeRows, isGgmlQuantType } from '../numeric/ggml-quants.js';
 import { IndexedSource, copyInfo } from './indexed-source.js';
 
@@ -85,11 +85,13 @@ export interface GgufTokenizerInfo {
   model: string;
   /** tokenizer.ggml.pre, e.g. "chatglm-spm" or "chatglm-bpe". */
   pre?: string;
-  tokens: string[];
-  scores?: number[];
-  /** 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte (SentencePiece's numbering). */
-  tokenTypes?: number[];
-  merges?: string[];
+  tokens: readonly string[];
+  /** As stored (normally a Float32Array). */
+  scores?: GgufNumberArray;
+  /** 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte (SentencePiece's numbering); as stored (normally an Int32Array). */
+  tokenTypes?: GgufNumberArray;
+  /** Decoded on first read. */
+  merges?: readonly string[];
   bosId?: number;
   eosId?: number;
   eotId?: number;
@@ -114,27 +116,27 @@ export interface GgufCheckpoint {
   tokenizer?: GgufTokenizerInfo;
 }
 
-function stringArray(h: GgufHeader, key: string): string[] | undefined {
+function stringArray(h: GgufHeader, key: string): GgufArray | undefined {
   const a = metaArray(h, key);
   if (a === undefined) return undefined;
   if (a.itemType !== GgufValueType.STRING) throw badFormat(h.path, `metadata ${key} should be an array of strings`);
-  return a.items as string[];
+  return a;
 }
 
-function numberArray(h: GgufHeader, key: string): number[] | undefined {
+/** A numeric array as a typed array of numbers (64-bit integers converted, as scalar ones are). */
+function numberArray(h: GgufHeader, key: string): GgufNumberArray | undefined {
   const a = metaArray(h, key);
   if (a === undefined) return undefined;
-  return a.items.map((v) => {
-    if (typeof v === 'number') return v;
-    if (typeof v === 'bigint') return Number(v);
-    throw badFormat(h.path, `metadata ${key} should be an array of numbers`);
-  });
+  const v = a.numbers();
+  if (v === undefined) throw badFormat(h.path, `metadata ${key} should be an array of numbers`);
+  if (v instanceof BigInt64Array || v instanceof BigUint64Array) return Float64Array.from(v, Number);
+  return v;
 }
 
 /** Reads the tokenizer.ggml.* metadata, or undefined when the file carries no vocabulary. */
 export function readGgufTokenizer(h: GgufHeader): GgufTokenizerInfo | undefined {
   const model = metaString(h, 'tokenizer.ggml.model');
-  const tokens = stringArray(h, 'tokenizer.ggml.tokens');
+  const tokens = stringArray(h, 'tokenizer.ggml.tokens')?.strings();
   if (model === undefined || tokens === undefined) return undefined;
   const info: GgufTokenizerInfo = { model, tokens };
   const set = <K extends keyof GgufTokenizerInfo>(k: K, v: GgufTokenizerInfo[K] | undefined): void => {
@@ -143,7 +145,10 @@ export function readGgufTokenizer(h: GgufHeader): GgufTokenizerInfo | undefined 
   set('pre', metaString(h, 'tokenizer.ggml.pre'));
   set('scores', numberArray(h, 'tokenizer.ggml.scores'));
   set('tokenTypes', numberArray(h, 'tokenizer.ggml.token_type'));
-  set('merges', stringArray(h, 'tokenizer.ggml.merges'));
+  // Merges are not needed to rebuild the tokenizer (GLM-4's follow from the token order), so
+  // their 150K strings are decoded only if someone reads them.
+  const merges = stringArray(h, 'tokenizer.ggml.merges');
+  if (merges !== undefined) Object.defineProperty(info, 'merges', { enumerable: true, get: () => merges.strings() });
   set('bosId', metaNumber(h, 'tokenizer.ggml.bos_token_id'));
   set('eosId', metaNumber(h, 'tokenizer.ggml.eos_token_id'));
   set('eotId', metaNumber(h, 'tokenizer.ggml.eot_token_id'));

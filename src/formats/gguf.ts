@@ -2,6 +2,8 @@
  * GGUF reader (versions 2 and 3, little-endian): metadata of every value type (arrays included,
  * nested too), tensor infos, `general.alignment`, and tensor data read one tensor at a time, so a
  * loader never holds the file twice. Absolute file offsets are exposed for backends that mmap.
+ * Metadata arrays are checked when the header is read but decoded only when used (GgufArray):
+ * numeric ones as typed arrays over their file bytes, string ones on first access.
  *
  * Layout (ggml/docs/gguf.md): "GGUF" u32 version, u64 tensor_count, u64 kv_count, kv pairs
  * (string key, u32 type, value), tensor infos (string name, u32 n_dims, u64 ne[n_dims] innermost
@@ -34,10 +36,122 @@ export enum GgufValueType {
 /** A scalar: numbers for the 8/16/32-bit and float types, bigint for the 64-bit integers. */
 export type GgufScalar = number | bigint | boolean | string;
 
-export interface GgufArray {
-  /** Type of every element (ARRAY for nested arrays). */
-  itemType: GgufValueType;
-  items: GgufValue[];
+/** Typed arrays whose elements are JS numbers: the 8/16/32-bit integer and float element types. */
+export type GgufNumberArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+
+/**
+ * How a numeric array is held: the typed array of the element type (UINT8 -> Uint8Array, INT32 ->
+ * Int32Array, FLOAT32 -> Float32Array, FLOAT64 -> Float64Array, and so on), so a 4M-entry array
+ * costs its file bytes and not a JS number or object per entry. BOOL is a Uint8Array of 0s and 1s
+ * (the file's own bytes, checked when the header is read). UINT64/INT64 are BigUint64Array /
+ * BigInt64Array, because their values need not fit a double.
+ */
+export type GgufNumericArray = GgufNumberArray | BigUint64Array | BigInt64Array;
+
+/** The elements of an array: a typed array (numeric and bool), strings, or nested arrays. */
+export type GgufArrayItems = GgufNumericArray | readonly string[] | readonly GgufArray[];
+
+/**
+ * A metadata array. Arrays read from a file keep their raw bytes (one copy, taken when the header
+ * is read) and decode them on the first access to `items`, then keep the result: numeric arrays
+ * become a typed array over those same bytes, string arrays are decoded to strings only then, so
+ * a header with a large array nobody reads (merges, say) never turns it into JS strings.
+ * Treat `items` as read-only: it is shared by every caller.
+ */
+export class GgufArray {
+  private state: { items: GgufArrayItems } | { decode: () => GgufArrayItems };
+
+  private constructor(
+    /** Type of every element (ARRAY for nested arrays). */
+    readonly itemType: GgufValueType,
+    /** Number of elements (known without decoding). */
+    readonly length: number,
+    state: { items: GgufArrayItems } | { decode: () => GgufArrayItems },
+  ) {
+    this.state = state;
+  }
+
+  /** An array of values already in memory, held as `itemType` needs (see GgufNumericArray). */
+  static of(itemType: GgufValueType, items: GgufArrayItems): GgufArray {
+    const want = itemsMismatch(itemType, items);
+    if (want !== undefined) {
+      throw new ChatGLMError('BAD_ARGUMENT', `a GGUF array of ${GgufValueType[itemType] ?? `type ${itemType}`} must be given as ${want}`);
+    }
+    return new GgufArray(itemType, items.length, { items });
+  }
+
+  /** An array of `length` elements that `decode` produces on the first access to `items`. */
+  static lazy(itemType: GgufValueType, length: number, decode: () => GgufArrayItems): GgufArray {
+    return new GgufArray(itemType, length, { decode });
+  }
+
+  /** The elements, decoded on first access and cached. */
+  get items(): GgufArrayItems {
+    if ('items' in this.state) return this.state.items;
+    const items = this.state.decode();
+    // Dropping the decoder releases the raw bytes a string array no longer needs.
+    this.state = { items };
+    return items;
+  }
+
+  /** Whether `items` has been decoded yet. */
+  get decoded(): boolean {
+    return 'items' in this.state;
+  }
+
+  /** The strings of a STRING array; undefined for other element types. */
+  strings(): readonly string[] | undefined {
+    return this.itemType === GgufValueType.STRING ? (this.items as readonly string[]) : undefined;
+  }
+
+  /** The typed array of a numeric array (BOOL excluded); undefined for other element types. */
+  numbers(): GgufNumericArray | undefined {
+    return isNumericType(this.itemType) && this.itemType !== GgufValueType.BOOL ? (this.items as GgufNumericArray) : undefined;
+  }
+
+  /** The elements of an array of arrays; undefined for other element types. */
+  arrays(): readonly GgufArray[] | undefined {
+    return this.itemType === GgufValueType.ARRAY ? (this.items as readonly GgufArray[]) : undefined;
+  }
+}
+
+function isNumericType(t: number): boolean {
+  return (t >= GgufValueType.UINT8 && t <= GgufValueType.BOOL) || (t >= GgufValueType.UINT64 && t <= GgufValueType.FLOAT64);
+}
+
+/** What `items` must be for `itemType`, or undefined when it is that. */
+function itemsMismatch(itemType: GgufValueType, items: GgufArrayItems): string | undefined {
+  const typed = (ok: boolean, name: string): string | undefined => (ok ? undefined : `a ${name}`);
+  switch (itemType) {
+    case GgufValueType.UINT8:
+      return typed(items instanceof Uint8Array, 'Uint8Array');
+    case GgufValueType.BOOL:
+      return items instanceof Uint8Array && items.every((b) => b <= 1) ? undefined : 'a Uint8Array of 0s and 1s';
+    case GgufValueType.INT8:
+      return typed(items instanceof Int8Array, 'Int8Array');
+    case GgufValueType.UINT16:
+      return typed(items instanceof Uint16Array, 'Uint16Array');
+    case GgufValueType.INT16:
+      return typed(items instanceof Int16Array, 'Int16Array');
+    case GgufValueType.UINT32:
+      return typed(items instanceof Uint32Array, 'Uint32Array');
+    case GgufValueType.INT32:
+      return typed(items instanceof Int32Array, 'Int32Array');
+    case GgufValueType.FLOAT32:
+      return typed(items instanceof Float32Array, 'Float32Array');
+    case GgufValueType.FLOAT64:
+      return typed(items instanceof Float64Array, 'Float64Array');
+    case GgufValueType.UINT64:
+      return typed(items instanceof BigUint64Array, 'BigUint64Array');
+    case GgufValueType.INT64:
+      return typed(items instanceof BigInt64Array, 'BigInt64Array');
+    case GgufValueType.STRING:
+      return Array.isArray(items) && items.every((x) => typeof x === 'string') ? undefined : 'an array of strings';
+    case GgufValueType.ARRAY:
+      return Array.isArray(items) && items.every((x) => x instanceof GgufArray) ? undefined : 'an array of GgufArray';
+    default:
+      return 'a known element type';
+  }
 }
 
 export type GgufValue = GgufScalar | GgufArray;
@@ -215,6 +329,10 @@ class Cursor {
     this.pos += n;
     return b;
   }
+  /** A view (no copy) of bytes already passed. */
+  slice(start: number, end: number): Uint8Array {
+    return this.buf.subarray(start, end);
+  }
 }
 
 interface ParseContext {
@@ -267,7 +385,8 @@ function minItemBytes(type: number): number {
   }
 }
 
-function readString(c: Cursor, ctx: ParseContext, what = 'a string', max: number = GGUF_LIMITS.stringBytes): string {
+/** The bytes of one string (length-checked, not decoded, not copied). */
+function stringBytes(c: Cursor, ctx: ParseContext, what: string, max: number): Uint8Array {
   const at = c.pos;
   const v = c.u64();
   if (v > BigInt(ctx.fileSize)) {
@@ -276,10 +395,123 @@ function readString(c: Cursor, ctx: ParseContext, what = 'a string', max: number
   if (v > BigInt(max)) throw badFormat(ctx.file, `${what} at byte ${at} claims ${v} bytes, more than ${max} bytes, the most it can need; the file is corrupt`);
   // Longer than the rest of the file: reported as a truncated header.
   if (v > BigInt(ctx.fileSize - c.pos)) throw new NeedMore();
-  return utf8.decode(c.bytes(Number(v)));
+  return c.bytes(Number(v));
 }
 
-function readValue(c: Cursor, ctx: ParseContext, type: number, depth: number): GgufValue {
+function readString(c: Cursor, ctx: ParseContext, what = 'a string', max: number = GGUF_LIMITS.stringBytes): string {
+  return utf8.decode(stringBytes(c, ctx, what, max));
+}
+
+/** Where an array's elements lie: checked and skipped over, nothing decoded. */
+interface ArraySpan {
+  itemType: GgufValueType;
+  length: number;
+  /** The elements' bytes as in the file (a view of the buffer being parsed). */
+  bytes: Uint8Array;
+}
+
+/**
+ * Reads an array's element type and count and walks its elements, checking every length, count,
+ * nested type and bool byte the way decoding would, without decoding anything.
+ */
+function scanArray(c: Cursor, ctx: ParseContext, depth: number): ArraySpan {
+  if (depth > 8) throw badFormat(ctx.file, 'metadata arrays are nested more than 8 deep; the file is corrupt');
+  const itemType = c.u32();
+  if (itemType > GgufValueType.FLOAT64) {
+    throw badFormat(ctx.file, `unknown metadata value type ${itemType}; the file is corrupt or from a newer GGUF version`);
+  }
+  const at = c.pos;
+  const v = c.u64();
+  if (v > BigInt(ctx.fileSize)) {
+    throw badFormat(ctx.file, `an array length (at byte ${at}) is ${v}, more than the file could hold (${ctx.fileSize} bytes); the file is corrupt or not GGUF`);
+  }
+  if (v > BigInt(GGUF_LIMITS.arrayItems)) {
+    throw badFormat(ctx.file, `a metadata array at byte ${at} claims ${v} items, more than ${GGUF_LIMITS.arrayItems}, the most a vocabulary needs; the file is corrupt`);
+  }
+  const n = Number(v);
+  if (n * minItemBytes(itemType) > ctx.fileSize - c.pos) throw new NeedMore();
+  const start = c.pos;
+  switch (itemType) {
+    case GgufValueType.STRING:
+      for (let i = 0; i < n; i++) stringBytes(c, ctx, 'a string', GGUF_LIMITS.stringBytes);
+      break;
+    case GgufValueType.ARRAY:
+      for (let i = 0; i < n; i++) scanArray(c, ctx, depth + 1);
+      break;
+    case GgufValueType.BOOL: {
+      const b = c.bytes(n);
+      for (let i = 0; i < n; i++) {
+        if (b[i]! > 1) throw badFormat(ctx.file, `a bool metadata value is ${b[i]}, not 0 or 1; the file is corrupt`);
+      }
+      break;
+    }
+    default:
+      c.bytes(n * minItemBytes(itemType));
+  }
+  return { itemType, length: n, bytes: c.slice(start, c.pos) };
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A typed array over `bytes` (GGUF is little-endian); copied only when unaligned or on a big-endian host. */
+function numericItems(itemType: GgufValueType, n: number, bytes: Uint8Array): GgufNumericArray {
+  const size = minItemBytes(itemType);
+  let b = bytes;
+  if (!LITTLE_ENDIAN_HOST) {
+    b = new Uint8Array(bytes.length);
+    for (let i = 0; i < bytes.length; i += size) for (let k = 0; k < size; k++) b[i + k] = bytes[i + size - 1 - k]!;
+  } else if (b.byteOffset % size !== 0) {
+    b = new Uint8Array(bytes); // a copy in a fresh, aligned buffer
+  }
+  const { buffer, byteOffset } = b;
+  switch (itemType) {
+    case GgufValueType.UINT8:
+    case GgufValueType.BOOL:
+      return new Uint8Array(buffer, byteOffset, n);
+    case GgufValueType.INT8:
+      return new Int8Array(buffer, byteOffset, n);
+    case GgufValueType.UINT16:
+      return new Uint16Array(buffer, byteOffset, n);
+    case GgufValueType.INT16:
+      return new Int16Array(buffer, byteOffset, n);
+    case GgufValueType.UINT32:
+      return new Uint32Array(buffer, byteOffset, n);
+    case GgufValueType.INT32:
+      return new Int32Array(buffer, byteOffset, n);
+    case GgufValueType.FLOAT32:
+      return new Float32Array(buffer, byteOffset, n);
+    case GgufValueType.UINT64:
+      return new BigUint64Array(buffer, byteOffset, n);
+    case GgufValueType.INT64:
+      return new BigInt64Array(buffer, byteOffset, n);
+    default:
+      return new Float64Array(buffer, byteOffset, n);
+  }
+}
+
+/** Decodes the elements of a scanned array (its bytes were checked by scanArray). */
+function decodeItems(ctx: ParseContext, span: ArraySpan, depth: number): GgufArrayItems {
+  const { itemType, length: n, bytes } = span;
+  if (itemType === GgufValueType.STRING) {
+    const c = new Cursor(bytes);
+    const out = new Array<string>(n);
+    for (let i = 0; i < n; i++) out[i] = readString(c, ctx);
+    return out;
+  }
+  if (itemType === GgufValueType.ARRAY) {
+    const c = new Cursor(bytes);
+    const out = new Array<GgufArray>(n);
+    for (let i = 0; i < n; i++) out[i] = lazyArray(ctx, scanArray(c, ctx, depth + 1), depth + 1);
+    return out;
+  }
+  return numericItems(itemType, n, bytes);
+}
+
+function lazyArray(ctx: ParseContext, span: ArraySpan, depth: number): GgufArray {
+  return GgufArray.lazy(span.itemType, span.length, () => decodeItems(ctx, span, depth));
+}
+
+function readValue(c: Cursor, ctx: ParseContext, type: number): GgufValue {
   switch (type) {
     case GgufValueType.UINT8:
       return c.u8();
@@ -309,21 +541,9 @@ function readValue(c: Cursor, ctx: ParseContext, type: number, depth: number): G
     case GgufValueType.FLOAT64:
       return c.f64();
     case GgufValueType.ARRAY: {
-      if (depth > 8) throw badFormat(ctx.file, 'metadata arrays are nested more than 8 deep; the file is corrupt');
-      const itemType = c.u32();
-      const at = c.pos;
-      const v = c.u64();
-      if (v > BigInt(ctx.fileSize)) {
-        throw badFormat(ctx.file, `an array length (at byte ${at}) is ${v}, more than the file could hold (${ctx.fileSize} bytes); the file is corrupt or not GGUF`);
-      }
-      if (v > BigInt(GGUF_LIMITS.arrayItems)) {
-        throw badFormat(ctx.file, `a metadata array at byte ${at} claims ${v} items, more than ${GGUF_LIMITS.arrayItems}, the most a vocabulary needs; the file is corrupt`);
-      }
-      const n = Number(v);
-      if (n * minItemBytes(itemType) > ctx.fileSize - c.pos) throw new NeedMore();
-      const items: GgufValue[] = new Array<GgufValue>(n);
-      for (let i = 0; i < n; i++) items[i] = readValue(c, ctx, itemType, depth + 1);
-      return { itemType, items };
+      const span = scanArray(c, ctx, 0);
+      // One copy of the elements' bytes, so the (possibly much larger) read buffer is not kept alive.
+      return lazyArray(ctx, { ...span, bytes: new Uint8Array(span.bytes) }, 0);
     }
     default:
       throw badFormat(ctx.file, `unknown metadata value type ${type}; the file is corrupt or from a newer GGUF version`);
@@ -352,7 +572,7 @@ function parseHeader(buf: Uint8Array, ctx: ParseContext): Omit<GgufHeader, 'path
     const key = readString(c, ctx, 'a metadata key', GGUF_LIMITS.keyBytes);
     if (metadata.has(key)) throw badFormat(ctx.file, `metadata key ${JSON.stringify(key)} appears twice; the file is corrupt`);
     const type = c.u32();
-    const value = readValue(c, ctx, type, 0);
+    const value = readValue(c, ctx, type);
     metadata.set(key, { type, value });
   }
   let alignment = GGUF_DEFAULT_ALIGNMENT;

@@ -26,9 +26,10 @@ export interface GgufVocabulary {
   /** tokenizer.ggml.pre */
   pre?: string;
   tokens: readonly string[];
-  scores?: readonly number[];
+  /** A typed array as read from the file (a Float32Array), or any list of numbers. */
+  scores?: ArrayLike<number>;
   /** SentencePiece numbering: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
-  tokenTypes?: readonly number[];
+  tokenTypes?: ArrayLike<number>;
   addSpacePrefix?: boolean;
   removeExtraWhitespaces?: boolean;
 }
@@ -69,7 +70,7 @@ export function tokenizerFromGguf(vocab: GgufVocabulary | undefined, options: Gg
   throw unsupported(file, `tokenizer.ggml.model ${JSON.stringify(vocab.model)} is not a ChatGLM vocabulary ("llama" for ChatGLM2/3, "gpt2" for GLM-4)`);
 }
 
-function sameRun(tokens: readonly string[], types: readonly number[], at: number, names: readonly string[]): boolean {
+function sameRun(tokens: readonly string[], types: ArrayLike<number>, at: number, names: readonly string[]): boolean {
   return names.every((n, i) => tokens[at + i] === n && types[at + i] === PieceType.CONTROL);
 }
 

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { GgufWriter, gv } from '../../src/convert/gguf-writer.js';
-import { GgufValueType, type GgufMetadataEntry } from '../../src/formats/gguf.js';
+import type { GgufMetadataEntry } from '../../src/formats/gguf.js';
 import { writeSafetensors, tensorFromF32 } from '../../test/support/safetensors-writer.js';
 import { writeTorchBin } from '../../test/support/torch-bin-writer.js';
 import { ModelType, PieceType, defaultNormalizerSpec, defaultTrainerSpec, writeModelProto, type SentencePieceEntry } from '../../src/tokenizer/sentencepiece-model.js';
@@ -146,9 +146,9 @@ async function ggufSeed(dir: string): Promise<Uint8Array> {
     ['chatglm.rope.dimension_count', gv.u32(TINY.headDim / 2)],
     ['tokenizer.ggml.model', gv.str('llama')],
     ['tokenizer.ggml.pre', gv.str('chatglm-spm')],
-    ['tokenizer.ggml.tokens', { type: GgufValueType.ARRAY, value: { itemType: GgufValueType.STRING, items: pieces.map((p) => p.piece) } }],
-    ['tokenizer.ggml.scores', { type: GgufValueType.ARRAY, value: { itemType: GgufValueType.FLOAT32, items: pieces.map((p) => p.score) } }],
-    ['tokenizer.ggml.token_type', { type: GgufValueType.ARRAY, value: { itemType: GgufValueType.INT32, items: pieces.map((p) => p.type) } }],
+    ['tokenizer.ggml.tokens', gv.strs(pieces.map((p) => p.piece))],
+    ['tokenizer.ggml.scores', gv.f32s(pieces.map((p) => p.score))],
+    ['tokenizer.ggml.token_type', gv.i32s(pieces.map((p) => p.type))],
     ['tokenizer.ggml.bos_token_id', gv.u32(1)],
     ['tokenizer.ggml.eos_token_id', gv.u32(2)],
     ['tokenizer.ggml.unknown_token_id', gv.u32(0)],
