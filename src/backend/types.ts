@@ -14,7 +14,7 @@
 import type { DType } from '../formats/tensor-source.js';
 
 /** Weight element types a Matrix may hold. */
-export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q2_K' | 'q3_K' | 'q4_K' | 'q5_K' | 'q6_K';
 
 export function weightTypeOf(dtype: DType): WeightType {
   switch (dtype) {
@@ -28,6 +28,22 @@ export function weightTypeOf(dtype: DType): WeightType {
       return 'q8_0';
     case 'Q4_0':
       return 'q4_0';
+    case 'Q4_1':
+      return 'q4_1';
+    case 'Q5_0':
+      return 'q5_0';
+    case 'Q5_1':
+      return 'q5_1';
+    case 'Q2_K':
+      return 'q2_K';
+    case 'Q3_K':
+      return 'q3_K';
+    case 'Q4_K':
+      return 'q4_K';
+    case 'Q5_K':
+      return 'q5_K';
+    case 'Q6_K':
+      return 'q6_K';
     default:
       throw new Error(`no weight type for dtype ${dtype}`);
   }

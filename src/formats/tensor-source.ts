@@ -4,7 +4,25 @@
  * Names are always Hugging Face ChatGLM names (`transformer.encoder.layers.0...`); a format whose
  * names differ (GGUF) maps them before handing them over.
  */
-export type DType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'I32' | 'I64' | 'I8' | 'U8';
+export type DType =
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'Q8_0'
+  | 'Q4_0'
+  | 'I32'
+  | 'I64'
+  | 'I8'
+  | 'U8'
+  // further ggml block types (GGUF files from llama-quantize: legacy 32-element and k-quant formats)
+  | 'Q4_1'
+  | 'Q5_0'
+  | 'Q5_1'
+  | 'Q2_K'
+  | 'Q3_K'
+  | 'Q4_K'
+  | 'Q5_K'
+  | 'Q6_K';
 
 export interface TensorInfo {
   name: string;
@@ -15,7 +33,7 @@ export interface TensorInfo {
 
 export interface TensorData {
   info: TensorInfo;
-  /** Raw bytes, little-endian, row-major (ggml block layout for Q8_0/Q4_0). */
+  /** Raw bytes, little-endian, row-major (ggml block layout for the Q* types). */
   data: Uint8Array;
 }
 

@@ -12,12 +12,37 @@ import type { AttentionParams, AttentionSeq, Backend, DecoderLayerParams, Decode
 import { loadAddon, type NativeAddon, type NativeContext, type NativeInfo, type NativeLayer } from './addon.js';
 import { NativeKVCache } from './kv-cache.js';
 // The addon reads weights in their file encoding, so a row takes the same bytes as in the reference backend.
-import { rowBytes } from '../reference/rows.js';
+import { decodeRow, rowBytes } from '../reference/rows.js';
+import { quantizeRowInto } from '../../formats/ggml-quants.js';
 
 export { NativeKVCache } from './kv-cache.js';
 export { loadAddon, addonPath, type NativeAddon, type NativeContext, type NativeInfo } from './addon.js';
 
-const TYPE_CODE: Record<WeightType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4 };
+/** Weight types the addon computes on directly (native/kernels.h WT_*). */
+type NativeWeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+const TYPE_CODE: Record<NativeWeightType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4 };
+
+function isNativeType(t: WeightType): t is NativeWeightType {
+  return t in TYPE_CODE;
+}
+
+/**
+ * The other ggml block types (q4_1, q5_0, q5_1 and the k-quants) have no native kernels yet: they are
+ * dequantized row by row at load time (ggml's arithmetic) and re-quantized to q8_0, whose kernels
+ * are the fastest we have. q8_0 keeps about 8.5 bits per weight, so this costs memory (up to 4x a
+ * q2_K file) and adds q8_0's rounding (relative error ~4e-3 per weight) on top of the file's; the
+ * reference backend computes on the file's own blocks.
+ */
+function requantizeToQ8_0(type: WeightType, rows: number, cols: number, bytes: Uint8Array): Uint8Array {
+  const outRow = rowBytes('q8_0', cols);
+  const out = new Uint8Array(rows * outRow);
+  const row = new Float32Array(cols);
+  for (let r = 0; r < rows; r++) {
+    decodeRow(type, bytes, cols, r, row);
+    quantizeRowInto('q8_0', row, 0, cols, out, r * outRow);
+  }
+  return out;
+}
 
 class NativeMatrix implements Matrix {
   constructor(
@@ -76,6 +101,13 @@ export class NativeBackend implements Backend {
     if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows <= 0 || cols <= 0) {
       throw new ChatGLMError('BAD_ARGUMENT', `matrix shape [${rows}, ${cols}] is not valid`);
     }
+    if (!isNativeType(type)) {
+      const expected = rows * rowBytes(type, cols);
+      if (bytes.byteLength !== expected) {
+        throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix [${rows}, ${cols}] needs ${expected} bytes, got ${bytes.byteLength}`);
+      }
+      return this.loadMatrix('q8_0', rows, cols, requantizeToQ8_0(type, rows, cols, bytes));
+    }
     if ((type === 'q8_0' || type === 'q4_0') && cols % 32 !== 0) {
       throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix needs a multiple of 32 columns, got ${cols}`);
     }
@@ -93,7 +125,7 @@ export class NativeBackend implements Backend {
   }
 
   matmul(w: Matrix, x: Float32Array, n: number, out: Float32Array, bias?: Float32Array): void {
-    this.addon.matmul(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, x, n, out, bias ?? null);
+    this.addon.matmul(this.ctx, TYPE_CODE[w.type as NativeWeightType], w.rows, w.cols, w.data, x, n, out, bias ?? null);
   }
 
   embedding(w: Matrix, ids: ArrayLike<number>, out: Float32Array): void {
@@ -111,7 +143,7 @@ export class NativeBackend implements Backend {
         throw new ChatGLMError('BAD_ARGUMENT', `token id ${ids[i]} is outside the vocabulary (0..${w.rows - 1})`);
       }
     }
-    this.addon.embedding(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, idArr, out);
+    this.addon.embedding(this.ctx, TYPE_CODE[w.type as NativeWeightType], w.rows, w.cols, w.data, idArr, out);
   }
 
   rmsnorm(x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number, out: Float32Array): void {
@@ -187,13 +219,13 @@ export class NativeBackend implements Backend {
       w.inputNorm,
       w.postNorm,
       w.qkvBias ?? null,
-      TYPE_CODE[w.qkv.type],
+      TYPE_CODE[w.qkv.type as NativeWeightType],
       w.qkv.data,
-      TYPE_CODE[w.dense.type],
+      TYPE_CODE[w.dense.type as NativeWeightType],
       w.dense.data,
-      TYPE_CODE[w.up.type],
+      TYPE_CODE[w.up.type as NativeWeightType],
       w.up.data,
-      TYPE_CODE[w.down.type],
+      TYPE_CODE[w.down.type as NativeWeightType],
       w.down.data,
       nHeads,
       nGroups,

@@ -4,7 +4,7 @@
  * small buffer, right where the math needs it.
  */
 import { asU16, bf16BitsToF32Into, f16BitsToF32Into } from '../../formats/half.js';
-import { bytesPerRow, dequantizeRow } from '../../formats/ggml-quants.js';
+import { blockRowBytes, dequantizeBlockRow } from '../../formats/ggml-blocks.js';
 import type { WeightType } from '../types.js';
 
 /** Bytes one row of `cols` weights occupies in the given encoding. */
@@ -15,10 +15,9 @@ export function rowBytes(type: WeightType, cols: number): number {
     case 'f16':
     case 'bf16':
       return cols * 2;
-    case 'q8_0':
-    case 'q4_0':
-      // ggml blocks of 32 weights with an f16 scale (throws when cols is not a multiple of 32)
-      return bytesPerRow(type, cols);
+    default:
+      // ggml blocks of 32 or 256 weights (throws when cols is not a whole number of blocks)
+      return blockRowBytes(type, cols);
   }
 }
 
@@ -43,9 +42,8 @@ export function decodeRow(type: WeightType, data: Uint8Array, cols: number, r: n
     case 'bf16':
       bf16BitsToF32Into(asU16(data.subarray(base, base + stride), 'bf16 row'), out);
       return;
-    case 'q8_0':
-    case 'q4_0':
-      dequantizeRow(type, data, base, cols, out);
+    default:
+      dequantizeBlockRow(type, data, base, cols, out);
       return;
   }
 }
