@@ -365,8 +365,7 @@ function makeQkx2Quants(
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return [0, -min];
   }
-  const range = fr(max - min);
-  let iscale = fr(nmax / range);
+  let iscale = fr(nmax / fr(max - min));
   let scale = fr(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
@@ -379,7 +378,8 @@ function makeQkx2Quants(
   }
   if (nstep < 1) return [scale, -min];
   for (let is = 0; is <= nstep; is++) {
-    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / range);
+    // `min` is the best candidate's so far (ggml updates it inside the search), so is the range.
+    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
