@@ -19,19 +19,19 @@ export { NativeKVCache } from './kv-cache.js';
 export { loadAddon, addonPath, type NativeAddon, type NativeContext, type NativeInfo } from './addon.js';
 
 /** Weight types the addon computes on directly (native/kernels.h WT_*). */
-type NativeWeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
-const TYPE_CODE: Record<NativeWeightType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4 };
+type NativeWeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q2_K' | 'q3_K' | 'q4_K' | 'q5_K' | 'q6_K';
+const TYPE_CODE: Record<NativeWeightType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4, q2_K: 5, q3_K: 6, q4_K: 7, q5_K: 8, q6_K: 9 };
 
 function isNativeType(t: WeightType): t is NativeWeightType {
   return t in TYPE_CODE;
 }
 
 /**
- * The other ggml block types (q4_1, q5_0, q5_1 and the k-quants) have no native kernels yet: they are
- * dequantized row by row at load time (ggml's arithmetic) and re-quantized to q8_0, whose kernels
- * are the fastest we have. q8_0 keeps about 8.5 bits per weight, so this costs memory (up to 4x a
- * q2_K file) and adds q8_0's rounding (relative error ~4e-3 per weight) on top of the file's; the
- * reference backend computes on the file's own blocks.
+ * The k-quants (q2_K..q6_K) run on their own blocks, against q8_K activations as in ggml
+ * (native/kernels_kquants.inc). q4_1, q5_0 and q5_1 have no native kernels yet: they are
+ * dequantized row by row at load time (ggml's arithmetic) and re-quantized to q8_0, which costs
+ * memory (34 bytes per 32 weights instead of 20-24) and adds q8_0's rounding (relative error ~4e-3
+ * per weight) on top of the file's; the reference backend computes on the file's own blocks.
  */
 function requantizeToQ8_0(type: WeightType, rows: number, cols: number, bytes: Uint8Array): Uint8Array {
   const outRow = rowBytes('q8_0', cols);
@@ -107,6 +107,9 @@ export class NativeBackend implements Backend {
         throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix [${rows}, ${cols}] needs ${expected} bytes, got ${bytes.byteLength}`);
       }
       return this.loadMatrix('q8_0', rows, cols, requantizeToQ8_0(type, rows, cols, bytes));
+    }
+    if (type.endsWith('_K') && cols % 256 !== 0) {
+      throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix needs a multiple of 256 columns, got ${cols}`);
     }
     if ((type === 'q8_0' || type === 'q4_0') && cols % 32 !== 0) {
       throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix needs a multiple of 32 columns, got ${cols}`);
