@@ -24,4 +24,5 @@ const kernels_t kernels_scalar = {
     .sum_f32 = gen_sum_f32,
     .quantize_q8_K = gen_quantize_q8_K,
     .kq_dot = gen_kq_dot,
+    .lq_dot = gen_lq_dot,
 };

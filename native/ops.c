@@ -187,6 +187,9 @@ size_t cg_row_bytes(int type, int cols) {
     case WT_Q4_K:
     case WT_Q5_K:
     case WT_Q6_K: return (size_t)(cols / QK_K) * kq_block_bytes(type);
+    case WT_Q4_1:
+    case WT_Q5_0:
+    case WT_Q5_1: return (size_t)(cols / QK) * lq_block_bytes(type);
     default: return 0;
   }
 }
@@ -466,6 +469,39 @@ static int mm_kquant(cg_ctx *c, mm_ctx *m) {
   return 1;
 }
 
+/* q4_1 / q5_0 / q5_1: 8-bit activations as for q8_0, rows in ggml's layout, 16 rows per chunk. */
+typedef struct {
+  mm_ctx *m;
+  void (*dot)(int, int, const uint8_t *, const block_qa *, size_t, int, float *);
+} mml_ctx;
+
+static void mml_task(void *c, int chunk, int tid) {
+  (void)tid;
+  mml_ctx *k = (mml_ctx *)c;
+  mm_ctx *m = k->m;
+  const int r0 = chunk * MMK_ROWS, r1 = r0 + MMK_ROWS < m->rows ? r0 + MMK_ROWS : m->rows;
+  float tmp[8];
+  for (int r = r0; r < r1; r++)
+    for (int t0 = 0; t0 < m->n; t0 += 8) {
+      const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
+      k->dot(m->type, m->nb, m->w + (size_t)r * m->row_bytes, m->xq + (size_t)t0 * m->nb, (size_t)m->nb, nt, tmp);
+      for (int t = 0; t < nt; t++) put(m, t0 + t, r, tmp[t]);
+    }
+}
+
+static int mm_legacy(cg_ctx *c, mm_ctx *m) {
+  mml_ctx k;
+  k.m = m;
+  k.dot = c->k->lq_dot ? c->k->lq_dot : kernels_scalar.lq_dot;
+  m->xq = (block_qa *)scratch(c, (size_t)m->n * m->nb * sizeof(block_qa));
+  if (!m->xq) return 0;
+  if (m->n >= 4) run(c, mm_quantize_task, m, m->n);
+  else
+    for (int t = 0; t < m->n; t++) mm_quantize_task(m, t, 0);
+  run(c, mml_task, &k, (m->rows + MMK_ROWS - 1) / MMK_ROWS);
+  return 1;
+}
+
 int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out,
               const float *bias) {
   mm_ctx m;
@@ -482,6 +518,7 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
   m.bias = bias;
   m.row_bytes = cg_row_bytes(type, cols);
   if (WT_IS_KQUANT(type)) return mm_kquant(c, &m);
+  if (WT_IS_LEGACY(type)) return mm_legacy(c, &m);
   if (type == WT_Q8_0 || type == WT_Q4_0) {
     m.xq = (block_qa *)scratch(c, (size_t)n * m.nb * sizeof(block_qa));
     if (!m.xq) return 0;
@@ -538,6 +575,9 @@ int cg_embedding(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, cons
       case WT_Q4_K:
       case WT_Q5_K:
       case WT_Q6_K: kq_dequant_row(type, cols / QK_K, row, o); break;
+      case WT_Q4_1:
+      case WT_Q5_0:
+      case WT_Q5_1: lq_dequant_row(type, cols / QK, row, o); break;
       case WT_Q4_0: {
         const block_q4_0 *b = (const block_q4_0 *)row;
         for (int i = 0; i < cols / QK; i++) {

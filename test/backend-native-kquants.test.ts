@@ -1,7 +1,7 @@
-// Native k-quant kernels (q8_K activations, native/kernels_kquants.inc) and the q8_0 re-quantization
-// of q4_1/q5_0/q5_1, for every kernel variant this CPU runs, against the reference backend on the
-// same weight bytes: matmul in decode and prefill shapes, exactness when the activations are
-// exactly q8_K-representable, and the embedding lookup bit for bit.
+// Native kernels for the k-quants (q8_K activations) and q4_1/q5_0/q5_1 (8-bit activations),
+// native/kernels_kquants.inc, for every kernel variant this CPU runs, against the reference backend
+// on the same weight bytes: matmul in decode and prefill shapes, exactness when the activations are
+// exactly representable in 8 bits, and the embedding lookup bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
@@ -20,9 +20,9 @@ function weights(type: WeightType, w: Float32Array, rows: number, cols: number):
   return quantizeRows(type as (typeof LEGACY)[number], w, rows, cols);
 }
 
-// ||native - reference|| / ||reference||: 8-bit activations (q8_K: one scale per 256) on every type,
-// plus q8_0's re-quantization of the weights for the legacy types. Measured 3.6-5.6e-3; llama.cpp's own
-// test-quantize-fns allows 4e-3..2e-2 for these dot products.
+// ||native - reference|| / ||reference||: only the 8-bit activations differ (one scale per 256 for
+// the k-quants, per 32 for the others). llama.cpp's own test-quantize-fns allows 4e-3..2e-2 for
+// these dot products.
 const TOL = 1.5e-2;
 
 // Random weight bytes quantize slowly in JavaScript: make each matrix once and share it.
@@ -44,8 +44,8 @@ for (const isa of skip === undefined ? nativeIsas() : ['(none)']) {
         const { bytes } = MATS.get(type)!;
         const mr = ref.loadMatrix(type, ROWS, COLS, bytes);
         const mn = be.loadMatrix(type, ROWS, COLS, bytes);
-        // k-quant matrices stay in their own blocks; the legacy types become q8_0
-        assert.equal(mn.type, (K_TYPES as readonly string[]).includes(type) ? type : 'q8_0');
+        // every type stays in its own blocks
+        assert.equal(mn.type, type);
         for (const n of [1, 3, 9, 17]) {
           const x = randomF32(rand, n * COLS, 2);
           for (const withBias of [false, true]) {
@@ -70,11 +70,12 @@ for (const isa of skip === undefined ? nativeIsas() : ['(none)']) {
     // q = -x), so only float rounding separates the integer dot products from the reference.
     const be = nativeBackend(isa);
     try {
-      for (const type of K_TYPES) {
+      // (for the 32-element types, 127 leads every 32-block too: their activation blocks are exact as well)
+      for (const type of [...K_TYPES, ...LEGACY]) {
         const { bytes } = MATS.get(type)!;
         for (const n of [1, 10]) {
           const x = new Float32Array(n * COLS);
-          for (let i = 0; i < x.length; i++) x[i] = i % 256 === 0 ? 127 : Math.round((rand() * 2 - 1) * 127);
+          for (let i = 0; i < x.length; i++) x[i] = i % 32 === 0 ? 127 : Math.round((rand() * 2 - 1) * 127);
           const want = new Float32Array(n * ROWS);
           const got = new Float32Array(n * ROWS);
           ref.matmul(ref.loadMatrix(type, ROWS, COLS, bytes), x, n, want);
@@ -88,12 +89,12 @@ for (const isa of skip === undefined ? nativeIsas() : ['(none)']) {
     }
   });
 
-  test(`k-quant embedding [${isa}]: rows equal ggml's dequantization bit for bit`, (t) => {
+  test(`k-quant and q4_1/q5_0/q5_1 embedding [${isa}]: rows equal ggml's dequantization bit for bit`, (t) => {
     if (skip !== undefined) return t.skip(skip);
     const be = nativeBackend(isa);
     try {
       const ids = [0, 36, 7, 7, 20];
-      for (const type of K_TYPES) {
+      for (const type of [...K_TYPES, ...LEGACY]) {
         const { bytes } = MATS.get(type)!;
         const want = new Float32Array(ids.length * COLS);
         const got = new Float32Array(ids.length * COLS);

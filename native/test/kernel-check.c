@@ -216,10 +216,61 @@ static void check_kquants(const kernels_t *K, const kernels_t *S) {
       }
     }
   }
-  if (K == S) report(K->name, "kq_dot", "oracle", &so, "(q2_K..q6_K; exact double sums of the layout read element by element)");
+  /* q4_1 / q5_0 / q5_1 against block_qa activations: value = d * q (- 16 for q5_0) + m */
+  stat_t ld = {0}, lo = {0};
+  {
+    const int lnb = 5, lk = lnb * QK;
+    float *lx = (float *)malloc(sizeof(float) * (size_t)lk * nt);
+    block_qa *la = (block_qa *)malloc(sizeof(block_qa) * (size_t)lnb * nt);
+    uint8_t lw[24 * 5];
+    for (int rep = 0; rep < 4; rep++) {
+      for (int t = 0; t < nt; t++) fill_act(lx + (size_t)t * lk, lk);
+      S->quantize_qa(lx, la, lk * nt);
+      for (int type = WT_Q4_1; type <= WT_Q5_1; type++) {
+        const int bb = type == WT_Q4_1 ? 20 : type == WT_Q5_0 ? 22 : 24;
+        for (int i = 0; i < bb * lnb; i++) lw[i] = (uint8_t)rnd();
+        for (int i = 0; i < lnb; i++) {
+          const uint16_t d = cg_f32_to_f16(0.001f + 0.05f * uni()), m = cg_f32_to_f16(sym(0.5f));
+          memcpy(lw + i * bb, &d, 2);
+          if (type != WT_Q5_0) memcpy(lw + i * bb + 2, &m, 2);
+        }
+        for (int n = 1; n <= nt; n += 3) {
+          float o1[8], o2[8];
+          S->lq_dot(type, lnb, lw, la, (size_t)lnb, n, o1);
+          K->lq_dot(type, lnb, lw, la, (size_t)lnb, n, o2);
+          for (int t = 0; t < n; t++) {
+            double want = 0, mag = 0;
+            for (int i = 0; i < lnb; i++) {
+              const uint8_t *b = lw + i * bb;
+              const double d = h16(b), m = type == WT_Q5_0 ? 0 : h16(b + 2);
+              uint32_t qh = 0;
+              if (type != WT_Q4_1) memcpy(&qh, b + (type == WT_Q5_0 ? 2 : 4), 4);
+              const uint8_t *qs = b + (type == WT_Q4_1 ? 4 : type == WT_Q5_0 ? 6 : 8);
+              for (int e = 0; e < QK; e++) {
+                const int nib = e < 16 ? qs[e] & 15 : qs[e - 16] >> 4;
+                const int q = nib + (type == WT_Q4_1 ? 0 : 16 * (int)((qh >> e) & 1)) - (type == WT_Q5_0 ? 16 : 0);
+                const double term = (d * q + m) * la[t * lnb + i].d * la[t * lnb + i].qs[e];
+                want += term;
+                mag += fabs(term);
+              }
+            }
+            note(&lo, o1[t], want, mag, 1e-5);
+            note(&ld, o2[t], o1[t], mag, 1e-5);
+          }
+        }
+      }
+    }
+    free(lx);
+    free(la);
+  }
+  if (K == S) {
+    report(K->name, "kq_dot", "oracle", &so, "(q2_K..q6_K; exact double sums of the layout read element by element)");
+    report(K->name, "lq_dot", "oracle", &lo, "(q4_1, q5_0, q5_1; exact double sums)");
+  }
   else {
     report(K->name, "quantize_q8_K", S->name, &sq, "(bit-equal blocks)");
     report(K->name, "kq_dot", S->name, &sd, "(q2_K..q6_K, 1-7 activation rows; relative to sum |terms|)");
+    report(K->name, "lq_dot", S->name, &ld, "(q4_1, q5_0, q5_1, 1-7 activation rows; relative to sum |terms|)");
   }
   free(x);
   free(a1);

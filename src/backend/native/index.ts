@@ -12,37 +12,31 @@ import type { AttentionParams, AttentionSeq, Backend, DecoderLayerParams, Decode
 import { loadAddon, type NativeAddon, type NativeContext, type NativeInfo, type NativeLayer } from './addon.js';
 import { NativeKVCache } from './kv-cache.js';
 // The addon reads weights in their file encoding, so a row takes the same bytes as in the reference backend.
-import { decodeRow, rowBytes } from '../reference/rows.js';
-import { quantizeRowInto } from '../../formats/ggml-quants.js';
+import { rowBytes } from '../reference/rows.js';
 
 export { NativeKVCache } from './kv-cache.js';
 export { loadAddon, addonPath, type NativeAddon, type NativeContext, type NativeInfo } from './addon.js';
 
-/** Weight types the addon computes on directly (native/kernels.h WT_*). */
-type NativeWeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q2_K' | 'q3_K' | 'q4_K' | 'q5_K' | 'q6_K';
-const TYPE_CODE: Record<NativeWeightType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4, q2_K: 5, q3_K: 6, q4_K: 7, q5_K: 8, q6_K: 9 };
-
-function isNativeType(t: WeightType): t is NativeWeightType {
-  return t in TYPE_CODE;
-}
-
 /**
- * The k-quants (q2_K..q6_K) run on their own blocks, against q8_K activations as in ggml
- * (native/kernels_kquants.inc). q4_1, q5_0 and q5_1 have no native kernels yet: they are
- * dequantized row by row at load time (ggml's arithmetic) and re-quantized to q8_0, which costs
- * memory (34 bytes per 32 weights instead of 20-24) and adds q8_0's rounding (relative error ~4e-3
- * per weight) on top of the file's; the reference backend computes on the file's own blocks.
+ * The addon's codes for the weight types (native/kernels.h WT_*). Every type a checkpoint may hold
+ * runs on its own blocks: q8_0/q4_0 repacked row-interleaved, the k-quants against q8_K activations
+ * (native/kernels_kquants.inc), q4_1/q5_0/q5_1 against 8-bit activations, all as ggml computes them.
  */
-function requantizeToQ8_0(type: WeightType, rows: number, cols: number, bytes: Uint8Array): Uint8Array {
-  const outRow = rowBytes('q8_0', cols);
-  const out = new Uint8Array(rows * outRow);
-  const row = new Float32Array(cols);
-  for (let r = 0; r < rows; r++) {
-    decodeRow(type, bytes, cols, r, row);
-    quantizeRowInto('q8_0', row, 0, cols, out, r * outRow);
-  }
-  return out;
-}
+const TYPE_CODE: Record<WeightType, number> = {
+  f32: 0,
+  f16: 1,
+  bf16: 2,
+  q8_0: 3,
+  q4_0: 4,
+  q2_K: 5,
+  q3_K: 6,
+  q4_K: 7,
+  q5_K: 8,
+  q6_K: 9,
+  q4_1: 10,
+  q5_0: 11,
+  q5_1: 12,
+};
 
 class NativeMatrix implements Matrix {
   constructor(
@@ -101,17 +95,10 @@ export class NativeBackend implements Backend {
     if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows <= 0 || cols <= 0) {
       throw new ChatGLMError('BAD_ARGUMENT', `matrix shape [${rows}, ${cols}] is not valid`);
     }
-    if (!isNativeType(type)) {
-      const expected = rows * rowBytes(type, cols);
-      if (bytes.byteLength !== expected) {
-        throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix [${rows}, ${cols}] needs ${expected} bytes, got ${bytes.byteLength}`);
-      }
-      return this.loadMatrix('q8_0', rows, cols, requantizeToQ8_0(type, rows, cols, bytes));
-    }
     if (type.endsWith('_K') && cols % 256 !== 0) {
       throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix needs a multiple of 256 columns, got ${cols}`);
     }
-    if ((type === 'q8_0' || type === 'q4_0') && cols % 32 !== 0) {
+    if ((type === 'q8_0' || type === 'q4_0' || type === 'q4_1' || type === 'q5_0' || type === 'q5_1') && cols % 32 !== 0) {
       throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix needs a multiple of 32 columns, got ${cols}`);
     }
     const expected = rows * rowBytes(type, cols);
@@ -128,7 +115,7 @@ export class NativeBackend implements Backend {
   }
 
   matmul(w: Matrix, x: Float32Array, n: number, out: Float32Array, bias?: Float32Array): void {
-    this.addon.matmul(this.ctx, TYPE_CODE[w.type as NativeWeightType], w.rows, w.cols, w.data, x, n, out, bias ?? null);
+    this.addon.matmul(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, x, n, out, bias ?? null);
   }
 
   embedding(w: Matrix, ids: ArrayLike<number>, out: Float32Array): void {
@@ -146,7 +133,7 @@ export class NativeBackend implements Backend {
         throw new ChatGLMError('BAD_ARGUMENT', `token id ${ids[i]} is outside the vocabulary (0..${w.rows - 1})`);
       }
     }
-    this.addon.embedding(this.ctx, TYPE_CODE[w.type as NativeWeightType], w.rows, w.cols, w.data, idArr, out);
+    this.addon.embedding(this.ctx, TYPE_CODE[w.type], w.rows, w.cols, w.data, idArr, out);
   }
 
   rmsnorm(x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number, out: Float32Array): void {
@@ -222,13 +209,13 @@ export class NativeBackend implements Backend {
       w.inputNorm,
       w.postNorm,
       w.qkvBias ?? null,
-      TYPE_CODE[w.qkv.type as NativeWeightType],
+      TYPE_CODE[w.qkv.type],
       w.qkv.data,
-      TYPE_CODE[w.dense.type as NativeWeightType],
+      TYPE_CODE[w.dense.type],
       w.dense.data,
-      TYPE_CODE[w.up.type as NativeWeightType],
+      TYPE_CODE[w.up.type],
       w.up.data,
-      TYPE_CODE[w.down.type as NativeWeightType],
+      TYPE_CODE[w.down.type],
       w.down.data,
       nHeads,
       nGroups,
