@@ -212,8 +212,9 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   int32_t type, rows, cols, n;
   if (!get_i32(env, a[0], &type) || !get_i32(env, a[1], &rows) || !get_i32(env, a[2], &cols) || !get_i32(env, a[5], &n))
     FAIL("matmul: bad integer argument");
-  if (type < WT_F32 || type > WT_Q4_0 || rows <= 0 || cols <= 0 || n < 0) FAIL("matmul: bad shape or type");
-  if ((type == WT_Q8_0 || type == WT_Q4_0) && cols % QK != 0) FAIL("matmul: quantized cols must be a multiple of 32");
+  if (type < WT_F32 || type > WT_LAST || rows <= 0 || cols <= 0 || n < 0) FAIL("matmul: bad shape or type");
+  if ((type == WT_Q8_0 || type == WT_Q4_0 || WT_IS_LEGACY(type)) && cols % QK != 0) FAIL("matmul: quantized cols must be a multiple of 32");
+  if (WT_IS_KQUANT(type) && cols % QK_K != 0) FAIL("matmul: k-quant cols must be a multiple of 256");
   arr_t w, x, out, bias;
   if (!get_arr(env, a[3], napi_uint8_array, 0, &w, "w")) return NULL;
   if (!get_arr(env, a[4], napi_float32_array, 0, &x, "x")) return NULL;
@@ -303,8 +304,9 @@ static napi_value js_embedding(napi_env env, napi_callback_info info) {
   if (argc < 6) FAIL("embedding: expected 6 arguments");
   int32_t type, rows, cols;
   if (!get_i32(env, a[0], &type) || !get_i32(env, a[1], &rows) || !get_i32(env, a[2], &cols)) FAIL("embedding: bad integer argument");
-  if (type < WT_F32 || type > WT_Q4_0 || rows <= 0 || cols <= 0) FAIL("embedding: bad shape or type");
-  if ((type == WT_Q8_0 || type == WT_Q4_0) && cols % QK != 0) FAIL("embedding: quantized cols must be a multiple of 32");
+  if (type < WT_F32 || type > WT_LAST || rows <= 0 || cols <= 0) FAIL("embedding: bad shape or type");
+  if ((type == WT_Q8_0 || type == WT_Q4_0 || WT_IS_LEGACY(type)) && cols % QK != 0) FAIL("embedding: quantized cols must be a multiple of 32");
+  if (WT_IS_KQUANT(type) && cols % QK_K != 0) FAIL("embedding: k-quant cols must be a multiple of 256");
   arr_t w, ids, out;
   if (!get_arr(env, a[3], napi_uint8_array, 0, &w, "w")) return NULL;
   if (!get_arr(env, a[4], napi_int32_array, 0, &ids, "ids")) return NULL;
@@ -437,7 +439,7 @@ static napi_value js_attention(napi_env env, napi_callback_info info) {
 }
 
 static int get_type(napi_env env, napi_value v, int32_t *type) {
-  return get_i32(env, v, type) && *type >= WT_F32 && *type <= WT_Q4_0;
+  return get_i32(env, v, type) && *type >= WT_F32 && *type <= WT_LAST;
 }
 
 /* One matrix argument pair (type, bytes) of layer(), checked against the shape the layer needs. */
@@ -449,8 +451,8 @@ static int get_matrix(napi_env env, napi_value tv, napi_value wv, int rows, int 
     napi_throw_error(env, NULL, msg);
     return 0;
   }
-  if ((type == WT_Q8_0 || type == WT_Q4_0) && cols % QK != 0) {
-    snprintf(msg, sizeof msg, "layer: %s has %d columns, not a multiple of 32", what, cols);
+  if (((type == WT_Q8_0 || type == WT_Q4_0 || WT_IS_LEGACY(type)) && cols % QK != 0) || (WT_IS_KQUANT(type) && cols % QK_K != 0)) {
+    snprintf(msg, sizeof msg, "layer: %s has %d columns, not a whole number of %s blocks", what, cols, WT_IS_KQUANT(type) ? "256-element" : "32-element");
     napi_throw_error(env, NULL, msg);
     return 0;
   }

@@ -63,7 +63,22 @@ _Static_assert(sizeof(block_q8_0x8) == X8 * sizeof(block_q8_0), "x8 q8_0 record 
 #define X8_Q4_BYTES ((int)sizeof(block_q4_0x8))
 #define X8_Q8_BYTES ((int)sizeof(block_q8_0x8))
 
-enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2, WT_Q8_0 = 3, WT_Q4_0 = 4 };
+enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2, WT_Q8_0 = 3, WT_Q4_0 = 4, WT_Q2_K = 5, WT_Q3_K = 6, WT_Q4_K = 7, WT_Q5_K = 8, WT_Q6_K = 9,
+       WT_Q4_1 = 10, WT_Q5_0 = 11, WT_Q5_1 = 12 };
+#define WT_LAST WT_Q5_1
+/* ggml's other 32-element formats (q4_1, q5_0, q5_1): read in ggml's row layout, against block_qa. */
+#define WT_IS_LEGACY(t) ((t) >= WT_Q4_1 && (t) <= WT_Q5_1)
+/* ggml k-quant weights: super-blocks of QK_K elements (layouts in kernels_kquants.inc). */
+#define QK_K 256
+#define WT_IS_KQUANT(t) ((t) >= WT_Q2_K && (t) <= WT_Q6_K)
+
+/* ggml block_q8_K: the activations k-quant dot products read (f32 scale, 256 int8, 16 sums of 16). */
+typedef struct {
+  float d;
+  int8_t qs[QK_K];
+  int16_t bsums[QK_K / 16];
+} block_q8_K;
+_Static_assert(sizeof(block_q8_K) == 292, "block_q8_K is ggml's 292 bytes");
 
 typedef struct {
   const char *name;
@@ -102,6 +117,14 @@ typedef struct {
                     float *l, float *acc);
   /* Streams through n floats and returns their sum (memory bandwidth probe). */
   double (*sum_f32)(const float *x, size_t n);
+  /* k-quants (optional: NULL uses the scalar table's). x[k] -> k/256 q8_K blocks, bit for bit
+   * ggml's quantize_row_q8_K_ref; one weight row of nb super-blocks against nt <= 8 activation rows
+   * a + t * astride: out[t]. */
+  void (*quantize_q8_K)(const float *x, block_q8_K *y, int k);
+  void (*kq_dot)(int type, int nb, const uint8_t *w, const block_q8_K *a, size_t astride, int nt, float *out);
+  /* q4_1 / q5_0 / q5_1 (optional, NULL: the scalar table's): one weight row of nb blocks against nt
+   * <= 8 activation rows of block_qa: out[t]. */
+  void (*lq_dot)(int type, int nb, const uint8_t *w, const block_qa *a, size_t astride, int nt, float *out);
 } kernels_t;
 
 extern const kernels_t kernels_scalar;

@@ -275,7 +275,10 @@ static inline int32x4_t dotl_plain(int32x4_t acc, int8x16_t w, int8x16_t a) {
   .rmsnorm_row = gen_rmsnorm_row,          \
   .swiglu_row = neon_swiglu_row,           \
   .add = gen_add,                          \
-  .sum_f32 = neon_sum_f32
+  .sum_f32 = neon_sum_f32,                 \
+  .quantize_q8_K = gen_quantize_q8_K,      \
+  .kq_dot = gen_kq_dot,                    \
+  .lq_dot = gen_lq_dot
 
 const kernels_t kernels_neon = {
     .name = "neon",

@@ -22,4 +22,7 @@ const kernels_t kernels_scalar = {
     .add = gen_add,
     .attn_tile = gen_attn_tile,
     .sum_f32 = gen_sum_f32,
+    .quantize_q8_K = gen_quantize_q8_K,
+    .kq_dot = gen_kq_dot,
+    .lq_dot = gen_lq_dot,
 };

@@ -17,6 +17,8 @@
 #endif
 
 #include "pool.h"
+/* k-quant row sizes and the embedding lookup's dequantization (the dot products are in the kernel tables) */
+#include "kernels_kquants.inc"
 
 /*
  * Everything an op needs besides its arguments: one per backend instance, so two models (or two
@@ -180,6 +182,14 @@ size_t cg_row_bytes(int type, int cols) {
     case WT_BF16: return (size_t)cols * 2;
     case WT_Q8_0: return (size_t)(cols / QK) * sizeof(block_q8_0);
     case WT_Q4_0: return (size_t)(cols / QK) * sizeof(block_q4_0);
+    case WT_Q2_K:
+    case WT_Q3_K:
+    case WT_Q4_K:
+    case WT_Q5_K:
+    case WT_Q6_K: return (size_t)(cols / QK_K) * kq_block_bytes(type);
+    case WT_Q4_1:
+    case WT_Q5_0:
+    case WT_Q5_1: return (size_t)(cols / QK) * lq_block_bytes(type);
     default: return 0;
   }
 }
@@ -414,6 +424,88 @@ static void mm_f_task(void *c, int chunk, int tid) {
   }
 }
 
+/*
+ * k-quant weights (kernels_kquants.inc): activations to q8_K as ggml does, then chunks of 16 weight
+ * rows, each row unpacked once per 8 tokens. Rows stay in ggml's layout (no repacking).
+ */
+typedef struct {
+  mm_ctx *m;
+  const block_q8_K *xk;
+  int nbk;
+  void (*dot)(int, int, const uint8_t *, const block_q8_K *, size_t, int, float *);
+  void (*quant)(const float *, block_q8_K *, int);
+} mmk_ctx;
+
+#define MMK_ROWS 16
+
+static void mmk_quantize_task(void *c, int t, int tid) {
+  (void)tid;
+  mmk_ctx *k = (mmk_ctx *)c;
+  k->quant(k->m->x + (size_t)t * k->m->cols, (block_q8_K *)k->xk + (size_t)t * k->nbk, k->m->cols);
+}
+
+static void mmk_task(void *c, int chunk, int tid) {
+  (void)tid;
+  mmk_ctx *k = (mmk_ctx *)c;
+  mm_ctx *m = k->m;
+  const int r0 = chunk * MMK_ROWS, r1 = r0 + MMK_ROWS < m->rows ? r0 + MMK_ROWS : m->rows;
+  float tmp[8];
+  for (int r = r0; r < r1; r++)
+    for (int t0 = 0; t0 < m->n; t0 += 8) {
+      const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
+      k->dot(m->type, k->nbk, m->w + (size_t)r * m->row_bytes, k->xk + (size_t)t0 * k->nbk, (size_t)k->nbk, nt, tmp);
+      for (int t = 0; t < nt; t++) put(m, t0 + t, r, tmp[t]);
+    }
+}
+
+static int mm_kquant(cg_ctx *c, mm_ctx *m) {
+  mmk_ctx k;
+  k.m = m;
+  k.nbk = m->cols / QK_K;
+  k.dot = c->k->kq_dot ? c->k->kq_dot : kernels_scalar.kq_dot;
+  k.quant = c->k->quantize_q8_K ? c->k->quantize_q8_K : kernels_scalar.quantize_q8_K;
+  k.xk = (const block_q8_K *)scratch(c, (size_t)m->n * k.nbk * sizeof(block_q8_K));
+  if (!k.xk) return 0;
+  if (m->n >= 4) run(c, mmk_quantize_task, &k, m->n);
+  else
+    for (int t = 0; t < m->n; t++) mmk_quantize_task(&k, t, 0);
+  run(c, mmk_task, &k, (m->rows + MMK_ROWS - 1) / MMK_ROWS);
+  return 1;
+}
+
+/* q4_1 / q5_0 / q5_1: 8-bit activations as for q8_0, rows in ggml's layout, 16 rows per chunk. */
+typedef struct {
+  mm_ctx *m;
+  void (*dot)(int, int, const uint8_t *, const block_qa *, size_t, int, float *);
+} mml_ctx;
+
+static void mml_task(void *c, int chunk, int tid) {
+  (void)tid;
+  mml_ctx *k = (mml_ctx *)c;
+  mm_ctx *m = k->m;
+  const int r0 = chunk * MMK_ROWS, r1 = r0 + MMK_ROWS < m->rows ? r0 + MMK_ROWS : m->rows;
+  float tmp[8];
+  for (int r = r0; r < r1; r++)
+    for (int t0 = 0; t0 < m->n; t0 += 8) {
+      const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
+      k->dot(m->type, m->nb, m->w + (size_t)r * m->row_bytes, m->xq + (size_t)t0 * m->nb, (size_t)m->nb, nt, tmp);
+      for (int t = 0; t < nt; t++) put(m, t0 + t, r, tmp[t]);
+    }
+}
+
+static int mm_legacy(cg_ctx *c, mm_ctx *m) {
+  mml_ctx k;
+  k.m = m;
+  k.dot = c->k->lq_dot ? c->k->lq_dot : kernels_scalar.lq_dot;
+  m->xq = (block_qa *)scratch(c, (size_t)m->n * m->nb * sizeof(block_qa));
+  if (!m->xq) return 0;
+  if (m->n >= 4) run(c, mm_quantize_task, m, m->n);
+  else
+    for (int t = 0; t < m->n; t++) mm_quantize_task(m, t, 0);
+  run(c, mml_task, &k, (m->rows + MMK_ROWS - 1) / MMK_ROWS);
+  return 1;
+}
+
 int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out,
               const float *bias) {
   mm_ctx m;
@@ -429,6 +521,8 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
   m.out = out;
   m.bias = bias;
   m.row_bytes = cg_row_bytes(type, cols);
+  if (WT_IS_KQUANT(type)) return mm_kquant(c, &m);
+  if (WT_IS_LEGACY(type)) return mm_legacy(c, &m);
   if (type == WT_Q8_0 || type == WT_Q4_0) {
     /* A last two or three tokens run through the four-token kernel too, padded with copies of the last one. */
     const int rem = n % 4;
@@ -485,6 +579,14 @@ int cg_embedding(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, cons
         }
         break;
       }
+      case WT_Q2_K:
+      case WT_Q3_K:
+      case WT_Q4_K:
+      case WT_Q5_K:
+      case WT_Q6_K: kq_dequant_row(type, cols / QK_K, row, o); break;
+      case WT_Q4_1:
+      case WT_Q5_0:
+      case WT_Q5_1: lq_dequant_row(type, cols / QK, row, o); break;
       case WT_Q4_0: {
         const block_q4_0 *b = (const block_q4_0 *)row;
         for (int i = 0; i < cols / QK; i++) {

@@ -10,6 +10,7 @@ import { GgufReader, GgufValueType, ggmlTypeId } from '../src/formats/gguf.js';
 import { GgufWriter, gv } from '../src/convert/gguf-writer.js';
 import { openHFCheckpoint } from '../src/formats/hf-checkpoint.js';
 import { dequantizeRows, quantizeRows } from '../src/numeric/ggml-quants.js';
+import { quantizeRowsK } from '../src/numeric/ggml-kquants.js';
 import { roundToF16 } from '../src/numeric/half.js';
 import { ChatGLMError } from '../src/errors.js';
 import { repoRoot, tempDir } from './support/formats-tmp.js';
@@ -305,12 +306,11 @@ test('convert errors: bad --type, corrupt tokenizer.model; CLI writes the file a
   await assert.rejects(convertToGguf({ modelDir: m.dir, out: path.join(dir, 'y.gguf'), type: 'f16' }), (e: unknown) => e instanceof ChatGLMError && /tokenizer\.model/.test(e.message));
 });
 
-test('GGUF tensor types: q5_0/q4_1/q5_1 come back dequantized to F32; K-quants are refused by name', async (t) => {
+test('GGUF tensor types: q5_0/q4_1/q5_1 and the K-quants come back in their own blocks; i-quants are refused by name', async (t) => {
   const { dir, cleanup } = await tempDir('gguf-conv-');
   t.after(cleanup);
-  const H = 64;
-  // An exactly representable q5_0 block pattern: x = j - 16 per 32 elements gives d = 1, q = j.
-  const emb = new Float32Array(H * 4).map((_, i) => (i % 32) - 16);
+  const H = 256;
+  const emb = new Float32Array(H * 4).map((_, i) => Math.sin(i * 0.37) * 0.1);
   const base: [string, ReturnType<typeof gv.str>][] = [
     ['general.architecture', gv.str('chatglm')],
     ['chatglm.embedding_length', gv.u32(H)],
@@ -318,22 +318,31 @@ test('GGUF tensor types: q5_0/q4_1/q5_1 come back dequantized to F32; K-quants a
     ['chatglm.block_count', gv.u32(0)],
     ['chatglm.attention.head_count', gv.u32(2)],
   ];
-  for (const [type, ggml] of [['q5_0', 'Q5_0'], ['q4_1', 'Q4_1'], ['q5_1', 'Q5_1']] as const) {
+  const cases = [
+    ['q5_0', 'Q5_0', quantizeRows('q5_0', emb, 4, H)],
+    ['q4_1', 'Q4_1', quantizeRows('q4_1', emb, 4, H)],
+    ['q5_1', 'Q5_1', quantizeRows('q5_1', emb, 4, H)],
+    ['q2_K', 'Q2_K', quantizeRowsK('q2_K', emb, 4, H)],
+    ['q3_K', 'Q3_K', quantizeRowsK('q3_K', emb, 4, H)],
+    ['q4_K', 'Q4_K', quantizeRowsK('q4_K', emb, 4, H)],
+    ['q5_K', 'Q5_K', quantizeRowsK('q5_K', emb, 4, H)],
+    ['q6_K', 'Q6_K', quantizeRowsK('q6_K', emb, 4, H)],
+  ] as const;
+  for (const [type, ggml, bytes] of cases) {
     const file = path.join(dir, `${type}.gguf`);
     const w = await GgufWriter.create(file, { metadata: base, tensors: [{ name: 'token_embd.weight', ne: [H, 4], type: ggmlTypeId(ggml) }] });
-    await w.writeTensor('token_embd.weight', quantizeRows(type, emb, 4, H));
+    await w.writeTensor('token_embd.weight', bytes);
     await w.finish();
     const ck = await openGgufCheckpoint(file);
     const got = await ck.source.read('transformer.embedding.word_embeddings.weight');
-    assert.equal(got.info.dtype, 'F32');
-    const f = new Float32Array(got.data.buffer, got.data.byteOffset, got.data.byteLength / 4);
-    if (type === 'q5_0') assert.deepEqual(Array.from(f), Array.from(emb));
-    else for (let i = 0; i < f.length; i++) assert.ok(Math.abs(f[i]! - emb[i]!) <= (type === 'q4_1' ? 1.1 : 0.6), `${type} ${i}`);
+    assert.equal(got.info.dtype, ggml);
+    assert.deepEqual(got.info.shape, [4, H]);
+    assert.deepEqual(got.data, bytes, type);
     await ck.source.close();
   }
-  const file = path.join(dir, 'q6k.gguf');
-  const w = await GgufWriter.create(file, { metadata: base, tensors: [{ name: 'token_embd.weight', ne: [256, 1], type: ggmlTypeId('Q6_K') }] });
-  await w.writeTensor('token_embd.weight', new Uint8Array(210));
+  const file = path.join(dir, 'iq2.gguf');
+  const w = await GgufWriter.create(file, { metadata: base, tensors: [{ name: 'token_embd.weight', ne: [256, 1], type: ggmlTypeId('IQ2_XXS') }] });
+  await w.writeTensor('token_embd.weight', new Uint8Array(66));
   await w.finish();
-  await assert.rejects(openGgufCheckpoint(file), /token_embd\.weight is Q6_K, which this engine cannot use; convert the model with `chatglm convert/);
+  await assert.rejects(openGgufCheckpoint(file), /token_embd\.weight is IQ2_XXS, which this engine cannot use; convert the model with `chatglm convert/);
 });

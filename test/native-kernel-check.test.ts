@@ -20,9 +20,9 @@ const SOURCES = [
 ].map((f) => path.join(repoRoot, f));
 // The addon's flags (binding.gyp): the generic kernels are auto-vectorised differently at -O3.
 const CFLAGS = ['-O3', '-std=c11', '-fno-strict-aliasing', '-Wall', '-Wno-unused-parameter'];
-// One report line per function pointer of kernels_t, and three whole operations (matmul q8_0 and
+// One report line per function pointer of kernels_t (quantize_q8_K, kq_dot and lq_dot included), and three whole operations (matmul q8_0 and
 // q4_0, attention) run through ops.c with the table selected.
-const KERNELS_PER_TABLE = 16 + 3;
+const KERNELS_PER_TABLE = 19 + 3;
 
 function onPath(cmd: string, args: string[]): boolean {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -52,6 +52,8 @@ function checkReport(out: string, tables: string[]): void {
   assert.match(out, /^ok: 0 failure\(s\)$/m);
   assert.match(out, /^scalar +dot_q8_0 +vs oracle +ok/m);
   assert.match(out, /^scalar +dot_q4_0 +vs oracle +ok/m);
+  assert.match(out, /^scalar +kq_dot +vs oracle +ok/m);
+  assert.match(out, /^scalar +lq_dot +vs oracle +ok/m);
   for (const t of tables.slice(1)) {
     const lines = out.split('\n').filter((l) => l.startsWith(`${t} `));
     assert.equal(lines.length, KERNELS_PER_TABLE, `${t}: ${lines.length} kernel lines\n${out}`);

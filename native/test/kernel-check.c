@@ -124,6 +124,160 @@ static uint32_t fbits(float f) {
   return u;
 }
 
+/* ------------------------------------------------------------ k-quants */
+
+static const int KQ_TYPES[] = {WT_Q2_K, WT_Q3_K, WT_Q4_K, WT_Q5_K, WT_Q6_K};
+static const int KQ_BYTES[] = {84, 110, 144, 176, 210};
+
+static double h16(const uint8_t *p) { return cg_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+
+/* Element e of a k-quant super-block, exactly, read straight from ggml-common.h's layout. */
+static double kq_element(int type, const uint8_t *b, int e) {
+  const int half = e >> 7, g = (e & 127) >> 5, l = e & 31;
+  switch (type) {
+    case WT_Q2_K: {
+      const int sc = b[e >> 4], q = (b[16 + 32 * half + l] >> (2 * g)) & 3;
+      return h16(b + 80) * (sc & 15) * q - h16(b + 82) * (sc >> 4);
+    }
+    case WT_Q3_K: {
+      const int j = e >> 4;
+      const int lo = j < 8 ? b[96 + j] & 15 : b[96 + j - 8] >> 4;
+      const int hi = (b[104 + j % 4] >> (2 * (j / 4))) & 3;
+      const int q = ((b[32 + 32 * half + l] >> (2 * g)) & 3) + 4 * ((b[e & 31] >> (e >> 5)) & 1) - 4;
+      return h16(b + 108) * (lo + 16 * hi - 32) * q;
+    }
+    case WT_Q4_K:
+    case WT_Q5_K: {
+      const int s = e >> 5;
+      const uint8_t *S = b + 4;
+      const int sc = s < 4 ? S[s] & 63 : (S[s + 4] & 15) + 16 * (S[s - 4] >> 6);
+      const int mn = s < 4 ? S[s + 4] & 63 : (S[s + 4] >> 4) + 16 * (S[s] >> 6);
+      const int byte = b[(type == WT_Q5_K ? 48 : 16) + 32 * (e >> 6) + l];
+      int q = s % 2 == 0 ? byte & 15 : byte >> 4;
+      if (type == WT_Q5_K) q += 16 * ((b[16 + l] >> s) & 1);
+      return h16(b) * sc * q - h16(b + 2) * mn;
+    }
+    default: { /* q6_K */
+      const int lowb = b[64 * half + 32 * (g % 2) + l];
+      const int low = g < 2 ? lowb & 15 : lowb >> 4;
+      const int high = (b[128 + 32 * half + l] >> (2 * g)) & 3;
+      return h16(b + 208) * (int8_t)b[192 + (e >> 4)] * (low + 16 * high - 32);
+    }
+  }
+}
+
+static void fill_kq_rows(uint8_t *dst, size_t bytes, int type) {
+  for (size_t i = 0; i < bytes; i++) dst[i] = (uint8_t)rnd();
+  const int bb = type == WT_Q2_K ? 84 : type == WT_Q3_K ? 110 : type == WT_Q4_K ? 144 : type == WT_Q5_K ? 176 : 210;
+  for (size_t o = 0; o + bb <= bytes; o += bb) {
+    const int at[2] = {type == WT_Q2_K ? 80 : type == WT_Q3_K ? 108 : type == WT_Q6_K ? 208 : 0,
+                       type == WT_Q2_K ? 82 : (type == WT_Q4_K || type == WT_Q5_K) ? 2 : -1};
+    for (int k = 0; k < 2; k++)
+      if (at[k] >= 0) {
+        const uint16_t h = cg_f32_to_f16(0.0005f + 0.01f * uni());
+        memcpy(dst + o + at[k], &h, 2);
+      }
+  }
+}
+
+/* quantize_q8_K bit-equal to the scalar table's; kq_dot against the scalar table and (for the
+ * scalar table itself) against exact double sums of the layout read element by element. */
+static void check_kquants(const kernels_t *K, const kernels_t *S) {
+  stat_t sq = {0}, sd = {0}, so = {0};
+  const int nb = 3, nt = 8, k = nb * QK_K;
+  float *x = (float *)malloc(sizeof(float) * (size_t)k * nt);
+  block_q8_K *a1 = (block_q8_K *)malloc(sizeof(block_q8_K) * (size_t)nb * nt);
+  block_q8_K *a2 = (block_q8_K *)malloc(sizeof(block_q8_K) * (size_t)nb * nt);
+  uint8_t *w = (uint8_t *)malloc(210 * (size_t)nb);
+  for (int rep = 0; rep < 4; rep++) {
+    for (int t = 0; t < nt; t++) fill_act(x + (size_t)t * k, k);
+    if (rep == 0) memset(x, 0, sizeof(float) * QK_K); /* an all-zero activation block */
+    S->quantize_q8_K(x, a1, k * nt);
+    K->quantize_q8_K(x, a2, k * nt);
+    for (int i = 0; i < nb * nt; i++) note(&sq, memcmp(&a1[i], &a2[i], sizeof(block_q8_K)) == 0 ? 0 : 1, 0, 1, 0);
+    for (int ti = 0; ti < 5; ti++) {
+      const int type = KQ_TYPES[ti];
+      fill_kq_rows(w, (size_t)KQ_BYTES[ti] * nb, type);
+      for (int n = 1; n <= nt; n += 3) {
+        float o1[8], o2[8];
+        S->kq_dot(type, nb, w, a1, (size_t)nb, n, o1);
+        K->kq_dot(type, nb, w, a1, (size_t)nb, n, o2);
+        for (int t = 0; t < n; t++) {
+          double want = 0, mag = 0;
+          for (int i = 0; i < nb; i++)
+            for (int e = 0; e < QK_K; e++) {
+              const double term = kq_element(type, w + (size_t)i * KQ_BYTES[ti], e) * a1[t * nb + i].qs[e] * a1[t * nb + i].d;
+              want += term;
+              mag += fabs(term);
+            }
+          note(&so, o1[t], want, mag, 1e-5);
+          note(&sd, o2[t], o1[t], mag, 1e-5);
+        }
+      }
+    }
+  }
+  /* q4_1 / q5_0 / q5_1 against block_qa activations: value = d * q (- 16 for q5_0) + m */
+  stat_t ld = {0}, lo = {0};
+  {
+    const int lnb = 5, lk = lnb * QK;
+    float *lx = (float *)malloc(sizeof(float) * (size_t)lk * nt);
+    block_qa *la = (block_qa *)malloc(sizeof(block_qa) * (size_t)lnb * nt);
+    uint8_t lw[24 * 5];
+    for (int rep = 0; rep < 4; rep++) {
+      for (int t = 0; t < nt; t++) fill_act(lx + (size_t)t * lk, lk);
+      S->quantize_qa(lx, la, lk * nt);
+      for (int type = WT_Q4_1; type <= WT_Q5_1; type++) {
+        const int bb = type == WT_Q4_1 ? 20 : type == WT_Q5_0 ? 22 : 24;
+        for (int i = 0; i < bb * lnb; i++) lw[i] = (uint8_t)rnd();
+        for (int i = 0; i < lnb; i++) {
+          const uint16_t d = cg_f32_to_f16(0.001f + 0.05f * uni()), m = cg_f32_to_f16(sym(0.5f));
+          memcpy(lw + i * bb, &d, 2);
+          if (type != WT_Q5_0) memcpy(lw + i * bb + 2, &m, 2);
+        }
+        for (int n = 1; n <= nt; n += 3) {
+          float o1[8], o2[8];
+          S->lq_dot(type, lnb, lw, la, (size_t)lnb, n, o1);
+          K->lq_dot(type, lnb, lw, la, (size_t)lnb, n, o2);
+          for (int t = 0; t < n; t++) {
+            double want = 0, mag = 0;
+            for (int i = 0; i < lnb; i++) {
+              const uint8_t *b = lw + i * bb;
+              const double d = h16(b), m = type == WT_Q5_0 ? 0 : h16(b + 2);
+              uint32_t qh = 0;
+              if (type != WT_Q4_1) memcpy(&qh, b + (type == WT_Q5_0 ? 2 : 4), 4);
+              const uint8_t *qs = b + (type == WT_Q4_1 ? 4 : type == WT_Q5_0 ? 6 : 8);
+              for (int e = 0; e < QK; e++) {
+                const int nib = e < 16 ? qs[e] & 15 : qs[e - 16] >> 4;
+                const int q = nib + (type == WT_Q4_1 ? 0 : 16 * (int)((qh >> e) & 1)) - (type == WT_Q5_0 ? 16 : 0);
+                const double term = (d * q + m) * la[t * lnb + i].d * la[t * lnb + i].qs[e];
+                want += term;
+                mag += fabs(term);
+              }
+            }
+            note(&lo, o1[t], want, mag, 1e-5);
+            note(&ld, o2[t], o1[t], mag, 1e-5);
+          }
+        }
+      }
+    }
+    free(lx);
+    free(la);
+  }
+  if (K == S) {
+    report(K->name, "kq_dot", "oracle", &so, "(q2_K..q6_K; exact double sums of the layout read element by element)");
+    report(K->name, "lq_dot", "oracle", &lo, "(q4_1, q5_0, q5_1; exact double sums)");
+  }
+  else {
+    report(K->name, "quantize_q8_K", S->name, &sq, "(bit-equal blocks)");
+    report(K->name, "kq_dot", S->name, &sd, "(q2_K..q6_K, 1-7 activation rows; relative to sum |terms|)");
+    report(K->name, "lq_dot", S->name, &ld, "(q4_1, q5_0, q5_1, 1-7 activation rows; relative to sum |terms|)");
+  }
+  free(x);
+  free(a1);
+  free(a2);
+  free(w);
+}
+
 /* ------------------------------------------------------------ checks */
 
 #define TOL_DOT 1e-5
@@ -501,6 +655,7 @@ int main(int argc, char **argv) {
   const kernels_t *S = &kernels_scalar;
   check_int8(S, S, 0);
   check_int8(S, S, 1);
+  check_kquants(S, S);
   for (int i = 0; i < n; i++) {
     cg_ctx *c = cg_ctx_create(1, names[i]);
     if (!c) {
@@ -522,6 +677,7 @@ int main(int argc, char **argv) {
     check_float_dots(K, S);
     check_f16(K, S);
     check_elementwise(K, S);
+    check_kquants(K, S);
     check_ops(K->name);
   }
   printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);

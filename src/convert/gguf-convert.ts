@@ -18,18 +18,20 @@ import type { TensorData, TensorInfo, TensorSource } from '../formats/tensor-sou
 import { openHFCheckpoint } from '../formats/hf-checkpoint.js';
 import { f32Bytes, f32ToF16Bytes } from '../numeric/half.js';
 import { tensorToF32 } from '../formats/tensor-f32.js';
-import { QK, bytesPerRow, quantizeRowInto } from '../numeric/ggml-quants.js';
-import { ggmlTensorBytes, ggmlTypeId } from '../formats/gguf.js';
+import { QK, bytesPerRow, isGgmlQuantType, quantizeRowInto } from '../numeric/ggml-quants.js';
+import { isKQuantType, kBytesPerRow, quantizeRowKInto } from '../numeric/ggml-kquants.js';
+import { K_MIXES, K_MIX_FILE_TYPE, isKMix, kMixTensorType, type KMix } from './gguf-kquant-mix.js';
+import { ggmlTensorBytes, ggmlTypeId, ggmlTypeName } from '../formats/gguf.js';
 import type { GgufMetadataEntry } from '../formats/gguf.js';
 import { GgufWriter, gv } from './gguf-writer.js';
 import type { GgufTensorSpec } from './gguf-writer.js';
 import { hfToGgufName } from '../formats/gguf-checkpoint.js';
 
-export type ConvertType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
-export const CONVERT_TYPES: readonly ConvertType[] = ['f32', 'f16', 'q8_0', 'q4_0'];
+export type ConvertType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | KMix;
+export const CONVERT_TYPES: readonly ConvertType[] = ['f32', 'f16', 'q8_0', 'q4_0', ...K_MIXES];
 
 /** llama_ftype values for general.file_type. */
-const FILE_TYPE: Record<ConvertType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7 };
+const FILE_TYPE: Record<ConvertType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, ...K_MIX_FILE_TYPE };
 
 export interface ConvertProgress {
   /** Tensors written so far / in total. */
@@ -233,7 +235,7 @@ interface Planned {
 }
 
 /** Order llama.cpp's converter uses: embedding, layers in order, final norm, output. */
-function planTensors(source: TensorSource, numLayers: number, type: ConvertType): Planned[] {
+function planTensors(source: TensorSource, numLayers: number, type: ConvertType, gqa = 1): Planned[] {
   const all = new Map(source.list().map((t) => [t.name, t]));
   const order: string[] = ['transformer.embedding.word_embeddings.weight'];
   const layerSuffixes = [
@@ -273,6 +275,7 @@ function planTensors(source: TensorSource, numLayers: number, type: ConvertType)
     if (info.shape.length < 2) ggml = 'F32'; // norms and biases stay f32, as llama.cpp keeps them
     else if (type === 'f32') ggml = 'F32';
     else if (type === 'f16') ggml = 'F16';
+    else if (isKMix(type)) ggml = kMixTensorType(type, ggufName, ne[0]!, numLayers, gqa); // llama-quantize's choice per tensor
     else ggml = ne[0]! % QK === 0 ? type.toUpperCase() : 'F16'; // rows that do not split into blocks
     planned.push({ hf: info, spec: { name: ggufName, ne, type: ggmlTypeId(ggml) } });
   }
@@ -288,8 +291,11 @@ function encode(td: TensorData, spec: GgufTensorSpec): Uint8Array {
   if (spec.type === 1 && td.info.dtype === 'F16') return td.data; // exact pass-through
   if (spec.type === 0) return new Uint8Array(f32Bytes(tensorToF32(td)));
   if (spec.type === 1) return f32ToF16Bytes(tensorToF32(td));
-  const q = spec.type === 8 ? 'q8_0' : 'q4_0';
-  const rb = bytesPerRow(q, cols);
+  // ggml type name -> our block type name ('Q4_K' -> 'q4_K', 'Q5_0' -> 'q5_0')
+  const name = ggmlTypeName(spec.type);
+  const q = name.slice(0, 2).toLowerCase() + name.slice(2);
+  if (!isGgmlQuantType(q) && !(isKQuantType(q) && q !== 'q8_K')) throw new ChatGLMError('UNSUPPORTED', `convert cannot write ggml type ${name}`);
+  const rb = isGgmlQuantType(q) ? bytesPerRow(q, cols) : kBytesPerRow(q, cols);
   const out = new Uint8Array(rows * rb);
   const elemBytes = td.info.dtype === 'F32' ? 4 : 2;
   // Decode to f32 a chunk of rows at a time: a 6B model's embedding is 1 GiB as f32.
@@ -301,7 +307,10 @@ function encode(td: TensorData, spec: GgufTensorSpec): Uint8Array {
       data: td.data.subarray(r0 * cols * elemBytes, (r0 + n) * cols * elemBytes),
     };
     const f = tensorToF32(part);
-    for (let r = 0; r < n; r++) quantizeRowInto(q, f, r * cols, cols, out, (r0 + r) * rb);
+    for (let r = 0; r < n; r++) {
+      if (isGgmlQuantType(q)) quantizeRowInto(q, f, r * cols, cols, out, (r0 + r) * rb);
+      else quantizeRowKInto(q, f, r * cols, cols, out, (r0 + r) * rb);
+    }
   }
   return out;
 }
@@ -370,7 +379,7 @@ export async function convertToGguf(options: ConvertOptions): Promise<ConvertRes
     const chatTemplate = await readChatTemplate(modelDir);
     if (chatTemplate !== undefined) meta.push(['tokenizer.chat_template', gv.str(chatTemplate)]);
 
-    const planned = planTensors(ckpt.source, layers, type);
+    const planned = planTensors(ckpt.source, layers, type, heads / groups);
     for (const p of planned) {
       if (p.spec.name === 'token_embd.weight' && p.spec.ne[1] !== vocab) {
         throw badFormat(ckpt.source.location, `the embedding has ${p.spec.ne[1]} rows but padded_vocab_size is ${vocab}`);

@@ -21,7 +21,6 @@ import {
   metaString,
 } from './gguf.js';
 import type { GgufArray, GgufHeader, GgufNumberArray, GgufTensorInfo } from './gguf.js';
-import { dequantizeRows, isGgmlQuantType } from '../numeric/ggml-quants.js';
 import { IndexedSource, copyInfo } from './indexed-source.js';
 
 const P = 'transformer.';
@@ -68,17 +67,19 @@ const DIRECT_DTYPES: ReadonlyMap<number, DType> = new Map<number, DType>([
   [30, 'BF16'],
   [8, 'Q8_0'],
   [2, 'Q4_0'],
+  [3, 'Q4_1'],
+  [6, 'Q5_0'],
+  [7, 'Q5_1'],
+  [10, 'Q2_K'],
+  [11, 'Q3_K'],
+  [12, 'Q4_K'],
+  [13, 'Q5_K'],
+  [14, 'Q6_K'],
   [24, 'I8'],
   [26, 'I32'],
   [27, 'I64'],
 ]);
 
-/** Formats we can decode but the engine has no kernels for: handed over dequantized to F32. */
-const DEQUANT_TO_F32: ReadonlyMap<number, 'q4_1' | 'q5_0' | 'q5_1'> = new Map([
-  [3, 'q4_1'],
-  [6, 'q5_0'],
-  [7, 'q5_1'],
-]);
 
 export interface GgufTokenizerInfo {
   /** tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (byte-level BPE, GLM-4). */
@@ -306,11 +307,11 @@ export class GgufSource extends IndexedSource<Entry> {
 
   private infoFor(hf: string, t: GgufTensorInfo): TensorInfo {
     const direct = DIRECT_DTYPES.get(t.type);
-    const dtype = direct ?? (DEQUANT_TO_F32.has(t.type) ? 'F32' : undefined);
+    const dtype = direct;
     if (dtype === undefined) {
       throw new ChatGLMError(
         'UNSUPPORTED',
-        `${this.reader.path}: tensor ${t.name} is ${ggmlTypeName(t.type)}, which this engine cannot use; convert the model with \`chatglm convert --type q4_0|q8_0|f16\` (or llama-quantize to Q4_0/Q8_0)`,
+        `${this.reader.path}: tensor ${t.name} is ${ggmlTypeName(t.type)}, which this engine cannot use; convert the model with \`chatglm convert --type q4_0|q8_0|f16\` (or llama-quantize to Q4_0, Q8_0 or a Q*_K mix)`,
         { file: this.reader.path },
       );
     }
@@ -348,13 +349,6 @@ export class GgufSource extends IndexedSource<Entry> {
         data.set(c, o);
         o += c.length;
       }
-    }
-    const q = DEQUANT_TO_F32.get(e.parts[0]!.type);
-    if (q !== undefined && isGgmlQuantType(q)) {
-      const cols = e.info.shape[e.info.shape.length - 1]!;
-      const rows = e.info.shape.length === 1 ? 1 : e.info.shape[0]!;
-      const f = dequantizeRows(q, data, rows, cols);
-      data = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
     }
     return { info: copyInfo(e.info), data };
   }

@@ -17,7 +17,7 @@ export interface TensorInfo {
 
 export interface TensorData {
   info: TensorInfo;
-  /** Raw bytes, little-endian, row-major (ggml block layout for Q8_0/Q4_0). */
+  /** Raw bytes, little-endian, row-major (ggml block layout for the Q* types). */
   data: Uint8Array;
 }
 

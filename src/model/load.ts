@@ -7,7 +7,7 @@ import type { Backend, Matrix } from '../backend/types.js';
 import { weightTypeOf } from '../backend/types.js';
 import type { DType, TensorData, TensorInfo, TensorSource } from '../formats/tensor-source.js';
 import { tensorToF32 } from '../formats/tensor-f32.js';
-import { BLOCK_BYTES, QK } from '../numeric/ggml-quants.js';
+import { blockBytes, blockElements, type BlockWeightType } from '../numeric/ggml-blocks.js';
 import { qkvSize, type GLMConfig } from './config.js';
 import type { GLMLayerWeights, GLMWeights } from './glm.js';
 
@@ -68,7 +68,7 @@ function shapeText(s: readonly number[]): string {
 }
 
 const FLOAT_DTYPES: readonly DType[] = ['F32', 'F16', 'BF16'];
-const MATRIX_DTYPES: readonly DType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'];
+const MATRIX_DTYPES: readonly DType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 /** Checks names, shapes and dtypes before any data is read, so a bad file fails fast. */
 export function validateTensors(source: TensorSource, c: GLMConfig): Expected[] {
@@ -110,7 +110,7 @@ export function validateTensors(source: TensorSource, c: GLMConfig): Expected[] 
   return expected;
 }
 
-/** Bytes a tensor of this dtype and shape occupies (Q8_0/Q4_0: ggml blocks of QK weights). */
+/** Bytes a tensor of this dtype and shape occupies (Q* types: ggml blocks of 32 or 256 weights). */
 export function tensorBytes(info: TensorInfo): number {
   const n = info.shape.reduce((a, b) => a * b, 1);
   switch (info.dtype) {
@@ -125,10 +125,11 @@ export function tensorBytes(info: TensorInfo): number {
     case 'I8':
     case 'U8':
       return n;
-    case 'Q8_0':
-      return (n / QK) * BLOCK_BYTES.q8_0;
-    case 'Q4_0':
-      return (n / QK) * BLOCK_BYTES.q4_0;
+    default: {
+      // ggml block types: whole blocks along the row
+      const t = weightTypeOf(info.dtype) as BlockWeightType;
+      return (n / blockElements(t)) * blockBytes(t);
+    }
   }
 }
 

@@ -4,13 +4,31 @@
  * which sit above this module and never import each other.
  */
 import { ChatGLMError } from '../errors.js';
-import { bytesPerRow } from './ggml-quants.js';
+import { blockRowBytes } from './ggml-blocks.js';
 
 /** A tensor's encoding as the checkpoint formats report it. */
-export type DType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'I32' | 'I64' | 'I8' | 'U8';
+export type DType =
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'Q8_0'
+  | 'Q4_0'
+  | 'I32'
+  | 'I64'
+  | 'I8'
+  | 'U8'
+  // further ggml block types (GGUF files from llama-quantize: legacy 32-element and k-quant formats)
+  | 'Q4_1'
+  | 'Q5_0'
+  | 'Q5_1'
+  | 'Q2_K'
+  | 'Q3_K'
+  | 'Q4_K'
+  | 'Q5_K'
+  | 'Q6_K';
 
 /** Weight element types a backend Matrix may hold. */
-export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q2_K' | 'q3_K' | 'q4_K' | 'q5_K' | 'q6_K';
 
 export function weightTypeOf(dtype: DType): WeightType {
   switch (dtype) {
@@ -24,8 +42,24 @@ export function weightTypeOf(dtype: DType): WeightType {
       return 'q8_0';
     case 'Q4_0':
       return 'q4_0';
+    case 'Q4_1':
+      return 'q4_1';
+    case 'Q5_0':
+      return 'q5_0';
+    case 'Q5_1':
+      return 'q5_1';
+    case 'Q2_K':
+      return 'q2_K';
+    case 'Q3_K':
+      return 'q3_K';
+    case 'Q4_K':
+      return 'q4_K';
+    case 'Q5_K':
+      return 'q5_K';
+    case 'Q6_K':
+      return 'q6_K';
     default:
-      throw new ChatGLMError('UNSUPPORTED', `a ${dtype} tensor cannot be a weight matrix (F32, F16, BF16, Q8_0 or Q4_0)`);
+      throw new ChatGLMError('UNSUPPORTED', `a ${dtype} tensor cannot be a weight matrix (F32, F16, BF16 or a ggml block type)`);
   }
 }
 
@@ -37,9 +71,8 @@ export function rowBytes(type: WeightType, cols: number): number {
     case 'f16':
     case 'bf16':
       return cols * 2;
-    case 'q8_0':
-    case 'q4_0':
-      // ggml blocks of 32 weights with an f16 scale (throws when cols is not a multiple of 32)
-      return bytesPerRow(type, cols);
+    default:
+      // ggml blocks of 32 or 256 weights (throws when cols is not a whole number of blocks)
+      return blockRowBytes(type, cols);
   }
 }

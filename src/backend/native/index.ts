@@ -16,7 +16,26 @@ import { rowBytes } from '../../numeric/dtype.js';
 export { NativeKVCache } from './kv-cache.js';
 export { loadAddon, addonPath, type NativeAddon, type NativeContext, type NativeInfo } from './addon.js';
 
-const TYPE_CODE: Record<WeightType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4 };
+/**
+ * The addon's codes for the weight types (native/kernels.h WT_*). Every type a checkpoint may hold
+ * runs on its own blocks: q8_0/q4_0 repacked row-interleaved, the k-quants against q8_K activations
+ * (native/kernels_kquants.inc), q4_1/q5_0/q5_1 against 8-bit activations, all as ggml computes them.
+ */
+const TYPE_CODE: Record<WeightType, number> = {
+  f32: 0,
+  f16: 1,
+  bf16: 2,
+  q8_0: 3,
+  q4_0: 4,
+  q2_K: 5,
+  q3_K: 6,
+  q4_K: 7,
+  q5_K: 8,
+  q6_K: 9,
+  q4_1: 10,
+  q5_0: 11,
+  q5_1: 12,
+};
 
 class NativeMatrix implements Matrix {
   constructor(
@@ -75,7 +94,10 @@ export class NativeBackend implements Backend {
     if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows <= 0 || cols <= 0) {
       throw new ChatGLMError('BAD_ARGUMENT', `matrix shape [${rows}, ${cols}] is not valid`);
     }
-    if ((type === 'q8_0' || type === 'q4_0') && cols % 32 !== 0) {
+    if (type.endsWith('_K') && cols % 256 !== 0) {
+      throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix needs a multiple of 256 columns, got ${cols}`);
+    }
+    if ((type === 'q8_0' || type === 'q4_0' || type === 'q4_1' || type === 'q5_0' || type === 'q5_1') && cols % 32 !== 0) {
       throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix needs a multiple of 32 columns, got ${cols}`);
     }
     const expected = rows * rowBytes(type, cols);

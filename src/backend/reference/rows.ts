@@ -4,7 +4,7 @@
  * small buffer, right where the math needs it.
  */
 import { asU16, bf16BitsToF32Into, f16BitsToF32Into } from '../../numeric/half.js';
-import { bytesPerRow, dequantizeRow } from '../../numeric/ggml-quants.js';
+import { dequantizeBlockRow } from '../../numeric/ggml-blocks.js';
 import type { WeightType } from '../types.js';
 import { rowBytes } from '../../numeric/dtype.js';
 
@@ -31,9 +31,8 @@ export function decodeRow(type: WeightType, data: Uint8Array, cols: number, r: n
     case 'bf16':
       bf16BitsToF32Into(asU16(data.subarray(base, base + stride), 'bf16 row'), out);
       return;
-    case 'q8_0':
-    case 'q4_0':
-      dequantizeRow(type, data, base, cols, out);
+    default:
+      dequantizeBlockRow(type, data, base, cols, out);
       return;
   }
 }
