@@ -50,7 +50,9 @@ const FORBIDDEN: Record<string, string[]> = {
   'backend/reference': ['formats', 'tokenizer', 'model', 'families', 'chat', 'generate', 'backend/native'],
   formats: ['backend', 'backend/native', 'backend/reference', 'model', 'families', 'chat', 'generate'],
   tokenizer: ['backend', 'backend/native', 'backend/reference', 'model', 'families', 'chat', 'generate'],
-  model: ['chat', 'generate'],
+  model: ['chat', 'families', 'generate'],
+  // Families describe protocols and defaults; they never reach into the numeric or loading code.
+  families: ['backend', 'backend/native', 'backend/reference', 'formats', 'model', 'generate'],
 };
 const ABOVE_API = ['api', 'agent', 'server', 'cli', 'convert', 'index'];
 

@@ -5,7 +5,8 @@
  */
 import { ChatGLMError } from '../errors.js';
 import { contentText, parseChatMessages } from '../chat/messages.js';
-import { toPythonLiteral, type JsonValue } from '../chat/python-literal.js';
+import type { JsonValue } from '../chat/python-literal.js';
+import { getFamily } from '../families/registry.js';
 import type { ChatFormat, ChatMessage } from '../chat/types.js';
 
 /**
@@ -27,18 +28,9 @@ interface RequestToolCall {
 /** The exact text of a tool call this engine produced (header metadata and content), by call id. */
 export type KnownCallText = (callId: string) => { metadata: string; content: string } | undefined;
 
-/**
- * The system message(s) that carry `tools`, with the caller's own system text kept:
- * - ChatGLM3 puts tools on a system message (content + "\n" + the JSON); its models learned them
- *   after the standard instruction line, so the caller's text comes first, then that line.
- * - GLM-4's chat template writes the tool block as its own system message before the conversation,
- *   whose system message follows unchanged.
- */
+/** The system message(s) that carry `tools`, with the caller's own system text kept (the family decides where). */
 export function toolSystemMessages(format: ChatFormat, tools: JsonValue, system: string | undefined): ChatMessage[] {
-  const sys = format.toolSystemMessage(tools);
-  if (system === undefined || system === '') return [sys];
-  if (format.name === 'glm4') return [sys, { role: 'system', content: system }];
-  return [{ ...sys, content: sys.content === '' ? system : `${system}\n${sys.content}` }];
+  return getFamily(format.name).toolSystemMessages(tools, system);
 }
 
 /** Converts request messages; `tools` (when given) goes into the system prompt with any leading system message. */
@@ -95,12 +87,5 @@ function callMessage(value: unknown, where: string, format: ChatFormat, knownCal
   } catch {
     throw new ChatGLMError('BAD_ARGUMENT', `${where}: tool call ${call.function.name} has arguments that are not JSON`);
   }
-  const name = call.function.name;
-  if (name === 'interpreter' && args !== null && typeof args === 'object' && !Array.isArray(args) && typeof args['code'] === 'string') {
-    return { role: 'assistant', metadata: 'interpreter', content: `\`\`\`python\n${args['code']}\n\`\`\`` };
-  }
-  if (format.name === 'glm4') return { role: 'assistant', metadata: name, content: call.function.arguments };
-  const kwargs = args !== null && typeof args === 'object' && !Array.isArray(args) ? Object.entries(args) : [];
-  const py = kwargs.map(([k, v]) => `${k}=${toPythonLiteral(v)}`).join(', ');
-  return { role: 'assistant', metadata: name, content: `\`\`\`python\ntool_call(${py})\n\`\`\`` };
+  return getFamily(format.name).toolCallMessage(call.function.name, args, call.function.arguments);
 }

@@ -1,0 +1,17 @@
+/** ChatGLM2-6B: "[Round N]" prompts, no tools; its -32k variant interpolates RoPE positions. */
+import { chatglm2 as format } from '../chat/chatglm2.js';
+import type { ModelFamilyInfo } from './types.js';
+import { pythonToolCall } from './tool-calls.js';
+
+export const chatglm2 = {
+  name: 'chatglm2' as const,
+  format,
+  ropeScaling: 'position',
+  toolSystemMessages(tools, system) {
+    const sys = format.toolSystemMessage(tools);
+    if (system === undefined || system === '') return [sys];
+    return [{ ...sys, content: sys.content === '' ? system : `${system}\n${sys.content}` }];
+  },
+  // ChatGLM2 has no tool protocol; a past call is written the ChatGLM3 way so it stays readable.
+  toolCallMessage: pythonToolCall,
+} satisfies ModelFamilyInfo;

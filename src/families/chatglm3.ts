@@ -1,0 +1,20 @@
+/**
+ * ChatGLM3-6B (and -32k/-128k): role tokens, tools on the system message, a call written as a
+ * fenced `tool_call(k=v, ...)` Python block; the long variants scale the RoPE base.
+ */
+import { chatglm3 as format } from '../chat/chatglm3.js';
+import type { ModelFamilyInfo } from './types.js';
+import { pythonToolCall } from './tool-calls.js';
+
+export const chatglm3 = {
+  name: 'chatglm3' as const,
+  format,
+  ropeScaling: 'base',
+  // Its models learned the tool list after the standard instruction line, so the caller's text comes first.
+  toolSystemMessages(tools, system) {
+    const sys = format.toolSystemMessage(tools);
+    if (system === undefined || system === '') return [sys];
+    return [{ ...sys, content: sys.content === '' ? system : `${system}\n${sys.content}` }];
+  },
+  toolCallMessage: pythonToolCall,
+} satisfies ModelFamilyInfo;
