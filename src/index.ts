@@ -80,3 +80,6 @@ export { replyGrammar, toolSpecs, type ReplyGrammar, type ReplyGrammarOptions, t
 export { applyTokenBitmask, type LogitsConstraint, type DisposableConstraint, type ConstraintFactory } from './generate/logits-constraint.js';
 export { computeTokenBytes } from './tokenizer/token-bytes.js';
 export { buildRequestConstraint, responseSchema, type ResponseFormat, type ToolChoice, type ConstraintRequest } from './api-constraints.js';
+export { DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_REPETITION_PENALTY, DEFAULT_MAX_NEW_TOKENS, DEFAULT_MAX_REPLY_TOKENS, defaultReplyTokens } from './generate/defaults.js';
+export { FAMILIES, FAMILY_NAMES, getFamily } from './families/registry.js';
+export type { ModelFamilyInfo } from './families/types.js';

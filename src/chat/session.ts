@@ -6,6 +6,7 @@
 import { ChatGLMError } from '../errors.js';
 import { drain, generate, type GenerateOptions } from '../generate/generator.js';
 import { CachedSequence } from '../generate/sequence.js';
+import { DEFAULT_MAX_NEW_TOKENS } from '../generate/defaults.js';
 import type { SamplingOptions } from '../generate/sampler.js';
 import type { ConstraintFactory } from '../generate/logits-constraint.js';
 import type { BatchedCausalLM, CausalLM, GenerationResult } from '../generate/types.js';
@@ -81,7 +82,7 @@ export class ChatSession {
   async *stream(messages: readonly ChatMessage[], options: ReplyOptions = {}): AsyncGenerator<string, ChatReply, void> {
     const { model, tokenizer, format, contextLength } = this.engine;
     if (messages.length === 0) throw new ChatGLMError('BAD_ARGUMENT', 'chat: no messages to answer');
-    const maxNewTokens = options.maxNewTokens ?? 256;
+    const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
     const prefixIds = options.replyPrefix !== undefined ? encodePieces(options.replyPrefix, tokenizer) : [];
     const fitted = fitConversation(format, tokenizer, messages, maxNewTokens + prefixIds.length, contextLength, options.truncation ?? 'drop_oldest');
     const promptIds = prefixIds.length > 0 ? [...fitted.ids, ...prefixIds] : fitted.ids;

@@ -15,6 +15,7 @@ import { StopStringMatcher } from './stop-strings.js';
 import { TextStream } from './text-stream.js';
 import type { LogitsConstraint } from './logits-constraint.js';
 import type { BatchedCausalLM, CausalLM, FinishReason, GenerationResult } from './types.js';
+import { DEFAULT_MAX_NEW_TOKENS } from './defaults.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most ids to generate, the stop id included. Default 256. */
@@ -54,8 +55,6 @@ export interface GenerationStep {
   id?: number;
   text: string;
 }
-
-const DEFAULT_MAX_NEW_TOKENS = 256;
 
 /**
  * Generates from `prompt`; yields each generated id (never the stop id) with its text delta and

@@ -23,6 +23,7 @@ import { addToolChatOptions, toolChat, wantsToolChat } from '../chat-tools.js';
 import { interpreterFromCli, type InterpreterCliOptions } from '../interpreter-cli.js';
 import type { ConstraintRequest } from '../../api-constraints.js';
 import type { ConstraintFactory } from '../../generate/logits-constraint.js';
+import { DEFAULT_TEMPERATURE, defaultReplyTokens } from '../../generate/defaults.js';
 
 interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions, InterpreterCliOptions {
   messages?: string;
@@ -101,7 +102,7 @@ async function oneTurn(
     ...(constraint.response_format !== undefined ? { response_format: constraint.response_format } : {}),
     ...(constraint.constrain === false ? { constrain: false } : {}),
     messages,
-    temperature: s.greedy === true ? 0 : (s.temperature ?? 0.8),
+    temperature: s.greedy === true ? 0 : (s.temperature ?? DEFAULT_TEMPERATURE),
     ...(s.topP !== undefined ? { top_p: s.topP } : {}),
     ...(s.topK !== undefined ? { top_k: s.topK } : {}),
     ...(s.repetitionPenalty !== undefined ? { repetition_penalty: s.repetitionPenalty } : {}),
@@ -168,7 +169,7 @@ async function interactive(
     ...(s.topK !== undefined ? { topK: s.topK } : {}),
     ...(s.repetitionPenalty !== undefined ? { repetitionPenalty: s.repetitionPenalty } : {}),
     ...(s.seed !== undefined ? { seed: s.seed } : {}),
-    maxNewTokens: s.maxNewTokens ?? Math.min(1024, Math.max(1, Math.floor(chat.contextLength / 4))),
+    maxNewTokens: s.maxNewTokens ?? defaultReplyTokens(chat.contextLength),
     tools: tools !== undefined,
     ...(constraint !== undefined ? { constraint } : {}),
   };

@@ -14,6 +14,7 @@ import { checkContextOption, loadChatModelForCli } from '../load-model.js';
 import { loadReporter } from '../load-progress.js';
 import { usageInWords } from '../usage-words.js';
 import type { SamplingOptions } from '../../generate/sampler.js';
+import { DEFAULT_TEMPERATURE, DEFAULT_TOP_P } from '../../generate/defaults.js';
 import type { ModelFamily } from '../../tokenizer/types.js';
 import { CHAT_FORMAT_NAMES } from '../../chat/formats.js';
 import { encodePieces } from '../../chat/prompt-pieces.js';
@@ -60,8 +61,8 @@ export function addSamplingOptions(cmd: Command): Command {
   return cmd
     .option('--max-new-tokens <n>', 'most tokens to generate')
     .option('--greedy', 'always take the most likely token')
-    .option('--temperature <t>', 'sampling temperature (default 0.8; 0 = greedy)')
-    .option('--top-p <p>', 'nucleus sampling mass (default 0.8)')
+    .option('--temperature <t>', `sampling temperature (default ${DEFAULT_TEMPERATURE}; 0 = greedy)`)
+    .option('--top-p <p>', `nucleus sampling mass (default ${DEFAULT_TOP_P})`)
     .option('--top-k <k>', 'keep the k most likely tokens (default 0 = off)')
     .option('--repetition-penalty <r>', 'penalty for repeated tokens (default 1 = off)')
     .option('--seed <s>', 'random seed (same seed, same output)');
@@ -84,9 +85,9 @@ export function samplingFromCli(o: SamplingCliOptions): SamplingOptions & { seed
     }
     out.greedy = true;
   } else {
-    out.temperature = num(o.temperature, '--temperature', false) ?? 0.8;
+    out.temperature = num(o.temperature, '--temperature', false) ?? DEFAULT_TEMPERATURE;
     if (out.temperature < 0) throw new ChatGLMError('BAD_ARGUMENT', `--temperature must be >= 0 (0 = greedy), got ${out.temperature}`);
-    out.topP = num(o.topP, '--top-p', false) ?? 0.8;
+    out.topP = num(o.topP, '--top-p', false) ?? DEFAULT_TOP_P;
     if (!(out.topP > 0 && out.topP <= 1)) throw new ChatGLMError('BAD_ARGUMENT', `--top-p must be in (0, 1], got ${out.topP}`);
     const k = num(o.topK, '--top-k', true);
     if (k !== undefined && k < 0) throw new ChatGLMError('BAD_ARGUMENT', `--top-k must be >= 0 (0 = off), got ${k}`);
