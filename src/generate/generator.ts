@@ -8,7 +8,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ChatGLMError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { checkFiniteLogits } from './finite-logits.js';
-import { createRng, randomSeed } from './rng.js';
+import { createRng, randomSeed, type Rng } from './rng.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampler.js';
 import { CachedSequence } from './sequence.js';
 import { StopStringMatcher } from './stop-strings.js';
@@ -56,6 +56,35 @@ export interface GenerationStep {
   text: string;
 }
 
+/** One generation in progress: its limits, the text/stop machinery, and what it has produced. */
+interface Run {
+  readonly model: CausalLM | BatchedCausalLM;
+  readonly prompt: readonly number[];
+  readonly options: GenerateOptions;
+  readonly seq: CachedSequence;
+  readonly maxNew: number;
+  readonly seed: number;
+  readonly rng: Rng;
+  readonly stopIds: Set<number>;
+  readonly text: TextStream | undefined;
+  readonly stopper: StopStringMatcher;
+  readonly start: number;
+  /** Prompt and generated ids, for the repetition penalty. */
+  readonly history: number[];
+  readonly generated: number[];
+  outText: string;
+  finishReason: FinishReason;
+  stopId?: number;
+  stopString?: string;
+  prefillMs: number;
+  firstTokenMs: number;
+  decodeMs: number;
+  decodeSteps: number;
+  prefilled: number;
+  /** Sampled ids, the stop id included. */
+  completion: number;
+}
+
 /**
  * Generates from `prompt`; yields each generated id (never the stop id) with its text delta and
  * returns the result when done. If the consumer stops iterating early, the cache stays consistent.
@@ -65,6 +94,22 @@ export async function* generate(
   prompt: readonly number[],
   options: GenerateOptions = {},
 ): AsyncGenerator<GenerationStep, GenerationResult, void> {
+  const run = startRun(model, prompt, options);
+  try {
+    const logits = await prefill(run);
+    if (logits !== undefined) yield* decode(run, logits);
+  } catch (err) {
+    // A failed forward step may leave the cache half-written: start the next call from scratch.
+    run.seq.reset();
+    throw err;
+  }
+  const tail = flushText(run);
+  if (tail) yield { text: tail };
+  return resultOf(run);
+}
+
+/** Checks the request and sets up a run: the sequence, the token budget, the sampler's RNG. */
+function startRun(model: CausalLM | BatchedCausalLM, prompt: readonly number[], options: GenerateOptions): Run {
   const start = performance.now();
   validateSampling(options);
   if (prompt.length === 0) throw new ChatGLMError('BAD_ARGUMENT', 'generate: the prompt has no tokens');
@@ -86,128 +131,147 @@ export async function* generate(
     context - prompt.length,
   );
   const seed = options.seed ?? randomSeed();
-  const rng = createRng(seed);
-  const stopIds = new Set(options.stopIds ?? []);
-  const text = options.tokenizer ? new TextStream(options.tokenizer) : undefined;
-  const stopper = new StopStringMatcher(options.stopStrings ?? []);
-  const chunk = Math.max(1, options.prefillChunk ?? 256);
-  const signal = options.signal;
-
-  const history: number[] = [...prompt];
-  const generated: number[] = [];
-  let outText = '';
-  let finishReason: FinishReason = 'length';
-  let stopId: number | undefined;
-  let stopString: string | undefined;
-  let prefillMs = 0;
-  let firstTokenMs = 0;
-  let decodeMs = 0;
-  let decodeSteps = 0;
-  let prefilled = 0;
-  let completion = 0;
-
-  try {
-    // Prefill: only the ids after the cached common prefix.
-    let pos = seq.reuse(prompt);
-    let logits: Float32Array | undefined;
-    const prefillStart = performance.now();
-    while (pos < prompt.length) {
-      if (signal?.aborted) {
-        finishReason = 'abort';
-        break;
-      }
-      const ids = prompt.slice(pos, pos + chunk);
-      logits = (await model.forward([{ cache: seq.cache, ids }]))[0];
-      seq.appended(ids);
-      pos += ids.length;
-      prefilled += ids.length;
-      if (pos < prompt.length) await yieldToEventLoop();
-    }
-    prefillMs = performance.now() - prefillStart;
-
-    let steps = 0;
-    while (finishReason !== 'abort' && logits !== undefined) {
-      if (steps >= maxNew) {
-        finishReason = 'length';
-        break;
-      }
-      if (options.vocabLimit !== undefined && options.vocabLimit < logits.length) logits.fill(-Infinity, options.vocabLimit);
-      checkFiniteLogits(logits);
-      if (options.constraint) await options.constraint.mask(logits);
-      const id = sampleToken(logits, history, options, rng);
-      options.constraint?.accept(id);
-      steps++;
-      completion++;
-      if (steps === 1) firstTokenMs = performance.now() - start;
-      if (stopIds.has(id)) {
-        finishReason = 'stop';
-        stopId = id;
-        break;
-      }
-      generated.push(id);
-      history.push(id);
-      let delta = '';
-      if (text) {
-        const check = stopper.push(text.push(id));
-        delta = check.text;
-        if (check.stop !== undefined) stopString = check.stop;
-      }
-      outText += delta;
-      yield { id, text: delta };
-      if (stopString !== undefined) {
-        finishReason = 'stop';
-        break;
-      }
-      if (steps >= maxNew) {
-        finishReason = 'length';
-        break;
-      }
-      await yieldToEventLoop();
-      if (signal?.aborted) {
-        finishReason = 'abort';
-        break;
-      }
-      const t0 = performance.now();
-      logits = (await model.forward([{ cache: seq.cache, ids: [id] }]))[0];
-      seq.appended([id]);
-      decodeMs += performance.now() - t0;
-      decodeSteps++;
-    }
-  } catch (err) {
-    // A failed forward step may leave the cache half-written: start the next call from scratch.
-    seq.reset();
-    throw err;
-  }
-
-  if (text && stopString === undefined) {
-    const check = stopper.push(text.flush());
-    let tail = check.text;
-    if (check.stop !== undefined) {
-      stopString = check.stop;
-      finishReason = 'stop';
-    } else {
-      tail += stopper.flush();
-    }
-    if (tail) {
-      outText += tail;
-      yield { text: tail };
-    }
-  }
   return {
-    ids: generated,
-    text: outText,
-    ...(stopId !== undefined ? { stopId } : {}),
-    ...(stopString !== undefined ? { stopString } : {}),
-    finishReason,
+    model,
+    prompt,
+    options,
+    seq,
+    maxNew,
     seed,
+    rng: createRng(seed),
+    stopIds: new Set(options.stopIds ?? []),
+    text: options.tokenizer ? new TextStream(options.tokenizer) : undefined,
+    stopper: new StopStringMatcher(options.stopStrings ?? []),
+    start,
+    history: [...prompt],
+    generated: [],
+    outText: '',
+    finishReason: 'length',
+    prefillMs: 0,
+    firstTokenMs: 0,
+    decodeMs: 0,
+    decodeSteps: 0,
+    prefilled: 0,
+    completion: 0,
+  };
+}
+
+/**
+ * Feeds the prompt ids after the cached common prefix, `prefillChunk` at a time; returns the
+ * logits after the last one (undefined when aborted, or when the whole prompt was cached).
+ */
+async function prefill(run: Run): Promise<Float32Array | undefined> {
+  const { prompt, seq, options } = run;
+  const chunk = Math.max(1, options.prefillChunk ?? 256);
+  let pos = seq.reuse(prompt);
+  let logits: Float32Array | undefined;
+  const prefillStart = performance.now();
+  while (pos < prompt.length) {
+    if (options.signal?.aborted) {
+      run.finishReason = 'abort';
+      logits = undefined;
+      break;
+    }
+    const ids = prompt.slice(pos, pos + chunk);
+    logits = (await run.model.forward([{ cache: seq.cache, ids }]))[0];
+    seq.appended(ids);
+    pos += ids.length;
+    run.prefilled += ids.length;
+    if (pos < prompt.length) await yieldToEventLoop();
+  }
+  run.prefillMs = performance.now() - prefillStart;
+  return logits;
+}
+
+/** The decode loop: sample, stop or yield, feed the id back; until a stop, the budget or an abort. */
+async function* decode(run: Run, first: Float32Array): AsyncGenerator<GenerationStep, void, void> {
+  const { options, seq } = run;
+  let logits = first;
+  let steps = 0;
+  for (;;) {
+    if (steps >= run.maxNew) {
+      run.finishReason = 'length';
+      return;
+    }
+    if (options.vocabLimit !== undefined && options.vocabLimit < logits.length) logits.fill(-Infinity, options.vocabLimit);
+    checkFiniteLogits(logits);
+    if (options.constraint) await options.constraint.mask(logits);
+    const id = sampleToken(logits, run.history, options, run.rng);
+    options.constraint?.accept(id);
+    steps++;
+    run.completion++;
+    if (steps === 1) run.firstTokenMs = performance.now() - run.start;
+    if (run.stopIds.has(id)) {
+      run.finishReason = 'stop';
+      run.stopId = id;
+      return;
+    }
+    run.generated.push(id);
+    run.history.push(id);
+    const delta = pushText(run, id);
+    run.outText += delta;
+    yield { id, text: delta };
+    if (run.stopString !== undefined) {
+      run.finishReason = 'stop';
+      return;
+    }
+    if (steps >= run.maxNew) {
+      run.finishReason = 'length';
+      return;
+    }
+    await yieldToEventLoop();
+    if (options.signal?.aborted) {
+      run.finishReason = 'abort';
+      return;
+    }
+    const t0 = performance.now();
+    logits = (await run.model.forward([{ cache: seq.cache, ids: [id] }]))[0]!;
+    seq.appended([id]);
+    run.decodeMs += performance.now() - t0;
+    run.decodeSteps++;
+  }
+}
+
+/** The text one id adds, held back while it may be the start of a stop string. */
+function pushText(run: Run, id: number): string {
+  if (!run.text) return '';
+  const check = run.stopper.push(run.text.push(id));
+  if (check.stop !== undefined) run.stopString = check.stop;
+  return check.text;
+}
+
+/** At the end: the text still held by the detokenizer and the stop-string matcher (a stop string may complete here). */
+function flushText(run: Run): string {
+  if (!run.text || run.stopString !== undefined) return '';
+  const check = run.stopper.push(run.text.flush());
+  let tail = check.text;
+  if (check.stop !== undefined) {
+    run.stopString = check.stop;
+    run.finishReason = 'stop';
+  } else {
+    tail += run.stopper.flush();
+  }
+  run.outText += tail;
+  return tail;
+}
+
+function resultOf(run: Run): GenerationResult {
+  const promptTokens = run.prompt.length;
+  return {
+    ids: run.generated,
+    text: run.outText,
+    ...(run.stopId !== undefined ? { stopId: run.stopId } : {}),
+    ...(run.stopString !== undefined ? { stopString: run.stopString } : {}),
+    finishReason: run.finishReason,
+    seed: run.seed,
     usage: {
-      prompt_tokens: prompt.length,
-      completion_tokens: completion,
-      total_tokens: prompt.length + completion,
-      prefill_tokens: prefilled,
-      prefill_tokens_per_second: prefillMs > 0 ? (prefilled * 1000) / prefillMs : 0,
-      decode_tokens_per_second: decodeMs > 0 ? (decodeSteps * 1000) / decodeMs : 0,
-      time_to_first_token_ms: firstTokenMs,
+      prompt_tokens: promptTokens,
+      completion_tokens: run.completion,
+      total_tokens: promptTokens + run.completion,
+      prefill_tokens: run.prefilled,
+      prefill_tokens_per_second: run.prefillMs > 0 ? (run.prefilled * 1000) / run.prefillMs : 0,
+      decode_tokens_per_second: run.decodeMs > 0 ? (run.decodeSteps * 1000) / run.decodeMs : 0,
+      time_to_first_token_ms: run.firstTokenMs,
     },
   };
 }
