@@ -4,7 +4,7 @@ export type { ErrorCode } from './errors.js';
 export type { Backend, Matrix, KVCache, WeightType } from './backend/types.js';
 export type { TensorSource, TensorInfo, TensorData, DType } from './formats/tensor-source.js';
 export type { Tokenizer, StreamDecoder, ModelFamily } from './tokenizer/types.js';
-// Chat and generation (issue 4).
+// Chat and generation.
 export { loadChatModel, loadGgufTokenizer, bundledModelPath, ChatModel } from './api.js';
 export type {
   LoadChatModelOptions,
@@ -26,7 +26,7 @@ export { generate, generateAll } from './generate/generator.js';
 export type { GenerateOptions, GenerationStep } from './generate/generator.js';
 export type { GenerationResult, GenerationUsage, FinishReason as GenerationFinishReason } from './generate/types.js';
 export { CachedSequence } from './generate/sequence.js';
-// Model, loading and backends (issue 2).
+// Model, loading and backends.
 export { openModel, openCheckpoint } from './model/open.js';
 export type { OpenModelOptions, OpenedModel, CheckpointHandle, QuantizeType } from './model/open.js';
 export { GLMModel } from './model/glm.js';
@@ -39,7 +39,7 @@ export type { BackendName, BackendOptions } from './backend/select.js';
 export { NativeBackend, createNativeBackend, nativeAvailable } from './backend/native/index.js';
 export type { NativeBackendOptions } from './backend/native/index.js';
 export { ReferenceBackend } from './backend/reference/index.js';
-// Tools and the agent loop (issue 14).
+// Tools and the agent loop.
 export { defineTool, toOpenAITool } from './agent/tool.js';
 export type { Tool, AnyTool, ToolDefinition, ToolContext, JsonSchema } from './agent/tool.js';
 export { runAgent, CHATGLM3_CODE_INTERPRETER_PROMPT, DEFAULT_MAX_ROUNDS } from './agent/loop.js';

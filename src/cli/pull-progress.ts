@@ -54,44 +54,54 @@ function shortName(file: string): string {
 const FILE_FORMAT = '{bar} {percentage}% {done}/{size} {name}';
 
 export function pullProgress(stream: NodeJS.WriteStream = process.stderr): PullProgress {
+  return stream.isTTY === true ? barProgress(stream) : lineProgress(stream);
+}
+
+/** Not a terminal (a log file, CI): a line per file and a progress line every 5 s. */
+function lineProgress(stream: NodeJS.WriteStream): PullProgress {
+  let total = 0;
+  let done = 0;
+  const rate = new Rate();
+  let lastLine = Date.now();
+  let files = 0;
+  let finished = 0;
+  return {
+    onEvent(e) {
+      if (e.type === 'plan') {
+        const todo = e.files.filter((f) => !f.present);
+        total = todo.reduce((s, f) => s + (f.size ?? 0), 0);
+        files = todo.length;
+        stream.write(
+          `pull: ${e.repo}@${e.revision} (commit ${e.commit.slice(0, 12)}): ${e.files.length} files, ${todo.length} to download (${humanBytes(total)})\n`,
+        );
+      } else if (e.type === 'start') {
+        done += e.resumedFrom;
+        if (e.resumedFrom > 0) stream.write(`pull: ${e.file}: resuming at ${humanBytes(e.resumedFrom)}\n`);
+      } else if (e.type === 'bytes') {
+        done += e.bytes;
+        rate.add(done);
+        if (Date.now() - lastLine >= 5000) {
+          lastLine = Date.now();
+          const r = rate.perSecond();
+          stream.write(
+            `pull: ${humanBytes(done)} of ${humanBytes(total)} (${total > 0 ? ((100 * done) / total).toFixed(1) : '?'}%), ${humanBytes(r)}/s, ETA ${humanTime(r > 0 ? (total - done) / r : Infinity)}\n`,
+          );
+        }
+      } else {
+        finished++;
+        stream.write(`pull: [${finished}/${files}] ${e.file} done\n`);
+      }
+    },
+    stop() {},
+  };
+}
+
+/** A terminal: one bar for the whole pull and one per file being downloaded. */
+function barProgress(stream: NodeJS.WriteStream): PullProgress {
   let total = 0;
   let done = 0;
   const rate = new Rate();
   const started = Date.now();
-  if (stream.isTTY !== true) {
-    let lastLine = Date.now();
-    let files = 0;
-    let finished = 0;
-    return {
-      onEvent(e) {
-        if (e.type === 'plan') {
-          const todo = e.files.filter((f) => !f.present);
-          total = todo.reduce((s, f) => s + (f.size ?? 0), 0);
-          files = todo.length;
-          stream.write(
-            `pull: ${e.repo}@${e.revision} (commit ${e.commit.slice(0, 12)}): ${e.files.length} files, ${todo.length} to download (${humanBytes(total)})\n`,
-          );
-        } else if (e.type === 'start') {
-          done += e.resumedFrom;
-          if (e.resumedFrom > 0) stream.write(`pull: ${e.file}: resuming at ${humanBytes(e.resumedFrom)}\n`);
-        } else if (e.type === 'bytes') {
-          done += e.bytes;
-          rate.add(done);
-          if (Date.now() - lastLine >= 5000) {
-            lastLine = Date.now();
-            const r = rate.perSecond();
-            stream.write(
-              `pull: ${humanBytes(done)} of ${humanBytes(total)} (${total > 0 ? ((100 * done) / total).toFixed(1) : '?'}%), ${humanBytes(r)}/s, ETA ${humanTime(r > 0 ? (total - done) / r : Infinity)}\n`,
-            );
-          }
-        } else {
-          finished++;
-          stream.write(`pull: [${finished}/${files}] ${e.file} done\n`);
-        }
-      },
-      stop() {},
-    };
-  }
   const multi = new cliProgress.MultiBar(
     {
       stream,

@@ -123,6 +123,27 @@ async function writeRef(folder: string, revision: string, commit: string): Promi
   await writeFile(ref, commit);
 }
 
+/**
+ * Runs `n` copies of `worker`; the first failure aborts the others. Throws the failure that
+ * stopped the pull (not the aborts it caused), or ABORTED when the caller's signal did.
+ */
+async function runWorkers(n: number, worker: () => Promise<void>, controller: AbortController, signal: AbortSignal | undefined): Promise<void> {
+  const results = await Promise.allSettled(
+    Array.from({ length: n }, () =>
+      worker().catch((err: unknown) => {
+        controller.abort(err);
+        throw err;
+      }),
+    ),
+  );
+  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+  if (failures.length === 0) return;
+  const interrupted = new ChatGLMError('ABORTED', 'the download was interrupted; run the same command again to resume', { cause: failures[0] });
+  if (signal?.aborted === true) throw interrupted;
+  const isAbort = (e: unknown): boolean => (e instanceof ChatGLMError && e.code === 'ABORTED') || (e instanceof Error && e.name === 'AbortError');
+  throw failures.find((e) => !isAbort(e)) ?? interrupted;
+}
+
 /** Downloads REPO (OWNER/NAME) at a revision. See PullOptions. */
 export async function pullModel(repo: string, options: PullOptions = {}): Promise<PullResult> {
   const ref = parseModelRef(repo);
@@ -207,23 +228,7 @@ export async function pullModel(repo: string, options: PullOptions = {}): Promis
         options.onEvent?.({ type: 'done', file: f.path });
       }
     };
-    const n = Math.max(1, Math.min(options.concurrency ?? 4, queue.length));
-    const results = await Promise.allSettled(
-      Array.from({ length: n }, () =>
-        worker().catch((err: unknown) => {
-          controller.abort(err);
-          throw err;
-        }),
-      ),
-    );
-    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
-    if (failures.length > 0) {
-      const interrupted = new ChatGLMError('ABORTED', 'the download was interrupted; run the same command again to resume', { cause: failures[0] });
-      if (options.signal?.aborted === true) throw interrupted;
-      // The failure that stopped the pull, not the aborts it caused in the other workers.
-      const isAbort = (e: unknown): boolean => (e instanceof ChatGLMError && e.code === 'ABORTED') || (e instanceof Error && e.name === 'AbortError');
-      throw failures.find((e) => !isAbort(e)) ?? interrupted;
-    }
+    await runWorkers(Math.max(1, Math.min(options.concurrency ?? 4, queue.length)), worker, controller, options.signal);
     if (options.dir === undefined) await writeRef(folder, revision, info.commit);
     return {
       repo,

@@ -16,7 +16,7 @@
  * nibble formats by truncating `x * id + 8.5f` (or `+ 0.5f`), i.e. ties upward, after an f32 add
  * that can itself round. The default mode, 'ggml', reproduces that arithmetic exactly (every f32
  * step through Math.fround), ties included, because bit-identity with llama.cpp's own quantizer is
- * the property that can be checked and that keeps files interchangeable. The issue asked for round
+ * the property that can be checked and that keeps files interchangeable. DESIGN.md asks for round
  * half to even; `{ rounding: 'even' }` gives that: each scaled value x * id (an f32) goes to the
  * nearest integer, ties to even, with no intermediate f32 add. The two modes differ only at exact
  * ties and at values within half an f32 ulp of one (rare with real weights); the scales (d, m) are
