@@ -136,7 +136,8 @@ export interface RunAgentOptions {
   seed?: number;
 }
 
-export async function* runAgent(options: RunAgentOptions): AsyncGenerator<AgentEvent, void, void> {
+/** Checks the options of runAgent: the completer, the limits, the tools by name (unique). */
+function agentSetup(options: RunAgentOptions): { completer: ChatCompleter; maxRounds: number; limit: number; tools: Map<string, AnyTool>; toolList: ReturnType<typeof toOpenAITool>[] } {
   const completer = options.completer ?? (options.model !== undefined ? localCompleter(options.model) : undefined);
   if (completer === undefined) throw new ChatGLMError('BAD_ARGUMENT', 'runAgent: give a model or a completer');
   if (!Array.isArray(options.messages) || options.messages.length === 0) {
@@ -158,6 +159,11 @@ export async function* runAgent(options: RunAgentOptions): AsyncGenerator<AgentE
   // Checked here, whatever the completer: "required" and unknown names fail before any request.
   planToolChoice(options.toolChoice, toolList.length > 0 ? [...tools.keys()] : undefined);
 
+  return { completer, maxRounds, limit, tools, toolList };
+}
+
+export async function* runAgent(options: RunAgentOptions): AsyncGenerator<AgentEvent, void, void> {
+  const { completer, maxRounds, limit, tools, toolList } = agentSetup(options);
   const history: ChatCompletionMessageParam[] = [...options.messages];
   // ChatGLM3 writes code for the interpreter when its system prompt says it has one; a
   // conversation that brings its own system message keeps it.
@@ -174,20 +180,7 @@ export async function* runAgent(options: RunAgentOptions): AsyncGenerator<AgentE
       yield done('aborted', round - 1);
       return;
     }
-    const request: CompletionRequest = {
-      messages: history,
-      // With tool_choice "none" the tools are still sent (OpenAI takes tool_choice only with
-      // tools); the completer leaves them out of the prompt.
-      ...(toolList.length > 0 ? { tools: toolList } : {}),
-      // A forced call applies to the first reply only; afterwards the model may answer.
-      // A forced call (named or required) binds the first reply only, or the model could never answer.
-      ...(toolList.length > 0 && options.toolChoice !== undefined && (round === 1 || options.toolChoice === 'none' || options.toolChoice === 'auto') ? { tool_choice: options.toolChoice } : {}),
-      temperature: options.temperature ?? 0.1,
-      top_p: options.top_p ?? 0.2,
-      ...(options.max_tokens !== undefined ? { max_tokens: options.max_tokens } : {}),
-      ...(options.seed !== undefined ? { seed: options.seed } : {}),
-      ...(signal !== undefined ? { signal } : {}),
-    };
+    const request = roundRequest(options, history, toolList, round);
     let message: ChatCompletionMessage | undefined;
     let finishReason: FinishReason = 'stop';
     try {
@@ -262,6 +255,29 @@ export async function* runAgent(options: RunAgentOptions): AsyncGenerator<AgentE
     }
   }
   yield done('max_rounds', maxRounds);
+}
+
+/** The completion request of one round. */
+function roundRequest(
+  options: RunAgentOptions,
+  history: ChatCompletionMessageParam[],
+  toolList: ReturnType<typeof toOpenAITool>[],
+  round: number,
+): CompletionRequest {
+  const signal = options.signal;
+  return {
+    messages: history,
+    // With tool_choice "none" the tools are still sent (OpenAI takes tool_choice only with
+    // tools); the completer leaves them out of the prompt.
+    ...(toolList.length > 0 ? { tools: toolList } : {}),
+      // A forced call (named or required) binds the first reply only, or the model could never answer.
+    ...(toolList.length > 0 && options.toolChoice !== undefined && (round === 1 || options.toolChoice === 'none' || options.toolChoice === 'auto') ? { tool_choice: options.toolChoice } : {}),
+    temperature: options.temperature ?? 0.1,
+    top_p: options.top_p ?? 0.2,
+    ...(options.max_tokens !== undefined ? { max_tokens: options.max_tokens } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(signal !== undefined ? { signal } : {}),
+  };
 }
 
 /** The calls of a reply, including one whose arguments did not parse (its raw text as `arguments`). */
