@@ -10,7 +10,7 @@ import { ChatGLMError } from '../../errors.js';
 import { type ChatCompletionMessageParam, type ChatCompletionRequest, type ChatModel } from '../../api.js';
 import type { JsonValue } from '../../chat/python-literal.js';
 import type { ChatMessage } from '../../chat/types.js';
-import type { ReplyOptions } from '../../chat/session.js';
+import type { ChatReply, ReplyOptions } from '../../chat/session.js';
 import { resolveModelPath } from '../default-model.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
@@ -127,6 +127,67 @@ async function oneTurn(
   if (opts.verbose === true) process.stderr.write(usageInWords(r.usage, performance.now() - t0, r.choices[0].finish_reason));
 }
 
+/** The interactive chat's reply options from the sampling flags. */
+function replyOptionsFromCli(chat: ChatModel, tools: JsonValue | undefined, s: Sampling, constraint: ConstraintFactory | undefined): ReplyOptions {
+  return {
+    ...(s.greedy === true ? { greedy: true } : {}),
+    ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
+    ...(s.topP !== undefined ? { topP: s.topP } : {}),
+    ...(s.topK !== undefined ? { topK: s.topK } : {}),
+    ...(s.repetitionPenalty !== undefined ? { repetitionPenalty: s.repetitionPenalty } : {}),
+    ...(s.seed !== undefined ? { seed: s.seed } : {}),
+    maxNewTokens: s.maxNewTokens ?? defaultReplyTokens(chat.contextLength),
+    tools: tools !== undefined,
+    ...(constraint !== undefined ? { constraint } : {}),
+  };
+}
+
+/** After a streamed reply: why it stopped, a tool call or code to answer, stats. Returns whether an observation is expected next. */
+function showReplyEnd(reply: ChatReply, opts: ChatCliOptions, t0: number): boolean {
+  const p = reply.parsed;
+  let expectObservation = false;
+  if (reply.result.finishReason === 'abort') process.stdout.write(' [stopped]');
+  else if (reply.result.finishReason === 'length') process.stdout.write(' [stopped: length]');
+  process.stdout.write('\n');
+  if (p.type === 'tool_call') {
+    process.stdout.write(`[tool call] ${p.name} ${JSON.stringify(p.arguments)}\n(type the tool's result)\n`);
+    expectObservation = true;
+  } else if (p.type === 'code') {
+    process.stdout.write(`[${p.name}]\n${p.content}\n(type the result of running it)\n`);
+    expectObservation = true;
+  } else if (p.type === 'invalid_tool_call') {
+    process.stdout.write(`[tool call ${p.name}, arguments do not parse: ${p.error}]\n${p.content}\n`);
+  }
+  if (reply.dropped > 0) process.stderr.write(`chatglm: dropped the ${reply.dropped} oldest messages to fit the context\n`);
+  if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: reply.result.finishReason, usage: reply.result.usage }) + '\n');
+  if (opts.verbose === true) process.stderr.write(usageInWords(reply.result.usage, performance.now() - t0, reply.result.finishReason));
+  return expectObservation;
+}
+
+/**
+ * Bracketed paste: the terminal marks pasted text, readline reports the marks as keypresses, and
+ * each line is tagged (in order) with whether it ended inside a paste.
+ */
+function trackPastes(rl: readline.Interface, tty: boolean): { pastedLines: boolean[]; stop: () => void } {
+  let pasting = false;
+  const pastedLines: boolean[] = [];
+  const onKey = (_s: string | undefined, key: { name?: string } | undefined): void => {
+    if (key?.name === 'paste-start') pasting = true;
+    else if (key?.name === 'paste-end') pasting = false;
+  };
+  rl.on('line', () => pastedLines.push(pasting));
+  if (tty) {
+    process.stdin.on('keypress', onKey);
+    process.stdout.write('\x1b[?2004h');
+  }
+  const stop = (): void => {
+    if (!tty) return;
+    process.stdout.write('\x1b[?2004l');
+    process.stdin.off('keypress', onKey);
+  };
+  return { pastedLines, stop };
+}
+
 async function interactive(
   chat: ChatModel,
   tools: JsonValue | undefined,
@@ -162,59 +223,33 @@ async function interactive(
   rl.on('SIGINT', onInterrupt);
   process.on('SIGINT', onInterrupt);
 
-  const options: ReplyOptions = {
-    ...(s.greedy === true ? { greedy: true } : {}),
-    ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
-    ...(s.topP !== undefined ? { topP: s.topP } : {}),
-    ...(s.topK !== undefined ? { topK: s.topK } : {}),
-    ...(s.repetitionPenalty !== undefined ? { repetitionPenalty: s.repetitionPenalty } : {}),
-    ...(s.seed !== undefined ? { seed: s.seed } : {}),
-    maxNewTokens: s.maxNewTokens ?? defaultReplyTokens(chat.contextLength),
-    tools: tools !== undefined,
-    ...(constraint !== undefined ? { constraint } : {}),
-  };
+  const options = replyOptionsFromCli(chat, tools, s, constraint);
   const preamble = (): ChatMessage[] => {
     if (tools !== undefined) return toolSystemMessages(chat.format, tools, system);
     return system !== undefined && system !== '' ? [{ role: 'system', content: system }] : [];
   };
   const promptText = (): string => (input.pending ? '... ' : expectObservation ? 'observation> ' : 'you> ');
   process.stderr.write(`chatglm: chatting with ${chat.name} (${chat.family}). /help lists the commands; Ctrl-C stops an answer.\n`);
-  // Bracketed paste: the terminal marks pasted text, readline reports the marks as keypresses, and
-  // each line is tagged (in order) with whether it ended inside a paste.
-  let pasting = false;
-  const pastedLines: boolean[] = [];
-  const onKey = (_s: string | undefined, key: { name?: string } | undefined): void => {
-    if (key?.name === 'paste-start') pasting = true;
-    else if (key?.name === 'paste-end') pasting = false;
-  };
-  rl.on('line', () => pastedLines.push(pasting));
-  if (tty) {
-    process.stdin.on('keypress', onKey);
-    process.stdout.write('\x1b[?2004h');
-  }
+  const pastes = trackPastes(rl, tty);
   rl.setPrompt(promptText());
   if (tty) rl.prompt();
 
   try {
     for await (const raw of rl) {
       interruptAtPrompt = false;
-      const got = input.push(raw, pastedLines.shift() ?? false);
+      const got = input.push(raw, pastes.pastedLines.shift() ?? false);
       if (got.kind === 'exit') break;
       if (got.kind === 'help') {
         process.stdout.write(CHAT_HELP + '\n');
       } else if (got.kind === 'unknown') {
         process.stdout.write(`(unknown command ${got.command}; /help lists the commands)\n`);
-      } else if (got.kind === 'reset') {
+      } else if (got.kind === 'reset' || got.kind === 'system') {
+        if (got.kind === 'system') system = got.text;
         history = [];
         expectObservation = false;
         session.reset();
-        process.stdout.write('(conversation cleared)\n');
-      } else if (got.kind === 'system') {
-        system = got.text;
-        history = [];
-        expectObservation = false;
-        session.reset();
-        process.stdout.write(system === '' ? '(system prompt removed; conversation cleared)\n' : '(system prompt set; conversation cleared)\n');
+        const what = got.kind === 'reset' ? '' : system === '' ? 'system prompt removed; ' : 'system prompt set; ';
+        process.stdout.write(`(${what}conversation cleared)\n`);
       } else if (got.kind === 'message') {
         const wasObservation: boolean = expectObservation;
         history.push({ role: wasObservation ? 'observation' : 'user', content: got.text });
@@ -238,31 +273,13 @@ async function interactive(
           answering = undefined;
         }
         for (const seg of reply.parsed.segments) history.push({ role: 'assistant', metadata: seg.metadata.trim(), content: seg.content });
-        const p = reply.parsed;
-        if (reply.result.finishReason === 'abort') process.stdout.write(' [stopped]');
-        else if (reply.result.finishReason === 'length') process.stdout.write(' [stopped: length]');
-        process.stdout.write('\n');
-        if (p.type === 'tool_call') {
-          process.stdout.write(`[tool call] ${p.name} ${JSON.stringify(p.arguments)}\n(type the tool's result)\n`);
-          expectObservation = true;
-        } else if (p.type === 'code') {
-          process.stdout.write(`[${p.name}]\n${p.content}\n(type the result of running it)\n`);
-          expectObservation = true;
-        } else if (p.type === 'invalid_tool_call') {
-          process.stdout.write(`[tool call ${p.name}, arguments do not parse: ${p.error}]\n${p.content}\n`);
-        }
-        if (reply.dropped > 0) process.stderr.write(`chatglm: dropped the ${reply.dropped} oldest messages to fit the context\n`);
-        if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: reply.result.finishReason, usage: reply.result.usage }) + '\n');
-        if (opts.verbose === true) process.stderr.write(usageInWords(reply.result.usage, performance.now() - t0, reply.result.finishReason));
+        expectObservation = showReplyEnd(reply, opts, t0);
       }
       rl.setPrompt(promptText());
       if (tty) rl.prompt();
     }
   } finally {
-    if (tty) {
-      process.stdout.write('\x1b[?2004l');
-      process.stdin.off('keypress', onKey);
-    }
+    pastes.stop();
     process.off('SIGINT', onInterrupt);
     rl.close();
   }
