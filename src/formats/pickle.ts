@@ -59,6 +59,8 @@ function isMark(x: StackItem): x is typeof MARK {
   return x === MARK;
 }
 
+// long-function: one interpreter loop over the pickle opcodes, a switch with a short case per
+// opcode sharing the stack and memo; split up, the cases would only pass that state around.
 /**
  * Unpickles `bytes` (from `file`, named in errors). Throws ChatGLMError UNSAFE_PICKLE for a global
  * outside ALLOWED_GLOBALS and BAD_FORMAT for anything malformed or unsupported.
