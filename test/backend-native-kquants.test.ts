@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
 import type { WeightType } from '../src/backend/types.js';
-import { quantizeRowsK } from '../src/numeric/ggml-kquants.js';
+import { quantizeRowsK } from '../src/numeric/ggml-kquants-quantize.js';
 import { quantizeRows } from '../src/numeric/ggml-quants.js';
 import { nativeBackend, nativeIsas, nativeSkipReason, randomF32, relError, seeded } from './support/backend-native-fixtures.js';
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { convertToGguf } from '../src/convert/gguf-convert.js';
 import { kMixTensorType, type KMix } from '../src/convert/gguf-kquant-mix.js';
 import { GgufReader, ggmlTypeName } from '../src/formats/gguf.js';
-import { quantizeRowsK } from '../src/numeric/ggml-kquants.js';
+import { quantizeRowsK } from '../src/numeric/ggml-kquants-quantize.js';
 import { quantizeRows } from '../src/numeric/ggml-quants.js';
 import { openModel } from '../src/model/open.js';
 import { oracleForward } from './support/model-oracle-f64.js';

@@ -10,7 +10,7 @@ import { GgufReader, GgufValueType, ggmlTypeId } from '../src/formats/gguf.js';
 import { GgufWriter, gv } from '../src/convert/gguf-writer.js';
 import { openHFCheckpoint } from '../src/formats/hf-checkpoint.js';
 import { dequantizeRows, quantizeRows } from '../src/numeric/ggml-quants.js';
-import { quantizeRowsK } from '../src/numeric/ggml-kquants.js';
+import { quantizeRowsK } from '../src/numeric/ggml-kquants-quantize.js';
 import { roundToF16 } from '../src/numeric/half.js';
 import { ChatGLMError } from '../src/errors.js';
 import { repoRoot, tempDir } from './support/formats-tmp.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
 import type { Backend } from '../src/backend/types.js';
 import { dequantizeBlockRow, blockRowBytes, type BlockWeightType } from '../src/numeric/ggml-blocks.js';
-import { quantizeRowsK } from '../src/numeric/ggml-kquants.js';
+import { quantizeRowsK } from '../src/numeric/ggml-kquants-quantize.js';
 import { quantizeRows } from '../src/numeric/ggml-quants.js';
 import type { DType, TensorData } from '../src/formats/tensor-source.js';
 import { parseGLMConfig } from '../src/model/config.js';

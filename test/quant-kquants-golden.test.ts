@@ -3,7 +3,8 @@
 // the same floats, for every block type. Skips with the reason when node-llama-cpp or cc is absent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { QK_K, dequantizeRowsK, quantizeRowsK } from '../src/numeric/ggml-kquants.js';
+import { QK_K, dequantizeRowsK } from '../src/numeric/ggml-kquants.js';
+import { quantizeRowsK } from '../src/numeric/ggml-kquants-quantize.js';
 import type { KQuantType } from '../src/numeric/ggml-kquants.js';
 import { dequantizeRows, quantizeRows } from '../src/numeric/ggml-quants.js';
 import type { GgmlQuantType } from '../src/numeric/ggml-quants.js';

@@ -6,8 +6,8 @@ import {
   dequantizeRowsK,
   kBytesPerRow,
   nearestInt,
-  quantizeRowsK,
 } from '../src/numeric/ggml-kquants.js';
+import { quantizeRowsK } from '../src/numeric/ggml-kquants-quantize.js';
 import type { KQuantType } from '../src/numeric/ggml-kquants.js';
 import { ChatGLMError } from '../src/errors.js';
 
