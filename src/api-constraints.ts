@@ -3,6 +3,7 @@
  * json_schema), lazy tool-call constraints whenever tools are declared (`constrain: false` turns
  * them off), and `tool_choice` "required" / a named function (the reply starts with a call).
  */
+import { getFamily } from './families/registry.js';
 import { ChatGLMError } from './errors.js';
 import type { JsonValue } from './chat/python-literal.js';
 import { replyGrammar, toolSpecs, type ToolSpec } from './chat/reply-grammar.js';
@@ -75,7 +76,7 @@ export async function buildRequestConstraint(target: ConstraintTarget, request: 
   const family = target.format.name;
   // Tool constraints are on by default; `constrain: false` only skips those (response_format is an explicit request).
   if (request.constrain === false && !requireToolCall) tools = [];
-  if (family === 'chatglm2') tools = [];
+  if (getFamily(family).toolCalls === 'none') tools = [];
   if (schema === undefined && tools.length === 0 && !requireToolCall) return undefined;
   if (!hasTokenBytes(target.tokenizer)) {
     // A tokenizer from outside this project: the default tool constraint quietly stays off.

@@ -41,3 +41,17 @@ test('tool lists go before (GLM-4) or into (ChatGLM3) the caller system message'
   assert.equal(c.length, 1);
   assert.ok(c[0]!.content.startsWith('Be brief.\nAnswer the following questions as best as you can.'));
 });
+
+test('the protocol facts each family carries', () => {
+  // ChatGLM2 has no tool protocol; ChatGLM3 writes calls as Python, GLM-4 as JSON (their chat templates).
+  assert.deepEqual(FAMILIES.map((f) => [f.name, f.toolCalls, f.vocabulary]), [
+    ['chatglm2', 'none', 'sentencepiece'],
+    ['chatglm3', 'python', 'sentencepiece'],
+    ['glm4', 'json', 'tiktoken'],
+  ]);
+  // tokenization_chatglm.py's special tokens, appended after the SentencePiece pieces.
+  assert.deepEqual(getFamily('chatglm2').sentencePieceSpecials, ['[MASK]', '[gMASK]', '[sMASK]', 'sop', 'eop']);
+  assert.deepEqual(getFamily('chatglm3').sentencePieceSpecials?.slice(5), ['<|system|>', '<|user|>', '<|assistant|>', '<|observation|>']);
+  assert.ok(getFamily('chatglm3').interpreterSystemPrompt?.includes('/mnt/data/'));
+  assert.equal(getFamily('glm4').interpreterSystemPrompt, undefined);
+});

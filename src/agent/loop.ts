@@ -14,6 +14,8 @@
  * not stop for it. An aborted run ends with a `done` event whose `stopReason` is 'aborted'.
  */
 import { ChatGLMError } from '../errors.js';
+import { getFamily } from '../families/registry.js';
+import { CHATGLM3_CODE_INTERPRETER_PROMPT } from '../chat/chatglm3.js';
 import type { ChatCompletionMessage, ChatCompletionMessageParam, ChatCompletionMessageToolCall, ChatModel, FinishReason } from '../api.js';
 import { planToolChoice, type ChatCompletionToolChoice } from '../chat/tool-choice.js';
 import type { JsonValue } from '../chat/python-literal.js';
@@ -33,9 +35,7 @@ import {
   type ToolOutcome,
 } from './tool-runner.js';
 
-/** ChatGLM3's code-interpreter system prompt (composite_demo demo_ci.py; chatglm.cpp examples/system/code_interpreter.txt). */
-export const CHATGLM3_CODE_INTERPRETER_PROMPT =
-  '你是一位智能AI助手，你叫ChatGLM，你连接着一台电脑，但请注意不能联网。在使用Python解决任务时，你可以运行代码并得到结果，如果运行结果有错误，你需要尽可能对代码进行改进。你可以处理用户上传到电脑上的文件，文件默认存储路径是/mnt/data/。';
+export { CHATGLM3_CODE_INTERPRETER_PROMPT } from '../chat/chatglm3.js';
 
 /** The name ChatGLM3 puts on code to run (`<|assistant|>interpreter`). */
 export const INTERPRETER_TOOL_NAME = 'interpreter';
@@ -167,8 +167,10 @@ export async function* runAgent(options: RunAgentOptions): AsyncGenerator<AgentE
   const history: ChatCompletionMessageParam[] = [...options.messages];
   // ChatGLM3 writes code for the interpreter when its system prompt says it has one; a
   // conversation that brings its own system message keeps it.
-  if (options.interpreter !== undefined && history[0]?.role !== 'system' && completer.family !== 'glm4' && completer.family !== 'chatglm2') {
-    history.unshift({ role: 'system', content: CHATGLM3_CODE_INTERPRETER_PROMPT });
+  // A completer that does not say its family (a remote endpoint) is taken to be ChatGLM3.
+  const interpreterPrompt = completer.family === undefined ? CHATGLM3_CODE_INTERPRETER_PROMPT : getFamily(completer.family).interpreterSystemPrompt;
+  if (options.interpreter !== undefined && history[0]?.role !== 'system' && interpreterPrompt !== undefined) {
+    history.unshift({ role: 'system', content: interpreterPrompt });
   }
   const added: AgentMessage[] = [];
   const usage: CompletionUsage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };

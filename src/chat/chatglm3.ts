@@ -12,6 +12,10 @@ import { parseSegments, type ArgumentDecoder } from './reply.js';
 import type { ChatFormat, ChatMessage, ParsedReply, PromptPiece, RenderedPrompt } from './types.js';
 
 /** The instruction line ChatGLM3's own tool demos put before the tool definitions. */
+/** ChatGLM3's code-interpreter system prompt (composite_demo demo_ci.py; chatglm.cpp examples/system/code_interpreter.txt). */
+export const CHATGLM3_CODE_INTERPRETER_PROMPT =
+  '你是一位智能AI助手，你叫ChatGLM，你连接着一台电脑，但请注意不能联网。在使用Python解决任务时，你可以运行代码并得到结果，如果运行结果有错误，你需要尽可能对代码进行改进。你可以处理用户上传到电脑上的文件，文件默认存储路径是/mnt/data/。';
+
 export const CHATGLM3_TOOL_INSTRUCTION = 'Answer the following questions as best as you can. You have access to the following tools:';
 
 const ROLES = new Set(['system', 'user', 'assistant', 'observation']);

@@ -10,6 +10,7 @@
  * lets go once the newline is written) or, with a response schema, a JSON value. ChatGLM2 has no
  * metadata line and no tool calls: its reply is the JSON value itself.
  */
+import { getFamily } from '../families/registry.js';
 import { ChatGLMError } from '../errors.js';
 import { GrammarBuilder, ebnfLiteral } from '../grammar/schema-to-ebnf.js';
 import type { ModelFamily } from '../tokenizer/types.js';
@@ -66,17 +67,18 @@ function isObj(v: unknown): v is { [key: string]: JsonValue } {
 }
 
 export function replyGrammar(o: ReplyGrammarOptions): ReplyGrammar {
-  const dialect = o.family === 'chatglm3' ? 'python' : 'json';
+  const calls = getFamily(o.family).toolCalls;
+  const dialect = calls === 'python' ? 'python' : 'json';
   const b = new GrammarBuilder(dialect);
   const json = dialect === 'json' ? b : new GrammarBuilder('json');
   const jsonExpr = o.responseSchema === undefined ? undefined : json.valueOf(o.responseSchema, 'reply');
   const response = jsonExpr === undefined || json === b ? jsonExpr : json.prefixed(jsonExpr, 'j_');
-  const tools = o.family === 'chatglm2' ? [] : (o.tools ?? []);
+  const tools = calls === 'none' ? [] : (o.tools ?? []);
   if (o.requireToolCall && tools.length === 0) {
-    throw new ChatGLMError('BAD_ARGUMENT', `a tool call is required but no tools are declared${o.family === 'chatglm2' ? ' (ChatGLM2 has no tool calls)' : ''}; declare tools or drop tool_choice`);
+    throw new ChatGLMError('BAD_ARGUMENT', `a tool call is required but no tools are declared${calls === 'none' ? ` (${getFamily(o.family).displayName} has no tool calls)` : ''}; declare tools or drop tool_choice`);
   }
-  if (o.family === 'chatglm2') {
-    if (response === undefined) throw new ChatGLMError('BAD_ARGUMENT', 'chatglm2: only response_format can be constrained');
+  if (calls === 'none') {
+    if (response === undefined) throw new ChatGLMError('BAD_ARGUMENT', `${o.family}: only response_format can be constrained`);
     return { ebnf: b.toEbnf(`sp ${response}`), freeText: false };
   }
   const branches: string[] = [];
@@ -101,7 +103,7 @@ export function replyGrammar(o: ReplyGrammarOptions): ReplyGrammar {
 }
 
 function callBody(b: GrammarBuilder, family: ModelFamily, schema: JsonValue, hint: string): string {
-  if (family === 'glm4') return `sp ${b.valueOf(schema, hint)}`;
+  if (getFamily(family).toolCalls === 'json') return `sp ${b.valueOf(schema, hint)}`;
   const kwargs = isObj(schema) && schema['properties'] === undefined && schema['$ref'] === undefined ? anyKwargs(b) : b.kwargsOf(schema, hint);
   return `sp ${ebnfLiteral('```python\ntool_call(')} ${kwargs} ${ebnfLiteral(')\n```')}`;
 }

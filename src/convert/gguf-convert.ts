@@ -6,12 +6,12 @@
  * Tensors are read, converted and written one at a time (quantized in row chunks), so peak memory is
  * about one source tensor plus its encoded form, never the model.
  */
+import { getFamily } from '../families/registry.js';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ChatGLMError, badFormat } from '../errors.js';
 import type { ModelFamily } from '../tokenizer/types.js';
 import { parseModelProto } from '../tokenizer/sentencepiece-model.js';
-import { CHATGLM2_SPECIAL_TOKENS, CHATGLM3_SPECIAL_TOKENS } from '../tokenizer/chatglm.js';
 import { GLM4_SPECIAL_TOKENS, parseTikTokenRanks } from '../tokenizer/tiktoken.js';
 import { detectModelFamily } from '../tokenizer/load.js';
 import type { TensorData, TensorInfo, TensorSource } from '../formats/tensor-source.js';
@@ -94,7 +94,7 @@ export interface VocabMetadata {
 export function sentencePieceVocab(
   modelBytes: Uint8Array,
   file: string,
-  family: 'chatglm2' | 'chatglm3',
+  family: ModelFamily,
   paddedVocab: number,
   padId: number,
 ): VocabMetadata {
@@ -107,7 +107,7 @@ export function sentencePieceVocab(
     scores.push(p.score);
     types.push(p.type);
   }
-  for (const s of family === 'chatglm2' ? CHATGLM2_SPECIAL_TOKENS : CHATGLM3_SPECIAL_TOKENS) {
+  for (const s of getFamily(family).sentencePieceSpecials ?? []) {
     tokens.push(s);
     scores.push(0);
     types.push(TT.CONTROL);
@@ -356,7 +356,7 @@ export async function convertToGguf(options: ConvertOptions): Promise<ConvertRes
     if (headDim * heads !== hidden) {
       meta.push([`${a}attention.key_length`, gv.u32(headDim)], [`${a}attention.value_length`, gv.u32(headDim)]);
     }
-    if (family === 'chatglm2' && ropeRatio !== 1) {
+    if (getFamily(family).ropeScaling === 'position' && ropeRatio !== 1) {
       // ChatGLM2-6B-32k divides positions by rope_ratio: that is GGUF's linear rope scaling.
       meta.push([`${a}rope.freq_base`, gv.f32(10000)], [`${a}rope.scaling.type`, gv.str('linear')], [`${a}rope.scaling.factor`, gv.f32(ropeRatio)]);
     } else {
@@ -373,7 +373,7 @@ export async function convertToGguf(options: ConvertOptions): Promise<ConvertRes
     }
     const tokBytes = new Uint8Array(await readFile(tokFile));
     const vocabMeta =
-      family === 'glm4'
+      getFamily(family).vocabulary === 'tiktoken'
         ? tiktokenVocab(Buffer.from(tokBytes).toString('utf8'), tokFile, vocab, padId)
         : sentencePieceVocab(tokBytes, tokFile, family, vocab, padId ?? 0);
     meta.push(...vocabMeta.entries);

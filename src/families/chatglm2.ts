@@ -1,12 +1,17 @@
 /** ChatGLM2-6B: "[Round N]" prompts, no tools; its -32k variant interpolates RoPE positions. */
 import { chatglm2 as format } from '../chat/chatglm2.js';
+import { CHATGLM2_SPECIAL_TOKENS } from '../tokenizer/chatglm.js';
 import type { ModelFamilyInfo } from './types.js';
 import { pythonToolCall } from './tool-calls.js';
 
 export const chatglm2 = {
   name: 'chatglm2' as const,
+  displayName: 'ChatGLM2',
   format,
   ropeScaling: 'position',
+  toolCalls: 'none',
+  vocabulary: 'sentencepiece',
+  sentencePieceSpecials: CHATGLM2_SPECIAL_TOKENS,
   toolSystemMessages(tools, system) {
     const sys = format.toolSystemMessage(tools);
     if (system === undefined || system === '') return [sys];

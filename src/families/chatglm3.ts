@@ -3,13 +3,20 @@
  * fenced `tool_call(k=v, ...)` Python block; the long variants scale the RoPE base.
  */
 import { chatglm3 as format } from '../chat/chatglm3.js';
+import { CHATGLM3_CODE_INTERPRETER_PROMPT } from '../chat/chatglm3.js';
+import { CHATGLM3_SPECIAL_TOKENS } from '../tokenizer/chatglm.js';
 import type { ModelFamilyInfo } from './types.js';
 import { pythonToolCall } from './tool-calls.js';
 
 export const chatglm3 = {
   name: 'chatglm3' as const,
+  displayName: 'ChatGLM3',
   format,
   ropeScaling: 'base',
+  toolCalls: 'python',
+  interpreterSystemPrompt: CHATGLM3_CODE_INTERPRETER_PROMPT,
+  vocabulary: 'sentencepiece',
+  sentencePieceSpecials: CHATGLM3_SPECIAL_TOKENS,
   // Its models learned the tool list after the standard instruction line, so the caller's text comes first.
   toolSystemMessages(tools, system) {
     const sys = format.toolSystemMessage(tools);

@@ -8,8 +8,11 @@ import { interpreterCall } from './tool-calls.js';
 
 export const glm4 = {
   name: 'glm4' as const,
+  displayName: 'GLM-4',
   format,
   ropeScaling: 'base',
+  toolCalls: 'json',
+  vocabulary: 'tiktoken',
   // The chat template writes the tool block first; the conversation's system message follows unchanged.
   toolSystemMessages(tools, system) {
     const sys = format.toolSystemMessage(tools);

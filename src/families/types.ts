@@ -9,8 +9,21 @@ import type { JsonValue } from '../chat/python-literal.js';
 export interface ModelFamilyInfo {
   /** The family's name: the `family` option, `--format`, and ChatFormat.name. */
   readonly name: string;
+  /** The name people write (in messages). */
+  readonly displayName: string;
   /** Render, parse and stop ids (one module per format under chat/). */
   readonly format: ChatFormat;
+  /**
+   * How the model writes a tool call: 'python' (ChatGLM3: a fenced tool_call(k=v, ...) block),
+   * 'json' (GLM-4: the arguments as JSON), or 'none' (ChatGLM2 has no tool protocol).
+   */
+  readonly toolCalls: 'python' | 'json' | 'none';
+  /** The system prompt that tells the model it has a code interpreter, when it was trained with one. */
+  readonly interpreterSystemPrompt?: string;
+  /** The vocabulary file it ships: SentencePiece tokenizer.model or a tiktoken file (GGUF: llama / gpt2). */
+  readonly vocabulary: 'sentencepiece' | 'tiktoken';
+  /** Special tokens appended after a SentencePiece vocabulary (what tokenization_chatglm.py adds). */
+  readonly sentencePieceSpecials?: readonly string[];
   /** How RoPE is stretched for long-context variants (model/config's `ropeScaling`). */
   readonly ropeScaling: 'base' | 'position';
   /**
