@@ -11,6 +11,8 @@ import { type ChatCompletionMessageParam, type ChatCompletionRequest, type ChatM
 import type { JsonValue } from '../../chat/python-literal.js';
 import type { ChatMessage } from '../../chat/types.js';
 import type { ReplyOptions } from '../../chat/session.js';
+import { ChatSession } from '../../chat/session.js';
+import { addPromptCacheOption, CliPromptCache, type PromptCacheCliOption } from '../prompt-cache-cli.js';
 import { resolveModelPath } from '../default-model.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
@@ -24,7 +26,7 @@ import { interpreterFromCli, type InterpreterCliOptions } from '../interpreter-c
 import type { ConstraintRequest } from '../../api-constraints.js';
 import type { ConstraintFactory } from '../../generate/logits-constraint.js';
 
-interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions, InterpreterCliOptions {
+interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions, InterpreterCliOptions, PromptCacheCliOption {
   messages?: string;
   tools?: string;
   system?: string;
@@ -40,6 +42,7 @@ export function register(program: Command): void {
   addModelOptions(cmd);
   addSamplingOptions(cmd);
   addToolChatOptions(cmd);
+  addPromptCacheOption(cmd);
   cmd
     .option('--messages <file>', 'JSON array of messages: answer the conversation once and exit')
     .option('--tools <file>', 'JSON tool list (OpenAI style or ChatGLM3 style) for the system prompt')
@@ -66,6 +69,9 @@ export function register(program: Command): void {
           ...(schema !== undefined ? { response_format: { type: 'json_schema', json_schema: { name: 'cli', schema } } } : {}),
           constrain: opts.constrain !== false,
         };
+        if (opts.promptCache !== undefined && (messages !== undefined || wantsToolChat(opts))) {
+          throw new ChatGLMError('BAD_ARGUMENT', '--prompt-cache works with the interactive chat (with or without --tools) and with generate, not with --messages or tool running');
+        }
         if (messages !== undefined) {
           // The conversion createChatCompletion runs, here so that its errors name the file.
           requestToChatMessages(messages as ChatCompletionMessageParam[], tools, chat.format, undefined, opts.messages);
@@ -135,7 +141,16 @@ async function interactive(
 ): Promise<void> {
   const tty = process.stdin.isTTY === true;
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: tty });
-  const session = chat.createSession();
+  const cache =
+    opts.promptCache !== undefined
+      ? await CliPromptCache.open(opts.promptCache, resolveModelPath(opts.model), loadOptionsFromCli(opts), chat.model, chat.contextLength, (line) => process.stderr.write(line + '\n'))
+      : undefined;
+  const session =
+    cache !== undefined
+      ? new ChatSession({ model: chat.model, tokenizer: chat.tokenizer, format: chat.format, contextLength: chat.contextLength }, cache.sequence)
+      : chat.createSession();
+  // The cache file keeps the first prompt of the conversation (the system prompt and tools with it).
+  let firstPrompt = true;
   let system = opts.system;
   let history: ChatMessage[] = [];
   let expectObservation = false;
@@ -237,6 +252,10 @@ async function interactive(
           answering = undefined;
         }
         for (const seg of reply.parsed.segments) history.push({ role: 'assistant', metadata: seg.metadata.trim(), content: seg.content });
+        if (cache !== undefined && firstPrompt) {
+          firstPrompt = false;
+          await cache.afterPrompt(reply.promptIds);
+        }
         const p = reply.parsed;
         if (reply.result.finishReason === 'abort') process.stdout.write(' [stopped]');
         else if (reply.result.finishReason === 'length') process.stdout.write(' [stopped: length]');

@@ -18,6 +18,7 @@ import type { ModelFamily } from '../../tokenizer/types.js';
 import { CHAT_FORMAT_NAMES } from '../../chat/formats.js';
 import { encodePieces } from '../../chat/prompt-pieces.js';
 import { resolveModelPath } from '../default-model.js';
+import { addPromptCacheOption, CliPromptCache, type PromptCacheCliOption } from '../prompt-cache-cli.js';
 
 /** Options shared by generate and chat. */
 export interface ModelCliOptions {
@@ -144,7 +145,7 @@ export function parseIdList(text: string, flag: string): number[] {
   return parts.map(Number);
 }
 
-interface GenerateCliOptions extends ModelCliOptions, SamplingCliOptions {
+interface GenerateCliOptions extends ModelCliOptions, SamplingCliOptions, PromptCacheCliOption {
   prompt?: string;
   promptIds?: string;
   json?: boolean;
@@ -156,6 +157,7 @@ export function register(program: Command): void {
   const cmd = program.command('generate').description('generate text from a raw prompt or token ids (no chat template)');
   addModelOptions(cmd);
   addSamplingOptions(cmd);
+  addPromptCacheOption(cmd);
   cmd
     .option('--prompt <text>', 'prompt text (encoded after the [gMASK] sop prefix)')
     .option('--prompt-ids <ids>', 'prompt as comma-separated token ids, used as given')
@@ -184,7 +186,20 @@ encodePieces([...chat.format.prefix.map((special) => ({ special })), { text: opt
         }
         const onStep = opts.json === true ? undefined : (s: { text: string }) => process.stdout.write(s.text);
         const t0 = performance.now();
-        const r = await chat.generate(ids, { ...sampling, stopIds: chat.stopIds() }, onStep);
+        const cache =
+          opts.promptCache !== undefined
+            ? await CliPromptCache.open(opts.promptCache, modelPath, loadOptions, chat.model, chat.contextLength, (line) => process.stderr.write(line + '\n'))
+            : undefined;
+        const r =
+          cache !== undefined
+            ? await generateAll(
+                chat.model,
+                ids,
+                { contextLength: chat.contextLength, vocabLimit: chat.tokenizer.vocabSize, ...sampling, stopIds: chat.stopIds(), tokenizer: chat.tokenizer, sequence: cache.sequence },
+                onStep,
+              )
+            : await chat.generate(ids, { ...sampling, stopIds: chat.stopIds() }, onStep);
+        await cache?.afterPrompt(ids);
         if (opts.json === true) process.stdout.write(JSON.stringify({ ids: r.ids, text: r.text }) + '\n');
         else process.stdout.write(r.finishReason === 'length' ? ' [stopped: length]\n' : '\n');
         if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: r.finishReason, seed: r.seed, usage: r.usage }) + '\n');
