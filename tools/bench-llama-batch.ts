@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { LlamaContext as Context, LlamaModel as Model, LlamaSequence as Sequence, NodeLlamaCpp } from './node-llama-cpp-types.js';
+import type { NodeLlamaCpp } from './node-llama-cpp-types.js';
 
 
 async function main(): Promise<void> {
