@@ -7,26 +7,8 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { NodeLlamaCpp } from './node-llama-cpp-types.js';
 
-// The few parts of node-llama-cpp's API used here (its types are not a dependency of this package).
-interface Sequence {
-  evaluate(tokens: number[], options?: { temperature?: number }): AsyncGenerator<number, void, void>;
-  clearHistory(): Promise<void>;
-}
-interface Context {
-  getSequence(): Sequence;
-  dispose(): Promise<void>;
-}
-interface Model {
-  createContext(o: { contextSize: number; batchSize: number; threads: number; sequences: number }): Promise<Context>;
-  dispose(): Promise<void>;
-}
-interface Llama {
-  loadModel(o: { modelPath: string; gpuLayers: number }): Promise<Model>;
-}
-interface NodeLlamaCpp {
-  getLlama(o: Record<string, unknown>): Promise<Llama>;
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
