@@ -11,7 +11,7 @@ export interface LlamaContext {
   dispose(): Promise<void>;
 }
 export interface LlamaModel {
-  createContext(o: { contextSize: number; batchSize: number; threads: number; sequences: number }): Promise<LlamaContext>;
+  createContext(o: { contextSize: number; batchSize: number; threads: number; sequences: number; flashAttention?: boolean }): Promise<LlamaContext>;
   dispose(): Promise<void>;
 }
 export interface Llama {
