@@ -35,6 +35,7 @@ import type { CausalLM, GenerationResult, GenerationUsage } from './generate/typ
 import { forcedCallPieces, planToolChoice, toolNamesOf, type ChatCompletionToolChoice } from './chat/tool-choice.js';
 import { buildRequestConstraint, type ConstraintRequest, type ResponseFormat, type ToolChoice } from './api-constraints.js';
 import type { ConstraintFactory } from './generate/logits-constraint.js';
+import type { CachedSequence } from './generate/sequence.js';
 import { GrammarEngine } from './grammar/engine.js';
 
 // ---------------------------------------------------------------- OpenAI-shaped types
@@ -290,7 +291,7 @@ export class ChatModel {
   readonly name: string;
   private readonly backend: Backend | undefined;
   /** Reused by successive calls, so a conversation that grows by a turn prefills only that turn. */
-  private readonly session: ChatSession;
+  private session: ChatSession;
   private sessionBusy = false;
   /** The exact text of tool calls this model produced, by call id, to replay them verbatim. */
   private readonly callText = new Map<string, { metadata: string; content: string }>();
@@ -306,6 +307,14 @@ export class ChatModel {
     this.name = parts.name;
     this.backend = parts.backend;
     this.session = new ChatSession(this.engine());
+  }
+
+  /**
+   * Makes `sequence` the KV cache of the conversation createChatCompletion reuses (one restored
+   * from a prompt cache file, say). Call it before the first completion.
+   */
+  useSequence(sequence: CachedSequence): void {
+    this.session = new ChatSession(this.engine(), sequence);
   }
 
   /** A conversation with its own KV cache (the CLI's interactive chat uses one). */

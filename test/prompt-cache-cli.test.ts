@@ -59,3 +59,53 @@ test('generate --prompt-cache: the second run prefills only what is new, with th
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+/** Tool call ids are random per run. */
+const sameIds = (s: string): string => s.replace(/call_[0-9a-f]+/g, 'call_ID');
+
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [path.join(root, 'bin/chatglm.js'), ...args], { encoding: 'utf8' });
+}
+
+test('chat --messages and agent --prompt-cache: the second run restores the tools prompt and answers the same', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'chatglm-pc-cli-'));
+  try {
+    const messages = path.join(dir, 'm.json');
+    const tools = path.join(dir, 't.json');
+    await fs.writeFile(messages, JSON.stringify([{ role: 'user', content: 'What is the weather in Paris?' }]));
+    await fs.writeFile(
+      tools,
+      JSON.stringify([{ type: 'function', function: { name: 'get_current_weather', description: 'Get the current weather in a given location', parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] } } }]),
+    );
+    const file = path.join(dir, 'chat.kvc');
+    const chat = (): { out: string; usage: { prompt_tokens: number; prefill_tokens: number }; stderr: string } => {
+      const r = cli(['chat', '--backend', 'reference', '--messages', messages, '--tools', tools, '--greedy', '--json', '--stats', '--prompt-cache', file]);
+      assert.equal(r.status, 0, r.stderr);
+      return { out: sameIds(r.stdout), usage: (JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { usage: { prompt_tokens: number; prefill_tokens: number } }).usage, stderr: r.stderr };
+    };
+    const first = chat();
+    const second = chat();
+    assert.equal(first.usage.prefill_tokens, first.usage.prompt_tokens);
+    assert.ok(first.usage.prompt_tokens > 50);
+    assert.equal(second.usage.prefill_tokens, 1);
+    assert.equal(second.out, first.out);
+    assert.match(first.out, /get_current_weather/);
+
+    const agentFile = path.join(dir, 'agent.kvc');
+    const agent = (): string => {
+      const r = cli(['agent', '--backend', 'reference', '--prompt', 'Give me a random number', '--builtin-tools', 'random_number_generator', '--greedy', '--json', '--prompt-cache', agentFile]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /prompt cache/);
+      return sameIds(r.stdout);
+    };
+    const a1 = agent();
+    assert.ok((await fs.stat(agentFile)).size > 0);
+    assert.equal(agent(), a1);
+
+    const remote = cli(['agent', '--endpoint', 'http://127.0.0.1:9/v1', '--prompt', 'hi', '--prompt-cache', agentFile]);
+    assert.notEqual(remote.status, 0);
+    assert.match(remote.stderr, /--prompt-cache .* --endpoint/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -37,6 +37,11 @@ export class CliPromptCache {
     return new CliPromptCache(file, sequence, identity, sequence.ids.slice());
   }
 
+  /** Saves the first `n` ids the sequence holds (the first prompt, when only its length is known). */
+  async saveFirst(n: number): Promise<void> {
+    await this.afterPrompt(this.sequence.ids.slice(0, n));
+  }
+
   /** After a reply to `promptIds`: saves the prompt's keys/values unless the file holds exactly them already. */
   async afterPrompt(promptIds: readonly number[]): Promise<void> {
     const ids = this.sequence.ids;

@@ -69,13 +69,19 @@ export function register(program: Command): void {
           ...(schema !== undefined ? { response_format: { type: 'json_schema', json_schema: { name: 'cli', schema } } } : {}),
           constrain: opts.constrain !== false,
         };
-        if (opts.promptCache !== undefined && (messages !== undefined || wantsToolChat(opts))) {
-          throw new ChatGLMError('BAD_ARGUMENT', '--prompt-cache works with the interactive chat (with or without --tools) and with generate, not with --messages or tool running');
+        if (opts.promptCache !== undefined && messages === undefined && wantsToolChat(opts)) {
+          throw new ChatGLMError('BAD_ARGUMENT', '--prompt-cache works with the interactive chat (with or without --tools), --messages, generate and agent, not with tool running in chat');
         }
         if (messages !== undefined) {
           // The conversion createChatCompletion runs, here so that its errors name the file.
           requestToChatMessages(messages as ChatCompletionMessageParam[], tools, chat.format, undefined, opts.messages);
-          await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts, constraint);
+          const cache =
+            opts.promptCache !== undefined
+              ? await CliPromptCache.open(opts.promptCache, resolveModelPath(opts.model), loadOptions, chat.model, chat.contextLength, (line) => process.stderr.write(line + '\n'))
+              : undefined;
+          if (cache !== undefined) chat.useSequence(cache.sequence);
+          const promptTokens = await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts, constraint);
+          await cache?.saveFirst(promptTokens);
         } else if (wantsToolChat(opts)) {
           if (schema !== undefined) throw new ChatGLMError('BAD_ARGUMENT', '--json-schema applies to plain chat, not to --tools-module / --builtin-tools / --interpreter');
           const interpreter = await interpreterFromCli(opts);
@@ -102,7 +108,7 @@ async function oneTurn(
   s: Sampling,
   opts: ChatCliOptions,
   constraint: ConstraintRequest,
-): Promise<void> {
+): Promise<number> {
   const request: ChatCompletionRequest = {
     ...(constraint.response_format !== undefined ? { response_format: constraint.response_format } : {}),
     ...(constraint.constrain === false ? { constrain: false } : {}),
@@ -130,6 +136,7 @@ async function oneTurn(
   if (opts.json !== true && r.choices[0].finish_reason === 'length') process.stdout.write('[stopped: length]\n');
   if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: r.choices[0].finish_reason, seed: r.seed, usage: r.usage }) + '\n');
   if (opts.verbose === true) process.stderr.write(usageInWords(r.usage, performance.now() - t0, r.choices[0].finish_reason));
+  return r.usage.prompt_tokens;
 }
 
 async function interactive(
