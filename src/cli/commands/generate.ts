@@ -173,6 +173,7 @@ export function register(program: Command): void {
       const promptIds = opts.promptIds !== undefined ? parseIdList(opts.promptIds, '--prompt-ids') : undefined;
       const modelPath = resolveModelPath(opts.model);
       if (promptIds !== undefined && opts.tokenizer === undefined && !(await hasTokenizer(modelPath))) {
+        if (opts.promptCache !== undefined) throw new ChatGLMError('BAD_ARGUMENT', `--prompt-cache needs the model's tokenizer, and ${modelPath} has none; give --tokenizer FILE`);
         await idsOnly(modelPath, promptIds, sampling, loadOptions, opts);
         return;
       }
