@@ -26,12 +26,15 @@ const SAMPLE_BYTES = 1 << 20;
 /** A header larger than this is not one we wrote. */
 const MAX_HEADER = 1 << 16;
 
-type KVStorage = GrowingKVCache<Float32Array | Uint16Array>;
+type KVStorage = GrowingKVCache<Float32Array | Uint16Array | Uint8Array>;
+type DType = 'f32' | 'f16' | 'f32-q8_0' | 'q8_0';
+const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, 'f32-q8_0': 4, q8_0: 1 };
 
 interface Header {
   version: number;
   model: string;
-  dtype: 'f32' | 'f16';
+  /** Storage and rounding: f32 / f16 values, f32 rounded as q8_0 (reference), q8_0 blocks (native). */
+  dtype: DType;
   layers: number;
   groups: number;
   headDim: number;
@@ -89,8 +92,11 @@ function storageOf(seq: CachedSequence): KVStorage {
   return cache as KVStorage;
 }
 
-function dtypeOf(cache: KVStorage): 'f32' | 'f16' {
-  return cache.keysOf(0) instanceof Float32Array ? 'f32' : 'f16';
+function dtypeOf(cache: KVStorage): DType {
+  const q8 = (cache as { kvType?: string }).kvType === 'q8_0';
+  const a = cache.keysOf(0);
+  if (a instanceof Float32Array) return q8 ? 'f32-q8_0' : 'f32';
+  return a instanceof Uint8Array ? 'q8_0' : 'f16';
 }
 
 /**
@@ -154,7 +160,7 @@ function parseHeader(bytes: Buffer): { header: Header; offset: number } | string
   const ints = [o.layers, o.groups, o.headDim, o.base, o.n];
   if (
     typeof h !== 'object' || h === null || o.version !== VERSION || typeof o.model !== 'string' ||
-    (o.dtype !== 'f32' && o.dtype !== 'f16') || !ints.every((v) => Number.isSafeInteger(v) && (v as number) >= 0)
+    !Object.hasOwn(ELEMENT_BYTES, o.dtype ?? '') || !ints.every((v) => Number.isSafeInteger(v) && (v as number) >= 0)
   ) {
     return 'the file is corrupt or from another version (bad header)';
   }
@@ -180,8 +186,9 @@ export async function loadPromptCache(file: string, seq: CachedSequence, model: 
   const parsed = parseHeader(bytes);
   if (typeof parsed === 'string') return notice(parsed);
   const { header: h, offset } = parsed;
-  const elem = h.dtype === 'f32' ? 4 : 2;
-  const row = h.groups * h.headDim;
+  const elem = ELEMENT_BYTES[h.dtype];
+  // Elements per position: values, or for q8_0 the bytes of 34-byte blocks of 32 values.
+  const row = h.dtype === 'q8_0' ? h.groups * Math.ceil(h.headDim / 32) * 34 : h.groups * h.headDim;
   const expected = offset + h.n * 4 + h.layers * 2 * h.n * row * elem + HASH_BYTES;
   if (bytes.length !== expected) return notice(`the file is truncated or corrupt (${bytes.length} bytes, expected ${expected})`);
   const digest = createHash('sha256').update(bytes.subarray(0, bytes.length - HASH_BYTES)).digest();
