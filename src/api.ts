@@ -36,6 +36,7 @@ import { forcedCallPieces, planToolChoice, toolNamesOf, type ChatCompletionToolC
 import { buildRequestConstraint, type ConstraintRequest, type ResponseFormat, type ToolChoice } from './api-constraints.js';
 import type { ConstraintFactory } from './generate/logits-constraint.js';
 import type { CachedSequence } from './generate/sequence.js';
+import type { KVType } from './backend/kv-type.js';
 import { GrammarEngine } from './grammar/engine.js';
 
 // ---------------------------------------------------------------- OpenAI-shaped types
@@ -175,6 +176,8 @@ export interface LoadChatModelOptions {
   contextLength?: number;
   /** Threads of the native backend (default: all cores). */
   threads?: number;
+  /** Element type of the KV caches: 'f16' (default) or 'q8_0' (about half the memory). */
+  kvType?: KVType;
 }
 
 /** models/chatglm3-demo inside this package: the tiny demonstration model used when no model is given. */
@@ -222,6 +225,7 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
     ...(options.family !== undefined ? { family: options.family } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.kvType !== undefined ? { kvType: options.kvType } : {}),
   });
   const disposeOwned = (): void => {
     if (typeof options.backend !== 'object') opened.backend.dispose?.();

@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
 import { NativeKVCache } from '../src/backend/native/kv-cache.js';
 import type { AttentionParams, Backend, KVCache } from '../src/backend/types.js';
@@ -187,5 +189,22 @@ test('q8_0 KV: a prompt cache file round-trips with bit-identical logits', async
     assert.match(r.notice ?? '', /layout/);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('--kv-type on the CLI and kvType in loadChatModel', async () => {
+  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/chatglm.js');
+  const ok = spawnSync(process.execPath, [bin, 'generate', '--prompt', 'Hello there', '--greedy', '--max-new-tokens', '3', '--json', '--kv-type', 'q8_0'], { encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal((JSON.parse(ok.stdout) as { ids: number[] }).ids.length, 3);
+  const bad = spawnSync(process.execPath, [bin, 'generate', '--prompt', 'Hello', '--kv-type', 'q4'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--kv-type must be f16 or q8_0/);
+  const chat = await loadChatModel(undefined, { backend: 'reference', kvType: 'q8_0' });
+  try {
+    assert.equal((chat.model as GLMModel).kvType, 'q8_0');
+    assert.equal((chat.model.newCache(8) as unknown as { kvType: string }).kvType, 'q8_0');
+  } finally {
+    chat.dispose();
   }
 });

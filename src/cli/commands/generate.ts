@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { isBackendName } from '../../backend/select.js';
+import { isKVType } from '../../backend/kv-type.js';
 import type { LoadChatModelOptions } from '../../api.js';
 import { openCheckpoint, openModel } from '../../model/open.js';
 import { generateAll } from '../../generate/generator.js';
@@ -29,6 +30,7 @@ export interface ModelCliOptions {
   format?: string;
   context?: string;
   threads?: string;
+  kvType?: string;
 }
 
 export interface SamplingCliOptions {
@@ -54,7 +56,8 @@ export function addModelOptions(cmd: Command): Command {
   return addWeightOptions(cmd)
     .option('--tokenizer <file>', "tokenizer file to use instead of the model's tokenizer.model or the .gguf file's vocabulary")
     .option('--format <family>', `chat format / family: ${CHAT_FORMAT_NAMES.join(' | ')} (default: detected)`)
-    .option('--context <n>', 'context length in tokens (default: the model seq_length)');
+    .option('--context <n>', 'context length in tokens (default: the model seq_length)')
+    .option('--kv-type <type>', 'KV cache element type: f16 | q8_0 (about half the memory, slightly less exact)');
 }
 
 export function addSamplingOptions(cmd: Command): Command {
@@ -127,6 +130,10 @@ export function loadOptionsFromCli(o: ModelCliOptions): LoadChatModelOptions {
   }
   const threads = threadsFromCli(o.threads);
   if (threads !== undefined) out.threads = threads;
+  if (o.kvType !== undefined) {
+    if (!isKVType(o.kvType)) throw new ChatGLMError('BAD_ARGUMENT', `--kv-type must be f16 or q8_0, got ${JSON.stringify(o.kvType)}`);
+    out.kvType = o.kvType;
+  }
   return out;
 }
 
