@@ -59,7 +59,7 @@ before(async () => {
   });
   await server.whenReady();
   browser = await playwright!.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
+  page = await browser.newPage({ viewport: { width: 1100, height: 860 } });
   page.on('dialog', (d) => {
     dialogs.push(d.message());
     void d.dismiss();

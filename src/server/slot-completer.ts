@@ -63,12 +63,9 @@ export function slotCompleter(chat: ChatModel, pool: SlotPool, metrics: ServerMe
         if (u.completion_tokens > 0) metrics.firstToken((queuedMs + u.time_to_first_token_ms) / 1000);
         const done = chat.completionOf('agent', Math.floor(Date.now() / 1000), reply);
         const { message, finish_reason } = done.choices[0];
-        yield {
-          type: 'message',
-          message,
-          finishReason: finish_reason,
-          usage: { prompt_tokens: done.usage.prompt_tokens, completion_tokens: done.usage.completion_tokens, total_tokens: done.usage.total_tokens },
-        };
+        // The decode speed travels with the usage so the page can show tokens/s under the reply.
+        const usage = { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens, decode_tokens_per_second: u.decode_tokens_per_second };
+        yield { type: 'message', message, finishReason: finish_reason, usage };
       } finally {
         pool.release(slot);
       }

@@ -392,11 +392,13 @@ class LiveReply {
     return this.node !== undefined;
   }
 
-  finish(tokens: number | undefined, stopped: boolean): void {
+  /** `perSecond`: the server's decode speed when it reports one; else tokens over the time since `since`. */
+  finish(tokens: number | undefined, stopped: boolean, since: number, perSecond?: number): void {
     if (this.node === undefined) return;
-    const secs = (performance.now() - this.started) / 1000;
+    const secs = (performance.now() - since) / 1000;
     const parts: string[] = [];
-    if (tokens !== undefined && tokens > 0) parts.push(`${tokens} tokens`, `${(tokens / Math.max(secs, 1e-3)).toFixed(1)} tokens/s`);
+    const speed = perSecond ?? (tokens !== undefined ? tokens / Math.max(secs, 1e-3) : undefined);
+    if (tokens !== undefined && tokens > 0 && speed !== undefined) parts.push(`${tokens} tokens`, `${speed.toFixed(1)} tokens/s`);
     if (stopped) parts.push('stopped');
     if (parts.length > 0) this.item.stats = parts.join(' · ');
     this.refresh();
@@ -425,6 +427,8 @@ function messagesFor(conv: Conversation): WireMessage[] {
 }
 
 async function chatTurn(conv: Conversation, signal: AbortSignal): Promise<void> {
+  // Speed over the whole request (queue and prompt included): a tiny model's tokens arrive in bursts.
+  const sent = performance.now();
   const res = await fetch('/v1/chat/completions', {
     method: 'POST',
     headers: headers(),
@@ -450,7 +454,7 @@ async function chatTurn(conv: Conversation, signal: AbortSignal): Promise<void> 
     if (!signal.aborted) throw err;
     stopped = true;
   } finally {
-    live.finish(tokens ?? live.tokens, stopped || signal.aborted);
+    live.finish(tokens ?? live.tokens, stopped || signal.aborted, sent);
     if (live.present) conv.transcript.push({ role: 'assistant', content: live.item.text });
   }
 }
@@ -464,7 +468,7 @@ interface AgentWireEvent {
   output?: string;
   ok?: boolean;
   images?: { mime: string; url: string }[];
-  usage?: { completion_tokens: number };
+  usage?: { completion_tokens: number; decode_tokens_per_second?: number };
   messages?: WireMessage[];
   error?: { message: string };
 }
@@ -482,6 +486,8 @@ async function agentTurn(conv: Conversation, signal: AbortSignal): Promise<void>
   let live = new LiveReply(conv);
   // The last round's usage: the answer's tokens (earlier rounds wrote tool calls).
   let tokens = 0;
+  let perSecond: number | undefined;
+  let since = performance.now();
   let done = false;
   try {
     await readSse(res, (data) => {
@@ -492,15 +498,17 @@ async function agentTurn(conv: Conversation, signal: AbortSignal): Promise<void>
           break;
         case 'tool_call':
           // The text before a call (if any) is its own bubble; the answer after the result gets a new one.
-          live.finish(undefined, false);
+          live.finish(undefined, false, since);
           live = new LiveReply(conv);
           push(conv, { kind: 'tool_call', id: ev.id ?? '', name: ev.name ?? '', arguments: ev.arguments ?? '' });
           break;
         case 'tool_result':
+          since = performance.now();
           push(conv, { kind: 'tool_result', id: ev.id ?? '', name: ev.name ?? '', output: ev.output ?? '', ok: ev.ok === true, images: (ev.images ?? []).map((i) => i.url).filter((u) => PNG_DATA_URL.test(u)) });
           break;
         case 'usage':
           tokens = ev.usage?.completion_tokens ?? 0;
+          perSecond = ev.usage?.decode_tokens_per_second;
           break;
         case 'done':
           done = true;
@@ -513,7 +521,7 @@ async function agentTurn(conv: Conversation, signal: AbortSignal): Promise<void>
   } catch (err) {
     if (!signal.aborted) throw err;
   } finally {
-    live.finish(tokens, signal.aborted);
+    live.finish(tokens, signal.aborted, since, perSecond);
     if (!done && live.present) conv.transcript.push({ role: 'assistant', content: live.item.text });
   }
 }
