@@ -123,6 +123,7 @@ test('Chat: Stop ends a long reply and the server-side generation', { skip: brow
   await page.getByRole('button', { name: 'New chat', exact: true }).click();
   assert.equal(await log().locator('.msg').count(), 0, 'New chat starts an empty conversation');
   // Greedy, the demo model answers this with "2" repeated to the end of the 8192-position slot (seconds).
+  const generatedBefore = server.metrics.generatedTokens;
   await sendMessage('22 22 22 22 22 22 22 22');
   const reply = log().locator('.msg.assistant').last();
   await reply.waitFor();
@@ -136,6 +137,9 @@ test('Chat: Stop ends a long reply and the server-side generation', { skip: brow
   const deadline = Date.now() + 3000;
   while ((await health()).slots_processing !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.equal((await health()).slots_processing, 0);
+  // ... because the generation was cancelled, not because it ran to the end of the slot.
+  const generated = server.metrics.generatedTokens - generatedBefore;
+  assert.ok(generated < 8000, `the server generated ${generated} tokens`);
 });
 
 test('Tools: a weather question shows the call with its arguments, the result and the answer', { skip: browserSkip }, async () => {
