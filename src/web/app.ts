@@ -601,6 +601,8 @@ for (const tab of document.querySelectorAll<HTMLButtonElement>('[role=tab]')) {
   tab.addEventListener('click', () => switchMode(tab.dataset['mode'] as Mode));
 }
 for (const f of Object.values(fields)) f.addEventListener('change', saveSettings);
+// With a new key, ask again for the model name and the server's tools.
+fields.apiKey.addEventListener('change', () => void discover());
 
 loadSettings();
 renderAll();
