@@ -400,8 +400,11 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
  * kc/vc hold `positions` slots laid out [position][group][headDim] in f16.
  */
 static napi_value js_attention(napi_env env, napi_callback_info info) {
-  CTX_ARGS(14);
+  CTX_ARGS(15);
   if (argc < 14) FAIL("attention: expected 14 arguments");
+  /* Optional 15th argument: the cache's element type (0 f16 in Uint16Arrays, 1 q8_0 in Uint8Arrays). */
+  int32_t kvType = 0;
+  if (argc >= 15 && (!get_i32(env, a[14], &kvType) || (kvType != CG_KV_F16 && kvType != CG_KV_Q8_0))) FAIL("attention: bad KV type");
   int32_t cap, rowStart, nTok, startPos, nh, ng, hd;
   double scale;
   if (!get_i32(env, a[6], &cap) || !get_i32(env, a[7], &rowStart) || !get_i32(env, a[8], &nTok) ||
@@ -411,6 +414,7 @@ static napi_value js_attention(napi_env env, napi_callback_info info) {
   if (nh <= 0 || ng <= 0 || nh % ng != 0 || hd <= 0 || rowStart < 0 || nTok < 0 || startPos < 0)
     FAIL("attention: bad shape");
   if (nh / ng > 256) FAIL("attention: more than 256 query heads per KV group");
+  if (kvType == CG_KV_Q8_0 && hd % 32 != 0) FAIL("attention: a q8_0 KV cache needs a head size that is a multiple of 32");
   if ((int64_t)startPos + nTok > cap) {
     napi_throw_range_error(env, NULL, "chatglm native: KV cache capacity exceeded");
     return NULL;
@@ -420,18 +424,19 @@ static napi_value js_attention(napi_env env, napi_callback_info info) {
   if (!get_arr(env, a[1], napi_float32_array, 0, &k, "k")) return NULL;
   if (!get_arr(env, a[2], napi_float32_array, 0, &v, "v")) return NULL;
   if (!get_arr(env, a[3], napi_float32_array, 0, &out, "out")) return NULL;
-  if (!get_arr(env, a[4], napi_uint16_array, 0, &kc, "k cache")) return NULL;
-  if (!get_arr(env, a[5], napi_uint16_array, 0, &vc, "v cache")) return NULL;
+  const napi_typedarray_type cacheType = kvType == CG_KV_Q8_0 ? napi_uint8_array : napi_uint16_array;
+  if (!get_arr(env, a[4], cacheType, 0, &kc, "k cache")) return NULL;
+  if (!get_arr(env, a[5], cacheType, 0, &vc, "v cache")) return NULL;
+  const size_t cacheBytes = (size_t)cap * ng * cg_kv_group_bytes(kvType, hd);
   const size_t rowsEnd = (size_t)rowStart + nTok;
   if (!need(env, &q, rowsEnd * nh * hd * 4, "q") || !need(env, &out, rowsEnd * nh * hd * 4, "out") ||
       !need(env, &k, rowsEnd * ng * hd * 4, "k") || !need(env, &v, rowsEnd * ng * hd * 4, "v") ||
-      !need(env, &kc, (size_t)cap * ng * hd * 2, "k cache") || !need(env, &vc, (size_t)cap * ng * hd * 2, "v cache"))
+      !need(env, &kc, cacheBytes, "k cache") || !need(env, &vc, cacheBytes, "v cache"))
     return NULL;
   size_t bytes = 0;
   if (nTok > 0)
-    LOCKED(bytes = cg_attention(ctx->c, (const float *)q.data, (const float *)k.data, (const float *)v.data, (float *)out.data,
-                                (uint16_t *)kc.data, (uint16_t *)vc.data, rowStart, nTok, startPos, nh, ng, hd,
-                                (float)scale));
+    LOCKED(bytes = cg_attention_kv(ctx->c, (const float *)q.data, (const float *)k.data, (const float *)v.data, (float *)out.data,
+                                   kc.data, vc.data, kvType, rowStart, nTok, startPos, nh, ng, hd, (float)scale));
   if (bytes == (size_t)-1) FAIL("attention: out of memory");
   napi_value r;
   napi_create_double(env, (double)bytes, &r);
@@ -552,8 +557,11 @@ static napi_value js_layer_weights(napi_env env, napi_callback_info info) {
  * One GLM decoder layer for one sequence, in place on x[n, hidden].
  */
 static napi_value js_layer(napi_env env, napi_callback_info info) {
-  CTX_ARGS(8);
+  CTX_ARGS(9);
   if (argc < 8) FAIL("layer: expected 9 arguments");
+  /* Optional last argument: the cache's element type, as for attention. */
+  int32_t kvType = 0;
+  if (argc >= 9 && (!get_i32(env, a[8], &kvType) || (kvType != CG_KV_F16 && kvType != CG_KV_Q8_0))) FAIL("layer: bad KV type");
   bool tagged = false;
   void *hp = NULL;
   if (napi_check_object_type_tag(env, a[0], &LAYER_TAG, &tagged) != napi_ok || !tagged || napi_get_value_external(env, a[0], &hp) != napi_ok) {
@@ -568,17 +576,19 @@ static napi_value js_layer(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "chatglm native: KV cache capacity exceeded");
     return NULL;
   }
-  const size_t kvDim = (size_t)h->L.nGroups * h->L.headDim;
+  if (kvType == CG_KV_Q8_0 && h->L.headDim % 32 != 0) FAIL("layer: a q8_0 KV cache needs a head size that is a multiple of 32");
+  const size_t kvRow = (size_t)h->L.nGroups * cg_kv_group_bytes(kvType, h->L.headDim);
+  const napi_typedarray_type cacheType = kvType == CG_KV_Q8_0 ? napi_uint8_array : napi_uint16_array;
   arr_t x, kc, vc, pos;
   if (!get_arr(env, a[1], napi_float32_array, 0, &x, "x")) return NULL;
-  if (!get_arr(env, a[3], napi_uint16_array, 0, &kc, "k cache")) return NULL;
-  if (!get_arr(env, a[4], napi_uint16_array, 0, &vc, "v cache")) return NULL;
+  if (!get_arr(env, a[3], cacheType, 0, &kc, "k cache")) return NULL;
+  if (!get_arr(env, a[4], cacheType, 0, &vc, "v cache")) return NULL;
   if (!get_arr(env, a[7], napi_float32_array, 0, &pos, "positions")) return NULL;
   if (!need(env, &x, (size_t)n * h->hidden * 4, "x") || !need(env, &pos, (size_t)n * 4, "positions") ||
-      !need(env, &kc, (size_t)cap * kvDim * 2, "k cache") || !need(env, &vc, (size_t)cap * kvDim * 2, "v cache"))
+      !need(env, &kc, (size_t)cap * kvRow, "k cache") || !need(env, &vc, (size_t)cap * kvRow, "v cache"))
     return NULL;
   size_t bytes;
-  LOCKED(bytes = cg_layer(ctx->c, (float *)x.data, n, &h->L, (uint16_t *)kc.data, (uint16_t *)vc.data, startPos, (const float *)pos.data));
+  LOCKED(bytes = cg_layer_kv(ctx->c, (float *)x.data, n, &h->L, kc.data, vc.data, kvType, startPos, (const float *)pos.data));
   if (bytes == (size_t)-1) FAIL("layer: out of memory");
   napi_value r;
   napi_create_double(env, (double)bytes, &r);

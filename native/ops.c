@@ -721,11 +721,38 @@ int cg_rope(cg_ctx *c, float *x, int n, int nHeads, int headDim, int rotaryDim, 
 #define ATT_TILE 64
 #define ATT_MAX_ROWS 256
 
+/* q8_0 KV rows (ggml's block_q8_0: f16 scale d = max|x|/127, x ~ d*q); n is a multiple of 32.
+ * Scalar: a row is quantized once when it enters the cache and read once per K/V tile. */
+static void kv_f32_to_q8(const float *x, uint8_t *dst, int n) {
+  block_q8_0 *y = (block_q8_0 *)dst;
+  for (int b = 0; b < n / 32; b++) {
+    float amax = 0.0f;
+    for (int i = 0; i < 32; i++) {
+      const float a = fabsf(x[b * 32 + i]);
+      if (a > amax) amax = a;
+    }
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = cg_f32_to_f16(d);
+    for (int i = 0; i < 32; i++) y[b].qs[i] = (int8_t)roundf(x[b * 32 + i] * id);
+  }
+}
+
+static void kv_q8_to_f32(const uint8_t *src, float *x, int n) {
+  const block_q8_0 *y = (const block_q8_0 *)src;
+  for (int b = 0; b < n / 32; b++) {
+    const float d = cg_f16_to_f32(y[b].d);
+    for (int i = 0; i < 32; i++) x[b * 32 + i] = d * (float)y[b].qs[i];
+  }
+}
+
 typedef struct {
   const kernels_t *K;
   const float *q;
   float *out;
-  const uint16_t *kc, *vc;
+  const uint8_t *kc, *vc;
+  int kvType;          /* CG_KV_F16 or CG_KV_Q8_0 */
+  size_t pstride, goff; /* bytes per cache position, bytes from one group to the next */
   int rowStart, nTokens, startPos, nHeads, nGroups, headDim, hpg, qb, nqb;
   float scale;
   int units;
@@ -760,15 +787,21 @@ static void att_task(void *c, int u, int tid) {
       L[r] = 0.0f;
     }
     memset(acc, 0, sizeof(float) * (size_t)nrows * hd);
-    const size_t pstride = (size_t)A->nGroups * hd; /* cache layout [position][group][headDim] */
-    const uint16_t *kg = A->kc + (size_t)g * hd;
-    const uint16_t *vg = A->vc + (size_t)g * hd;
+    const size_t pstride = A->pstride; /* cache layout [position][group][headDim] */
+    const uint8_t *kg = A->kc + (size_t)g * A->goff;
+    const uint8_t *vg = A->vc + (size_t)g * A->goff;
     for (int j0 = 0; j0 <= maxPos; j0 += ATT_TILE) {
       const int jn = maxPos + 1 - j0 < ATT_TILE ? maxPos + 1 - j0 : ATT_TILE;
       /* One conversion of the K/V tile serves every query head of the group. */
       for (int j = 0; j < jn; j++) {
-        K->f16_to_f32(kg + (size_t)(j0 + j) * pstride, Kt + (size_t)j * hd, hd);
-        K->f16_to_f32(vg + (size_t)(j0 + j) * pstride, Vt + (size_t)j * hd, hd);
+        const uint8_t *kp = kg + (size_t)(j0 + j) * pstride, *vp = vg + (size_t)(j0 + j) * pstride;
+        if (A->kvType == CG_KV_Q8_0) {
+          kv_q8_to_f32(kp, Kt + (size_t)j * hd, hd);
+          kv_q8_to_f32(vp, Vt + (size_t)j * hd, hd);
+        } else {
+          K->f16_to_f32((const uint16_t *)kp, Kt + (size_t)j * hd, hd);
+          K->f16_to_f32((const uint16_t *)vp, Vt + (size_t)j * hd, hd);
+        }
       }
       for (int r = 0; r < nrows; r++) {
         const int t = t0 + r / hpg;
@@ -795,13 +828,32 @@ static void att_task(void *c, int u, int tid) {
 size_t cg_attention(cg_ctx *c, const float *q, const float *k, const float *v, float *out, uint16_t *kc, uint16_t *vc,
                     int rowStart, int nTokens, int startPos, int nHeads, int nGroups, int headDim,
                     float scale) {
+  return cg_attention_kv(c, q, k, v, out, kc, vc, CG_KV_F16, rowStart, nTokens, startPos, nHeads, nGroups, headDim, scale);
+}
+
+size_t cg_kv_group_bytes(int kvType, int headDim) {
+  return kvType == CG_KV_Q8_0 ? (size_t)(headDim / 32) * sizeof(block_q8_0) : (size_t)headDim * 2;
+}
+
+size_t cg_attention_kv(cg_ctx *c, const float *q, const float *k, const float *v, float *out, void *kcv, void *vcv, int kvType,
+                       int rowStart, int nTokens, int startPos, int nHeads, int nGroups, int headDim, float scale) {
   const int kvw = nGroups * headDim;
+  uint8_t *kc = (uint8_t *)kcv, *vc = (uint8_t *)vcv;
+  const size_t goff = cg_kv_group_bytes(kvType, headDim);
+  const size_t pstride = goff * (size_t)nGroups;
   for (int t = 0; t < nTokens; t++) {
     const float *kr = k + (size_t)(rowStart + t) * kvw;
     const float *vr = v + (size_t)(rowStart + t) * kvw;
     for (int g = 0; g < nGroups; g++) {
-      c->k->f32_to_f16(kr + (size_t)g * headDim, kc + ((size_t)(startPos + t) * nGroups + g) * headDim, headDim);
-      c->k->f32_to_f16(vr + (size_t)g * headDim, vc + ((size_t)(startPos + t) * nGroups + g) * headDim, headDim);
+      uint8_t *kd = kc + (size_t)(startPos + t) * pstride + (size_t)g * goff;
+      uint8_t *vd = vc + (size_t)(startPos + t) * pstride + (size_t)g * goff;
+      if (kvType == CG_KV_Q8_0) {
+        kv_f32_to_q8(kr + (size_t)g * headDim, kd, headDim);
+        kv_f32_to_q8(vr + (size_t)g * headDim, vd, headDim);
+      } else {
+        c->k->f32_to_f16(kr + (size_t)g * headDim, (uint16_t *)kd, headDim);
+        c->k->f32_to_f16(vr + (size_t)g * headDim, (uint16_t *)vd, headDim);
+      }
     }
   }
   att_ctx A;
@@ -811,6 +863,9 @@ size_t cg_attention(cg_ctx *c, const float *q, const float *k, const float *v, f
   A.out = out;
   A.kc = kc;
   A.vc = vc;
+  A.kvType = kvType;
+  A.pstride = pstride;
+  A.goff = goff;
   A.rowStart = rowStart;
   A.nTokens = nTokens;
   A.startPos = startPos;
@@ -850,6 +905,11 @@ size_t cg_attention(cg_ctx *c, const float *q, const float *k, const float *v, f
 
 size_t cg_layer(cg_ctx *c, float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16_t *vc, int startPos,
                 const float *positions) {
+  return cg_layer_kv(c, x, n, L, kc, vc, CG_KV_F16, startPos, positions);
+}
+
+size_t cg_layer_kv(cg_ctx *c, float *x, int n, const cg_layer_weights *L, void *kc, void *vc, int kvType, int startPos,
+                   const float *positions) {
   const int H = L->qkv.cols;
   const int nHeads = L->nHeads, nGroups = L->nGroups, headDim = L->headDim, rotaryDim = L->rotaryDim, ffn = L->ffn;
   const double ropeBase = L->ropeBase;
@@ -889,7 +949,7 @@ size_t cg_layer(cg_ctx *c, float *x, int n, const cg_layer_weights *L, uint16_t 
   if (!cg_rope(c, q, n, nHeads, headDim, rotaryDim, positions, ropeBase) ||
       !cg_rope(c, k, n, nGroups, headDim, rotaryDim, positions, ropeBase))
     return (size_t)-1;
-  const size_t att_bytes = cg_attention(c, q, k, v, att, kc, vc, 0, n, startPos, nHeads, nGroups, headDim, scale);
+  const size_t att_bytes = cg_attention_kv(c, q, k, v, att, kc, vc, kvType, 0, n, startPos, nHeads, nGroups, headDim, scale);
   if (att_bytes == (size_t)-1) return att_bytes;
   if (!cg_matmul(c, L->dense.type, L->dense.rows, L->dense.cols, L->dense.w, att, n, xb, NULL)) return (size_t)-1;
   cg_add(c, x, xb, (size_t)n * H);

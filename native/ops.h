@@ -44,6 +44,15 @@ void cg_add(cg_ctx *c, float *a, const float *b, size_t len);
 size_t cg_attention(cg_ctx *c, const float *q, const float *k, const float *v, float *out, uint16_t *kc, uint16_t *vc,
                     int rowStart, int nTokens, int startPos, int nHeads, int nGroups, int headDim,
                     float scale);
+/* KV cache element types: f16, or ggml q8_0 blocks along headDim (headDim a multiple of 32). */
+#define CG_KV_F16 0
+#define CG_KV_Q8_0 1
+/* Bytes of one group's headDim values in the cache. */
+size_t cg_kv_group_bytes(int kvType, int headDim);
+/* cg_attention with the cache's element type chosen by kvType (kc/vc: [position][group] rows of
+ * cg_kv_group_bytes each). */
+size_t cg_attention_kv(cg_ctx *c, const float *q, const float *k, const float *v, float *out, void *kc, void *vc, int kvType,
+                       int rowStart, int nTokens, int startPos, int nHeads, int nGroups, int headDim, float scale);
 typedef struct {
   int type, rows, cols;
   const uint8_t *w;
@@ -63,6 +72,10 @@ typedef struct {
  * (size_t)-1 when its buffers cannot be allocated. */
 size_t cg_layer(cg_ctx *c, float *x, int n, const cg_layer_weights *L, uint16_t *kc, uint16_t *vc, int startPos,
                 const float *positions);
+
+/* cg_layer with the cache's element type chosen by kvType (see cg_attention_kv). */
+size_t cg_layer_kv(cg_ctx *c, float *x, int n, const cg_layer_weights *L, void *kc, void *vc, int kvType, int startPos,
+                   const float *positions);
 
 /* Best-of-iters read bandwidth in GB/s over a buffer of `bytes`, all threads. */
 double cg_membw(cg_ctx *c, size_t bytes, int iters);

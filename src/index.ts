@@ -26,6 +26,7 @@ export { generate, generateAll } from './generate/generator.js';
 export type { GenerateOptions, GenerationStep } from './generate/generator.js';
 export type { GenerationResult, GenerationUsage, FinishReason as GenerationFinishReason } from './generate/types.js';
 export { CachedSequence } from './generate/sequence.js';
+export { loadPromptCache, modelIdentity, savePromptCache, type PromptCacheLoad } from './generate/prompt-cache.js';
 // Model, loading and backends.
 export { openModel, openCheckpoint } from './model/open.js';
 export type { OpenModelOptions, OpenedModel, CheckpointHandle, QuantizeType } from './model/open.js';

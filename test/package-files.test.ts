@@ -21,7 +21,7 @@ test('npm pack lists only the product', async (t) => {
     return;
   }
   const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
-  const allowed = [/^package\.json$/, /^README\.md$/, /^BENCHMARKS\.md$/, /^bin\/chatglm\.js$/, /^binding\.gyp$/, /^scripts\/build-native\.mjs$/, /^native\/[^/]+\.(c|h|inc)$/, /^models\/chatglm3-demo\/[^/]+$/, /^src\/agent\/interpreter\/runner\.py$/, /^examples\/[^/]+\.mjs$/, /^dist\/src\/.+\.(js|d\.ts)$/];
+  const allowed = [/^package\.json$/, /^README\.md$/, /^BENCHMARKS\.md$/, /^bin\/chatglm\.js$/, /^binding\.gyp$/, /^scripts\/build-native\.mjs$/, /^native\/[^/]+\.(c|h|inc)$/, /^models\/chatglm3-demo\/[^/]+$/, /^src\/agent\/interpreter\/runner\.py$/, /^examples\/[^/]+\.mjs$/, /^dist\/src\/.+\.(js|d\.ts)$/, /^dist\/src\/web\/(index\.html|app\.css)$/];
   const stray = files.filter((f) => !allowed.some((re) => re.test(f)));
   assert.deepEqual(stray, []);
   for (const needed of [

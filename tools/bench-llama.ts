@@ -3,30 +3,14 @@
  * the bench into .bench/, never a dependency of this package) on a GGUF file with exactly the
  * definitions `chatglm bench` uses, and prints one JSON line.
  *
- * usage: node dist/tools/bench-llama.js NODE_LLAMA_CPP_DIR MODEL.gguf PROMPT_TOKENS GEN_TOKENS THREADS RUNS
+ * usage: node dist/tools/bench-llama.js NODE_LLAMA_CPP_DIR MODEL.gguf PROMPT_TOKENS GEN_TOKENS THREADS RUNS [FLASH on|off] [BATCH]
+ * One untimed warm-up run comes first; FLASH turns llama.cpp's flash attention on or off (default
+ * off), BATCH is its batch size (default 512).
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { NodeLlamaCpp } from './node-llama-cpp-types.js';
 
-// The few parts of node-llama-cpp's API used here (its types are not a dependency of this package).
-interface Sequence {
-  evaluate(tokens: number[], options?: { temperature?: number }): AsyncGenerator<number, void, void>;
-  clearHistory(): Promise<void>;
-}
-interface Context {
-  getSequence(): Sequence;
-  dispose(): Promise<void>;
-}
-interface Model {
-  createContext(o: { contextSize: number; batchSize: number; threads: number; sequences: number }): Promise<Context>;
-  dispose(): Promise<void>;
-}
-interface Llama {
-  loadModel(o: { modelPath: string; gpuLayers: number }): Promise<Model>;
-}
-interface NodeLlamaCpp {
-  getLlama(o: Record<string, unknown>): Promise<Llama>;
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -35,17 +19,19 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const [dir, modelPath, p, g, th, rn] = process.argv.slice(2);
+  const [dir, modelPath, p, g, th, rn, fl, bs] = process.argv.slice(2);
   if (dir === undefined || modelPath === undefined) throw new Error('usage: bench-llama NODE_LLAMA_CPP_DIR MODEL PROMPT GEN THREADS RUNS');
   const promptTokens = Number(p ?? 128);
   const genTokens = Number(g ?? 64);
   const threads = Number(th ?? 2);
   const runs = Number(rn ?? 3);
+  const flashAttention = fl === 'on';
+  const batchSize = Number(bs ?? 512);
   const entry = path.join(dir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
   const nlc = (await import(pathToFileURL(entry).href)) as NodeLlamaCpp;
   const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error', maxThreads: threads, progressLogs: false });
   const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-  const context = await model.createContext({ contextSize: 1024, batchSize: 512, threads, sequences: 1 });
+  const context = await model.createContext({ contextSize: 1024, batchSize, threads, sequences: 1, flashAttention });
   const seq = context.getSequence();
   let seed = 12345;
   // The same pseudo-random prompt as `chatglm bench`.
@@ -56,7 +42,7 @@ async function main(): Promise<void> {
   const prefill: number[] = [];
   const decode: number[] = [];
   const ttft: number[] = [];
-  for (let r = 0; r < runs; r++) {
+  for (let r = -1; r < runs; r++) {
     await seq.clearHistory();
     const t0 = performance.now();
     let t1 = 0;
@@ -67,6 +53,7 @@ async function main(): Promise<void> {
       if (n > genTokens) break;
     }
     const t2 = performance.now();
+    if (r < 0) continue;
     prefill.push(promptTokens / ((t1 - t0) / 1000));
     ttft.push(t1 - t0);
     decode.push((n - 1) / ((t2 - t1) / 1000));
@@ -79,6 +66,7 @@ async function main(): Promise<void> {
       decode_tok_s: Number(median(decode).toFixed(2)),
       ttft_ms: Number(median(ttft).toFixed(1)),
       peak_rss_mb: Number((process.resourceUsage().maxRSS / 1024).toFixed(1)),
+      runs: { prefill_tok_s: prefill.map((x) => Number(x.toFixed(2))), decode_tok_s: decode.map((x) => Number(x.toFixed(2))), ttft_ms: ttft.map((x) => Number(x.toFixed(1))) },
     })}\n`,
   );
 }

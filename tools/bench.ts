@@ -9,7 +9,12 @@
  * memory read bandwidth measured in the same run, and the ratios. Not a test.
  *
  * Options: --shapes 1.7b,6b  --types q4_0,q8_0  --threads N  --prompt-tokens 128  --gen-tokens 64
- *          --runs 3  --no-llama  --llama-threads N[,M]  --json FILE
+ *          --runs 3  --no-llama  --llama-threads N[,M]  --llama-flash off,on  --llama-batch 512[,2048]
+ *          --json FILE
+ * Each engine does one untimed warm-up run in its process before the timed ones; every row shows
+ * the median and the min-max of its runs, and the 1-minute load average when the row started.
+ * llama.cpp runs at every combination of --llama-threads, --llama-flash (flash attention) and
+ * --llama-batch, so the comparison is with its best settings.
  * llama.cpp runs with the same thread count by default; --threads and --llama-threads take comma
  * lists (on a shared machine llama.cpp's spin barriers make it much faster with fewer threads), and
  * the ratios compare each engine's best run, so sharing the machine cannot flatter either.
@@ -30,6 +35,8 @@ interface Figures {
   decode_tok_s: number;
   ttft_ms: number;
   peak_rss_mb: number;
+  /** Each timed run (min and max come from these). */
+  runs?: { prefill_tok_s: number[]; decode_tok_s: number[]; ttft_ms: number[] };
 }
 
 function arg(name: string, fallback: string): string {
@@ -77,6 +84,8 @@ async function main(): Promise<void> {
   const runs = arg('runs', '3');
   const withLlama = !process.argv.includes('--no-llama');
   const llamaThreads = arg('llama-threads', String(threads)).split(',').map(Number);
+  const llamaFlash = arg('llama-flash', 'off,on').split(',');
+  const llamaBatch = arg('llama-batch', '512').split(',');
   const modelsDir = path.join(root, '.bench', 'models');
 
   const load = loadAddon();
@@ -95,19 +104,23 @@ async function main(): Promise<void> {
       const file = await writeSyntheticModel(modelsDir, shape, type, (s) => process.stderr.write(`${s}\n`));
       const fileGB = statSync(file).size / 1e9;
       const weightGB = decodeWeightBytes(SHAPES[shape]!, type) / 1e9;
-      const oursRuns: Array<Figures & { threads: number; load: number }> = [];
+      const oursRuns: Array<Figures & { threads: number; load: number; settings?: string }> = [];
       for (const ot of ourThreads) {
         const common = ['--prompt-tokens', promptTokens, '--gen-tokens', genTokens, '--threads', String(ot), '--runs', runs];
         const load = os.loadavg()[0];
         const f = run(process.execPath, [path.join(root, 'bin', 'chatglm.js'), 'bench', '--model', file, '--backend', 'native', '--json', ...common], 'chatglm bench');
         if (f !== undefined) oursRuns.push({ ...f, threads: ot, load: Number(load.toFixed(2)) });
       }
-      const llamaRuns: Array<Figures & { threads: number; load: number }> = [];
+      const llamaRuns: Array<Figures & { threads: number; load: number; settings?: string }> = [];
       if (llamaDir !== undefined) {
         for (const lt of llamaThreads) {
-          const load = os.loadavg()[0];
-          const f = run(process.execPath, [path.join(root, 'dist', 'tools', 'bench-llama.js'), llamaDir, file, promptTokens, genTokens, String(lt), runs], 'llama.cpp');
-          if (f !== undefined) llamaRuns.push({ ...f, threads: lt, load: Number(load.toFixed(2)) });
+          for (const fa of llamaFlash) {
+            for (const batch of llamaBatch) {
+              const load = os.loadavg()[0];
+              const f = run(process.execPath, [path.join(root, 'dist', 'tools', 'bench-llama.js'), llamaDir, file, promptTokens, genTokens, String(lt), runs, fa, batch], 'llama.cpp');
+              if (f !== undefined) llamaRuns.push({ ...f, threads: lt, load: Number(load.toFixed(2)), settings: `fa ${fa}, batch ${batch}` });
+            }
+          }
         }
       }
       const ourDecode = oursRuns.length > 0 ? Math.max(...oursRuns.map((f) => f.decode_tok_s)) : undefined;
@@ -146,10 +159,14 @@ async function main(): Promise<void> {
   const lines = [
     `memory read bandwidth: ${bandwidth.toFixed(1)} GB/s (${threads} threads); kernels: ${info.isa}`,
     '',
+    `median of ${runs} runs after a warm-up run (min-max in brackets); load avg = 1-minute load average when the row started`,
+    '',
     '| model | file | engine (threads) | load avg | prefill tok/s | decode tok/s | TTFT ms | peak RSS MiB | decode GB/s (% of bw) |',
     '|---|---|---|---|---|---|---|---|---|',
   ];
-  type F = Figures & { threads: number; load: number };
+  type F = Figures & { threads: number; load: number; settings?: string };
+  const spread = (median: number, xs: number[] | undefined, d: number): string =>
+    xs !== undefined && xs.length > 1 ? `${fmt(median, d)} (${fmt(Math.min(...xs), d)}-${fmt(Math.max(...xs), d)})` : fmt(median, d);
   for (const r of rows as Array<{ model: string; file_gb: number; weights_gb: number; ours: F[]; llama: F[]; decode_ratio?: number; prefill_ratio?: number }>) {
     const entries: Array<[string, F]> = [];
     for (const f of r.ours) entries.push(['chatglm.ts', f]);
@@ -157,7 +174,7 @@ async function main(): Promise<void> {
     for (const [name, f] of entries) {
       const gbs = f.decode_tok_s * r.weights_gb;
       lines.push(
-        `| ${r.model} | ${fmt(r.file_gb, 2)} GB | ${name} (${f.threads}) | ${fmt(f.load, 1)} | ${fmt(f.prefill_tok_s)} | ${fmt(f.decode_tok_s, 2)} | ${fmt(f.ttft_ms, 0)} | ${fmt(f.peak_rss_mb, 0)} | ${fmt(gbs)} (${fmt((gbs / bandwidth) * 100, 0)}%) |`,
+        `| ${r.model} | ${fmt(r.file_gb, 2)} GB | ${name} (${f.threads}${f.settings !== undefined ? `, ${f.settings}` : ''}) | ${fmt(f.load, 1)} | ${spread(f.prefill_tok_s, f.runs?.prefill_tok_s, 1)} | ${spread(f.decode_tok_s, f.runs?.decode_tok_s, 2)} | ${fmt(f.ttft_ms, 0)} | ${fmt(f.peak_rss_mb, 0)} | ${fmt(gbs)} (${fmt((gbs / bandwidth) * 100, 0)}%) |`,
       );
     }
     if (r.decode_ratio !== undefined) lines.push(`| ${r.model} | | best vs best | | ${fmt(r.prefill_ratio ?? NaN, 2)}x | ${fmt(r.decode_ratio, 2)}x | | | |`);

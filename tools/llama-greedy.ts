@@ -8,24 +8,8 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { NodeLlamaCpp } from './node-llama-cpp-types.js';
 
-interface Sequence {
-  evaluate(tokens: number[], options?: { temperature?: number; yieldEogToken?: boolean }): AsyncGenerator<number, void, void>;
-}
-interface Context {
-  getSequence(): Sequence;
-  dispose(): Promise<void>;
-}
-interface Model {
-  createContext(o: { contextSize: number; batchSize: number; threads: number; sequences: number }): Promise<Context>;
-  dispose(): Promise<void>;
-}
-interface Llama {
-  loadModel(o: { modelPath: string; gpuLayers: number }): Promise<Model>;
-}
-interface NodeLlamaCpp {
-  getLlama(o: Record<string, unknown>): Promise<Llama>;
-}
 
 async function main(): Promise<void> {
   const [dir, modelPath, promptJson, stepsArg] = process.argv.slice(2);

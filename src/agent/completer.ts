@@ -85,7 +85,7 @@ export function localCompleter(model: ChatModel): ChatCompleter {
  * tool call whose `arguments` is the raw text; for the in-process model it goes back as the
  * native assistant message it was, so the prompt replays what the model wrote.
  */
-function nativeInvalidCalls(m: ChatCompletionMessageParam): ChatCompletionMessageParam[] {
+export function nativeInvalidCalls(m: ChatCompletionMessageParam): ChatCompletionMessageParam[] {
   if (m.role !== 'assistant' || m.tool_calls === undefined || m.tool_calls.every((c) => isJsonObjectText(c.function.arguments))) return [m];
   const out: ChatCompletionMessageParam[] = [];
   const text = typeof m.content === 'string' ? m.content : '';

@@ -13,6 +13,7 @@ import type { CausalLM, GenerationResult } from '../generate/types.js';
 import { forcedCallPieces, planToolChoice, toolNamesOf } from '../chat/tool-choice.js';
 import { buildRequestConstraint, type ConstraintRequest } from '../api-constraints.js';
 import type { ConstraintFactory } from '../generate/logits-constraint.js';
+import type { CachedSequence } from '../generate/sequence.js';
 import { GrammarEngine } from '../grammar/engine.js';
 import { replyOptionsOf } from './reply-options.js';
 import { completionOf, type CallTextStore } from './reply-message.js';
@@ -48,7 +49,7 @@ export class ChatModel {
   readonly name: string;
   private readonly backend: Backend | undefined;
   /** Reused by successive calls, so a conversation that grows by a turn prefills only that turn. */
-  private readonly session: ChatSession;
+  private session: ChatSession;
   private sessionBusy = false;
   /** The exact text of tool calls this model produced, by call id, to replay them verbatim. */
   private readonly callText: CallTextStore = new Map();
@@ -64,6 +65,14 @@ export class ChatModel {
     this.name = parts.name;
     this.backend = parts.backend;
     this.session = new ChatSession(this.engine());
+  }
+
+  /**
+   * Makes `sequence` the KV cache of the conversation createChatCompletion reuses (one restored
+   * from a prompt cache file, say). Call it before the first completion.
+   */
+  useSequence(sequence: CachedSequence): void {
+    this.session = new ChatSession(this.engine(), sequence);
   }
 
   /** A conversation with its own KV cache (the CLI's interactive chat uses one). */

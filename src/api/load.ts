@@ -5,6 +5,7 @@ import { ChatGLMError } from '../errors.js';
 import { hubModelName, resolveModelRef } from '../hub/cache.js';
 import type { Backend } from '../backend/types.js';
 import type { BackendName } from '../backend/select.js';
+import type { KVType } from '../backend/kv-type.js';
 import { openModel, type QuantizeType } from '../model/open.js';
 import { checkModelPath } from '../model/check-path.js';
 import type { LoadProgress } from '../model/load.js';
@@ -30,6 +31,8 @@ export interface LoadChatModelOptions {
   contextLength?: number;
   /** Threads of the native backend (default: all cores). */
   threads?: number;
+  /** Element type of the KV caches: 'f16' (default) or 'q8_0' (about half the memory). */
+  kvType?: KVType;
 }
 
 /** models/chatglm3-demo inside this package: the tiny demonstration model used when no model is given. */
@@ -77,6 +80,7 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
     ...(options.family !== undefined ? { family: options.family } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.kvType !== undefined ? { kvType: options.kvType } : {}),
   });
   const disposeOwned = (): void => {
     if (typeof options.backend !== 'object') opened.backend.dispose?.();

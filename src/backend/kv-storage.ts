@@ -7,7 +7,7 @@
 import { ChatGLMError } from '../errors.js';
 import type { KVCache } from './types.js';
 
-type Storage = Float32Array | Uint16Array;
+type Storage = Float32Array | Uint16Array | Uint8Array;
 
 export abstract class GrowingKVCache<A extends Storage> implements KVCache {
   readonly layers: number;
@@ -51,7 +51,7 @@ export abstract class GrowingKVCache<A extends Storage> implements KVCache {
     if (n < this.length) this.length = Math.max(0, n);
   }
 
-  /** Elements per position (all groups of one layer). */
+  /** Elements per position (all groups of one layer); a subclass with blocked storage overrides it. */
   get rowSize(): number {
     return this.groups * this.headDim;
   }

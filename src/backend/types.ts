@@ -11,6 +11,7 @@
  *   (continuous batching): linear layers run over all their tokens together, attention runs
  *   per sequence on its own cache.
  */
+import type { KVType } from './kv-type.js';
 import type { WeightType } from '../numeric/dtype.js';
 
 export type { WeightType } from '../numeric/dtype.js';
@@ -107,7 +108,8 @@ export interface Backend {
   /** a += b, elementwise over the first `len` elements. */
   add(a: Float32Array, b: Float32Array, len: number): void;
 
-  createKVCache(layers: number, groups: number, headDim: number, capacity: number): KVCache;
+  /** `kvType` (default 'f16'): the cache's element type (../backend/kv-type.ts). */
+  createKVCache(layers: number, groups: number, headDim: number, capacity: number, kvType?: KVType): KVCache;
 
   /**
    * Appends k/v rows of every sequence to its cache for `params.layer`, then computes causal

@@ -3,6 +3,7 @@
  * longest common prefix with what is cached and only the rest runs through the model: for a chat,
  * the second turn prefills just the new user message instead of the whole history.
  */
+import { ChatGLMError } from '../errors.js';
 import type { KVCache } from '../backend/types.js';
 
 export class CachedSequence {
@@ -46,6 +47,17 @@ export class CachedSequence {
   /** Records ids that were just run through the model (and are now in the cache). */
   appended(ids: readonly number[]): void {
     for (const id of ids) this.cached.push(id);
+  }
+
+  /**
+   * Records that the cache, emptied to its base, now holds `ids` (its keys/values were written
+   * straight into the storage, e.g. restored from a prompt cache file).
+   */
+  adopt(ids: readonly number[]): void {
+    if (this.cached.length !== 0 || this.cache.length !== this.base + ids.length) {
+      throw new ChatGLMError('BAD_ARGUMENT', `CachedSequence.adopt: the cache holds ${this.cache.length - this.base} positions, not the ${ids.length} ids given`);
+    }
+    this.cached = [...ids];
   }
 
   /** Forgets everything (after an error left the cache in an unknown state, or on /reset). */

@@ -6,6 +6,7 @@
  * One `forward` step may carry several sequences (each with its own KV cache): the linear layers
  * run over all their rows together, attention runs per sequence on its own cache.
  */
+import { checkKVType, type KVType } from '../backend/kv-type.js';
 import { ChatGLMError } from '../errors.js';
 import type { AttentionSeq, Backend, DecoderLayerWeights, KVCache, Matrix } from '../backend/types.js';
 import { qkvSize, type GLMConfig } from './config.js';
@@ -37,6 +38,8 @@ export class GLMModel {
   readonly config: GLMConfig;
   readonly weights: GLMWeights;
   readonly backend: Backend;
+  /** Element type of the caches newCache makes: 'q8_0' halves their memory (checked against the head size here). */
+  private cacheType: KVType = 'f16';
 
   constructor(config: GLMConfig, weights: GLMWeights, backend: Backend) {
     if (weights.layers.length !== config.numLayers) {
@@ -56,12 +59,21 @@ export class GLMModel {
    * A fresh KV cache for one sequence; `capacity` counts tokens (default: the trained context).
    * With a P-Tuning prefix the cache starts holding the prefix's keys and values.
    */
+  get kvType(): KVType {
+    return this.cacheType;
+  }
+
+  set kvType(t: KVType) {
+    checkKVType(t, this.config.headDim);
+    this.cacheType = t;
+  }
+
   newCache(capacity: number = this.config.seqLength): KVCache {
     const c = this.config;
     if (!Number.isSafeInteger(capacity) || capacity <= 0) {
       throw new ChatGLMError('BAD_ARGUMENT', `cache capacity must be a positive integer, got ${capacity}`);
     }
-    const cache = this.backend.createKVCache(c.numLayers, c.numGroups, c.headDim, capacity + this.prefixLength);
+    const cache = this.backend.createKVCache(c.numLayers, c.numGroups, c.headDim, capacity + this.prefixLength, this.cacheType);
     if (this.weights.prefix !== undefined) this.loadPrefix(cache, this.weights.prefix);
     return cache;
   }

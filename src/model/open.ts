@@ -3,6 +3,7 @@
  * single or sharded) or a GGUF file. Validates the checkpoint against its config before loading
  * tensor by tensor into the chosen backend.
  */
+import { checkKVType, isKVType, type KVType } from '../backend/kv-type.js';
 import { ChatGLMError } from '../errors.js';
 import type { Backend } from '../backend/types.js';
 import { createBackend, type BackendName } from '../backend/select.js';
@@ -33,6 +34,8 @@ export interface OpenModelOptions {
   ropeScaling?: RopeScaling;
   /** Threads of the native backend created here (default: all cores); ignored with a backend instance. */
   threads?: number;
+  /** Element type of the model's KV caches (default 'f16'; 'q8_0' about halves their memory). */
+  kvType?: KVType;
 }
 
 /** A checkpoint opened but not loaded: what `info` shows, and what `openModel` loads. */
@@ -109,12 +112,19 @@ export async function openModel(modelPath: string, options: OpenModelOptions = {
     if (quantize !== undefined && quantize !== 'q8_0' && quantize !== 'q4_0') {
       throw new ChatGLMError('BAD_ARGUMENT', `cannot quantize to ${JSON.stringify(quantize)}; choose q8_0 or q4_0`);
     }
+    const kvType = options.kvType;
+    if (kvType !== undefined) {
+      if (!isKVType(kvType)) throw new ChatGLMError('BAD_ARGUMENT', `unknown KV cache type ${JSON.stringify(kvType)}; choose f16 or q8_0`);
+      checkKVType(kvType, handle.config.headDim);
+    }
     const weights = await loadWeights(handle.source, handle.config, backend, {
       ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
       ...(quantize !== undefined ? { quantizer: (src: Float32Array, rows: number, cols: number) => ({ type: quantize, bytes: quantizeRows(quantize, src, rows, cols) }) } : {}),
     });
     const { source: _source, ...rest } = handle;
-    return { ...rest, model: new GLMModel(handle.config, weights, backend), backend };
+    const model = new GLMModel(handle.config, weights, backend);
+    if (kvType !== undefined) model.kvType = kvType;
+    return { ...rest, model, backend };
   } finally {
     await handle.source.close();
   }

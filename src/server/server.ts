@@ -20,6 +20,9 @@ import { ServerMetrics } from './metrics.js';
 import { parseChatRequest, parseCompletionRequest } from './requests.js';
 import { SlotPool } from './slots.js';
 import { SseWriter } from './sse.js';
+import { InterpreterPool, parseAgentRequest, runAgentRoute, type AgentRouteOptions } from './agent-route.js';
+import { slotCompleter } from './slot-completer.js';
+import { isWebRoute, serveWebPage } from './web-page.js';
 
 export interface ServerOptions {
   /** The model, or a promise of it (the server answers /health with 503 until it resolves). */
@@ -42,6 +45,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Prompt tokens per batched step over all slots. Default 128. */
   prefillBudget?: number;
+  /** Server-side tools and code interpreter for /chatglm/agent (the page's Tools and Code tabs); absent = those routes answer 404. */
+  agent?: AgentRouteOptions;
 }
 
 interface Ready {
@@ -61,6 +66,7 @@ export class ChatGLMServer {
   private readonly inflight = new Set<AbortController>();
   private readonly options: ServerOptions;
   private idle: (() => void) | undefined;
+  private readonly interpreters: InterpreterPool | undefined;
 
   constructor(options: ServerOptions) {
     this.options = options;
@@ -70,6 +76,8 @@ export class ChatGLMServer {
       void this.handle(req, res);
     });
     this.http.keepAliveTimeout = 5000;
+    const agent = options.agent;
+    if (agent?.createInterpreter !== undefined) this.interpreters = new InterpreterPool(agent.createInterpreter, agent.interpreterIdleMs ?? 600_000, agent.maxInterpreters ?? 8);
     this.loading = Promise.resolve(options.model).then(
       (chat) => {
         const ctxSize = options.ctxSize ?? chat.contextLength;
@@ -133,6 +141,7 @@ export class ChatGLMServer {
     for (const c of this.inflight) c.abort();
     await this.settled(1000);
     this.ready?.pool.scheduler.close();
+    await this.interpreters?.closeAll();
     this.http.closeAllConnections();
     await closed;
   }
@@ -188,10 +197,12 @@ export class ChatGLMServer {
   private async route(req: IncomingMessage, res: ServerResponse, route: string): Promise<number> {
     const method = req.method ?? 'GET';
     if (method === 'OPTIONS' && this.options.cors !== undefined) {
-      res.writeHead(204, this.headers({ 'access-control-allow-methods': 'GET, POST, OPTIONS', 'access-control-allow-headers': 'authorization, content-type', 'access-control-max-age': '86400' }));
+      res.writeHead(204, this.headers({ 'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS', 'access-control-allow-headers': 'authorization, content-type', 'access-control-max-age': '86400' }));
       res.end();
       return 204;
     }
+    if (method === 'GET' && isWebRoute(route)) return serveWebPage(res, route, this.headers());
+    if (route.startsWith('/chatglm/')) return this.chatglmRoute(req, res, route, method);
     if (!ROUTES.has(route)) throw new HttpError(404, 'not_found_error', 'not_found', `no route ${method} ${route}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health, GET /metrics`);
     const wanted = route === '/v1/chat/completions' || route === '/v1/completions' ? 'POST' : 'GET';
     if (method !== wanted) throw new HttpError(405, 'invalid_request_error', 'method_not_allowed', `${route} takes ${wanted}, not ${method}`, {}, { allow: wanted });
@@ -251,6 +262,53 @@ export class ChatGLMServer {
       if (abort.signal.aborted && !this.draining) return 499; // the client left: nobody to answer
       const e = toHttpError(err);
       if (sse !== undefined && res.headersSent) {
+        sse.fail(e);
+        return e.status;
+      }
+      throw e;
+    } finally {
+      res.off('close', onClose);
+      this.inflight.delete(abort);
+      if (this.inflight.size === 0) this.idle?.();
+    }
+  }
+
+  /** GET /chatglm/tools, POST /chatglm/agent, DELETE /chatglm/conversations/ID (agent-route.ts). */
+  private async chatglmRoute(req: IncomingMessage, res: ServerResponse, route: string, method: string): Promise<number> {
+    const agent = this.options.agent;
+    if (agent === undefined) throw new HttpError(404, 'not_found_error', 'not_found', `no route ${method} ${route}: server-side tools are off; start the server with --tools-module, --builtin-tools or --interpreter`);
+    const conversation = /^\/chatglm\/conversations\/([A-Za-z0-9_-]{1,64})$/.exec(route);
+    const wanted = route === '/chatglm/tools' ? 'GET' : route === '/chatglm/agent' ? 'POST' : conversation !== null ? 'DELETE' : undefined;
+    if (wanted === undefined) throw new HttpError(404, 'not_found_error', 'not_found', `no route ${method} ${route}; see GET /chatglm/tools, POST /chatglm/agent, DELETE /chatglm/conversations/ID`);
+    if (method !== wanted) throw new HttpError(405, 'invalid_request_error', 'method_not_allowed', `${route} takes ${wanted}, not ${method}`, {}, { allow: wanted });
+    this.authorize(req);
+    if (this.draining) throw new HttpError(503, 'unavailable_error', 'shutting_down', 'the server is shutting down', {}, { 'retry-after': '5' });
+    if (route === '/chatglm/tools') {
+      this.json(res, 200, { tools: agent.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters })), interpreter: this.interpreters !== undefined });
+      return 200;
+    }
+    if (conversation !== null) {
+      const closed = (await this.interpreters?.close(conversation[1]!)) ?? false;
+      this.json(res, 200, { id: conversation[1], closed });
+      return 200;
+    }
+    const ready = this.ready;
+    if (ready === undefined) throw new HttpError(503, 'unavailable_error', 'loading', 'the model is still loading; retry shortly (GET /health says when it is ready)', {}, { 'retry-after': '1' });
+    const parsed = parseAgentRequest(await this.readJson(req));
+    const abort = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.on('close', onClose);
+    this.inflight.add(abort);
+    const sse = new SseWriter(res, this.headers());
+    try {
+      await runAgentRoute(agent, this.interpreters, parsed, { completer: slotCompleter(ready.chat, ready.pool, this.metrics), signal: abort.signal, sse });
+      return 200;
+    } catch (err) {
+      if (abort.signal.aborted && !this.draining) return 499;
+      const e = toHttpError(err);
+      if (res.headersSent) {
         sse.fail(e);
         return e.status;
       }

@@ -47,8 +47,8 @@ export interface NativeAddon {
     k: Float32Array,
     v: Float32Array,
     out: Float32Array,
-    kCache: Uint16Array,
-    vCache: Uint16Array,
+    kCache: Uint16Array | Uint8Array,
+    vCache: Uint16Array | Uint8Array,
     positions: number,
     rowStart: number,
     nTokens: number,
@@ -57,6 +57,8 @@ export interface NativeAddon {
     nGroups: number,
     headDim: number,
     scale: number,
+    /** 0: f16 caches in Uint16Arrays (default); 1: q8_0 caches in Uint8Arrays. */
+    kvType?: number,
   ): number;
   /** A decoder layer's weights (q4_0/q8_0 already repacked) and shape, checked once, for `layer`. */
   layerWeights(
@@ -82,7 +84,7 @@ export interface NativeAddon {
     ffn: number,
   ): NativeLayer;
   /** One GLM decoder layer for one sequence, in place on x (native/ops.c cg_layer); returns attention's scratch bytes. */
-  layer(ctx: NativeContext, layer: NativeLayer, x: Float32Array, n: number, kCache: Uint16Array, vCache: Uint16Array, positions: number, startPos: number, pos: Float32Array): number;
+  layer(ctx: NativeContext, layer: NativeLayer, x: Float32Array, n: number, kCache: Uint16Array | Uint8Array, vCache: Uint16Array | Uint8Array, positions: number, startPos: number, pos: Float32Array, kvType?: number): number;
   /** Read bandwidth of this machine in GB/s: all threads summing a buffer of `mib` MiB, best of `iters`. */
   membw(ctx: NativeContext, mib: number, iters: number): number;
 }

@@ -7,6 +7,7 @@
  * Each backend owns a native context (pool, kernel table, scratch), so two backends in one process,
  * e.g. two models in one server, keep their own thread counts and kernel choices.
  */
+import type { KVType } from '../kv-type.js';
 import { ChatGLMError } from '../../errors.js';
 import type { AttentionParams, AttentionSeq, Backend, DecoderLayerParams, DecoderLayerWeights, KVCache, Matrix, WeightType } from '../types.js';
 import { loadAddon, type NativeAddon, type NativeContext, type NativeInfo, type NativeLayer } from './addon.js';
@@ -154,8 +155,8 @@ export class NativeBackend implements Backend {
     callNative('add', () => this.addon.add(this.ctx, a, b, len));
   }
 
-  createKVCache(layers: number, groups: number, headDim: number, capacity: number): KVCache {
-    return new NativeKVCache(layers, groups, headDim, capacity);
+  createKVCache(layers: number, groups: number, headDim: number, capacity: number, kvType: KVType = 'f16'): KVCache {
+    return new NativeKVCache(layers, groups, headDim, capacity, kvType);
   }
 
   layer(x: Float32Array, w: DecoderLayerWeights, seq: AttentionSeq, positions: Float32Array, params: DecoderLayerParams): void {
@@ -195,7 +196,7 @@ export class NativeBackend implements Backend {
 
   private callLayer(x: Float32Array, w: DecoderLayerWeights, seq: AttentionSeq, cache: NativeKVCache, positions: Float32Array, params: DecoderLayerParams): number {
     const { layer } = params;
-    return this.addon.layer(this.ctx, this.layerHandle(w, params), x, seq.nTokens, cache.keysOf(layer), cache.valuesOf(layer), cache.allocatedPositions, seq.startPos, positions);
+    return this.addon.layer(this.ctx, this.layerHandle(w, params), x, seq.nTokens, cache.keysOf(layer), cache.valuesOf(layer), cache.allocatedPositions, seq.startPos, positions, cache.kvType === 'q8_0' ? 1 : 0);
   }
 
   /** The C-side handle of a layer's weights, made on first use; the same weights with other parameters get a new one. */
@@ -267,6 +268,7 @@ export class NativeBackend implements Backend {
         nGroups,
         headDim,
         scale,
+        cache.kvType === 'q8_0' ? 1 : 0,
       ));
       scratch = Math.max(scratch, bytes);
     }

@@ -7,6 +7,7 @@
  */
 import { ChatGLMError } from '../../errors.js';
 import type { AttentionParams, AttentionSeq } from '../types.js';
+import { roundTripQ8 } from '../kv-type.js';
 import { ReferenceKVCache } from './kv-cache.js';
 
 export const KEY_TILE = 64;
@@ -45,6 +46,14 @@ export function flashAttention(
     // Append this step's keys/values (already rotated) at their cache slots.
     K.set(k.subarray(seq.rowStart * kvRow, (seq.rowStart + seq.nTokens) * kvRow), seq.startPos * kvRow);
     V.set(v.subarray(seq.rowStart * kvRow, (seq.rowStart + seq.nTokens) * kvRow), seq.startPos * kvRow);
+    if (cache.kvType === 'q8_0') {
+      for (let t = seq.startPos; t < end; t++) {
+        for (let g = 0; g < nGroups; g++) {
+          roundTripQ8(K, t * kvRow + g * headDim, headDim);
+          roundTripQ8(V, t * kvRow + g * headDim, headDim);
+        }
+      }
+    }
 
     for (let i = 0; i < seq.nTokens; i++) {
       const row = seq.rowStart + i;

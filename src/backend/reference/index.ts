@@ -3,6 +3,7 @@
  * Backend doc comments, with float64 accumulation (JavaScript numbers). It is the oracle the fast
  * backend is tested against, so clarity wins over speed everywhere here.
  */
+import type { KVType } from '../kv-type.js';
 import { ChatGLMError } from '../../errors.js';
 import type { AttentionParams, AttentionSeq, Backend, KVCache, Matrix, WeightType } from '../types.js';
 import { flashAttention } from './attention.js';
@@ -114,8 +115,8 @@ export class ReferenceBackend implements Backend {
     for (let i = 0; i < len; i++) a[i] = a[i]! + b[i]!;
   }
 
-  createKVCache(layers: number, groups: number, headDim: number, capacity: number): KVCache {
-    return new ReferenceKVCache(layers, groups, headDim, capacity);
+  createKVCache(layers: number, groups: number, headDim: number, capacity: number, kvType: KVType = 'f16'): KVCache {
+    return new ReferenceKVCache(layers, groups, headDim, capacity, kvType);
   }
 
   attention(

@@ -15,12 +15,13 @@ import { remoteCompleter } from '../../agent/remote.js';
 import type { CodeInterpreterLike } from '../../agent/interpreter-types.js';
 import { planToolChoice, type ChatCompletionToolChoice } from '../../chat/tool-choice.js';
 import { resolveModelPath } from '../default-model.js';
+import { addPromptCacheOption, CliPromptCache, type PromptCacheCliOption } from '../prompt-cache-cli.js';
 import { toolResultLine, toolsFromCli, type ToolCliOptions } from '../agent-tools.js';
 import { addInterpreterOptions, interpreterFromCli, type InterpreterCliOptions } from '../interpreter-cli.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
 
-export interface AgentCliOptions extends ModelCliOptions, SamplingCliOptions, ToolCliOptions {
+export interface AgentCliOptions extends ModelCliOptions, SamplingCliOptions, ToolCliOptions, PromptCacheCliOption {
   messages?: string;
   prompt?: string;
   maxRounds?: string;
@@ -45,6 +46,7 @@ export function register(program: Command): void {
   const cmd = program.command('agent').description('run tools for the model until it answers: one conversation from --messages FILE.json or --prompt TEXT');
   addModelOptions(cmd);
   addSamplingOptions(cmd);
+  addPromptCacheOption(cmd);
   cmd
     .option('--messages <file>', 'JSON array of messages (OpenAI shape) ending with the one to answer')
     .option('--prompt <text>', 'a single user message (instead of --messages)')
@@ -111,6 +113,7 @@ export async function runAgentCli(opts: AgentCliOptions, context: AgentCliContex
   // Before a model is loaded: "required" and unknown names fail at once.
   planToolChoice(toolChoice, tools.length > 0 ? tools.map((t) => t.name) : undefined);
   if (opts.endpoint !== undefined && opts.model !== undefined) throw new ChatGLMError('BAD_ARGUMENT', '--endpoint runs a remote model; leave out --model');
+  if (opts.endpoint !== undefined && opts.promptCache !== undefined) throw new ChatGLMError('BAD_ARGUMENT', '--prompt-cache keeps a local model\'s KV cache; leave it out with --endpoint');
 
   const base: RunAgentOptions = {
     messages,
@@ -137,7 +140,25 @@ export async function runAgentCli(opts: AgentCliOptions, context: AgentCliContex
   }
   const model = await loadChatModelForCli(resolveModelPath(opts.model), loadOptionsFromCli(opts));
   try {
-    await printRun(runAgent({ ...base, model }), opts, out, err);
+    const cache =
+      opts.promptCache !== undefined
+        ? await CliPromptCache.open(opts.promptCache, resolveModelPath(opts.model), loadOptionsFromCli(opts), model.model, model.contextLength, (line) => err.write(line + '\n'))
+        : undefined;
+    if (cache === undefined) {
+      await printRun(runAgent({ ...base, model }), opts, out, err);
+    } else {
+      // The rounds share the model's conversation cache; the file keeps the first round's prompt.
+      model.useSequence(cache.sequence);
+      let firstPrompt: number | undefined;
+      async function* watch(run: AsyncIterable<AgentEvent>): AsyncGenerator<AgentEvent> {
+        for await (const ev of run) {
+          if (ev.type === 'usage' && firstPrompt === undefined) firstPrompt = ev.usage.prompt_tokens;
+          yield ev;
+        }
+      }
+      await printRun(watch(runAgent({ ...base, model })), opts, out, err);
+      if (firstPrompt !== undefined) await cache.saveFirst(firstPrompt);
+    }
   } finally {
     model.dispose();
   }

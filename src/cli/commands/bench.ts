@@ -25,6 +25,8 @@ export interface BenchResult {
   decode_tok_s: number;
   ttft_ms: number;
   peak_rss_mb: number;
+  /** Every timed run, in order (the medians above come from these); the warm-up run is not in them. */
+  runs?: { prefill_tok_s: number[]; decode_tok_s: number[]; ttft_ms: number[] };
 }
 
 interface BenchOpts {
@@ -101,7 +103,8 @@ export function register(program: Command): void {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
         return low + (seed % (Math.min(vocab, 60000) - low));
       });
-      for (let r = 0; r < runs; r++) {
+      // One untimed run first: pages the weights in and starts the threads, as bench-llama does.
+      for (let r = -1; r < runs; r++) {
         const cache = model.newCache(promptTokens + genTokens + 1);
         const t0 = performance.now();
         const logits = model.forward([{ cache, ids: prompt }])[0]!;
@@ -110,6 +113,7 @@ export function register(program: Command): void {
         const t2 = performance.now();
         for (let i = 0; i < genTokens; i++) next = argmax(model.forward([{ cache, ids: [next] }])[0]!);
         const t3 = performance.now();
+        if (r < 0) continue;
         prefill.push(promptTokens / ((t1 - t0) / 1000));
         ttft.push(t2 - t0);
         decode.push(genTokens / ((t3 - t2) / 1000));
@@ -119,6 +123,7 @@ export function register(program: Command): void {
         decode_tok_s: Number(median(decode).toFixed(2)),
         ttft_ms: Number(median(ttft).toFixed(1)),
         peak_rss_mb: Number((process.resourceUsage().maxRSS / 1024).toFixed(1)),
+        runs: { prefill_tok_s: prefill.map((x) => Number(x.toFixed(2))), decode_tok_s: decode.map((x) => Number(x.toFixed(2))), ttft_ms: ttft.map((x) => Number(x.toFixed(1))) },
       };
       backend.dispose?.();
       if (opts.json === true) {

@@ -11,6 +11,8 @@ import { type ChatCompletionMessageParam, type ChatCompletionRequest, type ChatM
 import type { JsonValue } from '../../chat/python-literal.js';
 import type { ChatMessage } from '../../chat/types.js';
 import type { ChatReply, ReplyOptions } from '../../chat/session.js';
+import { ChatSession } from '../../chat/session.js';
+import { addPromptCacheOption, CliPromptCache, type PromptCacheCliOption } from '../prompt-cache-cli.js';
 import { resolveModelPath } from '../default-model.js';
 import { addModelOptions, addSamplingOptions, loadOptionsFromCli, samplingFromCli, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 import { readJsonFile } from './prompt.js';
@@ -25,7 +27,7 @@ import type { ConstraintRequest } from '../../api-constraints.js';
 import type { ConstraintFactory } from '../../generate/logits-constraint.js';
 import { DEFAULT_TEMPERATURE, defaultReplyTokens } from '../../generate/defaults.js';
 
-interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions, InterpreterCliOptions {
+interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions, InterpreterCliOptions, PromptCacheCliOption {
   messages?: string;
   tools?: string;
   system?: string;
@@ -41,6 +43,7 @@ export function register(program: Command): void {
   addModelOptions(cmd);
   addSamplingOptions(cmd);
   addToolChatOptions(cmd);
+  addPromptCacheOption(cmd);
   cmd
     .option('--messages <file>', 'JSON array of messages: answer the conversation once and exit')
     .option('--tools <file>', 'JSON tool list (OpenAI style or ChatGLM3 style) for the system prompt')
@@ -67,10 +70,19 @@ export function register(program: Command): void {
           ...(schema !== undefined ? { response_format: { type: 'json_schema', json_schema: { name: 'cli', schema } } } : {}),
           constrain: opts.constrain !== false,
         };
+        if (opts.promptCache !== undefined && messages === undefined && wantsToolChat(opts)) {
+          throw new ChatGLMError('BAD_ARGUMENT', '--prompt-cache works with the interactive chat (with or without --tools), --messages, generate and agent, not with tool running in chat');
+        }
         if (messages !== undefined) {
           // The conversion createChatCompletion runs, here so that its errors name the file.
           requestToChatMessages(messages as ChatCompletionMessageParam[], tools, chat.format, undefined, opts.messages);
-          await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts, constraint);
+          const cache =
+            opts.promptCache !== undefined
+              ? await CliPromptCache.open(opts.promptCache, resolveModelPath(opts.model), loadOptions, chat.model, chat.contextLength, (line) => process.stderr.write(line + '\n'))
+              : undefined;
+          if (cache !== undefined) chat.useSequence(cache.sequence);
+          const promptTokens = await oneTurn(chat, messages as ChatCompletionMessageParam[], tools, sampling, opts, constraint);
+          await cache?.saveFirst(promptTokens);
         } else if (wantsToolChat(opts)) {
           if (schema !== undefined) throw new ChatGLMError('BAD_ARGUMENT', '--json-schema applies to plain chat, not to --tools-module / --builtin-tools / --interpreter');
           const interpreter = await interpreterFromCli(opts);
@@ -97,7 +109,7 @@ async function oneTurn(
   s: Sampling,
   opts: ChatCliOptions,
   constraint: ConstraintRequest,
-): Promise<void> {
+): Promise<number> {
   const request: ChatCompletionRequest = {
     ...(constraint.response_format !== undefined ? { response_format: constraint.response_format } : {}),
     ...(constraint.constrain === false ? { constrain: false } : {}),
@@ -125,6 +137,7 @@ async function oneTurn(
   if (opts.json !== true && r.choices[0].finish_reason === 'length') process.stdout.write('[stopped: length]\n');
   if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: r.choices[0].finish_reason, seed: r.seed, usage: r.usage }) + '\n');
   if (opts.verbose === true) process.stderr.write(usageInWords(r.usage, performance.now() - t0, r.choices[0].finish_reason));
+  return r.usage.prompt_tokens;
 }
 
 /** The interactive chat's reply options from the sampling flags. */
@@ -188,6 +201,19 @@ function trackPastes(rl: readline.Interface, tty: boolean): { pastedLines: boole
   return { pastedLines, stop };
 }
 
+/** The interactive chat's session: on the --prompt-cache file's sequence when one is given. */
+async function openSession(chat: ChatModel, opts: ChatCliOptions): Promise<{ cache: CliPromptCache | undefined; session: ChatSession }> {
+  const cache =
+    opts.promptCache !== undefined
+      ? await CliPromptCache.open(opts.promptCache, resolveModelPath(opts.model), loadOptionsFromCli(opts), chat.model, chat.contextLength, (line) => process.stderr.write(line + '\n'))
+      : undefined;
+  const session =
+    cache !== undefined
+      ? new ChatSession({ model: chat.model, tokenizer: chat.tokenizer, format: chat.format, contextLength: chat.contextLength }, cache.sequence)
+      : chat.createSession();
+  return { cache, session };
+}
+
 async function interactive(
   chat: ChatModel,
   tools: JsonValue | undefined,
@@ -197,7 +223,9 @@ async function interactive(
 ): Promise<void> {
   const tty = process.stdin.isTTY === true;
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: tty });
-  const session = chat.createSession();
+  const { cache, session } = await openSession(chat, opts);
+  // The cache file keeps the first prompt of the conversation (the system prompt and tools with it).
+  let firstPrompt = true;
   let system = opts.system;
   let history: ChatMessage[] = [];
   let expectObservation = false;
@@ -273,6 +301,8 @@ async function interactive(
           answering = undefined;
         }
         for (const seg of reply.parsed.segments) history.push({ role: 'assistant', metadata: seg.metadata.trim(), content: seg.content });
+        if (cache !== undefined && firstPrompt) await cache.afterPrompt(reply.promptIds);
+        firstPrompt = false;
         expectObservation = showReplyEnd(reply, opts, t0);
       }
       rl.setPrompt(promptText());

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { isBackendName } from '../../backend/select.js';
+import { isKVType } from '../../backend/kv-type.js';
 import type { LoadChatModelOptions } from '../../api.js';
 import { openCheckpoint, openModel } from '../../model/open.js';
 import { generateAll } from '../../generate/generator.js';
@@ -19,6 +20,7 @@ import type { ModelFamily } from '../../tokenizer/types.js';
 import { CHAT_FORMAT_NAMES } from '../../chat/formats.js';
 import { encodePieces } from '../../chat/prompt-pieces.js';
 import { resolveModelPath } from '../default-model.js';
+import { addPromptCacheOption, CliPromptCache, type PromptCacheCliOption } from '../prompt-cache-cli.js';
 
 /** Options shared by generate and chat. */
 export interface ModelCliOptions {
@@ -29,6 +31,7 @@ export interface ModelCliOptions {
   format?: string;
   context?: string;
   threads?: string;
+  kvType?: string;
 }
 
 export interface SamplingCliOptions {
@@ -54,7 +57,8 @@ export function addModelOptions(cmd: Command): Command {
   return addWeightOptions(cmd)
     .option('--tokenizer <file>', "tokenizer file to use instead of the model's tokenizer.model or the .gguf file's vocabulary")
     .option('--format <family>', `chat format / family: ${CHAT_FORMAT_NAMES.join(' | ')} (default: detected)`)
-    .option('--context <n>', 'context length in tokens (default: the model seq_length)');
+    .option('--context <n>', 'context length in tokens (default: the model seq_length)')
+    .option('--kv-type <type>', 'KV cache element type: f16 | q8_0 (about half the memory, slightly less exact)');
 }
 
 export function addSamplingOptions(cmd: Command): Command {
@@ -127,6 +131,10 @@ export function loadOptionsFromCli(o: ModelCliOptions): LoadChatModelOptions {
   }
   const threads = threadsFromCli(o.threads);
   if (threads !== undefined) out.threads = threads;
+  if (o.kvType !== undefined) {
+    if (!isKVType(o.kvType)) throw new ChatGLMError('BAD_ARGUMENT', `--kv-type must be f16 or q8_0, got ${JSON.stringify(o.kvType)}`);
+    out.kvType = o.kvType;
+  }
   return out;
 }
 
@@ -145,7 +153,7 @@ export function parseIdList(text: string, flag: string): number[] {
   return parts.map(Number);
 }
 
-interface GenerateCliOptions extends ModelCliOptions, SamplingCliOptions {
+interface GenerateCliOptions extends ModelCliOptions, SamplingCliOptions, PromptCacheCliOption {
   prompt?: string;
   promptIds?: string;
   json?: boolean;
@@ -157,6 +165,7 @@ export function register(program: Command): void {
   const cmd = program.command('generate').description('generate text from a raw prompt or token ids (no chat template)');
   addModelOptions(cmd);
   addSamplingOptions(cmd);
+  addPromptCacheOption(cmd);
   cmd
     .option('--prompt <text>', 'prompt text (encoded after the [gMASK] sop prefix)')
     .option('--prompt-ids <ids>', 'prompt as comma-separated token ids, used as given')
@@ -172,6 +181,7 @@ export function register(program: Command): void {
       const promptIds = opts.promptIds !== undefined ? parseIdList(opts.promptIds, '--prompt-ids') : undefined;
       const modelPath = resolveModelPath(opts.model);
       if (promptIds !== undefined && opts.tokenizer === undefined && !(await hasTokenizer(modelPath))) {
+        if (opts.promptCache !== undefined) throw new ChatGLMError('BAD_ARGUMENT', `--prompt-cache needs the model's tokenizer, and ${modelPath} has none; give --tokenizer FILE`);
         await idsOnly(modelPath, promptIds, sampling, loadOptions, opts);
         return;
       }
@@ -185,7 +195,20 @@ encodePieces([...chat.format.prefix.map((special) => ({ special })), { text: opt
         }
         const onStep = opts.json === true ? undefined : (s: { text: string }) => process.stdout.write(s.text);
         const t0 = performance.now();
-        const r = await chat.generate(ids, { ...sampling, stopIds: chat.stopIds() }, onStep);
+        const cache =
+          opts.promptCache !== undefined
+            ? await CliPromptCache.open(opts.promptCache, modelPath, loadOptions, chat.model, chat.contextLength, (line) => process.stderr.write(line + '\n'))
+            : undefined;
+        const r =
+          cache !== undefined
+            ? await generateAll(
+                chat.model,
+                ids,
+                { contextLength: chat.contextLength, vocabLimit: chat.tokenizer.vocabSize, ...sampling, stopIds: chat.stopIds(), tokenizer: chat.tokenizer, sequence: cache.sequence },
+                onStep,
+              )
+            : await chat.generate(ids, { ...sampling, stopIds: chat.stopIds() }, onStep);
+        await cache?.afterPrompt(ids);
         if (opts.json === true) process.stdout.write(JSON.stringify({ ids: r.ids, text: r.text }) + '\n');
         else process.stdout.write(r.finishReason === 'length' ? ' [stopped: length]\n' : '\n');
         if (opts.stats === true) process.stderr.write(JSON.stringify({ finish_reason: r.finishReason, seed: r.seed, usage: r.usage }) + '\n');

@@ -9,8 +9,11 @@ import { loadChatModel } from '../../api.js';
 import { startServer } from '../../server/server.js';
 import { resolveModelPath } from '../default-model.js';
 import { addModelOptions, loadOptionsFromCli, type ModelCliOptions } from './generate.js';
+import { toolsFromCli, type ToolCliOptions } from '../agent-tools.js';
+import { addInterpreterOptions, interpreterFromCli, type InterpreterCliOptions } from '../interpreter-cli.js';
+import type { AgentRouteOptions } from '../../server/agent-route.js';
 
-interface ServeCliOptions extends ModelCliOptions {
+interface ServeCliOptions extends ModelCliOptions, ToolCliOptions, InterpreterCliOptions {
   host: string;
   port: string;
   parallel: string;
@@ -39,10 +42,15 @@ export function register(program: Command): void {
     .option('--cors <origin>', 'send Access-Control-Allow-Origin: ORIGIN (e.g. "*") so browser pages can call the server')
     .option('--queue <n>', 'requests that may wait for a slot; more get 503 with Retry-After', '64')
     .option('--drain <seconds>', 'on SIGTERM, how long in-flight requests may finish before they are cancelled', '10')
+    .option('--tools-module <file>', 'server-side tools for POST /chatglm/agent and the web page (an ES module exporting an array of defineTool tools)')
+    .option('--builtin-tools <names>', 'built-in server-side tools, comma-separated: calculator,get_current_time,random_number_generator');
+  addInterpreterOptions(cmd);
+  cmd
     .action(async (opts: ServeCliOptions) => {
       const loadOptions = loadOptionsFromCli(opts);
       const apiKey = opts.apiKey ?? (process.env['CHATGLM_API_KEY'] || undefined);
       const modelPath = resolveModelPath(opts.model);
+      const agent = await agentFromCli(opts);
       const loading = loadChatModel(modelPath, loadOptions);
       // The server owns no rejection handler until it is constructed: keep an early failure from crashing the process.
       loading.catch(() => {});
@@ -55,6 +63,7 @@ export function register(program: Command): void {
         ...(opts.ctxSize !== undefined ? { ctxSize: int(opts.ctxSize, '--ctx-size', 2) } : {}),
         ...(apiKey !== undefined ? { apiKey } : {}),
         ...(opts.cors !== undefined ? { cors: opts.cors } : {}),
+        ...(agent !== undefined ? { agent } : {}),
       });
       process.stderr.write(`chatglm serve: listening on ${server.url}, loading ${modelPath}\n`);
       const stop = new Promise<string>((resolve) => {
@@ -76,4 +85,13 @@ export function register(program: Command): void {
       chat.dispose();
       process.stderr.write('chatglm serve: stopped\n');
     });
+}
+
+/** The server-side tools and interpreter the flags ask for (checked now: a missing sandbox fails at start). */
+async function agentFromCli(opts: ServeCliOptions): Promise<AgentRouteOptions | undefined> {
+  const tools = await toolsFromCli(opts);
+  const probe = await interpreterFromCli(opts);
+  if (probe === undefined) return tools.length > 0 ? { tools } : undefined;
+  await probe.close();
+  return { tools, createInterpreter: async () => (await interpreterFromCli(opts))! };
 }
