@@ -4,8 +4,10 @@ import { CONVERT_TYPES, convertToGguf } from '../../convert/gguf-convert.js';
 import type { ConvertProgress, ConvertType } from '../../convert/gguf-convert.js';
 import type { ModelFamily } from '../../tokenizer/types.js';
 import { resolveModelPath } from '../default-model.js';
+import { FAMILY_NAMES } from '../../families/registry.js';
 
-const FAMILIES: readonly ModelFamily[] = ['chatglm2', 'chatglm3', 'glm4'];
+// The registry's names, so a new family is accepted here without a line of its own.
+const FAMILIES = FAMILY_NAMES;
 
 function mb(n: number): string {
   return `${(n / 1e6).toFixed(1)} MB`;

@@ -9,6 +9,7 @@ import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.j
 import { loadGgufTokenizer } from '../../api.js';
 import { checkModelPath } from '../../model/check-path.js';
 import { resolveModelPath } from '../default-model.js';
+import { FAMILY_NAMES } from '../../families/registry.js';
 import { resolveModelRef } from '../../hub/cache.js';
 import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
 
@@ -19,7 +20,8 @@ export interface TokenizerCliOptions {
   jsonl?: boolean;
 }
 
-const FAMILIES: readonly ModelFamily[] = ['chatglm2', 'chatglm3', 'glm4'];
+// The registry's names, so a new family is accepted here without a line of its own.
+const FAMILIES = FAMILY_NAMES;
 
 /**
  * Shared by tokenize and detokenize: --tokenizer FILE, or --model DIR (its tokenizer.model), or
