@@ -70,6 +70,11 @@ export const chatglm3: ChatFormat = {
     return { role: 'system', content: CHATGLM3_TOOL_INSTRUCTION, tools };
   },
 
+  // Header and content are encoded separately, as in the chat layout.
+  forcedCallPieces(name: string): PromptPiece[] {
+    return [{ text: `${name}\n` }, { text: '```python\ntool_call(' }];
+  },
+
   parse(segments: readonly string[], options: { tools: boolean }): ParsedReply {
     return parseSegments(segments, options.tools, decodeToolCall);
   },

@@ -92,6 +92,11 @@ export const glm4: ChatFormat = {
     return { role: 'system', content: '', tools };
   },
 
+  // The JSON arguments follow the name line.
+  forcedCallPieces(name: string): PromptPiece[] {
+    return [{ text: `${name}\n` }];
+  },
+
   parse(segments: readonly string[], options: { tools: boolean }): ParsedReply {
     return parseSegments(segments, options.tools, decodeJsonArguments, glm4.trainingDate);
   },

@@ -66,19 +66,11 @@ export function planToolChoice(choice: unknown, toolNames: readonly string[] | u
   );
 }
 
-/**
- * The start of an assistant reply that calls `name`, as prompt pieces written after `<|assistant|>`:
- * ChatGLM3 `NAME\n` then the opening of its ```python tool_call( block (header and content are
- * encoded separately, as in the chat layout); GLM-4 `NAME\n`, after which the JSON arguments follow.
- */
+/** The start of an assistant reply that calls `name`, as the family's chat format writes it. */
 export function forcedCallPieces(format: ChatFormat, name: string): PromptPiece[] {
   if (name.includes('\n')) throw new ChatGLMError('BAD_ARGUMENT', `tool name ${JSON.stringify(name)} must be one line`);
-  switch (format.name) {
-    case 'chatglm3':
-      return [{ text: `${name}\n` }, { text: '```python\ntool_call(' }];
-    case 'glm4':
-      return [{ text: `${name}\n` }];
-    default:
-      throw new ChatGLMError('UNSUPPORTED', `${format.name} has no tool-call format; a tool_choice naming a function needs a ChatGLM3 or GLM-4 model`);
+  if (format.forcedCallPieces === undefined) {
+    throw new ChatGLMError('UNSUPPORTED', `${format.name} has no tool-call format; a tool_choice naming a function needs a ChatGLM3 or GLM-4 model`);
   }
+  return format.forcedCallPieces(name);
 }

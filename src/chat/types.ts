@@ -76,6 +76,11 @@ export interface ChatFormat {
   /** The system message that carries `tools` in this family's convention. */
   toolSystemMessage(tools: JsonValue): ChatMessage;
   /**
+   * The start of an assistant reply that calls `name` (a one-line name), as prompt pieces written
+   * after `<|assistant|>`; absent for a family without tool calls.
+   */
+  forcedCallPieces?(name: string): PromptPiece[];
+  /**
    * Turns generated text into a reply. `segments` is the text split at the special token that opens
    * a new reply segment (ChatGLM3/GLM-4 `<|assistant|>`), which the caller splits on token ids so
    * that ordinary text that merely looks like the token cannot split it.
