@@ -245,18 +245,28 @@ export class ChatGLMServer {
     parsed: ReturnType<typeof parseChatRequest> | ReturnType<typeof parseCompletionRequest>,
     ready: Ready,
   ): Promise<number> {
+    const sse = parsed.stream ? new SseWriter(res, this.headers()) : undefined;
+    return this.inFlight(res, sse, async (signal) => {
+      const ctx: GenerationContext = { chat: ready.chat, pool: ready.pool, metrics: this.metrics, signal, arrived: performance.now() };
+      const out = route === '/v1/chat/completions' ? await chatCompletion(ctx, parsed as ReturnType<typeof parseChatRequest>, sse) : await textCompletion(ctx, parsed as ReturnType<typeof parseCompletionRequest>, sse);
+      if (sse === undefined) this.json(res, 200, out);
+    });
+  }
+
+  /**
+   * Runs one generating request: the client leaving (socket closed before the response ended)
+   * aborts it, it counts as in flight for a draining shutdown, and an error after streaming began
+   * goes out as an SSE error event. Resolves to the status for the access log.
+   */
+  private async inFlight(res: ServerResponse, sse: SseWriter | undefined, work: (signal: AbortSignal) => Promise<void>): Promise<number> {
     const abort = new AbortController();
-    // The client leaving (socket closed before the response ended) aborts the request.
     const onClose = (): void => {
       if (!res.writableFinished) abort.abort();
     };
     res.on('close', onClose);
     this.inflight.add(abort);
-    const ctx: GenerationContext = { chat: ready.chat, pool: ready.pool, metrics: this.metrics, signal: abort.signal, arrived: performance.now() };
-    const sse = parsed.stream ? new SseWriter(res, this.headers()) : undefined;
     try {
-      const out = route === '/v1/chat/completions' ? await chatCompletion(ctx, parsed as ReturnType<typeof parseChatRequest>, sse) : await textCompletion(ctx, parsed as ReturnType<typeof parseCompletionRequest>, sse);
-      if (sse === undefined) this.json(res, 200, out);
+      await work(abort.signal);
       return 200;
     } catch (err) {
       if (abort.signal.aborted && !this.draining) return 499; // the client left: nobody to answer
@@ -295,29 +305,10 @@ export class ChatGLMServer {
     const ready = this.ready;
     if (ready === undefined) throw new HttpError(503, 'unavailable_error', 'loading', 'the model is still loading; retry shortly (GET /health says when it is ready)', {}, { 'retry-after': '1' });
     const parsed = parseAgentRequest(await this.readJson(req));
-    const abort = new AbortController();
-    const onClose = (): void => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.on('close', onClose);
-    this.inflight.add(abort);
     const sse = new SseWriter(res, this.headers());
-    try {
-      await runAgentRoute(agent, this.interpreters, parsed, { completer: slotCompleter(ready.chat, ready.pool, this.metrics), signal: abort.signal, sse });
-      return 200;
-    } catch (err) {
-      if (abort.signal.aborted && !this.draining) return 499;
-      const e = toHttpError(err);
-      if (res.headersSent) {
-        sse.fail(e);
-        return e.status;
-      }
-      throw e;
-    } finally {
-      res.off('close', onClose);
-      this.inflight.delete(abort);
-      if (this.inflight.size === 0) this.idle?.();
-    }
+    return this.inFlight(res, sse, (signal) =>
+      runAgentRoute(agent, this.interpreters, parsed, { completer: slotCompleter(ready.chat, ready.pool, this.metrics), signal, sse }),
+    );
   }
 
   private authorize(req: IncomingMessage): void {
