@@ -6,7 +6,8 @@
 import type { KVCache } from '../../src/backend/types.js';
 import type { CausalLM, ForwardInput } from '../../src/generate/types.js';
 
-class CountingCache implements KVCache {
+/** A KV cache that only counts positions: for stand-in models that compute nothing. */
+export class CountingCache implements KVCache {
   readonly layers = 1;
   readonly groups = 1;
   readonly headDim = 1;

@@ -12,6 +12,7 @@ import { TikTokenTokenizer, parseTikTokenRanks } from '../../src/tokenizer/tikto
 import type { KVCache } from '../../src/backend/types.js';
 import type { CausalLM, ForwardInput } from '../../src/generate/types.js';
 import { controlAndBytePieces, smallRankFile } from './tokenizer-fixtures.js';
+import { CountingCache } from './chat-scripted-model.js';
 
 /** Merged pieces of the SentencePiece vocabulary, in id order after the 259 control and byte pieces. */
 export const SP_MERGED = ['\u2581tool', '_call', '(', '="', '",', '\u2581{"', '":', '"}', '\u2581get', '_weather', '```', 'python', '\u2581Hello', 'ab', '\u2581', '12', 'True', 'None', '你好'];
@@ -25,17 +26,6 @@ export function chatglm3SmallTokenizer(): ChatGLMTokenizer {
 /** Bytes 0-255 at their own rank, a few merges (he, ll, ..., 你好), GLM-4's specials after them. */
 export function glm4SmallTokenizer(): TikTokenTokenizer {
   return new TikTokenTokenizer(parseTikTokenRanks(smallRankFile(), 'small.tiktoken'));
-}
-
-class NullCache implements KVCache {
-  readonly layers = 1;
-  readonly groups = 1;
-  readonly headDim = 1;
-  length = 0;
-  constructor(readonly capacity: number) {}
-  truncate(n: number): void {
-    if (n < this.length) this.length = n;
-  }
 }
 
 /** Logits of seeded pseudo-random numbers (xorshift), plus a fixed bonus for chosen ids. */
@@ -62,7 +52,7 @@ export class RandomLogitsModel implements CausalLM {
   }
 
   newCache(capacity?: number): KVCache {
-    return new NullCache(capacity ?? this.config.seqLength);
+    return new CountingCache(capacity ?? this.config.seqLength);
   }
 
   forward(inputs: ForwardInput[]): Float32Array[] {
