@@ -68,11 +68,9 @@ function lineProgress(stream: NodeJS.WriteStream): PullProgress {
   return {
     onEvent(e) {
       if (e.type === 'plan') {
-        const todo = e.files.filter((f) => !f.present);
-        total = todo.reduce((s, f) => s + (f.size ?? 0), 0);
-        files = todo.length;
+        ({ total, files } = toDownload(e.files));
         stream.write(
-          `pull: ${e.repo}@${e.revision} (commit ${e.commit.slice(0, 12)}): ${e.files.length} files, ${todo.length} to download (${humanBytes(total)})\n`,
+          `pull: ${e.repo}@${e.revision} (commit ${e.commit.slice(0, 12)}): ${e.files.length} files, ${files} to download (${humanBytes(total)})\n`,
         );
       } else if (e.type === 'start') {
         done += e.resumedFrom;
@@ -132,10 +130,8 @@ function barProgress(stream: NodeJS.WriteStream): PullProgress {
   return {
     onEvent(e) {
       if (e.type === 'plan') {
-        const todo = e.files.filter((f) => !f.present);
-        total = todo.reduce((s, f) => s + (f.size ?? 0), 0);
-        files = todo.length;
-        stream.write(`pull: ${e.repo}@${e.revision} (commit ${e.commit.slice(0, 12)}): ${e.files.length} files, ${todo.length} to download\n`);
+        ({ total, files } = toDownload(e.files));
+        stream.write(`pull: ${e.repo}@${e.revision} (commit ${e.commit.slice(0, 12)}): ${e.files.length} files, ${files} to download\n`);
         overall = multi.create(Math.max(total, 1), 0, payload(0, total, `0/${files} files`, '', ''));
       } else if (e.type === 'start') {
         done += e.resumedFrom;
@@ -166,4 +162,10 @@ function barProgress(stream: NodeJS.WriteStream): PullProgress {
       multi.stop();
     },
   };
+}
+
+/** The files of a plan still to fetch: how many, and their bytes (sizes the hub did not give count 0). */
+function toDownload(files: readonly { present: boolean; size?: number | undefined }[]): { files: number; total: number } {
+  const todo = files.filter((f) => !f.present);
+  return { files: todo.length, total: todo.reduce((s, f) => s + (f.size ?? 0), 0) };
 }
