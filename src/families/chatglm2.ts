@@ -2,7 +2,7 @@
 import { chatglm2 as format } from '../chat/chatglm2.js';
 import { CHATGLM2_SPECIAL_TOKENS } from '../tokenizer/chatglm.js';
 import type { ModelFamilyInfo } from './types.js';
-import { pythonToolCall } from './tool-calls.js';
+import { pythonToolCall, systemTextBeforeTools } from './tool-calls.js';
 
 export const chatglm2 = {
   name: 'chatglm2' as const,
@@ -12,11 +12,7 @@ export const chatglm2 = {
   toolCalls: 'none',
   vocabulary: 'sentencepiece',
   sentencePieceSpecials: CHATGLM2_SPECIAL_TOKENS,
-  toolSystemMessages(tools, system) {
-    const sys = format.toolSystemMessage(tools);
-    if (system === undefined || system === '') return [sys];
-    return [{ ...sys, content: sys.content === '' ? system : `${system}\n${sys.content}` }];
-  },
+  toolSystemMessages: systemTextBeforeTools((tools) => format.toolSystemMessage(tools)),
   // ChatGLM2 has no tool protocol; a past call is written the ChatGLM3 way so it stays readable.
   toolCallMessage: pythonToolCall,
 } satisfies ModelFamilyInfo;

@@ -6,7 +6,7 @@ import { chatglm3 as format } from '../chat/chatglm3.js';
 import { CHATGLM3_CODE_INTERPRETER_PROMPT } from '../chat/chatglm3.js';
 import { CHATGLM3_SPECIAL_TOKENS } from '../tokenizer/chatglm.js';
 import type { ModelFamilyInfo } from './types.js';
-import { pythonToolCall } from './tool-calls.js';
+import { pythonToolCall, systemTextBeforeTools } from './tool-calls.js';
 
 export const chatglm3 = {
   name: 'chatglm3' as const,
@@ -17,11 +17,6 @@ export const chatglm3 = {
   interpreterSystemPrompt: CHATGLM3_CODE_INTERPRETER_PROMPT,
   vocabulary: 'sentencepiece',
   sentencePieceSpecials: CHATGLM3_SPECIAL_TOKENS,
-  // Its models learned the tool list after the standard instruction line, so the caller's text comes first.
-  toolSystemMessages(tools, system) {
-    const sys = format.toolSystemMessage(tools);
-    if (system === undefined || system === '') return [sys];
-    return [{ ...sys, content: sys.content === '' ? system : `${system}\n${sys.content}` }];
-  },
+  toolSystemMessages: systemTextBeforeTools((tools) => format.toolSystemMessage(tools)),
   toolCallMessage: pythonToolCall,
 } satisfies ModelFamilyInfo;

@@ -18,3 +18,15 @@ export function pythonToolCall(name: string, args: JsonValue): ChatMessage {
   const py = kwargs.map(([k, v]) => `${k}=${toPythonLiteral(v)}`).join(', ');
   return { role: 'assistant', metadata: name, content: `\`\`\`python\ntool_call(${py})\n\`\`\`` };
 }
+
+/**
+ * The tool-list system message with the caller's system text put first, on the same message (the
+ * ChatGLM3 layout: its models learned the tool list after the standard instruction line).
+ */
+export function systemTextBeforeTools(toolSystemMessage: (tools: JsonValue) => ChatMessage): (tools: JsonValue, system: string | undefined) => ChatMessage[] {
+  return (tools, system) => {
+    const sys = toolSystemMessage(tools);
+    if (system === undefined || system === '') return [sys];
+    return [{ ...sys, content: sys.content === '' ? system : `${system}\n${sys.content}` }];
+  };
+}
