@@ -73,10 +73,10 @@ export async function buildRequestConstraint(target: ConstraintTarget, request: 
     tools = named;
     requireToolCall = true;
   }
-  const family = target.format.name;
+  const family = getFamily(target.format.name);
   // Tool constraints are on by default; `constrain: false` only skips those (response_format is an explicit request).
   if (request.constrain === false && !requireToolCall) tools = [];
-  if (getFamily(family).toolCalls === 'none') tools = [];
+  if (family.toolCalls === 'none') tools = [];
   if (schema === undefined && tools.length === 0 && !requireToolCall) return undefined;
   if (!hasTokenBytes(target.tokenizer)) {
     // A tokenizer from outside this project: the default tool constraint quietly stays off.

@@ -3,7 +3,8 @@ export { ChatGLMError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { Backend, Matrix, KVCache, WeightType } from './backend/types.js';
 export type { TensorSource, TensorInfo, TensorData, DType } from './formats/tensor-source.js';
-export type { Tokenizer, StreamDecoder, ModelFamily } from './tokenizer/types.js';
+export type { Tokenizer, StreamDecoder } from './tokenizer/types.js';
+export type { ModelFamily } from './families/registry.js';
 // Chat and generation.
 export { loadChatModel, loadGgufTokenizer, bundledModelPath, ChatModel } from './api.js';
 export type {
@@ -21,7 +22,7 @@ export type {
 export { ChatSession } from './chat/session.js';
 export type { ChatReply, ReplyOptions } from './chat/session.js';
 export type { ChatMessage, ChatRole, ChatFormat, ParsedReply } from './chat/types.js';
-export { getChatFormat } from './chat/formats.js';
+export { getChatFormat } from './families/registry.js';
 export { generate, generateAll } from './generate/generator.js';
 export type { GenerateOptions, GenerationStep } from './generate/generator.js';
 export type { GenerationResult, GenerationUsage, FinishReason as GenerationFinishReason } from './generate/types.js';

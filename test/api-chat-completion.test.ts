@@ -18,6 +18,7 @@ import type { Tokenizer } from '../src/tokenizer/types.js';
 import { writeChatModelDir, SPECIAL } from './support/chat-model-dir.js';
 import { ByteTokenizer } from './support/chat-byte-tokenizer.js';
 import { ScriptedModel } from './support/chat-scripted-model.js';
+import { FAMILIES, getFamily } from '../src/families/registry.js';
 
 let dir = '';
 let cleanup: () => Promise<void> = async () => {};
@@ -27,8 +28,8 @@ before(async () => {
 after(async () => cleanup());
 
 async function oracle(question: string, maxTokens: number): Promise<{ promptIds: number[]; ids: number[]; content: string; metadata: string; tok: Tokenizer }> {
-  const { tokenizer: tok } = await loadTokenizerFile(path.join(dir, 'tokenizer.model'), 'chatglm3');
-  const { model } = await openModel(dir, { backend: 'reference' });
+  const { tokenizer: tok } = await loadTokenizerFile(path.join(dir, 'tokenizer.model'), getFamily('chatglm3'));
+  const { model } = await openModel(dir, { families: FAMILIES, backend: 'reference' });
   // ChatGLM3 layout, written out: [gMASK] sop <|user|> encode("\n") encode(q) <|assistant|>.
   const promptIds = [SPECIAL.gMASK, SPECIAL.sop, SPECIAL.user, ...tok.encode('\n'), ...tok.encode(question), SPECIAL.assistant];
   const stops = new Set([2, SPECIAL.user, SPECIAL.observation]);

@@ -51,6 +51,8 @@ const FORBIDDEN: Record<string, string[]> = {
   formats: ['backend', 'backend/native', 'backend/reference', 'model', 'families', 'chat', 'generate'],
   tokenizer: ['backend', 'backend/native', 'backend/reference', 'model', 'families', 'chat', 'generate'],
   model: ['chat', 'families', 'generate'],
+  // families/ builds on chat/ (each family names its format), so chat/ never reaches back up.
+  chat: ['families'],
   // Families describe protocols and defaults; they never reach into the numeric or loading code.
   families: ['backend', 'backend/native', 'backend/reference', 'formats', 'model', 'generate'],
 };

@@ -14,6 +14,7 @@ import { argmax } from '../src/generate/sampler.js';
 import { writeChatModelDir, SPECIAL, SP_VOCAB } from './support/chat-model-dir.js';
 import { smallModelBytes } from './support/tokenizer-fixtures.js';
 import { loadTokenizerFile } from '../src/tokenizer/load.js';
+import { FAMILIES, getFamily } from '../src/families/registry.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(root, 'bin/chatglm.js');
@@ -41,7 +42,7 @@ test('generate --prompt-ids --greedy --json: the ids of greedy decoding by full 
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { ids: number[]; text: string };
   assert.deepEqual(Object.keys(out), ['ids', 'text']);
-  const { model } = await openModel(dir, { backend: 'reference' });
+  const { model } = await openModel(dir, { families: FAMILIES, backend: 'reference' });
   const stops = new Set([2, SPECIAL.user, SPECIAL.observation]);
   const seq = [...prompt];
   const want: number[] = [];
@@ -52,7 +53,7 @@ test('generate --prompt-ids --greedy --json: the ids of greedy decoding by full 
     seq.push(id);
   }
   assert.deepEqual(out.ids, want);
-  const { tokenizer } = await loadTokenizerFile(path.join(dir, 'tokenizer.model'), 'chatglm3');
+  const { tokenizer } = await loadTokenizerFile(path.join(dir, 'tokenizer.model'), getFamily('chatglm3'));
   assert.equal(out.text, tokenizer.decode(want));
 });
 
@@ -71,7 +72,7 @@ test('prompt --tokenizer FILE --format chatglm3: specials take the ids right aft
   const out = JSON.parse(r.stdout) as { ids: number[]; text: string };
   // [gMASK]=n+1, sop=n+3, <|user|>=n+6, <|assistant|>=n+7 with n = the SentencePiece vocab size.
   const n = SP_VOCAB;
-  const { tokenizer } = await loadTokenizerFile(tokFile, 'chatglm3');
+  const { tokenizer } = await loadTokenizerFile(tokFile, getFamily('chatglm3'));
   assert.deepEqual(out.ids, [n + 1, n + 3, n + 6, ...tokenizer.encode('\n'), ...tokenizer.encode('你好'), n + 7]);
   assert.equal(out.text, '[gMASK]sop<|user|>\n你好<|assistant|>');
   const plain = await run(['prompt', '--model', dir, '--format', 'chatglm2', '--messages', path.join(dir, 'messages.json')]);

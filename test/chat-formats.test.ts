@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { chatglm2, chatglm2PromptText } from '../src/chat/chatglm2.js';
 import { chatglm3, CHATGLM3_TOOL_INSTRUCTION } from '../src/chat/chatglm3.js';
 import { glm4 } from '../src/chat/glm4.js';
-import { getChatFormat } from '../src/chat/formats.js';
+import { getChatFormat } from '../src/families/registry.js';
 import { encodePieces, piecesToText } from '../src/chat/prompt-pieces.js';
 import { fitConversation } from '../src/chat/fit.js';
 import { ChatGLMError } from '../src/errors.js';

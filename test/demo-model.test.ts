@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { loadChatModel, bundledModelPath, type ChatModel, type ChatCompletionMessageParam } from '../src/api.js';
 import { openModel } from '../src/model/open.js';
 import type { JsonValue } from '../src/chat/python-literal.js';
+import { FAMILIES } from '../src/families/registry.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const modelDir = bundledModelPath();
@@ -72,7 +73,7 @@ test('bundled model: prompt ids and logits match the PyTorch training code (<= 1
   };
   assert.ok(refs.prompts.length >= 3);
   for (const backend of ['reference', 'auto'] as const) {
-    const opened = await openModel(modelDir, { backend });
+    const opened = await openModel(modelDir, { families: FAMILIES, backend });
     try {
       for (const r of refs.prompts) {
         assert.deepEqual(model.renderPrompt(r.messages.map((m) => ({ role: m.role, content: m.content }))).ids, r.ids, `${r.name}: prompt ids`);

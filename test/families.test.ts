@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FAMILIES, FAMILY_NAMES, getFamily } from '../src/families/registry.js';
-import { defaultRopeScaling } from '../src/model/config.js';
+import { familyFromFiles, familyFromGguf, type ModelDirFiles } from '../src/tokenizer/family-facts.js';
 import { ChatGLMError } from '../src/errors.js';
 
 test('the registry names each family once and rejects unknown ones', () => {
@@ -12,9 +12,35 @@ test('the registry names each family once and rejects unknown ones', () => {
   assert.throws(() => getFamily('glm5'), ChatGLMError);
 });
 
-test('the RoPE default the model layer is given matches the family', () => {
-  for (const f of FAMILIES) assert.equal(defaultRopeScaling(f.name), f.ropeScaling);
-  assert.equal(getFamily('chatglm2').ropeScaling, 'position');
+test('the RoPE scaling each family gives the model layer: only ChatGLM2-32k interpolates positions', () => {
+  assert.deepEqual(FAMILIES.map((f) => [f.name, f.ropeScaling]), [
+    ['chatglm2', 'position'],
+    ['chatglm3', 'base'],
+    ['glm4', 'base'],
+  ]);
+});
+
+test('each family recognises its own model directory; config.json first, newest family first', () => {
+  const dir = (over: Partial<ModelDirFiles>): string => familyFromFiles(FAMILIES, { config: {}, tiktoken: false, ...over }).name;
+  assert.equal(dir({}), 'chatglm2');
+  assert.equal(dir({ tokenizationPy: 'role_special_tokens = ["<|system|>", "<|user|>"]' }), 'chatglm3');
+  assert.equal(dir({ config: { _name_or_path: 'THUDM/chatglm3-6b' } }), 'chatglm3');
+  // GLM-4's tokenizer_config.json lists <|user|> too: GLM-4 is asked before ChatGLM3.
+  assert.equal(dir({ tokenizerConfig: '{"added_tokens_decoder": {"151329": "<|endoftext|>", "151336": "<|user|>"}}' }), 'glm4');
+  assert.equal(dir({ tiktoken: true }), 'glm4');
+  assert.equal(dir({ config: { padded_vocab_size: 151552 } }), 'glm4');
+  // A telling name in config.json wins over the tokenizer files.
+  assert.equal(dir({ config: { _name_or_path: 'THUDM/chatglm2-6b' }, tokenizationPy: '"<|user|>"' }), 'chatglm2');
+});
+
+test('each family recognises its GGUF vocabulary', () => {
+  const gguf = (vocab: Parameters<typeof familyFromGguf>[1], rows = 100): string => familyFromGguf(FAMILIES, vocab, rows).name;
+  assert.equal(gguf({ model: 'gpt2', tokens: ['a'] }), 'glm4');
+  assert.equal(gguf({ model: 'llama', pre: 'chatglm-bpe', tokens: ['a'] }), 'glm4');
+  assert.equal(gguf(undefined, 151552), 'glm4');
+  assert.equal(gguf({ model: 'llama', tokens: ['<unk>', '[MASK]', '<|user|>'] }), 'chatglm3');
+  assert.equal(gguf({ model: 'llama', tokens: ['<unk>', '[MASK]'] }), 'chatglm2');
+  assert.equal(gguf(undefined), 'chatglm3');
 });
 
 test('a past tool call is written back the way each family writes it', () => {

@@ -20,6 +20,7 @@ import { relError, rows } from './support/model-compare.js';
 import { writeTinyHFModel } from './support/gguf-fixtures.js';
 import { findGgmlBase } from './support/ggml-golden.js';
 import { repoRoot } from './support/formats-tmp.js';
+import { FAMILIES } from '../src/families/registry.js';
 
 test('k-quant mixes: llama-quantize types for a ChatGLM3-6B-shaped model (28 layers, ffn 13696)', () => {
   const n = 28;
@@ -93,7 +94,7 @@ test('convert --type q4_k_m: per-tensor types, ggml reference bytes, and the fil
     const stored = new Map([...tiny.values].map(([name, x]) => [name, x.data]));
     const ids = [7, 100, 3, 287, 40];
     const want = oracleForward(tiny.config, stored, ids);
-    const { model } = await openModel(out, { backend: 'reference' });
+    const { model } = await openModel(out, { families: FAMILIES, backend: 'reference' });
     const got = rows(model.forward([{ cache: model.newCache(8), ids, allLogits: true }])[0]!, 288);
     const { err } = relError(got, want);
     assert.ok(err < 0.1, `q4_k_m vs the f32 oracle: relative error ${err}`);

@@ -15,6 +15,15 @@ import { roundToF16 } from '../src/numeric/half.js';
 import { ChatGLMError } from '../src/errors.js';
 import { repoRoot, tempDir } from './support/formats-tmp.js';
 import { writeTinyHFModel } from './support/gguf-fixtures.js';
+import { FAMILIES } from '../src/families/registry.js';
+import { familyFromGguf } from '../src/tokenizer/family-facts.js';
+import { openCheckpoint } from '../src/model/open.js';
+
+/** The family the registry's detectors see in an opened GGUF file. */
+function familyOf(ck: Awaited<ReturnType<typeof openGgufCheckpoint>>): string {
+  const rows = ck.header.tensors.find((t) => t.name === 'token_embd.weight')?.ne[1] ?? 0;
+  return familyFromGguf(FAMILIES, ck.tokenizer, rows).name;
+}
 
 const run = promisify(execFile);
 const SPEC = { hidden: 64, heads: 2, groups: 1, ffn: 96, layers: 2, paddedVocab: 288, seed: 11 } as const;
@@ -111,7 +120,7 @@ test('convert --type f16: llama.cpp metadata and layout, tensors back exactly, v
   assert.equal(ck.config['multi_query_attention'], true);
   assert.equal(ck.config['tie_word_embeddings'], false);
   assert.equal(ck.config['eos_token_id'], 2);
-  assert.equal(ck.family, 'chatglm3');
+  assert.equal(familyOf(ck), 'chatglm3');
 
   const tok = ck.tokenizer!;
   const n = m.pieces.length;
@@ -216,7 +225,7 @@ test('files as llama.cpp writes them: tied output, split Q/K/V, <bos>/<eos> name
 
   const ck = await openGgufCheckpoint(file);
   t.after(() => ck.source.close());
-  assert.equal(ck.family, 'chatglm2'); // no role tokens in this vocabulary
+  assert.equal(familyOf(ck), 'chatglm2'); // no role tokens in this vocabulary
   assert.equal(ck.config['tie_word_embeddings'], true);
   assert.equal(ck.config['rope_ratio'], 500);
   assert.equal(ck.config['kv_channels'], 32);
@@ -246,7 +255,7 @@ test('family detection: ChatGLM2 gets 5 specials, and rope_ratio becomes linear 
   t.after(() => ck.source.close());
   const n = m.pieces.length;
   assert.deepEqual(ck.tokenizer!.tokens.slice(n, n + 6), ['[MASK]', '[gMASK]', '[sMASK]', 'sop', 'eop', `[PAD${n + 5}]`]);
-  assert.equal(ck.family, 'chatglm2');
+  assert.equal(familyOf(ck), 'chatglm2');
   assert.equal(ck.header.metadata.get('chatglm.rope.scaling.type')?.value, 'linear');
   assert.equal(ck.header.metadata.get('chatglm.rope.freq_base')?.value, 10000);
   assert.equal(ck.config['rope_ratio'], 16);
@@ -277,8 +286,13 @@ test('GLM-4 tiktoken vocabulary: GPT-2 byte alphabet, merges recovered by BPE, s
   assert.equal(tok.eosId, 259);
   assert.equal(tok.eotId, 259 + 7); // <|user|>
   assert.equal(tok.tokens[tok.eotId!], '<|user|>');
-  assert.equal(ck.family, 'glm4');
-  assert.deepEqual(ck.config['eos_token_id'], [259, 266, 268]);
+  assert.equal(familyOf(ck), 'glm4');
+  // The file stores one eos id; opening it as a model adds GLM-4's other end-of-turn tokens.
+  assert.equal(ck.config['eos_token_id'], 259);
+  const h = await openCheckpoint(out, { families: FAMILIES });
+  t.after(() => h.source.close());
+  assert.equal(h.family, 'glm4');
+  assert.deepEqual(h.config.eosTokenIds, [259, 266, 268]);
 });
 
 test('convert errors: bad --type, corrupt tokenizer.model; CLI writes the file and reports one line on error', async (t) => {

@@ -22,6 +22,7 @@ import type { JsonValue } from '../src/chat/python-literal.js';
 import { ChatGLMError } from '../src/errors.js';
 import { ScriptedModel } from './support/chat-scripted-model.js';
 import { chatglm3SmallTokenizer, glm4SmallTokenizer, RandomLogitsModel, randomSchema, seeded, validator, SP_MERGED } from './support/grammar-fixtures.js';
+import { getFamily } from '../src/families/registry.js';
 
 const sp = chatglm3SmallTokenizer();
 /** Samples per property test (GRAMMAR_PROPERTY_SAMPLES=200 for a longer run). */
@@ -156,7 +157,7 @@ for (const [label, tokenizer, format] of [
       const rand = seeded(label.length * 7919);
       for (let i = 0; i < SAMPLES; i++) {
         const schema = randomSchema(rand);
-        const g = replyGrammar({ family: format.name, responseSchema: schema as JsonValue });
+        const g = replyGrammar({ family: getFamily(format.name), responseSchema: schema as JsonValue });
         const s = await sample(engine, g.ebnf, g.freeText, tokenizer, format, 1000 + i);
         assert.ok(s.stopped, `sample ${i} did not end: ${s.text}`);
         const parsed = format.parse([s.text], { tools: false });
@@ -178,7 +179,7 @@ for (const [label, tokenizer, format] of [
           { name: 'random_number_generator', parameters: objectSchema(rand) as JsonValue },
           { name: 'search_flights', parameters: objectSchema(rand) as JsonValue },
         ];
-        const g = replyGrammar({ family: format.name, tools, requireToolCall: true });
+        const g = replyGrammar({ family: getFamily(format.name), tools, requireToolCall: true });
         const s = await sample(engine, g.ebnf, g.freeText, tokenizer, format, 2000 + i);
         assert.ok(s.stopped, `sample ${i} did not end: ${s.text}`);
         const parsed = format.parse([s.text], { tools: true });
@@ -198,7 +199,7 @@ test('greedy output that the grammar accepts is unchanged by the constraint; one
   const engine = await GrammarEngine.create(sp);
   try {
     const tools = toolSpecs([{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }]);
-    const g = replyGrammar({ family: 'chatglm3', tools });
+    const g = replyGrammar({ family: getFamily('chatglm3'), tools });
     const compiled = await engine.compile(g.ebnf);
     const stopIds = chatglm3.stopIds(sp);
     const obs = sp.specialId('<|observation|>')!;

@@ -17,6 +17,7 @@ import { openModel } from '../src/model/open.js';
 import { writeTinyHFModel } from './support/gguf-fixtures.js';
 import { repoRoot } from './support/formats-tmp.js';
 import { nativeSkipReason } from './support/backend-native-fixtures.js';
+import { FAMILIES } from '../src/families/registry.js';
 
 const NLC = path.join(repoRoot, '.bench', 'llama');
 const STEPS = 32;
@@ -52,7 +53,7 @@ for (const mix of ['q4_k_m', 'q5_k_m', 'q6_k', 'q3_k_m', 'q2_k'] as const) {
       const r = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'tools', 'llama-greedy.js'), NLC, file, JSON.stringify(PROMPT), String(STEPS)], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as number[];
-      const { model } = await openModel(file, { backend: 'native' });
+      const { model } = await openModel(file, { families: FAMILIES, backend: 'native' });
       const cache = model.newCache(PROMPT.length + STEPS + 1);
       assert.equal(theirs.length, STEPS);
       let logits = model.forward([{ cache, ids: PROMPT }])[0]!;

@@ -10,6 +10,7 @@ import { openModel } from '../src/model/open.js';
 import { oracleForward } from './support/model-oracle-f64.js';
 import { relError, rows } from './support/model-compare.js';
 import { writeTinyHFModel } from './support/gguf-fixtures.js';
+import { FAMILIES } from '../src/families/registry.js';
 
 test('GGUF (f32 and q8_0) converted from an HF directory runs like the original', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'chatglm-gguf-model-'));
@@ -22,7 +23,7 @@ test('GGUF (f32 and q8_0) converted from an HF directory runs like the original'
     for (const [type, tol] of [['f32', 1e-5], ['q8_0', 2e-2]] as const) {
       const out = path.join(root, `tiny-${type}.gguf`);
       await convertToGguf({ modelDir: dir, out, type });
-      const { model, format, config } = await openModel(out, { backend: 'reference' });
+      const { model, format, config } = await openModel(out, { families: FAMILIES, backend: 'reference' });
       assert.equal(format, 'gguf');
       assert.equal(config.ropeRatio, 8);
       assert.equal(config.ropeScaling, 'base');

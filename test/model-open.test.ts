@@ -14,6 +14,8 @@ import { oracleForward } from './support/model-oracle-f64.js';
 import { relError, rows } from './support/model-compare.js';
 import { writeCheckpoint, type Layout } from './support/model-checkpoints.js';
 import { configJson, randomWeights, type TinyConfig } from './support/model-fixtures.js';
+import { FAMILIES } from '../src/families/registry.js';
+import { familyFromConfig } from '../src/tokenizer/family-facts.js';
 
 const tiny: TinyConfig = { hidden: 32, layers: 2, heads: 4, headDim: 16, groups: 2, ffn: 32, vocab: 41, ropeRatio: 4 };
 const ids = [5, 17, 3, 40, 0, 22];
@@ -39,9 +41,9 @@ for (const [layout, dtype] of combos) {
     await withTmp(async (dir) => {
       const ck = await writeCheckpoint(dir, tiny, dtype, layout, 100, { includeInvFreq: true });
       const progress: number[] = [];
-      const { model, layout: found, config } = await openModel(dir, { backend: 'reference', onProgress: (p) => progress.push(p.loaded / p.total) });
+      const { model, layout: found, config, family } = await openModel(dir, { families: FAMILIES, backend: 'reference', onProgress: (p) => progress.push(p.loaded / p.total) });
       assert.equal(found, layout);
-      assert.equal(config.family, 'chatglm3');
+      assert.equal(family, 'chatglm3');
       assert.equal(progress.at(-1), 1);
       const got = rows(model.forward([{ cache: model.newCache(8), ids, allLogits: true }])[0]!, tiny.vocab);
       const { err } = relError(got, oracleForward(ck.config, ck.stored, ids));
@@ -55,7 +57,7 @@ test('openModel with quantize q8_0 / q4_0 matches the oracle run on the dequanti
   await withTmp(async (dir) => {
     const ck = await writeCheckpoint(dir, t, 'F32', 'safetensors', 7);
     for (const type of ['q8_0', 'q4_0'] as const) {
-      const { model } = await openModel(dir, { backend: 'reference', quantize: type });
+      const { model } = await openModel(dir, { families: FAMILIES, backend: 'reference', quantize: type });
       const deq = new Map<string, Float32Array>();
       for (const [name, v] of ck.stored) {
         const shape = randomWeights(t, 7).find((w) => w.name === name)!.shape;
@@ -85,45 +87,46 @@ test('broken checkpoints give clear ChatGLMErrors naming the file and the proble
 
     // config disagrees with the tensors: wrong shape
     await writeFile(cfgFile, JSON.stringify({ ...cfg, ffn_hidden_size: 30 }));
-    await assert.rejects(openModel(dir, { backend: 'reference' }), isErr('MODEL_MISMATCH', 'dense_h_to_4h', '[64, 32]', '[60, 32]'));
+    await assert.rejects(openModel(dir, { families: FAMILIES, backend: 'reference' }), isErr('MODEL_MISMATCH', 'dense_h_to_4h', '[64, 32]', '[60, 32]'));
     // fewer layers in the config: the extra tensors are reported
     await writeFile(cfgFile, JSON.stringify({ ...cfg, num_layers: 1 }));
-    await assert.rejects(openModel(dir, { backend: 'reference' }), isErr('MODEL_MISMATCH', 'unexpected tensor', 'layers.1.'));
+    await assert.rejects(openModel(dir, { families: FAMILIES, backend: 'reference' }), isErr('MODEL_MISMATCH', 'unexpected tensor', 'layers.1.'));
     // more layers: a missing tensor
     await writeFile(cfgFile, JSON.stringify({ ...cfg, num_layers: 3 }));
-    await assert.rejects(openModel(dir, { backend: 'reference' }), isErr('MODEL_MISMATCH', 'layers.2.input_layernorm.weight', 'missing'));
+    await assert.rejects(openModel(dir, { families: FAMILIES, backend: 'reference' }), isErr('MODEL_MISMATCH', 'layers.2.input_layernorm.weight', 'missing'));
     // missing / invalid / unknown fields
     const { hidden_size: _h, ...noHidden } = cfg;
     await writeFile(cfgFile, JSON.stringify(noHidden));
-    await assert.rejects(openModel(dir, { backend: 'reference' }), isErr('BAD_FORMAT', 'config.json', 'hidden_size'));
+    await assert.rejects(openModel(dir, { families: FAMILIES, backend: 'reference' }), isErr('BAD_FORMAT', 'config.json', 'hidden_size'));
     await writeFile(cfgFile, JSON.stringify({ ...cfg, num_attention_heads: 'four' }));
-    await assert.rejects(openModel(dir, { backend: 'reference' }), isErr('BAD_FORMAT', 'config.json', 'num_attention_heads'));
+    await assert.rejects(openModel(dir, { families: FAMILIES, backend: 'reference' }), isErr('BAD_FORMAT', 'config.json', 'num_attention_heads'));
     await writeFile(cfgFile, JSON.stringify({ ...cfg, model_type: 'llama' }));
-    await assert.rejects(openModel(dir, { backend: 'reference' }), isErr('UNSUPPORTED', 'config.json', 'model_type', 'llama'));
+    await assert.rejects(openModel(dir, { families: FAMILIES, backend: 'reference' }), isErr('UNSUPPORTED', 'config.json', 'model_type', 'llama'));
     await writeFile(cfgFile, JSON.stringify(cfg));
 
     // a tensor missing from the weights file
     const weights = randomWeights(tiny, 1).filter((w) => !w.name.endsWith('final_layernorm.weight'));
     await writeSafetensors(path.join(dir, 'model.safetensors'), weights.map((w) => ({ name: w.name, dtype: 'F32', shape: w.shape, data: w.values })));
-    await assert.rejects(openModel(dir, { backend: 'reference' }), isErr('MODEL_MISMATCH', 'final_layernorm.weight', 'missing'));
+    await assert.rejects(openModel(dir, { families: FAMILIES, backend: 'reference' }), isErr('MODEL_MISMATCH', 'final_layernorm.weight', 'missing'));
 
     await unlink(cfgFile);
-    await assert.rejects(openModel(dir, { backend: 'reference' }), (e: unknown) => e instanceof ChatGLMError && e.message.includes('config.json'));
+    await assert.rejects(openModel(dir, { families: FAMILIES, backend: 'reference' }), (e: unknown) => e instanceof ChatGLMError && e.message.includes('config.json'));
     // the library's loadGLMConfig: a missing config.json, and one that cannot be read (a directory)
     await assert.rejects(loadGLMConfig(dir), isErr('FILE_NOT_FOUND', cfgFile));
     await mkdir(cfgFile);
     await assert.rejects(loadGLMConfig(dir), isErr('FILE_NOT_FOUND', cfgFile, 'cannot read'));
   });
-  await assert.rejects(openModel('/nonexistent/model/dir', { backend: 'reference' }), isErr('FILE_NOT_FOUND', '/nonexistent/model/dir'));
+  await assert.rejects(openModel('/nonexistent/model/dir', { families: FAMILIES, backend: 'reference' }), isErr('FILE_NOT_FOUND', '/nonexistent/model/dir'));
 });
 
 test('config: field parsing, GQA defaults, family detection and rope scaling', () => {
   const c = parseGLMConfig(configJson(tiny), 'config.json');
   assert.equal(c.numGroups, 2);
   assert.equal(c.ropeScaling, 'base');
-  assert.equal(c.family, 'chatglm3');
-  const g4 = parseGLMConfig({ ...configJson(tiny), padded_vocab_size: 151552 }, 'config.json');
-  assert.equal(g4.family, 'glm4');
+  // config.json alone: nothing telling (the tokenizer files decide), or GLM-4's vocabulary size.
+  assert.equal(familyFromConfig(FAMILIES, configJson(tiny)), undefined);
+  assert.equal(familyFromConfig(FAMILIES, { ...configJson(tiny), padded_vocab_size: 151552 })?.name, 'glm4');
+  assert.equal(familyFromConfig(FAMILIES, { ...configJson(tiny), _name_or_path: 'THUDM/codegeex2-6b' })?.name, 'chatglm2');
   const noMqa = parseGLMConfig({ ...configJson(tiny), multi_query_attention: false }, 'config.json');
   assert.equal(noMqa.numGroups, tiny.heads);
   assert.throws(() => parseGLMConfig({ ...configJson(tiny), multi_query_group_num: 3 }, 'x/config.json'), isErr('BAD_FORMAT', 'x/config.json', 'multi_query_group_num'));
@@ -155,8 +158,8 @@ test('family from the directory: ChatGLM2-32k interpolates positions, ChatGLM3 s
       const ck = await writeCheckpoint(dir, t, 'F32', 'safetensors', 77);
       await writeFile(path.join(dir, 'tokenizer.model'), tokenizerModelBytes(smallPieces()));
       await writeFile(path.join(dir, 'tokenization_chatglm.py'), py);
-      const { model, config } = await openModel(dir, { backend: 'reference' });
-      assert.equal(config.family, family);
+      const { model, config, family: found } = await openModel(dir, { families: FAMILIES, backend: 'reference' });
+      assert.equal(found, family);
       assert.equal(config.ropeScaling, scaling);
       const got = rows(model.forward([{ cache: model.newCache(8), ids, allLogits: true }])[0]!, t.vocab);
       assert.ok(relError(got, oracleForward(ck.config, ck.stored, ids, { ropeScaling: scaling })).err <= 1e-5, family);

@@ -14,6 +14,7 @@ import { BatchScheduler } from '../src/generate/batch-scheduler.js';
 import { generateAll } from '../src/generate/generator.js';
 import { CachedSequence } from '../src/generate/sequence.js';
 import type { BackendName } from '../src/backend/select.js';
+import { FAMILIES } from '../src/families/registry.js';
 
 const backends: BackendName[] = nativeAvailable() ? ['reference', 'native'] : ['reference'];
 
@@ -30,7 +31,7 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
 for (const backend of backends) {
   for (const quantize of [undefined, 'q4_0', 'q8_0'] as const) {
     test(`${backend} ${quantize ?? 'f16'}: a sequence's logits are bit-identical alone, in chunks, and batched with others`, async () => {
-      const { model, backend: be } = await openModel(bundledModelPath(), { backend, ...(quantize !== undefined ? { quantize } : {}) });
+      const { model, backend: be } = await openModel(bundledModelPath(), { families: FAMILIES, backend, ...(quantize !== undefined ? { quantize } : {}) });
       try {
         const prompt = ids(45, 1);
         const other = ids(20, 2);
@@ -71,7 +72,7 @@ for (const backend of backends) {
 
 for (const backend of backends) {
   test(`${backend}: eight greedy generations through the batch scheduler equal each one generated alone`, async () => {
-    const { model, backend: be } = await openModel(bundledModelPath(), { backend });
+    const { model, backend: be } = await openModel(bundledModelPath(), { families: FAMILIES, backend });
     try {
       // Mixed prompt and output lengths; a small prefill budget so prompts span several ticks.
       const prompts = Array.from({ length: 8 }, (_, i) => ids(5 + i * 9, i + 3));
@@ -100,7 +101,7 @@ for (const backend of backends) {
 }
 
 test('an aborted lane drops its queued step at once with ABORTED; the others finish', async () => {
-  const { model, backend: be } = await openModel(bundledModelPath(), { backend: 'reference' });
+  const { model, backend: be } = await openModel(bundledModelPath(), { families: FAMILIES, backend: 'reference' });
   try {
     const scheduler = new BatchScheduler(model);
     const a = scheduler.lane();

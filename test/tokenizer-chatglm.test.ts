@@ -6,12 +6,13 @@ import path from 'node:path';
 import { ChatGLMError } from '../src/errors.js';
 import { ChatGLMTokenizer, SentencePieceTokenizer, TikTokenTokenizer, loadTokenizerForModel } from '../src/tokenizer/index.js';
 import { pid, smallModelBytes, smallRankFile } from './support/tokenizer-fixtures.js';
+import { FAMILIES, getFamily } from '../src/families/registry.js';
 
 const S = '\u2581';
 const sp = SentencePieceTokenizer.fromBytes(smallModelBytes(), 'small.model');
 const n = sp.vocabSize;
-const glm3 = new ChatGLMTokenizer(sp, 'chatglm3');
-const glm2 = new ChatGLMTokenizer(sp, 'chatglm2');
+const glm3 = new ChatGLMTokenizer(sp, getFamily('chatglm3'));
+const glm2 = new ChatGLMTokenizer(sp, getFamily('chatglm2'));
 
 test('ChatGLM specials are appended after the SentencePiece vocabulary in HF order', () => {
   assert.equal(glm3.vocabSize, n + 9);
@@ -67,8 +68,8 @@ test('family detection from the model directory', async () => {
     [{ 'tokenizer.model': smallRankFile() }, 'glm4'],
   ];
   for (const [files, family] of cases) {
-    const r = await loadTokenizerForModel(modelDir(files));
-    assert.equal(r.family, family, JSON.stringify(Object.keys(files)));
+    const r = await loadTokenizerForModel(modelDir(files), FAMILIES);
+    assert.equal(r.family.name, family, JSON.stringify(Object.keys(files)));
     if (family === 'glm4') assert.ok(r.tokenizer instanceof TikTokenTokenizer);
     else {
       assert.ok(r.tokenizer instanceof ChatGLMTokenizer);
@@ -79,13 +80,13 @@ test('family detection from the model directory', async () => {
 
 test('missing tokenizer.model says how to fix it; --tokenizer overrides', async () => {
   const empty = modelDir({ 'config.json': '{}' });
-  await assert.rejects(loadTokenizerForModel(empty), (e: unknown) => {
+  await assert.rejects(loadTokenizerForModel(empty, FAMILIES), (e: unknown) => {
     assert.ok(e instanceof ChatGLMError);
     assert.equal(e.message, `tokenizer.model not found in ${empty}: pass --tokenizer FILE`);
     return true;
   });
   const other = modelDir({ 'tok.model': smallModelBytes() });
-  const r = await loadTokenizerForModel(empty, path.join(other, 'tok.model'));
-  assert.equal(r.family, 'chatglm2');
+  const r = await loadTokenizerForModel(empty, FAMILIES, path.join(other, 'tok.model'));
+  assert.equal(r.family.name, 'chatglm2');
   assert.deepEqual(r.tokenizer.encode('abc'), sp.encode('abc'));
 });

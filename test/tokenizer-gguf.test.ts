@@ -16,11 +16,12 @@ import { GgufWriter, gv } from '../src/convert/gguf-writer.js';
 import { loadGgufTokenizer, loadChatModel } from '../src/api.js';
 import { tokenizerFromGguf, type GgufVocabulary } from '../src/tokenizer/from-gguf.js';
 import { loadTokenizerFile } from '../src/tokenizer/load.js';
-import { CHATGLM3_SPECIAL_TOKENS, ChatGLMTokenizer } from '../src/tokenizer/chatglm.js';
+import { ChatGLMTokenizer } from '../src/tokenizer/chatglm.js';
+import { CHATGLM3_SPECIAL_TOKENS } from '../src/families/chatglm3.js';
 import { GLM4_SPECIAL_TOKENS, TikTokenTokenizer } from '../src/tokenizer/tiktoken.js';
 import { PieceType } from '../src/tokenizer/sentencepiece-model.js';
 import type { Tokenizer } from '../src/tokenizer/types.js';
-import { getChatFormat } from '../src/chat/formats.js';
+import { getChatFormat, FAMILIES, getFamily } from '../src/families/registry.js';
 import { encodePieces } from '../src/chat/prompt-pieces.js';
 import type { ChatMessage } from '../src/chat/types.js';
 import { ChatGLMError } from '../src/errors.js';
@@ -109,7 +110,7 @@ test('ChatGLM3 GGUF from our converter: tokenizer equals the tokenizer.model one
   for (const removeExtra of [false, true]) {
     const { gguf, tokFile } = await writeChatGLM3Gguf(path.join(dir, String(removeExtra)), removeExtra);
     const { tokenizer, family } = await loadGgufTokenizer(gguf);
-    const want = (await loadTokenizerFile(tokFile, 'chatglm3')).tokenizer;
+    const want = (await loadTokenizerFile(tokFile, getFamily('chatglm3'))).tokenizer;
     assert.equal(family, 'chatglm3');
     assert.ok(tokenizer instanceof ChatGLMTokenizer);
     // Hand-checked anchors: the specials follow the SentencePiece pieces, padded rows are not ids.
@@ -146,17 +147,17 @@ test('ChatGLM3 vocabulary in llama.cpp layout (<bos>/<eos> names, no space-prefi
     types.push(PieceType.UNUSED);
   }
   const vocab: GgufVocabulary = { model: 'llama', pre: 'chatglm-spm', tokens, scores, tokenTypes: types };
-  const { tokenizer, family } = tokenizerFromGguf(vocab, { file: 'llama.gguf' });
-  assert.equal(family, 'chatglm3');
-  const want = (await loadTokenizerFile(tokFile, 'chatglm3')).tokenizer;
+  const { tokenizer, family } = tokenizerFromGguf(vocab, { file: 'llama.gguf', families: FAMILIES });
+  assert.equal(family.name, 'chatglm3');
+  const want = (await loadTokenizerFile(tokFile, getFamily('chatglm3'))).tokenizer;
   assertSameTokenizer(tokenizer, want, [...CHATGLM3_SPECIAL_TOKENS, '<unk>', '<s>', '</s>', '<bos>', '<|u|>'], [...TEXTS, ...randomTexts(100, 2)], 'llama.cpp layout');
 
   // --format chatglm2 on a ChatGLM3 vocabulary: ChatGLM2's five specials only, as with tokenizer.model.
-  const two = tokenizerFromGguf(vocab, { file: 'llama.gguf', family: 'chatglm2' });
-  assert.equal(two.family, 'chatglm2');
-  const want2 = (await loadTokenizerFile(tokFile, 'chatglm2')).tokenizer;
+  const two = tokenizerFromGguf(vocab, { file: 'llama.gguf', families: FAMILIES, family: 'chatglm2' });
+  assert.equal(two.family.name, 'chatglm2');
+  const want2 = (await loadTokenizerFile(tokFile, getFamily('chatglm2'))).tokenizer;
   assertSameTokenizer(two.tokenizer, want2, [...CHATGLM3_SPECIAL_TOKENS, '<s>'], TEXTS, 'chatglm2 override');
-  assert.throws(() => tokenizerFromGguf(vocab, { file: 'llama.gguf', family: 'glm4' }), /GLM-4/);
+  assert.throws(() => tokenizerFromGguf(vocab, { file: 'llama.gguf', families: FAMILIES, family: 'glm4' }), /GLM-4/);
 });
 
 test('GLM-4 GGUF ("gpt2" byte alphabet): tokenizer equals the rank file one and the real tiktoken golden ids', async (t) => {
@@ -182,7 +183,7 @@ test('GLM-4 GGUF ("gpt2" byte alphabet): tokenizer equals the rank file one and 
   assert.equal(tokenizer.vocabSize, nRanks + GLM4_SPECIAL_TOKENS.length);
   for (const v of TIKTOKEN_GOLDEN_VECTORS) assert.deepEqual(tokenizer.encode(v.text), v.ids, `golden ${JSON.stringify(v.text)}`);
 
-  const want = (await loadTokenizerFile(tokFile, 'glm4')).tokenizer;
+  const want = (await loadTokenizerFile(tokFile, getFamily('glm4'))).tokenizer;
   assertSameTokenizer(tokenizer, want, GLM4_SPECIAL_TOKENS, [...TEXTS, ...randomTexts(200, 3)], 'glm4');
   const format = getChatFormat('glm4');
   const pieces = format.render(MESSAGES).pieces;
@@ -196,12 +197,12 @@ test('no or unsupported vocabulary: ChatGLMError that says to pass --tokenizer F
   const expectTokenizerHint = (fn: () => unknown): void => {
     assert.throws(fn, (e: unknown) => e instanceof ChatGLMError && /x\.gguf: .*pass --tokenizer FILE/.test(e.message));
   };
-  expectTokenizerHint(() => tokenizerFromGguf(undefined, { file: 'x.gguf' }));
-  expectTokenizerHint(() => tokenizerFromGguf({ model: 'bert', tokens: ['a'] }, { file: 'x.gguf' }));
-  expectTokenizerHint(() => tokenizerFromGguf({ model: 'llama', tokens: ['<unk>', 'a'], scores: [0, 0], tokenTypes: [2, 1] }, { file: 'x.gguf' }));
-  expectTokenizerHint(() => tokenizerFromGguf({ model: 'llama', tokens: ['<unk>'] }, { file: 'x.gguf' }));
-  expectTokenizerHint(() => tokenizerFromGguf({ model: 'gpt2', pre: 'llama-bpe', tokens: ['a'], tokenTypes: [1] }, { file: 'x.gguf' }));
-  expectTokenizerHint(() => tokenizerFromGguf({ model: 'gpt2', tokens: ['a', 'b c'], tokenTypes: [1, 1] }, { file: 'x.gguf' }));
+  expectTokenizerHint(() => tokenizerFromGguf(undefined, { file: 'x.gguf', families: FAMILIES }));
+  expectTokenizerHint(() => tokenizerFromGguf({ model: 'bert', tokens: ['a'] }, { file: 'x.gguf', families: FAMILIES }));
+  expectTokenizerHint(() => tokenizerFromGguf({ model: 'llama', tokens: ['<unk>', 'a'], scores: [0, 0], tokenTypes: [2, 1] }, { file: 'x.gguf', families: FAMILIES }));
+  expectTokenizerHint(() => tokenizerFromGguf({ model: 'llama', tokens: ['<unk>'] }, { file: 'x.gguf', families: FAMILIES }));
+  expectTokenizerHint(() => tokenizerFromGguf({ model: 'gpt2', pre: 'llama-bpe', tokens: ['a'], tokenTypes: [1] }, { file: 'x.gguf', families: FAMILIES }));
+  expectTokenizerHint(() => tokenizerFromGguf({ model: 'gpt2', tokens: ['a', 'b c'], tokenTypes: [1, 1] }, { file: 'x.gguf', families: FAMILIES }));
 
   // A real file without tokenizer.ggml.*: loadChatModel fails before reading weights.
   const file = path.join(dir, 'novocab.gguf');
@@ -222,7 +223,7 @@ test('CLI: chat, prompt and tokenize on a .gguf without --tokenizer', async (t) 
   const { dir, cleanup } = await tempDir('tok-gguf-');
   t.after(cleanup);
   const { gguf, tokFile } = await writeChatGLM3Gguf(dir, false);
-  const want = (await loadTokenizerFile(tokFile, 'chatglm3')).tokenizer;
+  const want = (await loadTokenizerFile(tokFile, getFamily('chatglm3'))).tokenizer;
   const messagesFile = path.join(dir, 'm.json');
   await writeFile(messagesFile, JSON.stringify(MESSAGES));
 

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChatGLMTokenizer, loadSentencePieceModel } from '../src/tokenizer/index.js';
+import { getFamily } from '../src/families/registry.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const shared = path.resolve(repoRoot, '../shared');
@@ -49,7 +50,7 @@ test('glm-like-bpe: ids, pieces and decoded text equal the library for every vec
 test('glm-like-bpe: every chat vector with ChatGLM3 specials after the vocabulary', async (t) => {
   const data = load();
   if (!data) return t.skip(skipMsg);
-  const tok = new ChatGLMTokenizer(await loadSentencePieceModel(modelFile), 'chatglm3');
+  const tok = new ChatGLMTokenizer(await loadSentencePieceModel(modelFile), getFamily('chatglm3'));
   const id = (name: string) => {
     const i = tok.specialId(name);
     assert.ok(i !== undefined, name);

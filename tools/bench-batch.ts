@@ -19,6 +19,7 @@ import { createNativeBackend } from '../src/backend/native/index.js';
 import { openModel } from '../src/model/open.js';
 import type { GLMModel } from '../src/model/glm.js';
 import { writeSyntheticModel, type SynthType } from './bench-synth.js';
+import { FAMILIES } from '../src/families/registry.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
   const threads = Number(arg('threads', String(os.availableParallelism())));
   const file = await writeSyntheticModel(path.join(root, '.bench', 'models'), shape, type, (s) => process.stderr.write(`${s}\n`));
   const backend = createNativeBackend({ threads });
-  const { model } = await openModel(file, { backend });
+  const { model } = await openModel(file, { families: FAMILIES, backend });
   const glm = model as GLMModel;
   const vocab = glm.config.vocabSize;
   const prompt = (s: number): number[] => Array.from({ length: promptTokens }, (_, i) => (i * 7919 + s * 104729 + 13) % vocab);

@@ -12,6 +12,7 @@
 import { createBackend } from '../src/backend/select.js';
 import type { Backend } from '../src/backend/types.js';
 import { openModel } from '../src/model/open.js';
+import { FAMILIES } from '../src/families/registry.js';
 
 interface Acc {
   calls: number;
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   let phase = 'prefill';
   const inner = await createBackend('native', th === undefined ? {} : { threads: Number(th) });
   const be = profiled(inner, table, () => phase);
-  const { model } = await openModel(file, { backend: be });
+  const { model } = await openModel(file, { families: FAMILIES, backend: be });
   const cache = model.newCache(promptTokens + genTokens + 1);
   const prompt = Array.from({ length: promptTokens }, (_, i) => 300 + ((i * 7919) % 50000));
   const phases: Record<string, { wall: number; cpu: number }> = {};

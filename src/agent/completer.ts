@@ -13,7 +13,6 @@ import type {
 } from '../api.js';
 import type { ChatCompletionToolChoice } from '../chat/tool-choice.js';
 import type { JsonValue } from '../chat/python-literal.js';
-import type { ModelFamily } from '../tokenizer/types.js';
 
 export interface CompletionRequest {
   messages: readonly ChatCompletionMessageParam[];
@@ -42,7 +41,7 @@ export interface ChatCompleter {
   /** The model's name, or the endpoint's. */
   readonly name: string;
   /** The chat format, when known (an in-process model); a remote endpoint leaves it unset. */
-  readonly family?: ModelFamily;
+  readonly family?: string;
   /** Streams one assistant reply; the last event is always the `message`. */
   complete(request: CompletionRequest): AsyncIterable<CompletionEvent>;
 }

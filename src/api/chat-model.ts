@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Backend } from '../backend/types.js';
 import { validateChatCompletionRequest, withoutNullFields } from './validate-request.js';
 import { requestToChatMessages } from './request-messages.js';
-import type { ModelFamily, Tokenizer } from '../tokenizer/types.js';
+import type { Tokenizer } from '../tokenizer/types.js';
 import { encodePieces, piecesToText } from '../chat/prompt-pieces.js';
 import type { JsonValue } from '../chat/python-literal.js';
 import { ChatSession, type ChatReply, type ReplyOptions } from '../chat/session.js';
@@ -44,7 +44,7 @@ export class ChatModel {
   readonly model: CausalLM;
   readonly tokenizer: Tokenizer;
   readonly format: ChatFormat;
-  readonly family: ModelFamily;
+  readonly family: string;
   readonly contextLength: number;
   readonly name: string;
   private readonly backend: Backend | undefined;

@@ -13,8 +13,8 @@ import { loadTokenizerFile, loadTokenizerForModel } from '../tokenizer/load.js';
 import { tokenizerFromGguf } from '../tokenizer/from-gguf.js';
 import { GgufReader } from '../formats/gguf.js';
 import { readGgufTokenizer } from '../formats/gguf-checkpoint.js';
-import type { ModelFamily, Tokenizer } from '../tokenizer/types.js';
-import { getChatFormat } from '../chat/formats.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { FAMILIES, getChatFormat, getFamily, type ModelFamily } from '../families/registry.js';
 import { ChatModel } from './chat-model.js';
 
 export interface LoadChatModelOptions {
@@ -48,7 +48,8 @@ export function bundledModelPath(): string {
 export async function loadGgufTokenizer(file: string, family?: ModelFamily): Promise<{ tokenizer: Tokenizer; family: ModelFamily }> {
   const reader = await GgufReader.open(file);
   try {
-    return tokenizerFromGguf(readGgufTokenizer(reader.header), { file, ...(family !== undefined ? { family } : {}) });
+    const r = tokenizerFromGguf(readGgufTokenizer(reader.header), { file, families: FAMILIES, ...(family !== undefined ? { family } : {}) });
+    return { tokenizer: r.tokenizer, family: r.family.name };
   } finally {
     await reader.close();
   }
@@ -70,11 +71,12 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
     // The file's own vocabulary; read before the weights so a file without one fails fast.
     ({ tokenizer, family } = await loadGgufTokenizer(dir, options.family));
   } else if (!isGguf) {
-    const t = await loadTokenizerForModel(dir, options.tokenizer);
-    family ??= t.family;
-    tokenizer = family === t.family ? t.tokenizer : (await loadTokenizerFile(options.tokenizer ?? path.join(dir, 'tokenizer.model'), family)).tokenizer;
+    const t = await loadTokenizerForModel(dir, FAMILIES, options.tokenizer);
+    family ??= t.family.name;
+    tokenizer = family === t.family.name ? t.tokenizer : (await loadTokenizerFile(options.tokenizer ?? path.join(dir, 'tokenizer.model'), getFamily(family))).tokenizer;
   }
   const opened = await openModel(dir, {
+    families: FAMILIES,
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.quantize !== undefined ? { quantize: options.quantize } : {}),
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
@@ -87,9 +89,9 @@ export async function loadChatModel(modelPath?: string, options: LoadChatModelOp
   };
   if (tokenizer === undefined || family === undefined) {
     // A .gguf file: its family comes from the checkpoint, the tokenizer from the given file.
-    family ??= opened.config.family;
+    family ??= getFamily(opened.family).name;
     try {
-      tokenizer = (await loadTokenizerFile(options.tokenizer!, family)).tokenizer;
+      tokenizer = (await loadTokenizerFile(options.tokenizer!, getFamily(family))).tokenizer;
     } catch (err) {
       disposeOwned();
       throw err;

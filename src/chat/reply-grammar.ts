@@ -10,10 +10,8 @@
  * lets go once the newline is written) or, with a response schema, a JSON value. ChatGLM2 has no
  * metadata line and no tool calls: its reply is the JSON value itself.
  */
-import { getFamily } from '../families/registry.js';
 import { ChatGLMError } from '../errors.js';
 import { GrammarBuilder, ebnfLiteral } from '../grammar/schema-to-ebnf.js';
-import type { ModelFamily } from '../tokenizer/types.js';
 import type { JsonValue } from './python-literal.js';
 
 export interface ToolSpec {
@@ -22,8 +20,16 @@ export interface ToolSpec {
   parameters: JsonValue | undefined;
 }
 
+/** What the grammar needs from the family (families/*.ts entries have these fields). */
+export interface ReplyGrammarFamily {
+  readonly name: string;
+  readonly displayName: string;
+  /** How a tool call is written: a fenced Python call, a JSON object, or not at all. */
+  readonly toolCalls: 'python' | 'json' | 'none';
+}
+
 export interface ReplyGrammarOptions {
-  family: ModelFamily;
+  family: ReplyGrammarFamily;
   /** Declared tools: a call must name one of them, with arguments that satisfy its schema. */
   tools?: readonly ToolSpec[];
   /** The reply must start with a tool call (OpenAI tool_choice "required" or a named tool). */
@@ -67,7 +73,7 @@ function isObj(v: unknown): v is { [key: string]: JsonValue } {
 }
 
 export function replyGrammar(o: ReplyGrammarOptions): ReplyGrammar {
-  const calls = getFamily(o.family).toolCalls;
+  const calls = o.family.toolCalls;
   const dialect = calls === 'python' ? 'python' : 'json';
   const b = new GrammarBuilder(dialect);
   const json = dialect === 'json' ? b : new GrammarBuilder('json');
@@ -75,10 +81,10 @@ export function replyGrammar(o: ReplyGrammarOptions): ReplyGrammar {
   const response = jsonExpr === undefined || json === b ? jsonExpr : json.prefixed(jsonExpr, 'j_');
   const tools = calls === 'none' ? [] : (o.tools ?? []);
   if (o.requireToolCall && tools.length === 0) {
-    throw new ChatGLMError('BAD_ARGUMENT', `a tool call is required but no tools are declared${calls === 'none' ? ` (${getFamily(o.family).displayName} has no tool calls)` : ''}; declare tools or drop tool_choice`);
+    throw new ChatGLMError('BAD_ARGUMENT', `a tool call is required but no tools are declared${calls === 'none' ? ` (${o.family.displayName} has no tool calls)` : ''}; declare tools or drop tool_choice`);
   }
   if (calls === 'none') {
-    if (response === undefined) throw new ChatGLMError('BAD_ARGUMENT', `${o.family}: only response_format can be constrained`);
+    if (response === undefined) throw new ChatGLMError('BAD_ARGUMENT', `${o.family.name}: only response_format can be constrained`);
     return { ebnf: b.toEbnf(`sp ${response}`), freeText: false };
   }
   const branches: string[] = [];
@@ -91,10 +97,10 @@ export function replyGrammar(o: ReplyGrammarOptions): ReplyGrammar {
     const hint = `t${i}`;
     let body: string;
     try {
-      body = callBody(b, o.family, t.parameters ?? {}, hint);
+      body = callBody(b, calls, t.parameters ?? {}, hint);
     } catch (err) {
       if (!(o.lenientTools && err instanceof ChatGLMError && err.code === 'GRAMMAR')) throw err;
-      body = callBody(b, o.family, {}, hint);
+      body = callBody(b, calls, {}, hint);
     }
     branches.push(`${ebnfLiteral(`${t.name}\n`)} ${body}`);
   });
@@ -102,8 +108,8 @@ export function replyGrammar(o: ReplyGrammarOptions): ReplyGrammar {
   return { ebnf: json === b ? rules : [rules, ...json.ruleLines('j_')].join('\n'), freeText: response === undefined };
 }
 
-function callBody(b: GrammarBuilder, family: ModelFamily, schema: JsonValue, hint: string): string {
-  if (getFamily(family).toolCalls === 'json') return `sp ${b.valueOf(schema, hint)}`;
+function callBody(b: GrammarBuilder, calls: 'python' | 'json', schema: JsonValue, hint: string): string {
+  if (calls === 'json') return `sp ${b.valueOf(schema, hint)}`;
   const kwargs = isObj(schema) && schema['properties'] === undefined && schema['$ref'] === undefined ? anyKwargs(b) : b.kwargsOf(schema, hint);
   return `sp ${ebnfLiteral('```python\ntool_call(')} ${kwargs} ${ebnfLiteral(')\n```')}`;
 }

@@ -2,7 +2,7 @@
  * The chat protocol layer: messages, prompts as pieces, parsed replies, and the ChatFormat each
  * model family implements in its own module (chatglm2.ts, chatglm3.ts, glm4.ts).
  */
-import type { ModelFamily, Tokenizer } from '../tokenizer/types.js';
+import type { Tokenizer } from '../tokenizer/types.js';
 import type { JsonValue } from './python-literal.js';
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'observation';
@@ -64,7 +64,7 @@ export type ParsedReply =
     };
 
 export interface ChatFormat {
-  readonly name: ModelFamily;
+  readonly name: string;
   /** What the parser puts for "[[训练时间]]" in text replies. */
   readonly trainingDate: string;
   /** Special tokens every sequence starts with (what the HF tokenizer's encode() prepends). */

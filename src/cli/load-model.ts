@@ -6,12 +6,13 @@
 import { ChatGLMError } from '../errors.js';
 import { loadChatModel, type ChatModel, type LoadChatModelOptions } from '../api.js';
 import { openCheckpoint } from '../model/open.js';
+import { FAMILIES } from '../families/registry.js';
 import type { GLMConfig } from '../model/config.js';
 import { loadReporter } from './load-progress.js';
 
 /** The config of a checkpoint, read from its header only (no weights). */
 export async function readCheckpointConfig(modelPath: string): Promise<GLMConfig> {
-  const h = await openCheckpoint(modelPath);
+  const h = await openCheckpoint(modelPath, { families: FAMILIES });
   try {
     return h.config;
   } finally {

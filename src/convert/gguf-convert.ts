@@ -6,11 +6,10 @@
  * Tensors are read, converted and written one at a time (quantized in row chunks), so peak memory is
  * about one source tensor plus its encoded form, never the model.
  */
-import { getFamily } from '../families/registry.js';
+import { FAMILIES, getFamily, type ModelFamily } from '../families/registry.js';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ChatGLMError, badFormat } from '../errors.js';
-import type { ModelFamily } from '../tokenizer/types.js';
 import { parseModelProto } from '../tokenizer/sentencepiece-model.js';
 import { GLM4_SPECIAL_TOKENS, parseTikTokenRanks } from '../tokenizer/tiktoken.js';
 import { detectModelFamily } from '../tokenizer/load.js';
@@ -326,7 +325,7 @@ export async function convertToGguf(options: ConvertOptions): Promise<ConvertRes
   const configFile = path.join(modelDir, 'config.json');
   try {
     const c = ckpt.config;
-    const family = options.family ?? (await detectModelFamily(modelDir, c));
+    const family = options.family ?? (await detectModelFamily(modelDir, c, FAMILIES)).name;
     const hidden = int(c, configFile, 'hidden_size');
     const heads = int(c, configFile, 'num_attention_heads');
     const layers = int(c, configFile, 'num_layers');

@@ -6,6 +6,9 @@ import { glm4 as format } from '../chat/glm4.js';
 import type { ModelFamilyInfo } from './types.js';
 import { interpreterCall } from './tool-calls.js';
 
+/** GLM-4-9B's padded vocabulary: 151,329 ranks and its specials, padded. */
+const GLM4_VOCAB_ROWS = 151552;
+
 export const glm4 = {
   name: 'glm4' as const,
   displayName: 'GLM-4',
@@ -13,6 +16,18 @@ export const glm4 = {
   ropeScaling: 'base',
   toolCalls: 'json',
   vocabulary: 'tiktoken',
+  // A turn also ends where the user or a tool result would speak next (config.json's eos_token_id list).
+  endOfTurnTokens: ['<|user|>', '<|observation|>'],
+  detect: {
+    config(config) {
+      if (config['padded_vocab_size'] === GLM4_VOCAB_ROWS) return true;
+      const name = String(config['_name_or_path'] ?? '').toLowerCase();
+      return name.includes('glm-4') || name.includes('glm4');
+    },
+    files: (dir) => dir.tiktoken || (dir.tokenizerConfig?.includes('<|endoftext|>') ?? false),
+    // Byte-level BPE ("gpt2", llama.cpp's "chatglm-bpe" pre-tokenizer), or GLM-4's vocabulary size.
+    gguf: (vocab, rows) => vocab?.model === 'gpt2' || vocab?.pre === 'chatglm-bpe' || rows === GLM4_VOCAB_ROWS,
+  },
   // The chat template writes the tool block first; the conversation's system message follows unchanged.
   toolSystemMessages(tools, system) {
     const sys = format.toolSystemMessage(tools);

@@ -1,16 +1,14 @@
 /**
  * What one model family is, beyond the weights: its chat format (render + parse + stop ids), how a
- * past tool call and a tool list are written back into a conversation, and the defaults the lower
- * layers receive as parameters (model/ and tokenizer/ never import this folder).
+ * past tool call and a tool list are written back into a conversation, and the facts the loaders
+ * receive as parameters (FamilyFacts: model/ and tokenizer/ never import this folder).
  */
 import type { ChatFormat, ChatMessage } from '../chat/types.js';
 import type { JsonValue } from '../chat/python-literal.js';
+import type { FamilyFacts } from '../tokenizer/family-facts.js';
 
-export interface ModelFamilyInfo {
-  /** The family's name: the `family` option, `--format`, and ChatFormat.name. */
-  readonly name: string;
-  /** The name people write (in messages). */
-  readonly displayName: string;
+/** The loaders' facts (detection, vocabulary, RoPE: FamilyFacts) and the chat protocol. */
+export interface ModelFamilyInfo extends FamilyFacts {
   /** Render, parse and stop ids (one module per format under chat/). */
   readonly format: ChatFormat;
   /**
@@ -20,12 +18,6 @@ export interface ModelFamilyInfo {
   readonly toolCalls: 'python' | 'json' | 'none';
   /** The system prompt that tells the model it has a code interpreter, when it was trained with one. */
   readonly interpreterSystemPrompt?: string;
-  /** The vocabulary file it ships: SentencePiece tokenizer.model or a tiktoken file (GGUF: llama / gpt2). */
-  readonly vocabulary: 'sentencepiece' | 'tiktoken';
-  /** Special tokens appended after a SentencePiece vocabulary (what tokenization_chatglm.py adds). */
-  readonly sentencePieceSpecials?: readonly string[];
-  /** How RoPE is stretched for long-context variants (model/config's `ropeScaling`). */
-  readonly ropeScaling: 'base' | 'position';
   /**
    * The system messages that carry `tools`, keeping the caller's own system text (`system`, '' or
    * absent when there is none).

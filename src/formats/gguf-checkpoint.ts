@@ -9,7 +9,6 @@
  */
 import { open } from 'node:fs/promises';
 import { ChatGLMError, badFormat } from '../errors.js';
-import type { ModelFamily } from '../tokenizer/types.js';
 import type { DType, TensorData, TensorInfo, TensorSource } from './tensor-source.js';
 import {
   GgufReader,
@@ -111,8 +110,6 @@ export interface GgufCheckpoint {
   header: GgufHeader;
   /** config.json-shaped (HF keys: hidden_size, num_layers, kv_channels, padded_vocab_size, ...). */
   config: Record<string, unknown>;
-  /** The family the vocabulary shows (ChatGLM3's role tokens, GLM-4's BPE vocabulary). */
-  family: ModelFamily;
   source: TensorSource;
   tokenizer?: GgufTokenizerInfo;
 }
@@ -171,13 +168,6 @@ export function readGgufTokenizer(h: GgufHeader): GgufTokenizerInfo | undefined 
   return info;
 }
 
-/** The family a GGUF vocabulary belongs to. */
-export function ggufFamily(tok: GgufTokenizerInfo | undefined, vocabRows: number): ModelFamily {
-  if (tok?.model === 'gpt2' || tok?.pre === 'chatglm-bpe' || vocabRows === 151552) return 'glm4';
-  if (tok !== undefined && !tok.tokens.includes('<|user|>')) return 'chatglm2';
-  return 'chatglm3';
-}
-
 function need(h: GgufHeader, key: string): number {
   const v = metaNumber(h, key);
   if (v === undefined) {
@@ -187,7 +177,7 @@ function need(h: GgufHeader, key: string): number {
 }
 
 /** Builds an HF config.json-shaped object from the chatglm.* metadata and the tensor shapes. */
-function buildConfig(h: GgufHeader, tok: GgufTokenizerInfo | undefined, family: ModelFamily): Record<string, unknown> {
+function buildConfig(h: GgufHeader, tok: GgufTokenizerInfo | undefined): Record<string, unknown> {
   const arch = metaString(h, 'general.architecture');
   if (arch !== 'chatglm') {
     throw new ChatGLMError(
@@ -243,19 +233,8 @@ function buildConfig(h: GgufHeader, tok: GgufTokenizerInfo | undefined, family: 
   }
   const name = metaString(h, 'general.name');
   if (name !== undefined) config['_name_or_path'] = name;
-  if (tok?.eosId !== undefined) {
-    // GLM-4 also ends a turn on <|user|> / <|observation|>; llama.cpp stores the first as eot.
-    const eos = [tok.eosId];
-    if (family === 'glm4') {
-      for (const s of ['<|user|>', '<|observation|>']) {
-        const id = tok.tokens.indexOf(s);
-        if (id >= 0 && !eos.includes(id)) eos.push(id);
-      }
-      config['eos_token_id'] = eos;
-    } else {
-      config['eos_token_id'] = tok.eosId;
-    }
-  }
+  // A family whose turns also end on other tokens adds them (model/open.ts, FamilyFacts.endOfTurnTokens).
+  if (tok?.eosId !== undefined) config['eos_token_id'] = tok.eosId;
   if (tok?.padId !== undefined) config['pad_token_id'] = tok.padId;
   return config;
 }
@@ -364,11 +343,9 @@ export async function openGgufCheckpoint(file: string): Promise<GgufCheckpoint> 
   try {
     const h = reader.header;
     const tokenizer = readGgufTokenizer(h);
-    const embd = h.tensors.find((t) => t.name === 'token_embd.weight');
-    const family = ggufFamily(tokenizer, embd?.ne[1] ?? 0);
-    const config = buildConfig(h, tokenizer, family);
+    const config = buildConfig(h, tokenizer);
     const source = new GgufSource(reader);
-    const result: GgufCheckpoint = { file, header: h, config, family, source };
+    const result: GgufCheckpoint = { file, header: h, config, source };
     if (tokenizer !== undefined) result.tokenizer = tokenizer;
     return result;
   } catch (err) {

@@ -6,8 +6,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ChatGLMError, notFound } from '../errors.js';
-import type { ModelFamily } from '../tokenizer/types.js';
-import { familyFromConfig } from '../tokenizer/load.js';
 
 /**
  * How rope_ratio stretches RoPE: 'base' multiplies the base (ChatGLM3-32k/128k, GLM-4),
@@ -16,7 +14,6 @@ import { familyFromConfig } from '../tokenizer/load.js';
 export type RopeScaling = 'base' | 'position';
 
 export interface GLMConfig {
-  family: ModelFamily;
   hiddenSize: number;
   numLayers: number;
   numHeads: number;
@@ -42,9 +39,7 @@ export interface GLMConfig {
 }
 
 export interface ParseConfigOptions {
-  /** Overrides the family guessed from the config (e.g. from the tokenizer). */
-  family?: ModelFamily;
-  /** Overrides the RoPE scaling the family implies. */
+  /** How rope_ratio applies (default 'base'; the family decides, see FamilyFacts.ropeScaling). */
   ropeScaling?: RopeScaling;
 }
 
@@ -91,19 +86,6 @@ function optionalBool(j: Json, file: string, field: string, fallback: boolean): 
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'boolean') throw fieldError(file, field, `must be true or false, got ${JSON.stringify(v)}`);
   return v;
-}
-
-/**
- * The family a config belongs to from the config alone, for callers with no model directory to
- * look at (openModel asks tokenizer/load's detectModelFamily, which also reads the tokenizer files).
- */
-export function detectFamily(j: Json): ModelFamily {
-  return familyFromConfig(j) ?? 'chatglm3';
-}
-
-/** ChatGLM2-6B-32k interpolates positions; every later family scales the base. */
-export function defaultRopeScaling(family: ModelFamily): RopeScaling {
-  return family === 'chatglm2' ? 'position' : 'base';
 }
 
 /** Validates a parsed config.json. `file` names it in errors. */
@@ -169,9 +151,7 @@ export function parseGLMConfig(json: unknown, file: string, options: ParseConfig
     throw fieldError(file, 'pad_token_id', `must be a token id, got ${JSON.stringify(pad)}`);
   }
 
-  const family = options.family ?? detectFamily(j);
   const config: GLMConfig = {
-    family,
     hiddenSize,
     numLayers,
     numHeads,

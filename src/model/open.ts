@@ -12,9 +12,9 @@ import { openHFCheckpoint, type WeightsLayout } from '../formats/hf-checkpoint.j
 import { openGgufCheckpoint, type GgufTokenizerInfo } from '../formats/gguf-checkpoint.js';
 import { metaString } from '../formats/gguf.js';
 import { quantizeRows } from '../numeric/ggml-quants.js';
-import type { ModelFamily } from '../tokenizer/types.js';
 import { detectModelFamily } from '../tokenizer/load.js';
-import { defaultRopeScaling, parseGLMConfig, type GLMConfig, type RopeScaling } from './config.js';
+import { familyFromGguf, familyNamed, type FamilyFacts } from '../tokenizer/family-facts.js';
+import { parseGLMConfig, type GLMConfig, type RopeScaling } from './config.js';
 import { GLMModel } from './glm.js';
 import { resolveModelRef } from '../hub/cache.js';
 import { loadWeights, validateTensors, type LoadProgress } from './load.js';
@@ -28,8 +28,10 @@ export interface OpenModelOptions {
   /** Quantize F32/F16/BF16 matrices while loading (GGUF files keep their own types). */
   quantize?: QuantizeType;
   onProgress?: (p: LoadProgress) => void;
-  /** Overrides the family detected from the checkpoint. */
-  family?: ModelFamily;
+  /** The families a checkpoint may belong to, each with its detector (the API layer passes families/registry's). */
+  families: readonly FamilyFacts[];
+  /** Name of the family to use instead of the one detected from the checkpoint. */
+  family?: string;
   /** Overrides how rope_ratio applies (default: from the family / GGUF metadata). */
   ropeScaling?: RopeScaling;
   /** Threads of the native backend created here (default: all cores); ignored with a backend instance. */
@@ -46,6 +48,8 @@ export interface CheckpointHandle {
   layout?: WeightsLayout;
   weightFiles: string[];
   config: GLMConfig;
+  /** The family's name: detected from the checkpoint, or the one asked for. */
+  family: string;
   source: TensorSource;
   /** tokenizer.model of an HF directory, when present. */
   tokenizerFile?: string;
@@ -60,17 +64,18 @@ export interface OpenedModel extends Omit<CheckpointHandle, 'source'> {
 
 
 /** Opens a model directory or .gguf file and validates its tensors; reads no weights yet. */
-export async function openCheckpoint(modelPath: string, options: Pick<OpenModelOptions, 'family' | 'ropeScaling'> = {}): Promise<CheckpointHandle> {
+export async function openCheckpoint(modelPath: string, options: Pick<OpenModelOptions, 'families' | 'family' | 'ropeScaling'>): Promise<CheckpointHandle> {
   // A path, or a model name (OWNER/NAME[@rev]) found in the Hugging Face cache.
   modelPath = resolveModelRef(modelPath);
+  const asked = options.family !== undefined ? familyNamed(options.families, options.family) : undefined;
   const isDir = (await checkModelPath(modelPath)) === 'hf';
   let handle: CheckpointHandle;
   if (isDir) {
     const ck = await openHFCheckpoint(modelPath);
     try {
-      const family = options.family ?? (await detectModelFamily(modelPath, ck.config));
-      const config = parseGLMConfig(ck.config, `${modelPath}/config.json`, { family, ropeScaling: options.ropeScaling ?? defaultRopeScaling(family) });
-      handle = { path: modelPath, format: 'hf', layout: ck.layout, weightFiles: ck.weightFiles, config, source: ck.source };
+      const family = asked ?? (await detectModelFamily(modelPath, ck.config, options.families));
+      const config = parseGLMConfig(ck.config, `${modelPath}/config.json`, { ropeScaling: options.ropeScaling ?? family.ropeScaling });
+      handle = { path: modelPath, format: 'hf', layout: ck.layout, weightFiles: ck.weightFiles, config, family: family.name, source: ck.source };
       if (ck.tokenizerFile !== undefined) handle.tokenizerFile = ck.tokenizerFile;
     } catch (err) {
       await ck.source.close();
@@ -79,11 +84,14 @@ export async function openCheckpoint(modelPath: string, options: Pick<OpenModelO
   } else {
     const ck = await openGgufCheckpoint(modelPath);
     try {
-      const family = options.family ?? ck.family;
+      const embd = ck.header.tensors.find((t) => t.name === 'token_embd.weight');
+      // The stop tokens follow the file's own vocabulary, whatever family its chat format is asked to be.
+      const shown = familyFromGguf(options.families, ck.tokenizer, embd?.ne[1] ?? 0);
+      const family = asked ?? shown;
       // GGUF spells ChatGLM2-32k's position interpolation as linear RoPE scaling
       const linear = metaString(ck.header, 'chatglm.rope.scaling.type') === 'linear';
-      const config = parseGLMConfig(ck.config, modelPath, { family, ropeScaling: options.ropeScaling ?? (linear ? 'position' : 'base') });
-      handle = { path: modelPath, format: 'gguf', weightFiles: [modelPath], config, source: ck.source };
+      const config = parseGLMConfig(withEndOfTurn(ck.config, ck.tokenizer, shown), modelPath, { ropeScaling: options.ropeScaling ?? (linear ? 'position' : 'base') });
+      handle = { path: modelPath, format: 'gguf', weightFiles: [modelPath], config, family: family.name, source: ck.source };
       if (ck.tokenizer !== undefined) handle.ggufTokenizer = ck.tokenizer;
     } catch (err) {
       await ck.source.close();
@@ -100,10 +108,25 @@ export async function openCheckpoint(modelPath: string, options: Pick<OpenModelO
 }
 
 /**
+ * A GGUF file stores one eos id; the family's other end-of-turn tokens (found in the file's own
+ * vocabulary) join it, as the Hugging Face config lists them.
+ */
+function withEndOfTurn(config: Record<string, unknown>, tok: GgufTokenizerInfo | undefined, family: FamilyFacts): Record<string, unknown> {
+  const extra = family.endOfTurnTokens;
+  if (tok?.eosId === undefined || extra === undefined) return config;
+  const eos = [tok.eosId];
+  for (const s of extra) {
+    const id = tok.tokens.indexOf(s);
+    if (id >= 0 && !eos.includes(id)) eos.push(id);
+  }
+  return { ...config, eos_token_id: eos };
+}
+
+/**
  * Opens and loads a model. `backend` defaults to 'auto'; with `quantize` every float matrix is
  * re-encoded as q8_0/q4_0 as it is read.
  */
-export async function openModel(modelPath: string, options: OpenModelOptions = {}): Promise<OpenedModel> {
+export async function openModel(modelPath: string, options: OpenModelOptions): Promise<OpenedModel> {
   const backend =
     typeof options.backend === 'object' ? options.backend : await createBackend(options.backend ?? 'auto', options.threads !== undefined ? { threads: options.threads } : {});
   const handle = await openCheckpoint(modelPath, options);

@@ -8,30 +8,29 @@
 import { ChatGLMError } from '../errors.js';
 import type { SentencePieceStreamDecoder, SentencePieceTokenizer } from './sentencepiece.js';
 import type { StreamDecoder, Tokenizer } from './types.js';
+import type { FamilyFacts } from './family-facts.js';
 
-export type ChatGLMSentencePieceFamily = 'chatglm2' | 'chatglm3';
-
-export const CHATGLM2_SPECIAL_TOKENS = ['[MASK]', '[gMASK]', '[sMASK]', 'sop', 'eop'] as const;
-export const CHATGLM3_SPECIAL_TOKENS = [
-  ...CHATGLM2_SPECIAL_TOKENS,
-  '<|system|>',
-  '<|user|>',
-  '<|assistant|>',
-  '<|observation|>',
-] as const;
+/** What this tokenizer needs from the family: its appended specials and how they decode. */
+export type SentencePieceFamily = Pick<FamilyFacts, 'name' | 'sentencePieceSpecials' | 'specialsDecodeAsNames'>;
 
 export class ChatGLMTokenizer implements Tokenizer {
   readonly kind = 'sentencepiece' as const;
   readonly vocabSize: number;
   /** Names of the appended specials, in id order starting at `sp.vocabSize`. */
   readonly specialTokens: readonly string[];
+  /** The family's name (for messages). */
+  readonly family: string;
+  /** @internal */
+  readonly specialsDecodeAsNames: boolean;
   private readonly specialIds = new Map<string, number>();
 
   constructor(
     readonly sp: SentencePieceTokenizer,
-    readonly family: ChatGLMSentencePieceFamily,
+    family: SentencePieceFamily,
   ) {
-    this.specialTokens = family === 'chatglm3' ? CHATGLM3_SPECIAL_TOKENS : CHATGLM2_SPECIAL_TOKENS;
+    this.family = family.name;
+    this.specialsDecodeAsNames = family.specialsDecodeAsNames ?? false;
+    this.specialTokens = family.sentencePieceSpecials ?? [];
     this.vocabSize = sp.vocabSize + this.specialTokens.length;
     this.specialTokens.forEach((name, i) => this.specialIds.set(name, sp.vocabSize + i));
   }
@@ -88,9 +87,9 @@ class ChatGLMStreamDecoder implements StreamDecoder {
     tok.checkId(id);
     const sp = tok.sp;
     if (id >= sp.vocabSize) {
-      // HF: ChatGLM3 convert_id_to_token gives the name, which DecodePieces copies verbatim
-      // (it is not a piece); ChatGLM2 gives "".
-      return this.inner.pushVerbatim(tok.family === 'chatglm3' ? tok.specialName(id)! : '');
+      // HF: convert_id_to_token gives the name (ChatGLM3), which DecodePieces copies verbatim
+      // (it is not a piece), or "" (ChatGLM2).
+      return this.inner.pushVerbatim(tok.specialsDecodeAsNames ? tok.specialName(id)! : '');
     }
     if (id === sp.unkId || id === sp.bosId || id === sp.eosId) return this.inner.pushVerbatim('');
     return this.inner.push(id);

@@ -13,11 +13,12 @@
  *    ranks, so tiktoken's rank-ordered merging reproduces them and they are not needed here.
  */
 import { ChatGLMError } from '../errors.js';
-import { CHATGLM2_SPECIAL_TOKENS, CHATGLM3_SPECIAL_TOKENS, ChatGLMTokenizer } from './chatglm.js';
+import { ChatGLMTokenizer } from './chatglm.js';
+import { familyNamed, type FamilyFacts } from './family-facts.js';
 import { PieceType, type PieceTypeValue, type SentencePieceEntry } from './sentencepiece-model.js';
 import { SentencePieceTokenizer } from './sentencepiece.js';
 import { TikTokenTokenizer } from './tiktoken.js';
-import type { ModelFamily, Tokenizer } from './types.js';
+import type { Tokenizer } from './types.js';
 
 /** The tokenizer.ggml.* fields this needs (a structural subset of formats' GgufTokenizerInfo). */
 export interface GgufVocabulary {
@@ -34,11 +35,13 @@ export interface GgufVocabulary {
   removeExtraWhitespaces?: boolean;
 }
 
-export interface GgufTokenizerOptions {
+export interface GgufTokenizerOptions<F extends FamilyFacts = FamilyFacts> {
   /** The .gguf path, for messages. */
   file: string;
-  /** Chat family to use instead of the one the vocabulary shows (--family / the family option). */
-  family?: ModelFamily;
+  /** The families the vocabulary may belong to; a SentencePiece one is told by its run of specials. */
+  families: readonly F[];
+  /** Name of the family to use instead of the one the vocabulary shows (--family / the family option). */
+  family?: string;
 }
 
 /** GLM-4 pre-tokenizer names llama.cpp uses for the GLM-4 regex. */
@@ -52,50 +55,59 @@ function unsupported(file: string, why: string): ChatGLMError {
  * Builds the tokenizer a GGUF vocabulary describes, and the family it shows. Throws ChatGLMError
  * (pointing at --tokenizer) for a file without a vocabulary or with one we cannot reproduce.
  */
-export function tokenizerFromGguf(vocab: GgufVocabulary | undefined, options: GgufTokenizerOptions): { tokenizer: Tokenizer; family: ModelFamily } {
-  const { file } = options;
+export function tokenizerFromGguf<F extends FamilyFacts>(vocab: GgufVocabulary | undefined, options: GgufTokenizerOptions<F>): { tokenizer: Tokenizer; family: F } {
+  const { file, families } = options;
   if (vocab === undefined) throw unsupported(file, 'the file carries no vocabulary (no tokenizer.ggml.model / tokenizer.ggml.tokens)');
-  if (vocab.model === 'llama') {
-    if (options.family === 'glm4') {
-      throw new ChatGLMError('MODEL_MISMATCH', `${file}: the file's vocabulary is ChatGLM2/3 SentencePiece, but the family asked for is GLM-4`, { file });
-    }
-    return sentencePieceFromGguf(vocab, file, options.family);
+  const kind = vocab.model === 'llama' ? 'sentencepiece' : vocab.model === 'gpt2' ? 'tiktoken' : undefined;
+  if (kind === undefined) {
+    throw unsupported(file, `tokenizer.ggml.model ${JSON.stringify(vocab.model)} is not a ChatGLM vocabulary ("llama" for SentencePiece, "gpt2" for byte-level BPE)`);
   }
-  if (vocab.model === 'gpt2') {
-    if (options.family !== undefined && options.family !== 'glm4') {
-      throw new ChatGLMError('MODEL_MISMATCH', `${file}: the file's vocabulary is GLM-4 byte-level BPE, but the family asked for is ${options.family}`, { file });
-    }
-    return { tokenizer: tiktokenFromGguf(vocab, file), family: 'glm4' };
+  const asked = options.family !== undefined ? familyNamed(families, options.family) : undefined;
+  if (asked !== undefined && asked.vocabulary !== kind) {
+    const what = kind === 'sentencepiece' ? 'SentencePiece' : 'byte-level BPE';
+    throw new ChatGLMError('MODEL_MISMATCH', `${file}: the file's vocabulary is ${what}, but the family asked for is ${asked.displayName}`, { file });
   }
-  throw unsupported(file, `tokenizer.ggml.model ${JSON.stringify(vocab.model)} is not a ChatGLM vocabulary ("llama" for ChatGLM2/3, "gpt2" for GLM-4)`);
+  const sameKind = families.filter((f) => f.vocabulary === kind);
+  if (kind === 'sentencepiece') return sentencePieceFromGguf(vocab, file, sameKind, asked);
+  const family = asked ?? sameKind[sameKind.length - 1];
+  if (family === undefined) throw unsupported(file, 'no known family uses a byte-level BPE vocabulary');
+  return { tokenizer: tiktokenFromGguf(vocab, file), family };
 }
 
 function sameRun(tokens: readonly string[], types: ArrayLike<number>, at: number, names: readonly string[]): boolean {
-  return names.every((n, i) => tokens[at + i] === n && types[at + i] === PieceType.CONTROL);
+  return names.length > 0 && names.every((n, i) => tokens[at + i] === n && types[at + i] === PieceType.CONTROL);
 }
 
-function sentencePieceFromGguf(
-  vocab: GgufVocabulary,
-  file: string,
-  familyOverride: 'chatglm2' | 'chatglm3' | undefined,
-): { tokenizer: Tokenizer; family: ModelFamily } {
+/**
+ * Where the SentencePiece model ends and whose specials follow it: the first position where some
+ * family's specials appear as a run of control tokens, the family with the longest such run.
+ */
+function findSpecials<F extends FamilyFacts>(tokens: readonly string[], types: ArrayLike<number>, families: readonly F[]): { at: number; family: F } | undefined {
+  const firsts = new Set(families.map((f) => f.sentencePieceSpecials?.[0]));
+  for (let i = 0; i < tokens.length; i++) {
+    if (!firsts.has(tokens[i])) continue;
+    let best: F | undefined;
+    for (const f of families) {
+      const names = f.sentencePieceSpecials ?? [];
+      if (sameRun(tokens, types, i, names) && names.length > (best?.sentencePieceSpecials?.length ?? 0)) best = f;
+    }
+    if (best !== undefined) return { at: i, family: best };
+  }
+  return undefined;
+}
+
+function sentencePieceFromGguf<F extends FamilyFacts>(vocab: GgufVocabulary, file: string, families: readonly F[], asked: F | undefined): { tokenizer: Tokenizer; family: F } {
   const { tokens, scores, tokenTypes: types } = vocab;
   if (scores === undefined || types === undefined) {
     throw unsupported(file, 'the SentencePiece vocabulary lacks tokenizer.ggml.scores or tokenizer.ggml.token_type');
   }
-  // Where the SentencePiece model ends: ChatGLM appends its specials right after it.
-  let spSize = -1;
-  let family: 'chatglm2' | 'chatglm3' = 'chatglm2';
-  for (let i = 0; i < tokens.length; i++) {
-    if (tokens[i] === '[MASK]' && sameRun(tokens, types, i, CHATGLM2_SPECIAL_TOKENS)) {
-      spSize = i;
-      family = sameRun(tokens, types, i, CHATGLM3_SPECIAL_TOKENS) ? 'chatglm3' : 'chatglm2';
-      break;
-    }
+  const found = findSpecials(tokens, types, families);
+  if (found === undefined) {
+    const lists = families.map((f) => f.sentencePieceSpecials ?? []).filter((l) => l.length > 0);
+    const shortest = lists.reduce((a, b) => (b.length < a.length ? b : a), lists[0] ?? []);
+    throw unsupported(file, `the SentencePiece vocabulary does not contain ChatGLM's special tokens (${shortest.join(' ')}) as control tokens`);
   }
-  if (spSize < 0) {
-    throw unsupported(file, "the SentencePiece vocabulary does not contain ChatGLM's special tokens ([MASK] [gMASK] [sMASK] sop eop) as control tokens");
-  }
+  const spSize = found.at;
   const pieces: SentencePieceEntry[] = [];
   for (let i = 0; i < spSize; i++) {
     let piece = tokens[i]!;
@@ -116,7 +128,7 @@ function sentencePieceFromGguf(
     if (err instanceof ChatGLMError) throw unsupported(file, `its vocabulary is not a usable SentencePiece model (${err.message})`);
     throw err;
   }
-  const chosen = familyOverride ?? family;
+  const chosen = asked ?? found.family;
   return { tokenizer: new ChatGLMTokenizer(sp, chosen), family: chosen };
 }
 

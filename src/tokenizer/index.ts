@@ -1,5 +1,5 @@
 /** Tokenizers: SentencePiece BPE (ChatGLM2/3), tiktoken (GLM-4), and model-directory loading. */
-export type { ModelFamily, StreamDecoder, Tokenizer } from './types.js';
+export type { StreamDecoder, Tokenizer } from './types.js';
 export {
   SentencePieceTokenizer,
   SentencePieceStreamDecoder,
@@ -18,7 +18,7 @@ export {
   type NormalizerSpecFields,
   type TrainerSpecFields,
 } from './sentencepiece-model.js';
-export { ChatGLMTokenizer, CHATGLM2_SPECIAL_TOKENS, CHATGLM3_SPECIAL_TOKENS, type ChatGLMSentencePieceFamily } from './chatglm.js';
+export { ChatGLMTokenizer, type SentencePieceFamily } from './chatglm.js';
 export {
   TikTokenTokenizer,
   loadTikToken,
@@ -27,4 +27,5 @@ export {
   GLM4_PATTERN,
   type TikTokenOptions,
 } from './tiktoken.js';
-export { loadTokenizerForModel, loadTokenizerFile, detectSentencePieceFamily, type TokenizerFileKind } from './load.js';
+export { loadTokenizerForModel, loadTokenizerFile, detectModelFamily, type TokenizerFileKind } from './load.js';
+export type { FamilyFacts, ModelDirFiles, GgufVocabularyFacts } from './family-facts.js';

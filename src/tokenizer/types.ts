@@ -24,5 +24,3 @@ export interface Tokenizer {
   createStreamDecoder(): StreamDecoder;
 }
 
-/** Chat families; each has its own prompt format and stop tokens. */
-export type ModelFamily = 'chatglm2' | 'chatglm3' | 'glm4';

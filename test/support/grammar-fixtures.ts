@@ -13,6 +13,7 @@ import type { KVCache } from '../../src/backend/types.js';
 import type { CausalLM, ForwardInput } from '../../src/generate/types.js';
 import { controlAndBytePieces, smallRankFile } from './tokenizer-fixtures.js';
 import { CountingCache } from './chat-scripted-model.js';
+import { getFamily } from '../../src/families/registry.js';
 
 /** Merged pieces of the SentencePiece vocabulary, in id order after the 259 control and byte pieces. */
 export const SP_MERGED = ['\u2581tool', '_call', '(', '="', '",', '\u2581{"', '":', '"}', '\u2581get', '_weather', '```', 'python', '\u2581Hello', 'ab', '\u2581', '12', 'True', 'None', '你好'];
@@ -20,7 +21,7 @@ export const SP_MERGED = ['\u2581tool', '_call', '(', '="', '",', '\u2581{"', '"
 export function chatglm3SmallTokenizer(): ChatGLMTokenizer {
   const pieces = controlAndBytePieces();
   SP_MERGED.forEach((piece, i) => pieces.push({ piece, score: -i, type: PieceType.NORMAL }));
-  return new ChatGLMTokenizer(SentencePieceTokenizer.fromPieces(pieces), 'chatglm3');
+  return new ChatGLMTokenizer(SentencePieceTokenizer.fromPieces(pieces), getFamily('chatglm3'));
 }
 
 /** Bytes 0-255 at their own rank, a few merges (he, ll, ..., 你好), GLM-4's specials after them. */

@@ -29,6 +29,7 @@ import { SentencePieceTokenizer, type SentencePieceEntry } from '../../src/token
 import { writeSyntheticModel } from '../bench-synth.js';
 import { EVAL_TOOLS } from './eval-set.js';
 import type { JsonValue } from '../../src/chat/python-literal.js';
+import { getFamily } from '../../src/families/registry.js';
 
 const VOCAB = 65024;
 
@@ -105,7 +106,7 @@ export function chatglm3ShapedTokenizer(): ChatGLMTokenizer {
     const form = r();
     add(form < 0.5 ? W + w : form < 0.6 ? W + w[0]!.toUpperCase() + w.slice(1) : w);
   }
-  const tok = new ChatGLMTokenizer(SentencePieceTokenizer.fromPieces(pieces), 'chatglm3');
+  const tok = new ChatGLMTokenizer(SentencePieceTokenizer.fromPieces(pieces), getFamily('chatglm3'));
   if (tok.vocabSize !== VOCAB) throw new Error(`vocabulary has ${tok.vocabSize} ids, expected ${VOCAB}`);
   return tok;
 }
@@ -308,21 +309,21 @@ async function main(): Promise<void> {
   for (const family of ['chatglm3', 'glm4'] as const) {
     for (const set of toolSets) {
       const t = performance.now();
-      const g = replyGrammar({ family, tools: toolSpecs(set as never) });
+      const g = replyGrammar({ family: getFamily(family), tools: toolSpecs(set as never) });
       await engine.compile(g.ebnf);
       compileMs.push(performance.now() - t);
     }
   }
   log(`schema compile (tool grammars: 1-6 tools, ChatGLM3 and GLM-4 forms; ${compileMs.length} grammars): median ${quantile(compileMs, 0.5).toFixed(0)} ms, max ${Math.max(...compileMs).toFixed(0)} ms`);
 
-  const pyGrammar = replyGrammar({ family: 'chatglm3', tools: toolSpecs(TYPICAL_TOOLS) });
+  const pyGrammar = replyGrammar({ family: getFamily('chatglm3'), tools: toolSpecs(TYPICAL_TOOLS) });
   const pyTargets = [
     ' lookup_city_climate\n ```python\ntool_call(city_name="Paris", unit="celsius")\n```',
     ' search_flights\n ```python\ntool_call(origin="北京", destination="San Francisco", date="2024-05-01")\n```',
   ];
   const pyBits: number[] = [];
   const pyTimes = await followTargets(engine, pyGrammar.ebnf, pyGrammar.freeText, stopIds, pyTargets, 40, pyBits);
-  const jsGrammar = replyGrammar({ family: 'glm4', tools: toolSpecs(TYPICAL_TOOLS) });
+  const jsGrammar = replyGrammar({ family: getFamily('glm4'), tools: toolSpecs(TYPICAL_TOOLS) });
   const jsTargets = ['lookup_city_climate\n{"city_name": "Paris", "unit": "celsius"}', 'search_flights\n{"origin": "北京", "destination": "San Francisco", "date": "2024-05-01"}'];
   const jsBits: number[] = [];
   const jsTimes = await followTargets(engine, jsGrammar.ebnf, jsGrammar.freeText, stopIds, jsTargets, 40, jsBits);

@@ -11,7 +11,7 @@ import type { GgufMetadataEntry } from '../../src/formats/gguf.js';
 import { writeSafetensors, tensorFromF32 } from '../../test/support/safetensors-writer.js';
 import { writeTorchBin } from '../../test/support/torch-bin-writer.js';
 import { ModelType, PieceType, defaultNormalizerSpec, defaultTrainerSpec, writeModelProto, type SentencePieceEntry } from '../../src/tokenizer/sentencepiece-model.js';
-import { CHATGLM3_SPECIAL_TOKENS } from '../../src/tokenizer/chatglm.js';
+import { CHATGLM3_SPECIAL_TOKENS } from '../../src/families/chatglm3.js';
 import { stateDictPickle, torchZip } from './craft.js';
 
 export type SeedFormat = 'gguf' | 'safetensors' | 'torch' | 'sentencepiece' | 'tiktoken' | 'messages' | 'config' | 'toolcall';

@@ -27,6 +27,7 @@ import { SentencePieceTokenizer } from '../../src/tokenizer/sentencepiece.js';
 import { TikTokenTokenizer, parseTikTokenRanks } from '../../src/tokenizer/tiktoken.js';
 import type { Tokenizer } from '../../src/tokenizer/types.js';
 import { configSeed, sentencePieceSeed, type SeedFormat } from './seeds.js';
+import { FAMILIES, getFamily } from '../../src/families/registry.js';
 
 const SAMPLE_TEXT = 'hello world  你好 xxxx <|assistant|> tab\there\n\n' + 'ab'.repeat(200) + ' 12345 ünïcödé \u2581';
 
@@ -42,7 +43,7 @@ function exercise(tok: Tokenizer): void {
 let cachedTokenizer: ChatGLMTokenizer | undefined;
 /** The seed tokenizer with ChatGLM3's specials (for rendering messages). */
 function seedTokenizer(): ChatGLMTokenizer {
-  cachedTokenizer ??= new ChatGLMTokenizer(SentencePieceTokenizer.fromBytes(sentencePieceSeed(), 'seed tokenizer.model'), 'chatglm3');
+  cachedTokenizer ??= new ChatGLMTokenizer(SentencePieceTokenizer.fromBytes(sentencePieceSeed(), 'seed tokenizer.model'), getFamily('chatglm3'));
   return cachedTokenizer;
 }
 
@@ -62,9 +63,9 @@ export async function runTarget(format: SeedFormat, data: Uint8Array, file: stri
       await writeFile(file, data);
       const ck = await openGgufCheckpoint(file);
       try {
-        const { tokenizer, family } = tokenizerFromGguf(ck.tokenizer, { file });
+        const { tokenizer } = tokenizerFromGguf(ck.tokenizer, { file, families: FAMILIES });
         exercise(tokenizer);
-        const config = parseGLMConfig(ck.config, file, { family });
+        const config = parseGLMConfig(ck.config, file);
         await loadAndGenerate(ck.source, config);
       } finally {
         await ck.source.close();

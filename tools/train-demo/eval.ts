@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { loadChatModel, type ChatCompletionMessageParam } from '../../src/api.js';
 import { openModel } from '../../src/model/open.js';
 import type { JsonValue } from '../../src/chat/python-literal.js';
+import { FAMILIES } from '../../src/families/registry.js';
 
 interface Msg {
   role: 'system' | 'user' | 'assistant' | 'observation';
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
   const results: Record<string, number | string> = {};
 
   // 1. Engine vs PyTorch logits, and our prompt ids vs the Python layout.
-  const opened = await openModel(modelDir);
+  const opened = await openModel(modelDir, { families: FAMILIES });
   let worstRel = 0;
   let idsMatch = 0;
   for (const r of refs) {

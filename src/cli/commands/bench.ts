@@ -14,6 +14,7 @@ import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { createBackend, isBackendName } from '../../backend/select.js';
 import { openModel, type QuantizeType } from '../../model/open.js';
+import { FAMILIES } from '../../families/registry.js';
 import { resolveModelPath } from '../default-model.js';
 import { loadReporter } from '../load-progress.js';
 import { readCheckpointConfig } from '../load-model.js';
@@ -81,6 +82,7 @@ export function register(program: Command): void {
       let model;
       try {
         ({ model } = await openModel(modelPath, {
+          families: FAMILIES,
           backend,
           ...(opts.quantize !== undefined ? { quantize: opts.quantize as QuantizeType } : {}),
           onProgress: (p) => progress.onProgress(p),

@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { CONVERT_TYPES, convertToGguf } from '../../convert/gguf-convert.js';
 import type { ConvertProgress, ConvertType } from '../../convert/gguf-convert.js';
-import type { ModelFamily } from '../../tokenizer/types.js';
 import { resolveModelPath } from '../default-model.js';
-import { FAMILY_NAMES } from '../../families/registry.js';
+import { FAMILY_NAMES, type ModelFamily } from '../../families/registry.js';
 
 // The registry's names, so a new family is accepted here without a line of its own.
 const FAMILIES = FAMILY_NAMES;

@@ -16,8 +16,7 @@ import { loadReporter } from '../load-progress.js';
 import { usageInWords } from '../usage-words.js';
 import type { SamplingOptions } from '../../generate/sampler.js';
 import { DEFAULT_TEMPERATURE, DEFAULT_TOP_P } from '../../generate/defaults.js';
-import type { ModelFamily } from '../../tokenizer/types.js';
-import { CHAT_FORMAT_NAMES } from '../../chat/formats.js';
+import { FAMILIES, FAMILY_NAMES as CHAT_FORMAT_NAMES, type ModelFamily } from '../../families/registry.js';
 import { encodePieces } from '../../chat/prompt-pieces.js';
 import { resolveModelPath } from '../default-model.js';
 import { addPromptCacheOption, CliPromptCache, type PromptCacheCliOption } from '../prompt-cache-cli.js';
@@ -119,7 +118,7 @@ export function loadOptionsFromCli(o: ModelCliOptions): LoadChatModelOptions {
   }
   if (o.tokenizer !== undefined) out.tokenizer = o.tokenizer;
   if (o.format !== undefined) {
-    if (!(CHAT_FORMAT_NAMES as string[]).includes(o.format)) {
+    if (!(CHAT_FORMAT_NAMES as readonly string[]).includes(o.format)) {
       throw new ChatGLMError('BAD_ARGUMENT', `--format must be one of ${CHAT_FORMAT_NAMES.join(', ')}, got ${JSON.stringify(o.format)}`);
     }
     out.family = o.format as ModelFamily;
@@ -221,7 +220,7 @@ encodePieces([...chat.format.prefix.map((special) => ({ special })), { text: opt
 
 /** Whether a checkpoint carries a tokenizer (an HF directory's tokenizer.model, a GGUF vocabulary). */
 async function hasTokenizer(modelPath: string): Promise<boolean> {
-  const h = await openCheckpoint(modelPath);
+  const h = await openCheckpoint(modelPath, { families: FAMILIES });
   try {
     return h.tokenizerFile !== undefined || h.ggufTokenizer !== undefined;
   } finally {
@@ -245,6 +244,7 @@ async function idsOnly(
   let opened;
   try {
     opened = await openModel(modelPath, {
+      families: FAMILIES,
       ...(o.backend !== undefined ? { backend: o.backend } : {}),
       ...(o.quantize !== undefined ? { quantize: o.quantize } : {}),
       ...(o.family !== undefined ? { family: o.family } : {}),

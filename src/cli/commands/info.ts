@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { parameterCount, qkvSize, type GLMConfig } from '../../model/config.js';
 import { dtypeSummary, openCheckpoint } from '../../model/open.js';
+import { FAMILIES } from '../../families/registry.js';
 import { tensorBytes } from '../../model/load.js';
 import { resolveModelPath } from '../default-model.js';
 
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     .option('-m, --model <path>', 'Hugging Face model directory or .gguf file (default: the bundled demo model)')
     .option('--json', 'print the information as JSON')
     .action(async (opts: { model?: string; json?: boolean }) => {
-      const h = await openCheckpoint(resolveModelPath(opts.model));
+      const h = await openCheckpoint(resolveModelPath(opts.model), { families: FAMILIES });
       try {
         const c = h.config;
         const tensors = h.source.list();
@@ -33,7 +34,7 @@ export function register(program: Command): void {
         const kvToken = kvBytesPerToken(c);
         const info = {
           path: h.path,
-          family: c.family,
+          family: h.family,
           format: h.format === 'hf' ? `Hugging Face (${h.layout})` : 'GGUF',
           weightFiles: h.weightFiles,
           config: {

@@ -5,14 +5,15 @@
 import type { Command } from 'commander';
 import { hubCacheDir, resolveModelRef, scanCache } from '../../hub/cache.js';
 import { openCheckpoint } from '../../model/open.js';
+import { FAMILIES } from '../../families/registry.js';
 import { humanBytes } from '../pull-progress.js';
 
 /** The family of a snapshot, or '-' when it is not a model this engine opens. */
 async function familyOf(snapshotPath: string): Promise<string> {
   try {
-    const h = await openCheckpoint(snapshotPath);
+    const h = await openCheckpoint(snapshotPath, { families: FAMILIES });
     await h.source.close();
-    return h.config.family;
+    return h.family;
   } catch {
     return '-';
   }

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { isBackendName } from '../../backend/select.js';
 import { openModel, type QuantizeType } from '../../model/open.js';
+import { FAMILIES } from '../../families/registry.js';
 import { resolveModelPath } from '../default-model.js';
 import { loadReporter } from '../load-progress.js';
 import { addWeightOptions, threadsFromCli } from './generate.js';
@@ -43,6 +44,7 @@ export function register(program: Command): void {
       let opened;
       try {
         opened = await openModel(modelPath, {
+          families: FAMILIES,
           backend: opts.backend,
           ...(opts.quantize !== undefined ? { quantize: opts.quantize as QuantizeType } : {}),
           ...(threads !== undefined ? { threads } : {}),

@@ -9,8 +9,8 @@ import type { Command } from 'commander';
 import { ChatGLMError } from '../../errors.js';
 import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.js';
 import { loadGgufTokenizer } from '../../api.js';
-import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
-import { CHAT_FORMAT_NAMES, getChatFormat } from '../../chat/formats.js';
+import type { Tokenizer } from '../../tokenizer/types.js';
+import { FAMILIES, FAMILY_NAMES as CHAT_FORMAT_NAMES, getChatFormat, getFamily, type ModelFamily } from '../../families/registry.js';
 import { requestToChatMessages } from '../../api/request-messages.js';
 import { validateRequestMessages } from '../../api/validate-request.js';
 import type { ChatCompletionMessageParam } from '../../api.js';
@@ -54,7 +54,7 @@ export function register(program: Command): void {
     .option('--tools <file>', 'JSON tool list to put in the system prompt')
     .option('--json', 'print {"ids": [...], "text": "..."}')
     .action(async (opts: PromptCliOptions) => {
-      if (opts.format !== undefined && !(CHAT_FORMAT_NAMES as string[]).includes(opts.format)) {
+      if (opts.format !== undefined && !(CHAT_FORMAT_NAMES as readonly string[]).includes(opts.format)) {
         throw new ChatGLMError('BAD_ARGUMENT', `--format must be one of ${CHAT_FORMAT_NAMES.join(', ')}, got ${JSON.stringify(opts.format)}`);
       }
       const raw = await readJsonFile(opts.messages, 'messages');
@@ -64,15 +64,15 @@ export function register(program: Command): void {
       if (opts.model === undefined && opts.tokenizer !== undefined) {
         if (opts.format === undefined) throw new ChatGLMError('BAD_ARGUMENT', 'prompt: with --tokenizer alone, say which chat format with --format chatglm2|chatglm3|glm4');
         family = opts.format as ModelFamily;
-        tokenizer = (await loadTokenizerFile(opts.tokenizer, family)).tokenizer;
+        tokenizer = (await loadTokenizerFile(opts.tokenizer, getFamily(family))).tokenizer;
       } else {
         const dir = resolveModelPath(opts.model);
         if ((await checkModelPath(dir)) === 'gguf' && opts.tokenizer === undefined) {
           ({ tokenizer, family } = await loadGgufTokenizer(dir, opts.format as ModelFamily | undefined));
         } else {
-          const t = await loadTokenizerForModel(dir, opts.tokenizer);
-          family = (opts.format as ModelFamily | undefined) ?? t.family;
-          tokenizer = family === t.family ? t.tokenizer : (await loadTokenizerFile(opts.tokenizer ?? `${dir}/tokenizer.model`, family)).tokenizer;
+          const t = await loadTokenizerForModel(dir, FAMILIES, opts.tokenizer);
+          family = (opts.format as ModelFamily | undefined) ?? t.family.name;
+          tokenizer = family === t.family.name ? t.tokenizer : (await loadTokenizerFile(opts.tokenizer ?? `${dir}/tokenizer.model`, getFamily(family))).tokenizer;
         }
       }
       const format = getChatFormat(family);

@@ -9,9 +9,9 @@ import { loadTokenizerFile, loadTokenizerForModel } from '../../tokenizer/load.j
 import { loadGgufTokenizer } from '../../api.js';
 import { checkModelPath } from '../../model/check-path.js';
 import { resolveModelPath } from '../default-model.js';
-import { FAMILY_NAMES } from '../../families/registry.js';
+import { FAMILIES as REGISTRY, FAMILY_NAMES, getFamily, type ModelFamily } from '../../families/registry.js';
 import { resolveModelRef } from '../../hub/cache.js';
-import type { ModelFamily, Tokenizer } from '../../tokenizer/types.js';
+import type { Tokenizer } from '../../tokenizer/types.js';
 
 export interface TokenizerCliOptions {
   tokenizer?: string;
@@ -44,14 +44,14 @@ export async function tokenizerFromOptions(given: TokenizerCliOptions): Promise<
     return (await loadGgufTokenizer(opts.model, family)).tokenizer;
   }
   if (opts.model !== undefined) {
-    const { tokenizer, family: detected } = await loadTokenizerForModel(opts.model, opts.tokenizer);
-    if (family !== undefined && family !== detected) {
-      return (await loadTokenizerFile(opts.tokenizer ?? `${opts.model}/tokenizer.model`, family)).tokenizer;
+    const { tokenizer, family: detected } = await loadTokenizerForModel(opts.model, REGISTRY, opts.tokenizer);
+    if (family !== undefined && family !== detected.name) {
+      return (await loadTokenizerFile(opts.tokenizer ?? `${opts.model}/tokenizer.model`, getFamily(family))).tokenizer;
     }
     return tokenizer;
   }
   // No --model: then --tokenizer was given (see the default above).
-  return (await loadTokenizerFile(opts.tokenizer!, family)).tokenizer;
+  return (await loadTokenizerFile(opts.tokenizer!, family !== undefined ? getFamily(family) : undefined)).tokenizer;
 }
 
 /** Reads stdin line by line, maps each non-blank line, writes the results in large chunks. */
