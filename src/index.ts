@@ -29,7 +29,7 @@ export type { GenerationResult, GenerationUsage, FinishReason as GenerationFinis
 export { CachedSequence } from './generate/sequence.js';
 export { loadPromptCache, modelIdentity, savePromptCache, type PromptCacheLoad } from './generate/prompt-cache.js';
 // Model, loading and backends.
-export { openModel, openCheckpoint } from './model/open.js';
+export { openModel, openCheckpoint } from './api/open-model.js';
 export type { OpenModelOptions, OpenedModel, CheckpointHandle, QuantizeType } from './model/open.js';
 export { GLMModel } from './model/glm.js';
 export type { ForwardInput, GLMWeights, GLMLayerWeights } from './model/glm.js';
