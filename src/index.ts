@@ -85,3 +85,4 @@ export { buildRequestConstraint, responseSchema, type ResponseFormat, type ToolC
 export { DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_TOP_K, DEFAULT_REPETITION_PENALTY, DEFAULT_MAX_NEW_TOKENS, DEFAULT_MAX_REPLY_TOKENS, defaultReplyTokens } from './generate/defaults.js';
 export { FAMILIES, FAMILY_NAMES, getFamily } from './families/registry.js';
 export type { ModelFamilyInfo } from './families/types.js';
+export type { FamilyFacts, ModelDirFiles, GgufVocabularyFacts } from './tokenizer/family-facts.js';

@@ -3,7 +3,7 @@
  * model needs no separate tokenizer.model. Takes the plain metadata object (the formats layer
  * reads it), so this module does not depend on formats.
  *
- * Two layouts, as written by our converter (src/formats/gguf-convert.ts) and llama.cpp's
+ * Two layouts, as written by our converter (src/convert/gguf-convert.ts) and llama.cpp's
  * convert_hf_to_gguf.py:
  *  - "llama" (ChatGLM2/3): the SentencePiece pieces with their scores and types (GGUF's token
  *    types use SentencePiece's numbering), then ChatGLM's specials as CONTROL tokens, then

@@ -1,5 +1,6 @@
 /**
- * Finding and loading the tokenizer of a model directory, and telling the model family from it.
+ * Finding and loading the tokenizer of a model directory, and telling the model family from it
+ * (the families, each with its own detector, come as a parameter: see family-facts.ts).
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -48,6 +49,7 @@ async function modelDirFiles(dir: string, config: Record<string, unknown>, token
  * say, each family judging by its own detector.
  */
 export async function detectModelFamily<F extends FamilyFacts>(dir: string, config: Record<string, unknown>, families: readonly F[]): Promise<F> {
+  // A telling config.json decides without reading the tokenizer files.
   return familyFromConfig(families, config) ?? familyFromFiles(families, await modelDirFiles(dir, config));
 }
 
