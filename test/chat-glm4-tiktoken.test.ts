@@ -7,10 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TikTokenTokenizer, parseTikTokenRanks } from '../src/tokenizer/tiktoken.js';
 import { glm4 } from '../src/chat/glm4.js';
+import { GLM4_SPECIAL_TOKENS } from '../src/families/glm4.js';
 import { encodePieces } from '../src/chat/prompt-pieces.js';
 import { smallRankFile } from './support/tokenizer-fixtures.js';
 
-const tok = new TikTokenTokenizer(parseTikTokenRanks(smallRankFile(), 'small.tiktoken'));
+const tok = new TikTokenTokenizer(parseTikTokenRanks(smallRankFile(), 'small.tiktoken'), { specials: GLM4_SPECIAL_TOKENS });
 // Ranks: bytes 0-255, then 256 he, 257 ll, 258 llo, 259 hello, 260 bc, 261 ab, 262 aa, 263 " w",
 // 264 or, 265 ld, 266 " wor", 267 " world", 268 你好; specials from 269 in GLM-4's order.
 const S = { endoftext: 269, gMASK: 271, sop: 273, system: 275, user: 276, assistant: 277, observation: 278 };

@@ -18,7 +18,8 @@ import { tokenizerFromGguf, type GgufVocabulary } from '../src/tokenizer/from-gg
 import { loadTokenizerFile } from '../src/tokenizer/load.js';
 import { ChatGLMTokenizer } from '../src/tokenizer/chatglm.js';
 import { CHATGLM3_SPECIAL_TOKENS } from '../src/families/chatglm3.js';
-import { GLM4_SPECIAL_TOKENS, TikTokenTokenizer } from '../src/tokenizer/tiktoken.js';
+import { TikTokenTokenizer } from '../src/tokenizer/tiktoken.js';
+import { GLM4_SPECIAL_TOKENS } from '../src/families/glm4.js';
 import { PieceType } from '../src/tokenizer/sentencepiece-model.js';
 import type { Tokenizer } from '../src/tokenizer/types.js';
 import { getChatFormat, FAMILIES, getFamily } from '../src/families/registry.js';

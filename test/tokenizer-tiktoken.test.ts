@@ -4,18 +4,19 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ChatGLMError } from '../src/errors.js';
-import { GLM4_SPECIAL_TOKENS, TikTokenTokenizer, loadTikToken, parseTikTokenRanks } from '../src/tokenizer/index.js';
+import { TikTokenTokenizer, loadTikToken, parseTikTokenRanks } from '../src/tokenizer/index.js';
+import { GLM4_SPECIAL_TOKENS } from '../src/families/glm4.js';
 import { smallRankFile } from './support/tokenizer-fixtures.js';
 import { TIKTOKEN_GOLDEN_RANKS_BASE64, TIKTOKEN_GOLDEN_VECTORS } from './support/tokenizer-golden-tiktoken.js';
 
-const tok = new TikTokenTokenizer(parseTikTokenRanks(smallRankFile(), 'small.tiktoken'), { file: 'small.tiktoken' });
+const tok = new TikTokenTokenizer(parseTikTokenRanks(smallRankFile(), 'small.tiktoken'), { file: 'small.tiktoken', specials: GLM4_SPECIAL_TOKENS });
 const bytes = (s: string) => Array.from(Buffer.from(s, 'utf8'));
 
 test('rank file loads; specials follow the last rank in GLM-4 order', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tt-'));
   const file = path.join(dir, 'tokenizer.model');
   writeFileSync(file, smallRankFile());
-  const t = await loadTikToken(file);
+  const t = await loadTikToken(file, { specials: GLM4_SPECIAL_TOKENS });
   assert.equal(t.specialStart, 269);
   assert.equal(t.vocabSize, 269 + 14);
   assert.equal(t.specialId('<|endoftext|>'), 269);

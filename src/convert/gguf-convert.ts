@@ -11,8 +11,9 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ChatGLMError, badFormat } from '../errors.js';
 import { parseModelProto } from '../tokenizer/sentencepiece-model.js';
-import { GLM4_SPECIAL_TOKENS, parseTikTokenRanks } from '../tokenizer/tiktoken.js';
+import { parseTikTokenRanks } from '../tokenizer/tiktoken.js';
 import { detectModelFamily } from '../tokenizer/load.js';
+import type { FamilyFacts } from '../tokenizer/family-facts.js';
 import type { TensorData, TensorInfo, TensorSource } from '../formats/tensor-source.js';
 import { openHFCheckpoint } from '../formats/hf-checkpoint.js';
 import { f32Bytes, f32ToF16Bytes } from '../numeric/half.js';
@@ -174,7 +175,10 @@ function bpeParts(ranks: Map<string, number>, token: Uint8Array, maxRank: number
 }
 
 /** GLM-4's tiktoken vocabulary (`base64 rank` lines) as a GGUF "gpt2" vocabulary with merges. */
-export function tiktokenVocab(text: string, file: string, paddedVocab: number, padId: number | undefined): VocabMetadata {
+export function tiktokenVocab(text: string, file: string, family: FamilyFacts, paddedVocab: number, padId: number | undefined): VocabMetadata {
+  const specials = family.tiktoken?.specials ?? [];
+  const pre = family.tiktoken?.ggufPre[0];
+  if (pre === undefined || !specials.includes('<|user|>')) throw new ChatGLMError('UNSUPPORTED', `${family.displayName} declares no GGUF pre-tokenizer name or no <|user|> token: it cannot be written as a GGUF byte-level BPE vocabulary`);
   const ranks = new Map<string, number>();
   const byRank: Uint8Array[] = [];
   for (const { bytes, rank } of parseTikTokenRanks(text, file)) {
@@ -193,7 +197,7 @@ export function tiktokenVocab(text: string, file: string, paddedVocab: number, p
     types.push(TT.NORMAL);
     if (b.length > 1) merges.push(bpeParts(ranks, b, i).map(str).join(' '));
   }
-  for (const s of GLM4_SPECIAL_TOKENS) {
+  for (const s of specials) {
     tokens.push(s);
     types.push(TT.CONTROL);
   }
@@ -205,12 +209,12 @@ export function tiktokenVocab(text: string, file: string, paddedVocab: number, p
   const eos = byRank.length; // <|endoftext|>
   const entries: [string, GgufMetadataEntry][] = [
     ['tokenizer.ggml.model', gv.str('gpt2')],
-    ['tokenizer.ggml.pre', gv.str('chatglm-bpe')],
+    ['tokenizer.ggml.pre', gv.str(pre)],
     ['tokenizer.ggml.tokens', gv.strs(tokens)],
     ['tokenizer.ggml.token_type', gv.i32s(types)],
     ['tokenizer.ggml.merges', gv.strs(merges)],
     ['tokenizer.ggml.eos_token_id', gv.u32(eos)],
-    ['tokenizer.ggml.eot_token_id', gv.u32(eos + GLM4_SPECIAL_TOKENS.indexOf('<|user|>'))],
+    ['tokenizer.ggml.eot_token_id', gv.u32(eos + specials.indexOf('<|user|>'))],
     ['tokenizer.ggml.unknown_token_id', gv.u32(eos)],
     ['tokenizer.ggml.padding_token_id', gv.u32(padId ?? eos)],
   ];
@@ -373,7 +377,7 @@ export async function convertToGguf(options: ConvertOptions): Promise<ConvertRes
     const tokBytes = new Uint8Array(await readFile(tokFile));
     const vocabMeta =
       getFamily(family).vocabulary === 'tiktoken'
-        ? tiktokenVocab(Buffer.from(tokBytes).toString('utf8'), tokFile, vocab, padId)
+        ? tiktokenVocab(Buffer.from(tokBytes).toString('utf8'), tokFile, getFamily(family), vocab, padId)
         : sentencePieceVocab(tokBytes, tokFile, family, vocab, padId ?? 0);
     meta.push(...vocabMeta.entries);
     const chatTemplate = await readChatTemplate(modelDir);

@@ -3,11 +3,30 @@
  * conversation, a call written as the tool name then the arguments as JSON.
  */
 import { glm4 as format } from '../chat/glm4.js';
+import { CL100K_PATTERN } from '../tokenizer/tiktoken.js';
 import type { ModelFamilyInfo } from './types.js';
 import { interpreterCall } from './tool-calls.js';
 
 /** GLM-4-9B's padded vocabulary: 151,329 ranks and its specials, padded. */
 const GLM4_VOCAB_ROWS = 151552;
+
+/** GLM-4's specials in id order, right after the last rank (151329 in glm-4-9b-chat). */
+export const GLM4_SPECIAL_TOKENS = [
+  '<|endoftext|>',
+  '[MASK]',
+  '[gMASK]',
+  '[sMASK]',
+  '<sop>',
+  '<eop>',
+  '<|system|>',
+  '<|user|>',
+  '<|assistant|>',
+  '<|observation|>',
+  '<|begin_of_image|>',
+  '<|end_of_image|>',
+  '<|begin_of_video|>',
+  '<|end_of_video|>',
+] as const;
 
 export const glm4 = {
   name: 'glm4' as const,
@@ -16,6 +35,8 @@ export const glm4 = {
   ropeScaling: 'base',
   toolCalls: 'json',
   vocabulary: 'tiktoken',
+  // llama.cpp names GLM-4's pre-tokenizer "chatglm-bpe" (older converters wrote "glm4").
+  tiktoken: { specials: GLM4_SPECIAL_TOKENS, pattern: CL100K_PATTERN, ggufPre: ['chatglm-bpe', 'glm4'] },
   // A turn also ends where the user or a tool result would speak next (config.json's eos_token_id list).
   endOfTurnTokens: ['<|user|>', '<|observation|>'],
   detect: {

@@ -40,6 +40,11 @@ export interface FamilyFacts {
    * nothing (ChatGLM2's), as the Hugging Face tokenizer does.
    */
   readonly specialsDecodeAsNames?: boolean;
+  /**
+   * A tiktoken family's vocabulary beyond the rank file: its special tokens in id order (right
+   * after the last rank), its pre-tokenizer, and the tokenizer.ggml.pre names a GGUF file gives it.
+   */
+  readonly tiktoken?: { readonly specials: readonly string[]; readonly pattern: RegExp; readonly ggufPre: readonly string[] };
   /** How RoPE is stretched for long-context variants (model/config's RopeScaling). */
   readonly ropeScaling: 'base' | 'position';
   /**

@@ -44,9 +44,6 @@ export interface GgufTokenizerOptions<F extends FamilyFacts = FamilyFacts> {
   family?: string;
 }
 
-/** GLM-4 pre-tokenizer names llama.cpp uses for the GLM-4 regex. */
-const GLM4_PRE = new Set(['chatglm-bpe', 'glm4']);
-
 function unsupported(file: string, why: string): ChatGLMError {
   return new ChatGLMError('UNSUPPORTED', `${file}: ${why}; pass --tokenizer FILE (the model's tokenizer.model)`, { file });
 }
@@ -71,7 +68,7 @@ export function tokenizerFromGguf<F extends FamilyFacts>(vocab: GgufVocabulary |
   if (kind === 'sentencepiece') return sentencePieceFromGguf(vocab, file, sameKind, asked);
   const family = asked ?? sameKind[sameKind.length - 1];
   if (family === undefined) throw unsupported(file, 'no known family uses a byte-level BPE vocabulary');
-  return { tokenizer: tiktokenFromGguf(vocab, file), family };
+  return { tokenizer: tiktokenFromGguf(vocab, file, family), family };
 }
 
 function sameRun(tokens: readonly string[], types: ArrayLike<number>, at: number, names: readonly string[]): boolean {
@@ -143,9 +140,11 @@ function unicodeToBytes(): Map<number, number> {
   return m;
 }
 
-function tiktokenFromGguf(vocab: GgufVocabulary, file: string): TikTokenTokenizer {
-  if (vocab.pre !== undefined && !GLM4_PRE.has(vocab.pre)) {
-    throw unsupported(file, `the byte-level BPE vocabulary uses pre-tokenizer ${JSON.stringify(vocab.pre)}, not GLM-4's ("chatglm-bpe")`);
+function tiktokenFromGguf(vocab: GgufVocabulary, file: string, family: FamilyFacts): TikTokenTokenizer {
+  const pres = family.tiktoken?.ggufPre ?? [];
+  if (vocab.pre !== undefined && !pres.includes(vocab.pre)) {
+    const known = pres.length > 0 ? `${family.displayName}'s (${pres.map((p) => JSON.stringify(p)).join(', ')})` : `one ${family.displayName} declares`;
+    throw unsupported(file, `the byte-level BPE vocabulary uses pre-tokenizer ${JSON.stringify(vocab.pre)}, not ${known}`);
   }
   const { tokens } = vocab;
   const types = vocab.tokenTypes ?? tokens.map(() => PieceType.NORMAL);
@@ -172,7 +171,7 @@ function tiktokenFromGguf(vocab: GgufVocabulary, file: string): TikTokenTokenize
     specials.push(tokens[i]!);
   }
   try {
-    return new TikTokenTokenizer(ranks, { specials, specialStart: lastNormal + 1, file });
+    return new TikTokenTokenizer(ranks, { specials, specialStart: lastNormal + 1, pattern: family.tiktoken?.pattern, file });
   } catch (err) {
     if (err instanceof ChatGLMError) throw unsupported(file, `its vocabulary is not a usable BPE rank table (${err.message})`);
     throw err;

@@ -23,8 +23,7 @@ export {
   TikTokenTokenizer,
   loadTikToken,
   parseTikTokenRanks,
-  GLM4_SPECIAL_TOKENS,
-  GLM4_PATTERN,
+  CL100K_PATTERN,
   type TikTokenOptions,
 } from './tiktoken.js';
 export { loadTokenizerForModel, loadTokenizerFile, detectModelFamily, type TokenizerFileKind } from './load.js';

@@ -74,9 +74,8 @@ export type TokenizerFileKind = 'sentencepiece' | 'tiktoken';
 
 /**
  * Loads a tokenizer file (SentencePiece protobuf or tiktoken ranks, told apart by content).
- * `family` picks the special tokens for a SentencePiece file (and must use the vocabulary kind the
- * file is); without it the plain SentencePiece tokenizer is returned (exactly the library's
- * encode/decode, no extra ids).
+ * `family` picks the special tokens (and must use the vocabulary kind the file is); without it the
+ * plain tokenizer is returned (exactly the library's encode/decode, no extra ids).
  */
 export async function loadTokenizerFile(
   file: string,
@@ -93,7 +92,8 @@ function fromData(data: Uint8Array, file: string, family?: FamilyFacts): { token
   }
   if (kind === 'tiktoken') {
     const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
-    return { tokenizer: new TikTokenTokenizer(parseTikTokenRanks(text, file), { file }), kind };
+    const tiktoken = family?.tiktoken;
+    return { tokenizer: new TikTokenTokenizer(parseTikTokenRanks(text, file), { file, specials: tiktoken?.specials, pattern: tiktoken?.pattern }), kind };
   }
   const sp = SentencePieceTokenizer.fromBytes(data, file);
   return { tokenizer: family ? new ChatGLMTokenizer(sp, family) : sp, kind };

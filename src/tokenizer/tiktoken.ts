@@ -1,5 +1,5 @@
 /**
- * GLM-4's tokenizer: tiktoken-style byte-level BPE. tokenizer.model is a text file of
+ * Tiktoken-style byte-level BPE (GLM-4's tokenizer). tokenizer.model is a text file of
  * `base64(token bytes) rank` lines; text is split by the pre-tokenizer regex, each piece's
  * UTF-8 bytes are merged pairwise, always the lowest-ranked adjacent pair first (leftmost on
  * ties), exactly like tiktoken's _byte_pair_merge. Specials follow the ranks (151329.. in the
@@ -10,30 +10,12 @@ import { ChatGLMError, badFormat, notFound } from '../errors.js';
 import type { StreamDecoder, Tokenizer } from './types.js';
 import { toWellFormed } from './utf8.js';
 
-/** GLM-4 specials in id order, starting right after the last rank (151329 in glm-4-9b-chat). */
-export const GLM4_SPECIAL_TOKENS = [
-  '<|endoftext|>',
-  '[MASK]',
-  '[gMASK]',
-  '[sMASK]',
-  '<sop>',
-  '<eop>',
-  '<|system|>',
-  '<|user|>',
-  '<|assistant|>',
-  '<|observation|>',
-  '<|begin_of_image|>',
-  '<|end_of_image|>',
-  '<|begin_of_video|>',
-  '<|end_of_video|>',
-] as const;
-
-// The GLM-4 pattern: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+// tiktoken's cl100k_base pattern (GLM-4 uses it): (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
 //  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 // rewritten for JS: no inline (?i:) (Rust's simple case folding adds only ſ for s), and \s
 // spelled out as Unicode White_Space (JS's \s adds U+FEFF and lacks U+0085).
 const WS = '\\t-\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000';
-export const GLM4_PATTERN = new RegExp(
+export const CL100K_PATTERN = new RegExp(
   [
     "'[sS\\u017F]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]",
     '[^\\r\\n\\p{L}\\p{N}]?\\p{L}+',
@@ -47,10 +29,13 @@ export const GLM4_PATTERN = new RegExp(
 );
 
 export interface TikTokenOptions {
-  /** Special token names, ids assigned from `specialStart` (default: one past the highest rank). */
+  /**
+   * Special token names, ids assigned from `specialStart` (default: one past the highest rank).
+   * Default none: they belong to the model family (families/glm4.ts), which the loaders pass in.
+   */
   specials?: readonly string[];
   specialStart?: number;
-  /** Pre-tokenizer; must have the g and u flags. Default GLM4_PATTERN. */
+  /** Pre-tokenizer; must have the g and u flags. Default CL100K_PATTERN. */
   pattern?: RegExp;
   file?: string;
 }
@@ -90,13 +75,13 @@ export class TikTokenTokenizer implements Tokenizer {
       if (rank > maxRank) maxRank = rank;
     }
     this.specialStart = options.specialStart ?? maxRank + 1;
-    this.specialTokens = options.specials ?? GLM4_SPECIAL_TOKENS;
+    this.specialTokens = options.specials ?? [];
     if (this.specialStart <= maxRank) throw badFormat(this.file, `special ids start at ${this.specialStart}, inside the ranks (max ${maxRank})`);
     this.vocabSize = this.specialStart + this.specialTokens.length;
     this.tokenBytes = new Array<Uint8Array | undefined>(this.specialStart);
     for (const { bytes, rank } of ranks) this.tokenBytes[rank] = bytes;
     this.specialTokens.forEach((name, i) => this.specialIds.set(name, this.specialStart + i));
-    this.pattern = options.pattern ?? GLM4_PATTERN;
+    this.pattern = options.pattern ?? CL100K_PATTERN;
   }
 
   /** All ranks in rank order (for writing GGUF or other formats). Gaps are skipped. */
@@ -308,7 +293,7 @@ export function parseTikTokenRanks(text: string, file: string): { bytes: Uint8Ar
   return out;
 }
 
-/** Loads a GLM-4 tiktoken tokenizer.model with GLM-4's specials. */
+/** Loads a tiktoken rank file; the family's specials and pattern come in `options`. */
 export async function loadTikToken(file: string, options: Omit<TikTokenOptions, 'file'> = {}): Promise<TikTokenTokenizer> {
   let text: string;
   try {

@@ -14,6 +14,7 @@ import type { CausalLM, ForwardInput } from '../../src/generate/types.js';
 import { controlAndBytePieces, smallRankFile } from './tokenizer-fixtures.js';
 import { CountingCache } from './chat-scripted-model.js';
 import { getFamily } from '../../src/families/registry.js';
+import { GLM4_SPECIAL_TOKENS } from '../../src/families/glm4.js';
 
 /** Merged pieces of the SentencePiece vocabulary, in id order after the 259 control and byte pieces. */
 export const SP_MERGED = ['\u2581tool', '_call', '(', '="', '",', '\u2581{"', '":', '"}', '\u2581get', '_weather', '```', 'python', '\u2581Hello', 'ab', '\u2581', '12', 'True', 'None', '你好'];
@@ -26,7 +27,7 @@ export function chatglm3SmallTokenizer(): ChatGLMTokenizer {
 
 /** Bytes 0-255 at their own rank, a few merges (he, ll, ..., 你好), GLM-4's specials after them. */
 export function glm4SmallTokenizer(): TikTokenTokenizer {
-  return new TikTokenTokenizer(parseTikTokenRanks(smallRankFile(), 'small.tiktoken'));
+  return new TikTokenTokenizer(parseTikTokenRanks(smallRankFile(), 'small.tiktoken'), { specials: GLM4_SPECIAL_TOKENS });
 }
 
 /** Logits of seeded pseudo-random numbers (xorshift), plus a fixed bonus for chosen ids. */
