@@ -21,10 +21,12 @@
 #include "kernels.h"
 
 typedef void (*bk4_fn)(int nb, const uint8_t *w, const block_qa *a, size_t astride, float *out);
+typedef void (*bk4x2_fn)(int nb, const uint8_t *w, size_t gstride, const block_qa *a, size_t astride, float *out);
 
 #if defined(__x86_64__) || defined(_M_X64)
 void cg_batch_q4_4_avx2(int nb, const uint8_t *w, const block_qa *a, size_t astride, float *out);
 void cg_batch_q4_4_avx512(int nb, const uint8_t *w, const block_qa *a, size_t astride, float *out);
+void cg_batch_q4_4x2_avx512(int nb, const uint8_t *w, size_t gstride, const block_qa *a, size_t astride, float *out);
 #endif
 
 /* The kernel matching the context's kernel table (the same integer and float steps as its
@@ -38,12 +40,22 @@ static bk4_fn batch_kernel(const kernels_t *K) {
   return NULL;
 }
 
+/* The two-group (16 rows, 512-bit) kernel where there is one, else NULL. */
+static bk4x2_fn batch_kernel_x2(const kernels_t *K) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (K == &kernels_avx512 && getenv("CHATGLM_BATCH_ZMM") == NULL) return cg_batch_q4_4x2_avx512;
+#endif
+  (void)K;
+  return NULL;
+}
+
 /* Groups of 8 weight rows per pool claim. */
 #define BM_CHUNK 4
 
 typedef struct {
   const kernels_t *K;
   bk4_fn k4;
+  bk4x2_fn k4x2;
   int rows, n, nb, groups, gchunks;
   /* 4-row blocks (the last one padded when n % 4 is 2 or 3), and whether row n-1 runs alone (n % 4 == 1) */
   int nt4, one;
@@ -73,9 +85,29 @@ static void bm_task(void *p, int chunk, int tid) {
   }
   const int g0 = chunk * BM_CHUNK;
   const int g1 = g0 + BM_CHUNK < m->groups ? g0 + BM_CHUNK : m->groups;
-  float fin[4 * X8];
+  float fin[2 * 4 * X8];
   for (int g = g0; g < g1; g++) {
     const uint8_t *wg = m->w + (size_t)g * m->rec;
+    if (m->k4x2 && g + 1 < g1) {
+      for (int tb = 0; tb < m->nt4; tb++) {
+        m->k4x2(nb, wg, m->rec, m->xq + (size_t)tb * 4 * nb, (size_t)nb, fin);
+        for (int k = 0; k < 4; k++) {
+          const int t = tb * 4 + k;
+          if (t >= m->n || (m->one && t == m->n - 1)) break;
+          for (int r = 0; r < X8; r++) {
+            bm_put(m, t, g * X8 + r, fin[k * X8 + r]);
+            bm_put(m, t, (g + 1) * X8 + r, fin[4 * X8 + k * X8 + r]);
+          }
+        }
+      }
+      if (m->one)
+        for (int h = 0; h < 2; h++) {
+          m->K->x8_q4_0_1(nb, wg + (size_t)h * m->rec, m->xq + (size_t)(m->n - 1) * nb, fin);
+          for (int r = 0; r < X8; r++) bm_put(m, m->n - 1, (g + h) * X8 + r, fin[r]);
+        }
+      g++;
+      continue;
+    }
     for (int tb = 0; tb < m->nt4; tb++) {
       m->k4(nb, wg, m->xq + (size_t)tb * 4 * nb, (size_t)nb, fin);
       for (int k = 0; k < 4; k++) {
@@ -96,6 +128,7 @@ int cg_batch_matmul_q4(cg_ctx *c, int rows, int cols, const uint8_t *w, const fl
   memset(&m, 0, sizeof(m));
   m.K = cg_kernels(c);
   m.k4 = batch_kernel(m.K);
+  m.k4x2 = batch_kernel_x2(m.K);
   if (n < 2 || n > CG_BATCH_MAX_ROWS || cols % QK != 0 || !m.k4) return -1;
   m.rows = rows;
   m.n = n;
