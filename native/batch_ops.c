@@ -43,7 +43,7 @@ static bk4_fn batch_kernel(const kernels_t *K) {
 /* The two-group (16 rows, 512-bit) kernel where there is one, else NULL. */
 static bk4x2_fn batch_kernel_x2(const kernels_t *K) {
 #if defined(__x86_64__) || defined(_M_X64)
-  if (K == &kernels_avx512 && getenv("CHATGLM_BATCH_ZMM") == NULL) return cg_batch_q4_4x2_avx512;
+  if (K == &kernels_avx512) return cg_batch_q4_4x2_avx512;
 #endif
   (void)K;
   return NULL;
