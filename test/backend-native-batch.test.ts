@@ -145,6 +145,25 @@ test('batched layer: a prompt chunk in the same step as one-token rows gives wha
   assert.ok(sameBits(la!, wantA) && sameBits(lb!, wantB) && sameBits(lc!, wantChunk), 'a row of the mixed step differs from its sequence alone');
 });
 
+test('batched layer: a step of 70 sequences (more than the binding keeps on its stack) equals each alone', async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  const m = await model(tiny, 14, nativeBackend(), 'q4_0');
+  const S = 70;
+  const prompts = Array.from({ length: S }, (_, s) => [s % tiny.vocab, (s * 7) % tiny.vocab]);
+  const alone = prompts.map((p) => {
+    const c = m.newCache(4);
+    m.forward([{ cache: c, ids: p.slice(0, 1) }]);
+    return m.forward([{ cache: c, ids: p.slice(1) }])[0]!;
+  });
+  const caches = prompts.map((p) => {
+    const c = m.newCache(4);
+    m.forward([{ cache: c, ids: p.slice(0, 1) }]);
+    return c;
+  });
+  const logits = m.forward(prompts.map((p, s) => ({ cache: caches[s]!, ids: p.slice(1) })));
+  logits.forEach((l, s) => assert.ok(sameBits(l, alone[s]!), `sequence ${s} differs from alone`));
+});
+
 test('batched layer: rejects rows out of order, a shared cache, a wrong x and foreign caches', async (t) => {
   if (skip !== undefined) return t.skip(skip);
   const be = nativeBackend();
