@@ -1,7 +1,8 @@
 /*
  * Batched decode (continuous batching: one step carries one or a few new tokens of several
- * sequences): a q4_0 matmul for a few rows that walks the columns in L1-sized slices, and one
- * decoder layer over every sequence of a step with their attention in one pool job.
+ * sequences): a q4_0 matmul for a few rows that keeps up with the weight stream (software
+ * prefetch, 512-bit kernels where the CPU has them), and one decoder layer over every sequence
+ * of a step with the one-token sequences' attention in one pool job.
  * Every row is computed with the same arithmetic in the same order as when its sequence runs
  * alone (cg_layer_kv), so batching never changes a result.
  */

@@ -534,7 +534,7 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
   m.out = out;
   m.bias = bias;
   m.row_bytes = cg_row_bytes(type, cols);
-  /* A few rows (a batched decode step): the column-sliced kernel of batch_ops.c where there is one. */
+  /* A few rows (a batched decode step): the prefetched few-row kernels of batch_ops.c where there are. */
   if (type == WT_Q4_0 && n >= 2 && n <= CG_BATCH_MAX_ROWS) {
     const int done = cg_batch_matmul_q4(c, rows, cols, w, x, n, out, bias);
     if (done >= 0) return done;
