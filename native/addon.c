@@ -609,6 +609,8 @@ static napi_value js_membw(napi_env env, napi_callback_info info) {
   return r;
 }
 
+#include "batch_addon.inc"
+
 static napi_value init_module(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"isas", NULL, js_isas, NULL, NULL, NULL, napi_default, NULL},
@@ -627,6 +629,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"layerWeights", NULL, js_layer_weights, NULL, NULL, NULL, napi_default, NULL},
       {"layer", NULL, js_layer, NULL, NULL, NULL, napi_default, NULL},
       {"membw", NULL, js_membw, NULL, NULL, NULL, napi_default, NULL},
+      {"batchLayer", NULL, js_batch_layer, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

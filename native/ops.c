@@ -17,6 +17,7 @@
 #endif
 
 #include "pool.h"
+#include "batch_ops.h"
 /* k-quant row sizes and the embedding lookup's dequantization (the dot products are in the kernel tables) */
 #include "kernels_kquants.inc"
 
@@ -201,6 +202,18 @@ static void *scratch(cg_ctx *c, size_t bytes) {
     c->scratch_size = c->scratch ? bytes : 0;
   }
   return c->scratch;
+}
+
+/* For batch_ops.c: the pool, the grow-only scratch and the fused layer's buffer of this context. */
+void cg_run(cg_ctx *c, pool_task_fn fn, void *task, int nchunks) { (void)run(c, fn, task, nchunks); }
+void *cg_scratch(cg_ctx *c, size_t bytes) { return scratch(c, bytes); }
+float *cg_layer_buffer(cg_ctx *c, size_t floats) {
+  if (floats > c->layer_buf_size) {
+    free(c->layer_buf);
+    c->layer_buf = (float *)aligned_alloc(64, ((floats * sizeof(float)) + 63) & ~(size_t)63);
+    c->layer_buf_size = c->layer_buf ? floats : 0;
+  }
+  return c->layer_buf;
 }
 
 /* ---------------------------------------------------------------- weight memory */
@@ -521,6 +534,11 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
   m.out = out;
   m.bias = bias;
   m.row_bytes = cg_row_bytes(type, cols);
+  /* A few rows (a batched decode step): the prefetched few-row kernels of batch_ops.c where there are. */
+  if (type == WT_Q4_0 && n >= 2 && n <= CG_BATCH_MAX_ROWS) {
+    const int done = cg_batch_matmul_q4(c, rows, cols, w, x, n, out, bias);
+    if (done >= 0) return done;
+  }
   if (WT_IS_KQUANT(type)) return mm_kquant(c, &m);
   if (WT_IS_LEGACY(type)) return mm_legacy(c, &m);
   if (type == WT_Q8_0 || type == WT_Q4_0) {

@@ -34,11 +34,16 @@ function argmax(l: Float32Array): number {
   return best;
 }
 
-/** Decodes `gen` greedy tokens for each prompt, all streams in one forward per step; returns ids and decode seconds. */
-function decode(model: GLMModel, prompts: number[][], gen: number): { ids: number[][]; seconds: number } {
+/**
+ * Decodes `gen` greedy tokens for each prompt, all streams in one forward per step; returns ids,
+ * decode seconds and the process CPU seconds they took (on a busy machine, with one thread, CPU
+ * time says what the step costs better than wall time, which also counts waiting for a core).
+ */
+function decode(model: GLMModel, prompts: number[][], gen: number): { ids: number[][]; seconds: number; cpuSeconds: number } {
   const caches = prompts.map((p) => model.newCache(p.length + gen + 1));
   const next = prompts.map((p, s) => argmax(model.forward([{ cache: caches[s]!, ids: p }])[0]!));
   const ids = prompts.map((_, s) => [next[s]!]);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let step = 1; step < gen; step++) {
     const logits = model.forward(caches.map((cache, s) => ({ cache, ids: [next[s]!] })));
@@ -47,7 +52,9 @@ function decode(model: GLMModel, prompts: number[][], gen: number): { ids: numbe
       ids[s]!.push(next[s]!);
     });
   }
-  return { ids, seconds: (performance.now() - t0) / 1000 };
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  return { ids, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 async function main(): Promise<void> {
@@ -68,17 +75,25 @@ async function main(): Promise<void> {
   // Warm-up (page in the weights) and the alone reference for the equality check.
   const maxS = Math.max(...streams);
   const alone = Array.from({ length: maxS }, (_, s) => decode(glm, [prompt(s)], gen).ids[0]!);
-  const rows: { streams: number; tok_s: number; seconds: number; speedup: number }[] = [];
+  const rows: { streams: number; tok_s: number; seconds: number; speedup: number; tok_cpu_s: number; cpu_speedup: number }[] = [];
   let single = 0;
+  let singleCpu = 0;
   for (const S of streams) {
     const r = decode(glm, Array.from({ length: S }, (_, s) => prompt(s)), gen);
     r.ids.forEach((ids, s) => {
       if (ids.join() !== alone[s]!.join()) throw new Error(`stream ${s} of ${S}: batched greedy ids differ from the stream alone`);
     });
     const tokS = (S * (gen - 1)) / r.seconds;
-    if (S === 1) single = tokS;
-    rows.push({ streams: S, tok_s: tokS, seconds: r.seconds, speedup: single > 0 ? tokS / single : NaN });
-    console.log(`${S} stream(s): ${tokS.toFixed(2)} tok/s aggregate (${(tokS / S).toFixed(2)} per stream)${single > 0 ? `, ${(tokS / single).toFixed(2)}x one stream` : ''}; ids equal to alone`);
+    const tokCpu = (S * (gen - 1)) / r.cpuSeconds;
+    if (S === 1) {
+      single = tokS;
+      singleCpu = tokCpu;
+    }
+    rows.push({ streams: S, tok_s: tokS, seconds: r.seconds, speedup: single > 0 ? tokS / single : NaN, tok_cpu_s: tokCpu, cpu_speedup: singleCpu > 0 ? tokCpu / singleCpu : NaN });
+    console.log(
+      `${S} stream(s): ${tokS.toFixed(2)} tok/s aggregate (${(tokS / S).toFixed(2)} per stream)${single > 0 ? `, ${(tokS / single).toFixed(2)}x one stream` : ''}; ` +
+        `${tokCpu.toFixed(2)} tok per CPU-second${singleCpu > 0 ? ` (${(tokCpu / singleCpu).toFixed(2)}x)` : ''}; ids equal to alone`,
+    );
   }
   console.log(`load average at end ${os.loadavg()[0]!.toFixed(1)}`);
   const json = arg('json', '');

@@ -135,6 +135,14 @@ export interface Backend {
    */
   layer?(x: Float32Array, w: DecoderLayerWeights, seq: AttentionSeq, positions: Float32Array, params: DecoderLayerParams): void;
 
+  /**
+   * Optional: `layer` for several sequences in one step (continuous batching), their rows one after
+   * another in x[N, hidden] (seqs[0].rowStart 0, each next one where the previous ends, N rows in
+   * all); positions[N] per row. The linear layers run over all N rows, attention per sequence on
+   * its own cache. Must give every row exactly what its sequence gets alone.
+   */
+  batchLayer?(x: Float32Array, w: DecoderLayerWeights, seqs: readonly AttentionSeq[], positions: Float32Array, params: DecoderLayerParams): void;
+
   /** Bytes of scratch memory the last attention call allocated (tests check it grows linearly). */
   lastAttentionScratchBytes?(): number;
 

@@ -185,6 +185,13 @@ export class GLMModel {
         params.layer = l;
         be.layer(x, w.layers[l]!, seqs[0]!, positions, params);
       }
+    } else if (be.batchLayer !== undefined && seqs.length > 1) {
+      // Several sequences (a batched step): one call per layer for all of them (the same ops as below).
+      const params = { layer: 0, nHeads: c.numHeads, nGroups: c.numGroups, headDim: hd, scale: 1 / Math.sqrt(hd), rotaryDim, ropeBase, eps: c.eps, ffnHidden: ffn };
+      for (let l = 0; l < c.numLayers; l++) {
+        params.layer = l;
+        be.batchLayer(x, w.layers[l]!, seqs, positions, params);
+      }
     } else {
       this.layersUnfused(x, N, seqs, positions, ropeBase, rotaryDim);
     }

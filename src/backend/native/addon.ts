@@ -85,6 +85,22 @@ export interface NativeAddon {
   ): NativeLayer;
   /** One GLM decoder layer for one sequence, in place on x (native/ops.c cg_layer); returns attention's scratch bytes. */
   layer(ctx: NativeContext, layer: NativeLayer, x: Float32Array, n: number, kCache: Uint16Array | Uint8Array, vCache: Uint16Array | Uint8Array, positions: number, startPos: number, pos: Float32Array, kvType?: number): number;
+  /**
+   * One GLM decoder layer over several sequences, in place on x[n, hidden] (native/batch_ops.c
+   * cg_batch_layer_kv). meta: per sequence [rowStart, nTokens, startPos, capacity, kvType (as for
+   * attention)]; the caches of that layer in the same order. Returns attention's scratch bytes. Absent from an addon built
+   * before it existed.
+   */
+  batchLayer?(
+    ctx: NativeContext,
+    layer: NativeLayer,
+    x: Float32Array,
+    n: number,
+    meta: Int32Array,
+    kCaches: readonly (Uint16Array | Uint8Array)[],
+    vCaches: readonly (Uint16Array | Uint8Array)[],
+    pos: Float32Array,
+  ): number;
   /** Read bandwidth of this machine in GB/s: all threads summing a buffer of `mib` MiB, best of `iters`. */
   membw(ctx: NativeContext, mib: number, iters: number): number;
 }

@@ -69,9 +69,14 @@ export class NativeBackend implements Backend {
   private scratchBytes = 0;
   private readonly idScratch = { ids: new Int32Array(0) };
   private readonly hugePages: boolean;
+  /** Backend.batchLayer, offered when the compiled addon has it (see runBatchLayer). */
+  readonly batchLayer?: (x: Float32Array, w: DecoderLayerWeights, seqs: readonly AttentionSeq[], positions: Float32Array, params: DecoderLayerParams) => void;
+  /** Reused by every batchLayer call, so a decode step allocates nothing here. */
+  private readonly batchScratch = { meta: new Int32Array(0), k: [] as (Uint16Array | Uint8Array)[], v: [] as (Uint16Array | Uint8Array)[] };
 
   constructor(addon: NativeAddon, options: NativeBackendOptions = {}) {
     this.addon = addon;
+    if (addon.batchLayer !== undefined) this.batchLayer = (x, w, seqs, positions, params) => this.runBatchLayer(x, w, seqs, positions, params);
     const threads = options.threads ?? 0;
     if (!Number.isSafeInteger(threads) || threads < 0) {
       throw new ChatGLMError('BAD_ARGUMENT', `threads must be a positive integer, got ${options.threads}`);
@@ -197,6 +202,66 @@ export class NativeBackend implements Backend {
   private callLayer(x: Float32Array, w: DecoderLayerWeights, seq: AttentionSeq, cache: NativeKVCache, positions: Float32Array, params: DecoderLayerParams): number {
     const { layer } = params;
     return this.addon.layer(this.ctx, this.layerHandle(w, params), x, seq.nTokens, cache.keysOf(layer), cache.valuesOf(layer), cache.allocatedPositions, seq.startPos, positions, cache.kvType === 'q8_0' ? 1 : 0);
+  }
+
+  /**
+   * One decoder layer for every sequence of a step in one addon call (native/batch_ops.c): the
+   * linear layers over all rows, each sequence's attention on its own cache, the one-token
+   * sequences' attention spread over the pool together.
+   */
+  private runBatchLayer(x: Float32Array, w: DecoderLayerWeights, seqs: readonly AttentionSeq[], positions: Float32Array, params: DecoderLayerParams): void {
+    const { layer, nHeads, nGroups, headDim, ffnHidden } = params;
+    const hidden = w.qkv.cols;
+    const qDim = nHeads * headDim;
+    const kvDim = nGroups * headDim;
+    if (nHeads % nGroups !== 0) {
+      throw new ChatGLMError('BAD_ARGUMENT', `batchLayer: ${nHeads} heads cannot be split evenly over ${nGroups} KV groups`);
+    }
+    if (
+      w.qkv.rows !== qDim + 2 * kvDim ||
+      w.dense.rows !== hidden ||
+      w.dense.cols !== qDim ||
+      w.up.rows !== 2 * ffnHidden ||
+      w.up.cols !== hidden ||
+      w.down.rows !== hidden ||
+      w.down.cols !== ffnHidden
+    ) {
+      throw new ChatGLMError('BAD_ARGUMENT', 'batchLayer: weight shapes do not fit the layer parameters');
+    }
+    const S = seqs.length;
+    const sc = this.batchScratch;
+    if (sc.meta.length < 5 * S) sc.meta = new Int32Array(5 * S);
+    const meta = sc.meta.subarray(0, 5 * S);
+    sc.k.length = S;
+    sc.v.length = S;
+    let rows = 0;
+    for (let s = 0; s < S; s++) {
+      const seq = seqs[s]!;
+      if (seq.rowStart !== rows) throw new ChatGLMError('BAD_ARGUMENT', 'batchLayer: the sequences must take the rows of x one after another');
+      rows += seq.nTokens;
+      const cache = this.cacheFor(seq, layer, nGroups, headDim);
+      meta[5 * s] = seq.rowStart;
+      meta[5 * s + 1] = seq.nTokens;
+      meta[5 * s + 2] = seq.startPos;
+      meta[5 * s + 3] = cache.allocatedPositions;
+      meta[5 * s + 4] = cache.kvType === 'q8_0' ? 1 : 0;
+      sc.k[s] = cache.keysOf(layer);
+      sc.v[s] = cache.valuesOf(layer);
+    }
+    if (rows * hidden !== x.length || positions.length < rows) {
+      throw new ChatGLMError('BAD_ARGUMENT', `batchLayer: x must hold exactly the sequences' ${rows} rows of ${hidden}, with a position for each`);
+    }
+    try {
+      this.scratchBytes = this.addon.batchLayer!(this.ctx, this.layerHandle(w, params), x, rows, meta, sc.k, sc.v, positions);
+    } catch (err) {
+      if (err instanceof ChatGLMError) throw err;
+      const code = err instanceof RangeError || err instanceof TypeError ? 'BAD_ARGUMENT' : 'BACKEND';
+      throw new ChatGLMError(code, `native batchLayer: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      // The arrays must not keep caches alive past the step.
+      sc.k.length = 0;
+      sc.v.length = 0;
+    }
   }
 
   /** The C-side handle of a layer's weights, made on first use; the same weights with other parameters get a new one. */
