@@ -1,7 +1,7 @@
 // Builds native/test/kernel-check.c (the kernel tables linked directly, no Node) and runs it: every
 // table this CPU runs against the scalar table, and the scalar int8 dot products against an exact
 // oracle. Natively with the system C compiler; for aarch64 (NEON and NEON+SDOT tables) through
-// aarch64-linux-gnu-gcc + qemu-aarch64 when both are installed (not on CI: skipped there).
+// aarch64-linux-gnu-gcc + qemu-aarch64 when both are installed (.ci/run installs them).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
