@@ -227,6 +227,7 @@ static inline int32x4_t dotl_plain(int32x4_t acc, int8x16_t w, int8x16_t a) {
 #define NQ_DOTLANE(acc, w, a, c) \
   dotl_plain(acc, w, vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), c)))
 #include "kernels_neon_q.inc"
+#include "kernels_kquants_neon.inc"
 #undef NQ
 #undef NQ_DOT
 #undef NQ_DOTLANE
@@ -246,6 +247,7 @@ static inline int32x4_t dotl_plain(int32x4_t acc, int8x16_t w, int8x16_t a) {
 #define NQ_DOT(acc, w, a) vdotq_s32(acc, w, a)
 #define NQ_DOTLANE(acc, w, a, c) vdotq_laneq_s32(acc, w, a, c)
 #include "kernels_neon_q.inc"
+#include "kernels_kquants_neon.inc"
 #undef NQ
 #undef NQ_DOT
 #undef NQ_DOTLANE
@@ -261,6 +263,8 @@ static inline int32x4_t dotl_plain(int32x4_t acc, int8x16_t w, int8x16_t a) {
 #define neondot_x8_q4_0_4 neon_x8_q4_0_4
 #define neondot_x8_q8_0_1 neon_x8_q8_0_1
 #define neondot_x8_q8_0_4 neon_x8_q8_0_4
+#define neondot_kq_dot neon_kq_dot
+#define neondot_lq_dot neon_lq_dot
 #endif
 
 /* ------------------------------------------------------------ tables */
@@ -276,9 +280,7 @@ static inline int32x4_t dotl_plain(int32x4_t acc, int8x16_t w, int8x16_t a) {
   .swiglu_row = neon_swiglu_row,           \
   .add = gen_add,                          \
   .sum_f32 = neon_sum_f32,                 \
-  .quantize_q8_K = gen_quantize_q8_K,      \
-  .kq_dot = gen_kq_dot,                    \
-  .lq_dot = gen_lq_dot
+  .quantize_q8_K = gen_quantize_q8_K
 
 const kernels_t kernels_neon = {
     .name = "neon",
@@ -288,6 +290,8 @@ const kernels_t kernels_neon = {
     .x8_q4_0_4 = neon_x8_q4_0_4,
     .x8_q8_0_1 = neon_x8_q8_0_1,
     .x8_q8_0_4 = neon_x8_q8_0_4,
+    .kq_dot = neon_kq_dot,
+    .lq_dot = neon_lq_dot,
     NEON_SHARED_ENTRIES,
 };
 
@@ -299,6 +303,8 @@ const kernels_t kernels_neon_dot = {
     .x8_q4_0_4 = neondot_x8_q4_0_4,
     .x8_q8_0_1 = neondot_x8_q8_0_1,
     .x8_q8_0_4 = neondot_x8_q8_0_4,
+    .kq_dot = neondot_kq_dot,
+    .lq_dot = neondot_lq_dot,
     NEON_SHARED_ENTRIES,
 };
 

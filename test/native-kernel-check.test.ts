@@ -1,7 +1,7 @@
 // Builds native/test/kernel-check.c (the kernel tables linked directly, no Node) and runs it: every
 // table this CPU runs against the scalar table, and the scalar int8 dot products against an exact
 // oracle. Natively with the system C compiler; for aarch64 (NEON and NEON+SDOT tables) through
-// aarch64-linux-gnu-gcc + qemu-aarch64 when both are installed (not on CI: skipped there).
+// aarch64-linux-gnu-gcc + qemu-aarch64 when both are installed (.ci/run installs them).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -23,9 +23,9 @@ const SOURCES = [
 ].map((f) => path.join(repoRoot, f));
 // The addon's flags (binding.gyp): the generic kernels are auto-vectorised differently at -O3.
 const CFLAGS = ['-O3', '-std=c11', '-fno-strict-aliasing', '-Wall', '-Wno-unused-parameter'];
-// One report line per function pointer of kernels_t (quantize_q8_K, kq_dot and lq_dot included), and three whole operations (matmul q8_0 and
-// q4_0, attention) run through ops.c with the table selected.
-const KERNELS_PER_TABLE = 19 + 3;
+// One report line per function pointer of kernels_t (quantize_q8_K, kq_dot and lq_dot included), and four whole operations (matmul q8_0,
+// q4_0, and the k-quant / q4_1 / q5_0 / q5_1 types, attention) run through ops.c with the table selected.
+const KERNELS_PER_TABLE = 19 + 4;
 
 function onPath(cmd: string, args: string[]): boolean {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });

@@ -10,6 +10,9 @@ import path from 'node:path';
 import { GgufWriter, gv, type GgufTensorSpec } from '../src/convert/gguf-writer.js';
 import type { GgufMetadataEntry } from '../src/formats/gguf.js';
 import { f32Bytes, f32ToF16Bits } from '../src/numeric/half.js';
+import { GGML_TYPES, ggmlTypeId } from '../src/formats/ggml-types.js';
+import { K_MIX_FILE_TYPE } from '../src/convert/gguf-kquant-mix.js';
+import { isKSynthMix, kSynthTensorType, randomTypedRows, type KSynthMix } from './bench-synth-kquants.js';
 
 export interface SynthShape {
   name: string;
@@ -26,19 +29,20 @@ export const SHAPES: Record<string, SynthShape> = {
   '6b': { name: 'ChatGLM3-6B-shape', hidden: 4096, heads: 32, groups: 2, ffn: 13696, layers: 28, vocab: 65024 },
 };
 
-export type SynthType = 'q4_0' | 'q8_0';
-const TYPE_ID: Record<SynthType, number> = { q4_0: 2, q8_0: 8 };
-const FILE_TYPE: Record<SynthType, number> = { q4_0: 2, q8_0: 7 };
-const BLOCK: Record<SynthType, number> = { q4_0: 18, q8_0: 34 };
+/** One ggml type throughout (q4_0, q8_0), or a llama.cpp k-quant mix with its per-tensor types. */
+export type SynthType = 'q4_0' | 'q8_0' | KSynthMix;
+type PlainType = 'q4_0' | 'q8_0';
+const FILE_TYPE: Record<SynthType, number> = { q4_0: 2, q8_0: 7, ...K_MIX_FILE_TYPE };
+const BLOCK: Record<PlainType, number> = { q4_0: 18, q8_0: 34 };
 
 /** Weights of about N(0, 0.02): the scale makes uniform quants have that standard deviation. */
-function blockScale(type: SynthType): number {
+function blockScale(type: PlainType): number {
   const std = 0.02;
   return type === 'q8_0' ? (std * Math.sqrt(3)) / 127 : (std * Math.sqrt(3)) / 8;
 }
 
 /** Random quantized rows: random quant bytes, every block's f16 scale jittered around blockScale. */
-function randomQuantRows(type: SynthType, rows: number, cols: number): Uint8Array {
+function randomQuantRows(type: PlainType, rows: number, cols: number): Uint8Array {
   const bb = BLOCK[type];
   const nBlocks = (rows * cols) / 32;
   const out = new Uint8Array(nBlocks * bb);
@@ -90,11 +94,39 @@ function vocabMetadata(vocab: number): [string, GgufMetadataEntry][] {
   ];
 }
 
+/** The file's tensors: names, shapes (innermost first) and ggml type ids, per llama.cpp's mix rules for k-mixes. */
+function tensorSpecs(s: SynthShape, type: SynthType): GgufTensorSpec[] {
+  const hd = s.hidden / s.heads;
+  const qkvRows = (s.heads + 2 * s.groups) * hd;
+  const t = (name: string, rowLength: number): number =>
+    isKSynthMix(type) ? ggmlTypeId(kSynthTensorType(type, name, rowLength, s.layers, s.heads / s.groups)) : ggmlTypeId(type.toUpperCase());
+  const specs: GgufTensorSpec[] = [{ name: 'token_embd.weight', ne: [s.hidden, s.vocab], type: t('token_embd.weight', s.hidden) }];
+  for (let l = 0; l < s.layers; l++) {
+    const b = `blk.${l}.`;
+    specs.push(
+      { name: `${b}attn_norm.weight`, ne: [s.hidden], type: 0 },
+      { name: `${b}attn_qkv.weight`, ne: [s.hidden, qkvRows], type: t(`${b}attn_qkv.weight`, s.hidden) },
+      { name: `${b}attn_qkv.bias`, ne: [qkvRows], type: 0 },
+      { name: `${b}attn_output.weight`, ne: [s.hidden, s.hidden], type: t(`${b}attn_output.weight`, s.hidden) },
+      { name: `${b}ffn_norm.weight`, ne: [s.hidden], type: 0 },
+      { name: `${b}ffn_up.weight`, ne: [s.hidden, 2 * s.ffn], type: t(`${b}ffn_up.weight`, s.hidden) },
+      { name: `${b}ffn_down.weight`, ne: [s.ffn, s.hidden], type: t(`${b}ffn_down.weight`, s.ffn) },
+    );
+  }
+  specs.push({ name: 'output_norm.weight', ne: [s.hidden], type: 0 }, { name: 'output.weight', ne: [s.hidden, s.vocab], type: t('output.weight', s.hidden) });
+  return specs;
+}
+
+function specBytes(spec: GgufTensorSpec): number {
+  const info = GGML_TYPES.get(spec.type)!;
+  return (spec.ne.reduce((a, b) => a * b, 1) / info.blockSize) * info.typeSize;
+}
+
 /** Bytes of the weight matrices (what a decode step streams from memory), embedding excluded. */
 export function decodeWeightBytes(s: SynthShape, type: SynthType): number {
-  const hd = s.hidden / s.heads;
-  const perLayer = (s.heads + 2 * s.groups) * hd * s.hidden + s.hidden * s.hidden + 2 * s.ffn * s.hidden + s.hidden * s.ffn;
-  return ((perLayer * s.layers + s.vocab * s.hidden) / 32) * BLOCK[type];
+  let bytes = 0;
+  for (const spec of tensorSpecs(s, type)) if (spec.type !== 0 && spec.name !== 'token_embd.weight') bytes += specBytes(spec);
+  return bytes;
 }
 
 /** Writes the file unless it already exists; returns its path. */
@@ -110,21 +142,11 @@ export async function writeSyntheticModel(dir: string, shapeKey: string, type: S
     // not there yet
   }
   const hd = s.hidden / s.heads;
-  const qkvRows = (s.heads + 2 * s.groups) * hd;
-  const t = TYPE_ID[type];
-  const specs: GgufTensorSpec[] = [{ name: 'token_embd.weight', ne: [s.hidden, s.vocab], type: t }];
-  for (let l = 0; l < s.layers; l++) {
-    specs.push(
-      { name: `blk.${l}.attn_norm.weight`, ne: [s.hidden], type: 0 },
-      { name: `blk.${l}.attn_qkv.weight`, ne: [s.hidden, qkvRows], type: t },
-      { name: `blk.${l}.attn_qkv.bias`, ne: [qkvRows], type: 0 },
-      { name: `blk.${l}.attn_output.weight`, ne: [s.hidden, s.hidden], type: t },
-      { name: `blk.${l}.ffn_norm.weight`, ne: [s.hidden], type: 0 },
-      { name: `blk.${l}.ffn_up.weight`, ne: [s.hidden, 2 * s.ffn], type: t },
-      { name: `blk.${l}.ffn_down.weight`, ne: [s.ffn, s.hidden], type: t },
-    );
-  }
-  specs.push({ name: 'output_norm.weight', ne: [s.hidden], type: 0 }, { name: 'output.weight', ne: [s.hidden, s.vocab], type: t });
+  const specs = tensorSpecs(s, type);
+  const rowsOf = (spec: GgufTensorSpec, rows: number, cols: number): Uint8Array => {
+    if (!isKSynthMix(type)) return randomQuantRows(type, rows, cols);
+    return randomTypedRows(GGML_TYPES.get(spec.type)!.name, rows, cols);
+  };
   const a = 'chatglm.';
   const meta: [string, GgufMetadataEntry][] = [
     ['general.architecture', gv.str('chatglm')],
@@ -159,10 +181,10 @@ export async function writeSyntheticModel(dir: string, shapeKey: string, type: S
         if (rows * cols > 1 << 26) {
           const parts: Uint8Array[] = [];
           const step = Math.max(1, Math.floor((1 << 26) / cols));
-          for (let r0 = 0; r0 < rows; r0 += step) parts.push(randomQuantRows(type, Math.min(step, rows - r0), cols));
+          for (let r0 = 0; r0 < rows; r0 += step) parts.push(rowsOf(spec, Math.min(step, rows - r0), cols));
           await w.writeTensor(spec.name, Buffer.concat(parts));
         } else {
-          await w.writeTensor(spec.name, randomQuantRows(type, rows, cols));
+          await w.writeTensor(spec.name, rowsOf(spec, rows, cols));
         }
       }
       if (spec.name.endsWith('ffn_down.weight')) log(`  ${path.basename(file)}: ${spec.name}`);

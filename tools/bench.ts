@@ -8,7 +8,7 @@
  * decode tok/s, TTFT, peak RSS, the decode weight-streaming rate in GB/s next to this machine's
  * memory read bandwidth measured in the same run, and the ratios. Not a test.
  *
- * Options: --shapes 1.7b,6b  --types q4_0,q8_0  --threads N  --prompt-tokens 128  --gen-tokens 64
+ * Options: --shapes 1.7b,6b  --types q4_0,q8_0 (also q4_k_m, q5_k_m: llama.cpp's mixes)  --threads N  --prompt-tokens 128  --gen-tokens 64
  *          --runs 3  --no-llama  --llama-threads N[,M]  --llama-flash off,on  --llama-batch 512[,2048]
  *          --json FILE
  * Each engine does one untimed warm-up run in its process before the timed ones; every row shows

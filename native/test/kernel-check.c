@@ -198,7 +198,7 @@ static void check_kquants(const kernels_t *K, const kernels_t *S) {
     for (int ti = 0; ti < 5; ti++) {
       const int type = KQ_TYPES[ti];
       fill_kq_rows(w, (size_t)KQ_BYTES[ti] * nb, type);
-      for (int n = 1; n <= nt; n += 3) {
+      for (int n = 1; n <= nt; n = n == 7 ? 8 : n + 3) { /* 1, 4, 7 and 8 rows: kernels may specialise 1 and 8 */
         float o1[8], o2[8];
         S->kq_dot(type, nb, w, a1, (size_t)nb, n, o1);
         K->kq_dot(type, nb, w, a1, (size_t)nb, n, o2);
@@ -234,7 +234,7 @@ static void check_kquants(const kernels_t *K, const kernels_t *S) {
           memcpy(lw + i * bb, &d, 2);
           if (type != WT_Q5_0) memcpy(lw + i * bb + 2, &m, 2);
         }
-        for (int n = 1; n <= nt; n += 3) {
+        for (int n = 1; n <= nt; n = n == 7 ? 8 : n + 3) {
           float o1[8], o2[8];
           S->lq_dot(type, lnb, lw, la, (size_t)lnb, n, o1);
           K->lq_dot(type, lnb, lw, la, (size_t)lnb, n, o2);
@@ -269,8 +269,8 @@ static void check_kquants(const kernels_t *K, const kernels_t *S) {
   }
   else {
     report(K->name, "quantize_q8_K", S->name, &sq, "(bit-equal blocks)");
-    report(K->name, "kq_dot", S->name, &sd, "(q2_K..q6_K, 1-7 activation rows; relative to sum |terms|)");
-    report(K->name, "lq_dot", S->name, &ld, "(q4_1, q5_0, q5_1, 1-7 activation rows; relative to sum |terms|)");
+    report(K->name, "kq_dot", S->name, &sd, "(q2_K..q6_K, 1-8 activation rows; relative to sum |terms|)");
+    report(K->name, "lq_dot", S->name, &ld, "(q4_1, q5_0, q5_1, 1-8 activation rows; relative to sum |terms|)");
   }
   free(x);
   free(a1);
@@ -622,6 +622,63 @@ static void check_ops(const char *isa) {
   free(vc2);
 }
 
+/* cg_matmul on k-quant and q4_1 / q5_0 / q5_1 weights with this table against the scalar table: the
+ * row chunking and the 8-token groups of ops.c around kq_dot / lq_dot (1, 9 and 17 tokens, 19 rows).
+ * The scale of each value is sum |w x| with w dequantized through cg_embedding. */
+static void check_ops_kquants(const char *isa) {
+  static const int types[] = {WT_Q2_K, WT_Q3_K, WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_Q4_1, WT_Q5_0, WT_Q5_1};
+  cg_ctx *c1 = cg_ctx_create(2, isa), *c2 = cg_ctx_create(2, kernels_scalar.name);
+  if (!c1 || !c2) {
+    printf("FAIL: cg_ctx_create(2, %s) or (2, scalar) failed\n", isa);
+    failures++;
+    cg_ctx_destroy(c1);
+    cg_ctx_destroy(c2);
+    return;
+  }
+  const int rows = 19, cols = 2 * QK_K, ntok = 17;
+  stat_t st = {0};
+  float *x = malloc(sizeof(float) * cols * ntok), *wf = malloc(sizeof(float) * cols * rows);
+  float *o1 = malloc(sizeof(float) * rows * ntok), *o2 = malloc(sizeof(float) * rows * ntok);
+  int32_t ids[19];
+  for (int r = 0; r < rows; r++) ids[r] = r;
+  for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+    const int type = types[ti];
+    const size_t rb = cg_row_bytes(type, cols);
+    uint8_t *w = malloc(rb * rows);
+    if (WT_IS_KQUANT(type)) {
+      fill_kq_rows(w, rb * rows, type);
+    } else {
+      const int bb = type == WT_Q4_1 ? 20 : type == WT_Q5_0 ? 22 : 24;
+      for (size_t i = 0; i < rb * rows; i++) w[i] = (uint8_t)rnd();
+      for (size_t o = 0; o < rb * rows; o += bb) {
+        const uint16_t d = cg_f32_to_f16(0.001f + 0.05f * uni()), m = cg_f32_to_f16(sym(0.5f));
+        memcpy(w + o, &d, 2);
+        if (type != WT_Q5_0) memcpy(w + o + 2, &m, 2);
+      }
+    }
+    cg_embedding(c2, type, rows, cols, w, ids, rows, wf);
+    fill_act(x, cols * ntok);
+    for (int n = 1; n <= ntok; n += 8) {
+      cg_matmul(c1, type, rows, cols, w, x, n, o1, NULL);
+      cg_matmul(c2, type, rows, cols, w, x, n, o2, NULL);
+      for (int t = 0; t < n; t++)
+        for (int r = 0; r < rows; r++) {
+          double mag = 0;
+          for (int e = 0; e < cols; e++) mag += fabs((double)wf[(size_t)r * cols + e] * x[(size_t)t * cols + e]);
+          note(&st, o1[t * rows + r], o2[t * rows + r], mag, TOL_DOT);
+        }
+    }
+    free(w);
+  }
+  cg_ctx_destroy(c1);
+  cg_ctx_destroy(c2);
+  report(isa, "matmul k/legacy", kernels_scalar.name, &st, "(cg_matmul q2_K..q6_K, q4_1, q5_0, q5_1; 1, 9, 17 tokens)");
+  free(x);
+  free(wf);
+  free(o1);
+  free(o2);
+}
+
 int main(int argc, char **argv) {
   const char *expect_best = NULL, *expect_isas = NULL;
   for (int i = 1; i < argc; i++) {
@@ -679,6 +736,7 @@ int main(int argc, char **argv) {
     check_elementwise(K, S);
     check_kquants(K, S);
     check_ops(K->name);
+    check_ops_kquants(K->name);
   }
   printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
   return failures ? 1 : 0;
