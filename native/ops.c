@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "gemm.h"
 #include "pool.h"
 /* k-quant row sizes and the embedding lookup's dequantization (the dot products are in the kernel tables) */
 #include "kernels_kquants.inc"
@@ -326,16 +327,46 @@ typedef struct {
   int groups, gchunks;
   /* tokens run four at a time (>= n when the last two or three are padded with copies; see cg_matmul) */
   int n4;
+  /* prefill GEMM (gemm.h): the kernel, or NULL, and the activation blocks' integer sums it reads */
+  cg_gemm_fn gemm;
+  int32_t *isum;
 } mm_ctx;
 
 static void mm_quantize_task(void *c, int t, int tid) {
   (void)tid;
   mm_ctx *m = (mm_ctx *)c;
   m->K->quantize_qa(m->x + (size_t)t * m->cols, m->xq + (size_t)t * m->nb, m->cols);
+  if (m->isum) cg_block_isums(m->xq + (size_t)t * m->nb, m->nb, m->isum + (size_t)t * m->nb);
 }
 
 static inline void put(mm_ctx *m, int t, int r, float v) {
   m->out[(size_t)t * m->rows + r] = v + (m->bias ? m->bias[r] : 0.0f);
+}
+
+/*
+ * Prefill: groups [g0, g1) against the tokens in whole tiles of 8, two groups per GEMM call (an odd
+ * last group through the 4-token kernel). Tiles outside, groups inside: the chunk's weights stay in
+ * L2 while the token tiles pass. Returns how many tokens it did.
+ */
+static int mm_gemm_tiles(mm_ctx *m, int g0, int g1) {
+  const int nb = m->nb, n8 = m->n & ~7;
+  const size_t rec = (size_t)nb * x8_record(m->type);
+  float tmp[4 * X8];
+  for (int t = 0; t < n8; t += 8) {
+    const block_qa *a = m->xq + (size_t)t * nb;
+    int g = g0;
+    for (; g + 2 <= g1; g += 2)
+      m->gemm(nb, m->w + (size_t)g * rec, m->w + (size_t)(g + 1) * rec, a, (size_t)nb, m->isum + (size_t)t * nb, (size_t)nb,
+              m->bias ? m->bias + g * X8 : NULL, m->out + (size_t)t * m->rows + g * X8, (size_t)m->rows);
+    for (; g < g1; g++)
+      for (int h = 0; h < 8; h += 4) {
+        if (m->type == WT_Q4_0) m->K->x8_q4_0_4(nb, m->w + (size_t)g * rec, a + (size_t)h * nb, (size_t)nb, tmp);
+        else m->K->x8_q8_0_4(nb, m->w + (size_t)g * rec, a + (size_t)h * nb, (size_t)nb, tmp);
+        for (int k = 0; k < 4; k++)
+          for (int r = 0; r < X8; r++) put(m, t + h + k, g * X8 + r, tmp[k * X8 + r]);
+      }
+  }
+  return n8;
 }
 
 /* Groups [g0, g1) of 8 rows (x8 layout) against all tokens. */
@@ -345,7 +376,7 @@ static void mm_groups(mm_ctx *m, int g0, int g1) {
   const int q4 = m->type == WT_Q4_0;
   const size_t rec = (size_t)nb * x8_record(m->type);
   float tmp[4 * X8];
-  int t = 0;
+  int t = m->gemm ? mm_gemm_tiles(m, g0, g1) : 0;
   /* Four tokens share each decoded weight record; the chunk's rows stay in cache across tokens.
    * Padded tokens (t + k >= n) are computed and dropped: every row's result is the same whichever
    * kernel computes it, so this only saves decoding the weights again for two or three tokens. */
@@ -506,6 +537,20 @@ static int mm_legacy(cg_ctx *c, mm_ctx *m) {
   return 1;
 }
 
+/*
+ * Groups per claim for the prefill GEMM: an even count whose weights fit in about 192 KiB (stay in
+ * L2 while every token tile passes), fewer when that would leave under 4 claims per thread.
+ */
+static int gemm_chunk(const cg_ctx *c, int type, int nb, int groups) {
+  const size_t gbytes = (size_t)nb * x8_record(type);
+  int g = (int)((192u << 10) / gbytes);
+  if (g > 16) g = 16;
+  const int nth = cg_threads(c) > 0 ? cg_threads(c) : 1;
+  while (g > 2 && (groups + g - 1) / g < 4 * nth) g -= 2;
+  g &= ~1;
+  return g < 2 ? 2 : g;
+}
+
 int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out,
               const float *bias) {
   mm_ctx m;
@@ -528,8 +573,11 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
     const int rem = n % 4;
     m.n4 = rem >= 2 ? n - rem + 4 : n - rem;
     const int nq = m.n4 > n ? m.n4 : n;
-    m.xq = (block_qa *)scratch(c, (size_t)nq * m.nb * sizeof(block_qa));
+    m.gemm = n >= 8 ? (type == WT_Q4_0 ? c->k->gemm_q4_0_16x8 : c->k->gemm_q8_0_16x8) : NULL;
+    const size_t xq_bytes = ((size_t)nq * m.nb * sizeof(block_qa) + 63) & ~(size_t)63;
+    m.xq = (block_qa *)scratch(c, xq_bytes + (m.gemm ? (size_t)n * m.nb * sizeof(int32_t) : 0));
     if (!m.xq) return 0;
+    if (m.gemm) m.isum = (int32_t *)((uint8_t *)m.xq + xq_bytes);
     if (n >= 4) run(c, mm_quantize_task, &m, n);
     else
       for (int t = 0; t < n; t++) mm_quantize_task(&m, t, 0);
@@ -538,6 +586,7 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
     m.g4 = type == WT_Q4_0 ? c->q4_g4 : c->q8_g4;
     /* Decode: 4 groups (32 rows) per claim balances well; prefill: 2 groups keep the tile in L1/L2. */
     m.chunk = n >= 4 ? 2 : c->decode_chunk;
+    if (m.gemm) m.chunk = gemm_chunk(c, type, m.nb, m.groups);
     m.gchunks = (m.groups + m.chunk - 1) / m.chunk;
     run(c, mm_q_task, &m, m.gchunks + (rows % X8 != 0 ? 1 : 0));
   } else {

@@ -6,7 +6,7 @@
  * selected by name, as the addon does. One line per check; exit status 1 on any mismatch.
  *
  *   cc -O3 -std=c11 -fno-strict-aliasing native/test/kernel-check.c native/ops.c native/pool.c \
- *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c \
+ *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c native/gemm_avx512.c \
  *      -lm -lpthread -o kernel-check && ./kernel-check [--expect-best NAME] [--expect-isas a,b,c]
  *
  * The same sources cross-compile for aarch64 (-static) and run under qemu-aarch64 -cpu max (SDOT)
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../gemm.h"
 #include "../kernels.h"
 #include "../ops.h"
 
@@ -536,6 +537,60 @@ static void check_elementwise(const kernels_t *K, const kernels_t *S) {
 }
 
 /*
+ * The prefill GEMM (gemm.h), where the table has one: two x8 groups x 8 tokens (strided further
+ * apart than nb, so a wrong stride shows) with a bias, against the scalar table's x8 kernel per
+ * token plus the bias, and against the oracle on the original rows.
+ */
+static void check_gemm(const kernels_t *K, const kernels_t *S, int q4) {
+  cg_gemm_fn gemm = q4 ? K->gemm_q4_0_16x8 : K->gemm_q8_0_16x8;
+  if (!gemm) return;
+  const int type = q4 ? WT_Q4_0 : WT_Q8_0;
+  stat_t ss = {0}, so = {0};
+  for (int ni = 0; ni < N_NBS; ni++) {
+    const int nb = NBS[ni], rows = 16;
+    const size_t rb = cg_row_bytes(type, nb * QK);
+    uint8_t *w = malloc(rb * rows), *wx = malloc(rb * rows);
+    if (q4) fill_q4_rows(w, rows, nb);
+    else fill_q8_rows(w, rows, nb);
+    cg_repack(type, rows, nb * QK, w, wx);
+    const size_t astride = (size_t)nb + 3, istride = (size_t)nb + 5, ostride = 16 + 7;
+    float *x = malloc(sizeof(float) * QK * astride * 8), bias[16], out[8 * (16 + 7)];
+    block_qa *a = malloc(sizeof(block_qa) * astride * 8);
+    int32_t *isum = malloc(sizeof(int32_t) * istride * 8);
+    for (int t = 0; t < 8; t++) {
+      fill_act(x + (size_t)t * astride * QK, nb * QK);
+      S->quantize_qa(x + (size_t)t * astride * QK, a + (size_t)t * astride, nb * QK);
+      cg_block_isums(a + (size_t)t * astride, nb, isum + (size_t)t * istride);
+    }
+    for (int r = 0; r < 16; r++) bias[r] = sym(1.0f);
+    const size_t rec = (size_t)nb * (q4 ? X8_Q4_BYTES : X8_Q8_BYTES);
+    gemm(nb, wx, wx + rec, a, astride, isum, istride, bias, out, ostride);
+    for (int t = 0; t < 8; t++) {
+      const block_qa *at = a + (size_t)t * astride;
+      for (int g = 0; g < 2; g++) {
+        float ref[8];
+        if (q4) S->x8_q4_0_1(nb, wx + g * rec, at, ref);
+        else S->x8_q8_0_1(nb, wx + g * rec, at, ref);
+        for (int r = 0; r < 8; r++) {
+          double mag;
+          const double want = oracle_row(q4, nb, w + (size_t)(g * 8 + r) * rb, at, &mag);
+          const float got = out[t * ostride + g * 8 + r];
+          note(&ss, got, (double)ref[r] + bias[g * 8 + r], mag + fabs(bias[g * 8 + r]), TOL_DOT);
+          note(&so, got, want + bias[g * 8 + r], mag + fabs(bias[g * 8 + r]), TOL_DOT);
+        }
+      }
+    }
+    free(w);
+    free(wx);
+    free(x);
+    free(a);
+    free(isum);
+  }
+  report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", S->name, &ss, "(16 rows x 8 tokens, bias; relative to sum |terms|)");
+  report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", "oracle", &so, "(exact int sums in double on the original rows)");
+}
+
+/*
  * Whole operations through ops.c with table K selected, against the same with the scalar table:
  * the quantized matmul (x8 groups + leftover rows, 1 and 5 tokens so both the 4-token and the
  * 1-token kernels run, 2 pool threads) and attention over an f16 cache. Two contexts side by side,
@@ -550,7 +605,7 @@ static void check_ops(const char *isa) {
     cg_ctx_destroy(c2);
     return;
   }
-  const int rows = 8 * 5 + 3, cols = 8 * QK, nb = cols / QK, ntok = 5;
+  const int rows = 8 * 5 + 3, cols = 8 * QK, nb = cols / QK, ntok = 13;
   stat_t sm[2], sa;
   memset(sm, 0, sizeof sm);
   memset(&sa, 0, sizeof sa);
@@ -567,7 +622,10 @@ static void check_ops(const char *isa) {
     fill_act(x, cols * ntok);
     for (int r = 0; r < rows; r++) bias[r] = sym(1.0f);
     kernels_scalar.quantize_qa(x, a, cols * ntok);
-    for (int n = 1; n <= ntok; n += ntok - 1) {
+    /* 1: decode kernels; 5: the 4-token kernel and a padded tail; 13: a GEMM tile of 8 (odd group count) + 5 */
+    static const int NS[] = {1, 5, 13};
+    for (int ni = 0; ni < 3; ni++) {
+      const int n = NS[ni];
       cg_matmul(c1, type, rows, cols, wx, x, n, o1, bias);
       cg_matmul(c2, type, rows, cols, wx, x, n, o2, bias);
       for (int t = 0; t < n; t++)
@@ -678,6 +736,8 @@ int main(int argc, char **argv) {
     check_f16(K, S);
     check_elementwise(K, S);
     check_kquants(K, S);
+    check_gemm(K, S, 0);
+    check_gemm(K, S, 1);
     check_ops(K->name);
   }
   printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
