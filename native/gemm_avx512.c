@@ -7,7 +7,8 @@
  *
  * The weights' unsigned offset (q4_0 nibbles are q + 8; q8_0 bytes are flipped to q + 128 for
  * vpdpbusd) is taken off in integers: each token's chain starts at -offset * sum(activation quants)
- * of the block, so the int32 the chain ends with is exactly sum(q * a), as in the scalar kernel.
+ * of the block (isum, made so by cg_block_isums with the offset of the weight type), so the int32
+ * the chain ends with is exactly sum(q * a), as in the scalar kernel.
  */
 #if defined(__x86_64__) || defined(_M_X64)
 #if defined(__clang__)
@@ -61,18 +62,17 @@ void cg_gemm_q4_0_16x8_avx512(int nb, const uint8_t *w0, const uint8_t *w1, cons
 #pragma GCC unroll 8
     for (int t = 0; t < GT; t++) {
       const block_qa *at = a + (size_t)t * astride + i;
-      /* low nibbles (elements 0-15) in one chain, high (16-31) in another, for latency */
-      __m512i p0 = _mm512_set1_epi32(-8 * isum[(size_t)t * istride + i]);
-      __m512i p1 = _mm512_setzero_si512();
-      p0 = _mm512_dpbusd_epi32(p0, lo[0], _mm512_set1_epi32(ld_i32(at->qs + 0)));
-      p1 = _mm512_dpbusd_epi32(p1, hi[0], _mm512_set1_epi32(ld_i32(at->qs + 16)));
-      p0 = _mm512_dpbusd_epi32(p0, lo[1], _mm512_set1_epi32(ld_i32(at->qs + 4)));
-      p1 = _mm512_dpbusd_epi32(p1, hi[1], _mm512_set1_epi32(ld_i32(at->qs + 20)));
-      p0 = _mm512_dpbusd_epi32(p0, lo[2], _mm512_set1_epi32(ld_i32(at->qs + 8)));
-      p1 = _mm512_dpbusd_epi32(p1, hi[2], _mm512_set1_epi32(ld_i32(at->qs + 24)));
-      p0 = _mm512_dpbusd_epi32(p0, lo[3], _mm512_set1_epi32(ld_i32(at->qs + 12)));
-      p1 = _mm512_dpbusd_epi32(p1, hi[3], _mm512_set1_epi32(ld_i32(at->qs + 28)));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p0, p1)), _mm512_mul_ps(dw, _mm512_set1_ps(at->d)), acc[t]);
+      /* one chain per token: the 8 tokens' chains are independent, which covers the latency */
+      __m512i p = _mm512_set1_epi32(isum[(size_t)t * istride + i]);
+      p = _mm512_dpbusd_epi32(p, lo[0], _mm512_set1_epi32(ld_i32(at->qs + 0)));
+      p = _mm512_dpbusd_epi32(p, hi[0], _mm512_set1_epi32(ld_i32(at->qs + 16)));
+      p = _mm512_dpbusd_epi32(p, lo[1], _mm512_set1_epi32(ld_i32(at->qs + 4)));
+      p = _mm512_dpbusd_epi32(p, hi[1], _mm512_set1_epi32(ld_i32(at->qs + 20)));
+      p = _mm512_dpbusd_epi32(p, lo[2], _mm512_set1_epi32(ld_i32(at->qs + 8)));
+      p = _mm512_dpbusd_epi32(p, hi[2], _mm512_set1_epi32(ld_i32(at->qs + 24)));
+      p = _mm512_dpbusd_epi32(p, lo[3], _mm512_set1_epi32(ld_i32(at->qs + 12)));
+      p = _mm512_dpbusd_epi32(p, hi[3], _mm512_set1_epi32(ld_i32(at->qs + 28)));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, _mm512_set1_ps(at->d)), acc[t]);
     }
   }
   store_tile(acc, bias, out, ostride);
@@ -91,17 +91,9 @@ void cg_gemm_q8_0_16x8_avx512(int nb, const uint8_t *w0, const uint8_t *w1, cons
 #pragma GCC unroll 8
     for (int t = 0; t < GT; t++) {
       const block_qa *at = a + (size_t)t * astride + i;
-      __m512i p0 = _mm512_set1_epi32(-128 * isum[(size_t)t * istride + i]);
-      __m512i p1 = _mm512_setzero_si512();
-      p0 = _mm512_dpbusd_epi32(p0, u[0], _mm512_set1_epi32(ld_i32(at->qs + 0)));
-      p1 = _mm512_dpbusd_epi32(p1, u[1], _mm512_set1_epi32(ld_i32(at->qs + 4)));
-      p0 = _mm512_dpbusd_epi32(p0, u[2], _mm512_set1_epi32(ld_i32(at->qs + 8)));
-      p1 = _mm512_dpbusd_epi32(p1, u[3], _mm512_set1_epi32(ld_i32(at->qs + 12)));
-      p0 = _mm512_dpbusd_epi32(p0, u[4], _mm512_set1_epi32(ld_i32(at->qs + 16)));
-      p1 = _mm512_dpbusd_epi32(p1, u[5], _mm512_set1_epi32(ld_i32(at->qs + 20)));
-      p0 = _mm512_dpbusd_epi32(p0, u[6], _mm512_set1_epi32(ld_i32(at->qs + 24)));
-      p1 = _mm512_dpbusd_epi32(p1, u[7], _mm512_set1_epi32(ld_i32(at->qs + 28)));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p0, p1)), _mm512_mul_ps(dw, _mm512_set1_ps(at->d)), acc[t]);
+      __m512i p = _mm512_set1_epi32(isum[(size_t)t * istride + i]);
+      for (int c = 0; c < 8; c++) p = _mm512_dpbusd_epi32(p, u[c], _mm512_set1_epi32(ld_i32(at->qs + 4 * c)));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, _mm512_set1_ps(at->d)), acc[t]);
     }
   }
   store_tile(acc, bias, out, ostride);

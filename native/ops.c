@@ -336,7 +336,7 @@ static void mm_quantize_task(void *c, int t, int tid) {
   (void)tid;
   mm_ctx *m = (mm_ctx *)c;
   m->K->quantize_qa(m->x + (size_t)t * m->cols, m->xq + (size_t)t * m->nb, m->cols);
-  if (m->isum) cg_block_isums(m->xq + (size_t)t * m->nb, m->nb, m->isum + (size_t)t * m->nb);
+  if (m->isum) cg_block_isums(m->xq + (size_t)t * m->nb, m->nb, cg_gemm_offset(m->type), m->isum + (size_t)t * m->nb);
 }
 
 static inline void put(mm_ctx *m, int t, int r, float v) {

@@ -560,7 +560,7 @@ static void check_gemm(const kernels_t *K, const kernels_t *S, int q4) {
     for (int t = 0; t < 8; t++) {
       fill_act(x + (size_t)t * astride * QK, nb * QK);
       S->quantize_qa(x + (size_t)t * astride * QK, a + (size_t)t * astride, nb * QK);
-      cg_block_isums(a + (size_t)t * astride, nb, isum + (size_t)t * istride);
+      cg_block_isums(a + (size_t)t * astride, nb, cg_gemm_offset(type), isum + (size_t)t * istride);
     }
     for (int r = 0; r < 16; r++) bias[r] = sym(1.0f);
     const size_t rec = (size_t)nb * (q4 ? X8_Q4_BYTES : X8_Q8_BYTES);
