@@ -11,7 +11,8 @@
         "native/kernels_avx512.c",
         "native/kernels_neon.c",
         "native/int8_peak.c",
-        "native/gemm_avx512.c"
+        "native/gemm_avx512.c",
+        "native/attn_avx512.c"
       ],
       "cflags": ["-O3", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"],
       "cflags!": ["-O2", "-O0"],

@@ -130,6 +130,9 @@ typedef struct {
                          const int32_t *isum, size_t istride, const float *bias, float *out, size_t ostride);
   void (*gemm_q8_0_16x8)(int nb, const uint8_t *w0, const uint8_t *w1, const block_qa *a, size_t astride,
                          const int32_t *isum, size_t istride, const float *bias, float *out, size_t ostride);
+  /* Prefill attention, four query rows of one KV group at a time (optional, NULL: attn_tile per row; contract in attn4.h). */
+  void (*attn_rows4)(int hd, const float *q, size_t qstride, const float *KT, const float *V, int n, float scale, float *s,
+                     float *m, float *l, float *acc);
 } kernels_t;
 
 extern const kernels_t kernels_scalar;

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "attn4.h"
 #include "gemm.h"
 #include "pool.h"
 /* k-quant row sizes and the embedding lookup's dequantization (the dot products are in the kernel tables) */
@@ -768,6 +769,7 @@ int cg_rope(cg_ctx *c, float *x, int n, int nHeads, int headDim, int rotaryDim, 
 /* ---------------------------------------------------------------- attention */
 
 #define ATT_TILE 64
+_Static_assert(ATT_TILE == ATT4_TILE, "the four-row attention kernel reads tiles of ATT_TILE keys");
 #define ATT_MAX_ROWS 256
 
 /* q8_0 KV rows (ggml's block_q8_0: f16 scale d = max|x|/127, x ~ d*q); n is a multiple of 32.
@@ -805,7 +807,7 @@ typedef struct {
   int rowStart, nTokens, startPos, nHeads, nGroups, headDim, hpg, qb, nqb;
   float scale;
   int units;
-  float *scratch; /* per thread: K tile, V tile, scores, acc, m, l */
+  float *scratch; /* per thread: K tile, V tile, scores, acc, m, l, K tile transposed */
   size_t per_thread;
 } att_ctx;
 
@@ -823,6 +825,11 @@ static void att_task(void *c, int u, int tid) {
   float *acc = S + (size_t)ATT_MAX_ROWS * ATT_TILE;
   float *M = acc + (size_t)ATT_MAX_ROWS * hd;
   float *L = M + ATT_MAX_ROWS;
+  /* Four heads of a group at one position at a time (they share the causal limit), where the table
+   * has the kernel; it reads the K tile transposed (KT). */
+  void (*rows4)(int, const float *, size_t, const float *, const float *, int, float, float *, float *, float *, float *) =
+      hpg % 4 == 0 && hd % 64 == 0 ? K->attn_rows4 : NULL;
+  float *KT = L + ATT_MAX_ROWS;
   {
     /* Units in order hand out the longest (latest) query blocks first: causal blocks grow with position. */
     const int g = u % A->nGroups;
@@ -852,7 +859,10 @@ static void att_task(void *c, int u, int tid) {
           K->f16_to_f32((const uint16_t *)vp, Vt + (size_t)j * hd, hd);
         }
       }
-      for (int r = 0; r < nrows; r++) {
+      if (rows4)
+        for (int d = 0; d < hd; d++)
+          for (int j = 0; j < jn; j++) KT[(size_t)d * ATT_TILE + j] = Kt[(size_t)j * hd + d];
+      for (int r = 0; r < nrows; r += rows4 ? 4 : 1) {
         const int t = t0 + r / hpg;
         const int h = g * hpg + r % hpg;
         const int pos = A->startPos + t;
@@ -860,7 +870,8 @@ static void att_task(void *c, int u, int tid) {
         if (lim <= 0) continue;
         if (lim > jn) lim = jn;
         const float *qv = A->q + ((size_t)(A->rowStart + t) * A->nHeads + h) * hd;
-        tile(hd, qv, Kt, Vt, lim, A->scale, S + (size_t)r * ATT_TILE, &M[r], &L[r], acc + (size_t)r * hd);
+        if (rows4) rows4(hd, qv, (size_t)hd, KT, Vt, lim, A->scale, S + (size_t)r * ATT_TILE, &M[r], &L[r], acc + (size_t)r * hd);
+        else tile(hd, qv, Kt, Vt, lim, A->scale, S + (size_t)r * ATT_TILE, &M[r], &L[r], acc + (size_t)r * hd);
       }
     }
     for (int r = 0; r < nrows; r++) {
@@ -929,7 +940,7 @@ size_t cg_attention_kv(cg_ctx *c, const float *q, const float *k, const float *v
   while (A.qb > 1 && ((nTokens + A.qb - 1) / A.qb) * nGroups < 2 * nth) A.qb /= 2;
   A.nqb = (nTokens + A.qb - 1) / A.qb;
   A.units = A.nqb * nGroups;
-  A.per_thread = (size_t)2 * ATT_TILE * headDim + (size_t)ATT_MAX_ROWS * ATT_TILE + (size_t)ATT_MAX_ROWS * headDim +
+  A.per_thread = (size_t)3 * ATT_TILE * headDim + (size_t)ATT_MAX_ROWS * ATT_TILE + (size_t)ATT_MAX_ROWS * headDim +
                  2 * ATT_MAX_ROWS + 16;
   const size_t bytes = A.per_thread * sizeof(float) * (size_t)nth;
   A.scratch = (float *)scratch(c, bytes);

@@ -18,6 +18,7 @@ const SOURCES = [
   'native/kernels_avx512.c',
   'native/kernels_neon.c',
   'native/gemm_avx512.c',
+  'native/attn_avx512.c',
 ].map((f) => path.join(repoRoot, f));
 // The addon's flags (binding.gyp): the generic kernels are auto-vectorised differently at -O3.
 const CFLAGS = ['-O3', '-std=c11', '-fno-strict-aliasing', '-Wall', '-Wno-unused-parameter'];

@@ -638,27 +638,42 @@ static void check_ops(const char *isa) {
     free(w);
     free(wx);
   }
-  /* 4 heads in 2 KV groups, head_dim 64: 3 cached positions, then 5 new tokens. */
-  const int nh = 4, ng = 2, hd = 64, start = 3, nt = 5, ctx = start + nt;
-  float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd);
-  float *v = malloc(sizeof(float) * nt * ng * hd);
-  float *ao1 = malloc(sizeof(float) * nt * nh * hd), *ao2 = malloc(sizeof(float) * nt * nh * hd);
-  uint16_t *kc1 = malloc(2 * ctx * ng * hd), *vc1 = malloc(2 * ctx * ng * hd);
-  uint16_t *kc2 = malloc(2 * ctx * ng * hd), *vc2 = malloc(2 * ctx * ng * hd);
-  for (int i = 0; i < start * ng * hd; i++) {
-    kc1[i] = kc2[i] = cg_f32_to_f16(sym(1.0f));
-    vc1[i] = vc2[i] = cg_f32_to_f16(sym(1.0f));
+  /* 4 heads in 2 KV groups, head_dim 64: 3 cached positions, then 5 new tokens (attn_tile per row);
+   * 8 heads in 2 groups, head_dim 128: 3 cached, then 70 new, so query rows go four at a time where
+   * the table has attn_rows4, over two key tiles with causal limits inside both. */
+  static const int CFG[2][5] = {{4, 2, 64, 3, 5}, {8, 2, 128, 3, 70}};
+  for (int ci = 0; ci < 2; ci++) {
+    const int nh = CFG[ci][0], ng = CFG[ci][1], hd = CFG[ci][2], start = CFG[ci][3], nt = CFG[ci][4], ctx = start + nt;
+    float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd);
+    float *v = malloc(sizeof(float) * nt * ng * hd);
+    float *ao1 = malloc(sizeof(float) * nt * nh * hd), *ao2 = malloc(sizeof(float) * nt * nh * hd);
+    uint16_t *kc1 = malloc(2 * ctx * ng * hd), *vc1 = malloc(2 * ctx * ng * hd);
+    uint16_t *kc2 = malloc(2 * ctx * ng * hd), *vc2 = malloc(2 * ctx * ng * hd);
+    for (int i = 0; i < start * ng * hd; i++) {
+      kc1[i] = kc2[i] = cg_f32_to_f16(sym(1.0f));
+      vc1[i] = vc2[i] = cg_f32_to_f16(sym(1.0f));
+    }
+    /* q scaled up so the softmax is peaked in places (the running max moves between tiles) */
+    for (int i = 0; i < nt * nh * hd; i++) q[i] = sym(ci ? 3.0f : 1.0f);
+    for (int i = 0; i < nt * ng * hd; i++) {
+      k[i] = sym(1.0f);
+      v[i] = sym(1.0f);
+    }
+    cg_attention(c1, q, k, v, ao1, kc1, vc1, 0, nt, start, nh, ng, hd, 0.125f);
+    cg_attention(c2, q, k, v, ao2, kc2, vc2, 0, nt, start, nh, ng, hd, 0.125f);
+    /* Outputs are convex combinations of V rows, |v| < 1. */
+    for (int i = 0; i < nt * nh * hd; i++) note(&sa, ao1[i], ao2[i], 1.0, TOL_DOT);
+    if (memcmp(kc1, kc2, 2 * ctx * ng * hd) || memcmp(vc1, vc2, 2 * ctx * ng * hd)) sa.worst = INFINITY;
+    free(q);
+    free(k);
+    free(v);
+    free(ao1);
+    free(ao2);
+    free(kc1);
+    free(vc1);
+    free(kc2);
+    free(vc2);
   }
-  for (int i = 0; i < nt * nh * hd; i++) q[i] = sym(1.0f);
-  for (int i = 0; i < nt * ng * hd; i++) {
-    k[i] = sym(1.0f);
-    v[i] = sym(1.0f);
-  }
-  cg_attention(c1, q, k, v, ao1, kc1, vc1, 0, nt, start, nh, ng, hd, 0.125f);
-  cg_attention(c2, q, k, v, ao2, kc2, vc2, 0, nt, start, nh, ng, hd, 0.125f);
-  /* Outputs are convex combinations of V rows, |v| < 1. */
-  for (int i = 0; i < nt * nh * hd; i++) note(&sa, ao1[i], ao2[i], 1.0, TOL_DOT);
-  if (memcmp(kc1, kc2, 2 * ctx * ng * hd) || memcmp(vc1, vc2, 2 * ctx * ng * hd)) sa.worst = INFINITY;
   cg_ctx_destroy(c1);
   cg_ctx_destroy(c2);
   report(isa, "matmul q8_0", kernels_scalar.name, &sm[0], "(cg_matmul, repacked, bias; relative to sum |terms|)");
@@ -669,15 +684,6 @@ static void check_ops(const char *isa) {
   free(o1);
   free(o2);
   free(a);
-  free(q);
-  free(k);
-  free(v);
-  free(ao1);
-  free(ao2);
-  free(kc1);
-  free(vc1);
-  free(kc2);
-  free(vc2);
 }
 
 int main(int argc, char **argv) {
