@@ -12,29 +12,16 @@
 /*
  * Rows of groups w0 and w1 (nb x8 records each) against the 8 activation rows a + t * astride:
  * out[t * ostride + r] = dot(row r, token t) + bias[r] for r < 16 (rows 0-7 from w0, 8-15 from w1;
- * bias may be NULL). isum[t * istride + i] is -offset x the integer sum of token t's block i quants
- * (cg_block_isums with cg_gemm_offset(type)), which takes the weights' unsigned offset off.
+ * bias may be NULL), bit-identical to what the same table's x8 kernels give for that row and token.
  */
 typedef void (*cg_gemm_fn)(int nb, const uint8_t *w0, const uint8_t *w1, const block_qa *a, size_t astride,
-                           const int32_t *isum, size_t istride, const float *bias, float *out, size_t ostride);
+                           const float *bias, float *out, size_t ostride);
 
 #if defined(__x86_64__) || defined(_M_X64)
 void cg_gemm_q4_0_16x8_avx512(int nb, const uint8_t *w0, const uint8_t *w1, const block_qa *a, size_t astride,
-                              const int32_t *isum, size_t istride, const float *bias, float *out, size_t ostride);
+                              const float *bias, float *out, size_t ostride);
 void cg_gemm_q8_0_16x8_avx512(int nb, const uint8_t *w0, const uint8_t *w1, const block_qa *a, size_t astride,
-                              const int32_t *isum, size_t istride, const float *bias, float *out, size_t ostride);
+                              const float *bias, float *out, size_t ostride);
 #endif
-
-/* What the GEMM kernels add to the weights to make them unsigned: q4_0 nibbles hold q + 8, q8_0 is flipped to q + 128. */
-static inline int cg_gemm_offset(int type) { return type == WT_Q4_0 ? 8 : 128; }
-
-/* -offset x the integer sum of the quants of each of nb activation blocks. */
-static inline void cg_block_isums(const block_qa *a, int nb, int offset, int32_t *out) {
-  for (int i = 0; i < nb; i++) {
-    int32_t s = 0;
-    for (int j = 0; j < QK; j++) s += a[i].qs[j];
-    out[i] = -offset * s;
-  }
-}
 
 #endif

@@ -328,16 +328,14 @@ typedef struct {
   int groups, gchunks;
   /* tokens run four at a time (>= n when the last two or three are padded with copies; see cg_matmul) */
   int n4;
-  /* prefill GEMM (gemm.h): the kernel, or NULL, and the activation blocks' integer sums it reads */
+  /* prefill GEMM (gemm.h), or NULL */
   cg_gemm_fn gemm;
-  int32_t *isum;
 } mm_ctx;
 
 static void mm_quantize_task(void *c, int t, int tid) {
   (void)tid;
   mm_ctx *m = (mm_ctx *)c;
   m->K->quantize_qa(m->x + (size_t)t * m->cols, m->xq + (size_t)t * m->nb, m->cols);
-  if (m->isum) cg_block_isums(m->xq + (size_t)t * m->nb, m->nb, cg_gemm_offset(m->type), m->isum + (size_t)t * m->nb);
 }
 
 static inline void put(mm_ctx *m, int t, int r, float v) {
@@ -357,8 +355,8 @@ static int mm_gemm_tiles(mm_ctx *m, int g0, int g1) {
     const block_qa *a = m->xq + (size_t)t * nb;
     int g = g0;
     for (; g + 2 <= g1; g += 2)
-      m->gemm(nb, m->w + (size_t)g * rec, m->w + (size_t)(g + 1) * rec, a, (size_t)nb, m->isum + (size_t)t * nb, (size_t)nb,
-              m->bias ? m->bias + g * X8 : NULL, m->out + (size_t)t * m->rows + g * X8, (size_t)m->rows);
+      m->gemm(nb, m->w + (size_t)g * rec, m->w + (size_t)(g + 1) * rec, a, (size_t)nb, m->bias ? m->bias + g * X8 : NULL,
+              m->out + (size_t)t * m->rows + g * X8, (size_t)m->rows);
     for (; g < g1; g++)
       for (int h = 0; h < 8; h += 4) {
         if (m->type == WT_Q4_0) m->K->x8_q4_0_4(nb, m->w + (size_t)g * rec, a + (size_t)h * nb, (size_t)nb, tmp);
@@ -575,10 +573,8 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
     m.n4 = rem >= 2 ? n - rem + 4 : n - rem;
     const int nq = m.n4 > n ? m.n4 : n;
     m.gemm = n >= 8 ? (type == WT_Q4_0 ? c->k->gemm_q4_0_16x8 : c->k->gemm_q8_0_16x8) : NULL;
-    const size_t xq_bytes = ((size_t)nq * m.nb * sizeof(block_qa) + 63) & ~(size_t)63;
-    m.xq = (block_qa *)scratch(c, xq_bytes + (m.gemm ? (size_t)n * m.nb * sizeof(int32_t) : 0));
+    m.xq = (block_qa *)scratch(c, (size_t)nq * m.nb * sizeof(block_qa));
     if (!m.xq) return 0;
-    if (m.gemm) m.isum = (int32_t *)((uint8_t *)m.xq + xq_bytes);
     if (n >= 4) run(c, mm_quantize_task, &m, n);
     else
       for (int t = 0; t < n; t++) mm_quantize_task(&m, t, 0);

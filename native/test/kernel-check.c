@@ -539,13 +539,15 @@ static void check_elementwise(const kernels_t *K, const kernels_t *S) {
 /*
  * The prefill GEMM (gemm.h), where the table has one: two x8 groups x 8 tokens (strided further
  * apart than nb, so a wrong stride shows) with a bias, against the scalar table's x8 kernel per
- * token plus the bias, and against the oracle on the original rows.
+ * token plus the bias, against the oracle on the original rows, and bit for bit against the same
+ * table's x8_*_1 and x8_*_4 kernels plus the bias (a row's result must not depend on how many
+ * tokens share the matmul: batched and chunked sequences rely on it).
  */
 static void check_gemm(const kernels_t *K, const kernels_t *S, int q4) {
   cg_gemm_fn gemm = q4 ? K->gemm_q4_0_16x8 : K->gemm_q8_0_16x8;
   if (!gemm) return;
   const int type = q4 ? WT_Q4_0 : WT_Q8_0;
-  stat_t ss = {0}, so = {0};
+  stat_t ss = {0}, so = {0}, sb = {0};
   for (int ni = 0; ni < N_NBS; ni++) {
     const int nb = NBS[ni], rows = 16;
     const size_t rb = cg_row_bytes(type, nb * QK);
@@ -553,30 +555,43 @@ static void check_gemm(const kernels_t *K, const kernels_t *S, int q4) {
     if (q4) fill_q4_rows(w, rows, nb);
     else fill_q8_rows(w, rows, nb);
     cg_repack(type, rows, nb * QK, w, wx);
-    const size_t astride = (size_t)nb + 3, istride = (size_t)nb + 5, ostride = 16 + 7;
+    const size_t astride = (size_t)nb + 3, ostride = 16 + 7;
     float *x = malloc(sizeof(float) * QK * astride * 8), bias[16], out[8 * (16 + 7)];
     block_qa *a = malloc(sizeof(block_qa) * astride * 8);
-    int32_t *isum = malloc(sizeof(int32_t) * istride * 8);
     for (int t = 0; t < 8; t++) {
       fill_act(x + (size_t)t * astride * QK, nb * QK);
       S->quantize_qa(x + (size_t)t * astride * QK, a + (size_t)t * astride, nb * QK);
-      cg_block_isums(a + (size_t)t * astride, nb, cg_gemm_offset(type), isum + (size_t)t * istride);
     }
     for (int r = 0; r < 16; r++) bias[r] = sym(1.0f);
     const size_t rec = (size_t)nb * (q4 ? X8_Q4_BYTES : X8_Q8_BYTES);
-    gemm(nb, wx, wx + rec, a, astride, isum, istride, bias, out, ostride);
+    gemm(nb, wx, wx + rec, a, astride, bias, out, ostride);
+    /* the same table's 4-token kernel on the two halves of the tile, per group */
+    float own4[2][2][32];
+    for (int g = 0; g < 2; g++)
+      for (int h = 0; h < 2; h++) {
+        if (q4) K->x8_q4_0_4(nb, wx + g * rec, a + (size_t)h * 4 * astride, astride, own4[g][h]);
+        else K->x8_q8_0_4(nb, wx + g * rec, a + (size_t)h * 4 * astride, astride, own4[g][h]);
+      }
     for (int t = 0; t < 8; t++) {
       const block_qa *at = a + (size_t)t * astride;
       for (int g = 0; g < 2; g++) {
-        float ref[8];
-        if (q4) S->x8_q4_0_1(nb, wx + g * rec, at, ref);
-        else S->x8_q8_0_1(nb, wx + g * rec, at, ref);
+        float ref[8], own1[8];
+        if (q4) {
+          S->x8_q4_0_1(nb, wx + g * rec, at, ref);
+          K->x8_q4_0_1(nb, wx + g * rec, at, own1);
+        } else {
+          S->x8_q8_0_1(nb, wx + g * rec, at, ref);
+          K->x8_q8_0_1(nb, wx + g * rec, at, own1);
+        }
         for (int r = 0; r < 8; r++) {
           double mag;
           const double want = oracle_row(q4, nb, w + (size_t)(g * 8 + r) * rb, at, &mag);
           const float got = out[t * ostride + g * 8 + r];
           note(&ss, got, (double)ref[r] + bias[g * 8 + r], mag + fabs(bias[g * 8 + r]), TOL_DOT);
           note(&so, got, want + bias[g * 8 + r], mag + fabs(bias[g * 8 + r]), TOL_DOT);
+          const float b1 = own1[r] + bias[g * 8 + r], b4 = own4[g][t / 4][(t % 4) * 8 + r] + bias[g * 8 + r];
+          if (fbits(got) != fbits(b1) || fbits(got) != fbits(b4)) sb.worst = INFINITY;
+          note(&sb, got, b1, mag + fabs(bias[g * 8 + r]), TOL_DOT);
         }
       }
     }
@@ -584,10 +599,10 @@ static void check_gemm(const kernels_t *K, const kernels_t *S, int q4) {
     free(wx);
     free(x);
     free(a);
-    free(isum);
   }
   report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", S->name, &ss, "(16 rows x 8 tokens, bias; relative to sum |terms|)");
   report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", "oracle", &so, "(exact int sums in double on the original rows)");
+  report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", "x8_1/_4", &sb, "(the same table's x8 kernels + bias: bit-equal)");
 }
 
 /*
