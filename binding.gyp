@@ -12,7 +12,10 @@
         "native/kernels_neon.c",
         "native/batch_ops.c",
         "native/batch_kernels_avx2.c",
-        "native/batch_kernels_avx512.c"
+        "native/batch_kernels_avx512.c",
+        "native/int8_peak.c",
+        "native/gemm_avx512.c",
+        "native/attn_avx512.c"
       ],
       "cflags": ["-O3", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"],
       "cflags!": ["-O2", "-O0"],

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "int8_peak.h"
 #include "ops.h"
 
 #define CHECK(call)                                                      \
@@ -610,6 +611,38 @@ static napi_value js_membw(napi_env env, napi_callback_info info) {
 }
 
 #include "batch_addon.inc"
+/* int8PeakKinds() -> the int8 peak loops this CPU runs; int8Peak(kind, threads, iters) -> ops/s (int8_peak.c) */
+static napi_value js_int8_peak_kinds(napi_env env, napi_callback_info info) {
+  (void)info;
+  const char *names[8];
+  const int k = cg_int8_peak_kinds(names, 8);
+  napi_value arr;
+  napi_create_array_with_length(env, (size_t)k, &arr);
+  for (int i = 0; i < k; i++) {
+    napi_value e;
+    napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &e);
+    napi_set_element(env, arr, (uint32_t)i, e);
+  }
+  return arr;
+}
+
+static napi_value js_int8_peak(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  char kind[64] = "";
+  size_t len = 0;
+  int32_t threads = 1;
+  double iters = 0;
+  if (argc < 3 || napi_get_value_string_utf8(env, a[0], kind, sizeof kind, &len) != napi_ok || !get_i32(env, a[1], &threads) ||
+      !get_f64(env, a[2], &iters))
+    FAIL("int8Peak(kind, threads, iters): bad arguments");
+  const double ops = cg_int8_peak(kind, threads, (long)iters);
+  if (ops < 0) FAIL("int8Peak: unknown kind for this CPU, or bad thread/iteration count");
+  napi_value r;
+  napi_create_double(env, ops, &r);
+  return r;
+}
 
 static napi_value init_module(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -630,6 +663,8 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"layer", NULL, js_layer, NULL, NULL, NULL, napi_default, NULL},
       {"membw", NULL, js_membw, NULL, NULL, NULL, napi_default, NULL},
       {"batchLayer", NULL, js_batch_layer, NULL, NULL, NULL, napi_default, NULL},
+      {"int8PeakKinds", NULL, js_int8_peak_kinds, NULL, NULL, NULL, napi_default, NULL},
+      {"int8Peak", NULL, js_int8_peak, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -125,6 +125,14 @@ typedef struct {
   /* q4_1 / q5_0 / q5_1 (optional, NULL: the scalar table's): one weight row of nb blocks against nt
    * <= 8 activation rows of block_qa: out[t]. */
   void (*lq_dot)(int type, int nb, const uint8_t *w, const block_qa *a, size_t astride, int nt, float *out);
+  /* Prefill: two x8 groups x 8 tokens (optional, NULL: the 4-token kernels; contract in gemm.h). */
+  void (*gemm_q4_0_16x8)(int nb, const uint8_t *w0, const uint8_t *w1, const block_qa *a, size_t astride,
+                         const float *bias, float *out, size_t ostride);
+  void (*gemm_q8_0_16x8)(int nb, const uint8_t *w0, const uint8_t *w1, const block_qa *a, size_t astride,
+                         const float *bias, float *out, size_t ostride);
+  /* Prefill attention, four query rows of one KV group at a time (optional, NULL: attn_tile per row; contract in attn4.h). */
+  void (*attn_rows4)(int hd, const float *q, size_t qstride, const float *KT, const float *V, int n, float scale, float *s,
+                     float *m, float *l, float *acc);
 } kernels_t;
 
 extern const kernels_t kernels_scalar;

@@ -16,6 +16,8 @@
 #include <sys/mman.h>
 #endif
 
+#include "attn4.h"
+#include "gemm.h"
 #include "pool.h"
 #include "batch_ops.h"
 /* k-quant row sizes and the embedding lookup's dequantization (the dot products are in the kernel tables) */
@@ -339,6 +341,8 @@ typedef struct {
   int groups, gchunks;
   /* tokens run four at a time (>= n when the last two or three are padded with copies; see cg_matmul) */
   int n4;
+  /* prefill GEMM (gemm.h), or NULL */
+  cg_gemm_fn gemm;
 } mm_ctx;
 
 static void mm_quantize_task(void *c, int t, int tid) {
@@ -351,6 +355,32 @@ static inline void put(mm_ctx *m, int t, int r, float v) {
   m->out[(size_t)t * m->rows + r] = v + (m->bias ? m->bias[r] : 0.0f);
 }
 
+/*
+ * Prefill: groups [g0, g1) against the tokens in whole tiles of 8, two groups per GEMM call (an odd
+ * last group through the 4-token kernel). Tiles outside, groups inside: the chunk's weights stay in
+ * L2 while the token tiles pass. Returns how many tokens it did.
+ */
+static int mm_gemm_tiles(mm_ctx *m, int g0, int g1) {
+  const int nb = m->nb, n8 = m->n & ~7;
+  const size_t rec = (size_t)nb * x8_record(m->type);
+  float tmp[4 * X8];
+  for (int t = 0; t < n8; t += 8) {
+    const block_qa *a = m->xq + (size_t)t * nb;
+    int g = g0;
+    for (; g + 2 <= g1; g += 2)
+      m->gemm(nb, m->w + (size_t)g * rec, m->w + (size_t)(g + 1) * rec, a, (size_t)nb, m->bias ? m->bias + g * X8 : NULL,
+              m->out + (size_t)t * m->rows + g * X8, (size_t)m->rows);
+    for (; g < g1; g++)
+      for (int h = 0; h < 8; h += 4) {
+        if (m->type == WT_Q4_0) m->K->x8_q4_0_4(nb, m->w + (size_t)g * rec, a + (size_t)h * nb, (size_t)nb, tmp);
+        else m->K->x8_q8_0_4(nb, m->w + (size_t)g * rec, a + (size_t)h * nb, (size_t)nb, tmp);
+        for (int k = 0; k < 4; k++)
+          for (int r = 0; r < X8; r++) put(m, t + h + k, g * X8 + r, tmp[k * X8 + r]);
+      }
+  }
+  return n8;
+}
+
 /* Groups [g0, g1) of 8 rows (x8 layout) against all tokens. */
 static void mm_groups(mm_ctx *m, int g0, int g1) {
   const kernels_t *K = m->K;
@@ -358,7 +388,7 @@ static void mm_groups(mm_ctx *m, int g0, int g1) {
   const int q4 = m->type == WT_Q4_0;
   const size_t rec = (size_t)nb * x8_record(m->type);
   float tmp[4 * X8];
-  int t = 0;
+  int t = m->gemm ? mm_gemm_tiles(m, g0, g1) : 0;
   /* Four tokens share each decoded weight record; the chunk's rows stay in cache across tokens.
    * Padded tokens (t + k >= n) are computed and dropped: every row's result is the same whichever
    * kernel computes it, so this only saves decoding the weights again for two or three tokens. */
@@ -519,6 +549,20 @@ static int mm_legacy(cg_ctx *c, mm_ctx *m) {
   return 1;
 }
 
+/*
+ * Groups per claim for the prefill GEMM: an even count whose weights fit in about 192 KiB (stay in
+ * L2 while every token tile passes), fewer when that would leave under 4 claims per thread.
+ */
+static int gemm_chunk(const cg_ctx *c, int type, int nb, int groups) {
+  const size_t gbytes = (size_t)nb * x8_record(type);
+  int g = (int)((192u << 10) / gbytes);
+  if (g > 16) g = 16;
+  const int nth = cg_threads(c) > 0 ? cg_threads(c) : 1;
+  while (g > 2 && (groups + g - 1) / g < 4 * nth) g -= 2;
+  g &= ~1;
+  return g < 2 ? 2 : g;
+}
+
 int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out,
               const float *bias) {
   mm_ctx m;
@@ -546,6 +590,7 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
     const int rem = n % 4;
     m.n4 = rem >= 2 ? n - rem + 4 : n - rem;
     const int nq = m.n4 > n ? m.n4 : n;
+    m.gemm = n >= 8 ? (type == WT_Q4_0 ? c->k->gemm_q4_0_16x8 : c->k->gemm_q8_0_16x8) : NULL;
     m.xq = (block_qa *)scratch(c, (size_t)nq * m.nb * sizeof(block_qa));
     if (!m.xq) return 0;
     if (n >= 4) run(c, mm_quantize_task, &m, n);
@@ -556,6 +601,7 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
     m.g4 = type == WT_Q4_0 ? c->q4_g4 : c->q8_g4;
     /* Decode: 4 groups (32 rows) per claim balances well; prefill: 2 groups keep the tile in L1/L2. */
     m.chunk = n >= 4 ? 2 : c->decode_chunk;
+    if (m.gemm) m.chunk = gemm_chunk(c, type, m.nb, m.groups);
     m.gchunks = (m.groups + m.chunk - 1) / m.chunk;
     run(c, mm_q_task, &m, m.gchunks + (rows % X8 != 0 ? 1 : 0));
   } else {
@@ -737,6 +783,7 @@ int cg_rope(cg_ctx *c, float *x, int n, int nHeads, int headDim, int rotaryDim, 
 /* ---------------------------------------------------------------- attention */
 
 #define ATT_TILE 64
+_Static_assert(ATT_TILE == ATT4_TILE, "the four-row attention kernel reads tiles of ATT_TILE keys");
 #define ATT_MAX_ROWS 256
 
 /* q8_0 KV rows (ggml's block_q8_0: f16 scale d = max|x|/127, x ~ d*q); n is a multiple of 32.
@@ -774,7 +821,7 @@ typedef struct {
   int rowStart, nTokens, startPos, nHeads, nGroups, headDim, hpg, qb, nqb;
   float scale;
   int units;
-  float *scratch; /* per thread: K tile, V tile, scores, acc, m, l */
+  float *scratch; /* per thread: K tile, V tile, scores, acc, m, l, K tile transposed */
   size_t per_thread;
 } att_ctx;
 
@@ -792,6 +839,11 @@ static void att_task(void *c, int u, int tid) {
   float *acc = S + (size_t)ATT_MAX_ROWS * ATT_TILE;
   float *M = acc + (size_t)ATT_MAX_ROWS * hd;
   float *L = M + ATT_MAX_ROWS;
+  /* Four heads of a group at one position at a time (they share the causal limit), where the table
+   * has the kernel; it reads the K tile transposed (KT). */
+  void (*rows4)(int, const float *, size_t, const float *, const float *, int, float, float *, float *, float *, float *) =
+      hpg % 4 == 0 && hd % 64 == 0 ? K->attn_rows4 : NULL;
+  float *KT = L + ATT_MAX_ROWS;
   {
     /* Units in order hand out the longest (latest) query blocks first: causal blocks grow with position. */
     const int g = u % A->nGroups;
@@ -821,7 +873,10 @@ static void att_task(void *c, int u, int tid) {
           K->f16_to_f32((const uint16_t *)vp, Vt + (size_t)j * hd, hd);
         }
       }
-      for (int r = 0; r < nrows; r++) {
+      if (rows4)
+        for (int d = 0; d < hd; d++)
+          for (int j = 0; j < jn; j++) KT[(size_t)d * ATT_TILE + j] = Kt[(size_t)j * hd + d];
+      for (int r = 0; r < nrows; r += rows4 ? 4 : 1) {
         const int t = t0 + r / hpg;
         const int h = g * hpg + r % hpg;
         const int pos = A->startPos + t;
@@ -829,7 +884,8 @@ static void att_task(void *c, int u, int tid) {
         if (lim <= 0) continue;
         if (lim > jn) lim = jn;
         const float *qv = A->q + ((size_t)(A->rowStart + t) * A->nHeads + h) * hd;
-        tile(hd, qv, Kt, Vt, lim, A->scale, S + (size_t)r * ATT_TILE, &M[r], &L[r], acc + (size_t)r * hd);
+        if (rows4) rows4(hd, qv, (size_t)hd, KT, Vt, lim, A->scale, S + (size_t)r * ATT_TILE, &M[r], &L[r], acc + (size_t)r * hd);
+        else tile(hd, qv, Kt, Vt, lim, A->scale, S + (size_t)r * ATT_TILE, &M[r], &L[r], acc + (size_t)r * hd);
       }
     }
     for (int r = 0; r < nrows; r++) {
@@ -898,7 +954,7 @@ size_t cg_attention_kv(cg_ctx *c, const float *q, const float *k, const float *v
   while (A.qb > 1 && ((nTokens + A.qb - 1) / A.qb) * nGroups < 2 * nth) A.qb /= 2;
   A.nqb = (nTokens + A.qb - 1) / A.qb;
   A.units = A.nqb * nGroups;
-  A.per_thread = (size_t)2 * ATT_TILE * headDim + (size_t)ATT_MAX_ROWS * ATT_TILE + (size_t)ATT_MAX_ROWS * headDim +
+  A.per_thread = (size_t)3 * ATT_TILE * headDim + (size_t)ATT_MAX_ROWS * ATT_TILE + (size_t)ATT_MAX_ROWS * headDim +
                  2 * ATT_MAX_ROWS + 16;
   const size_t bytes = A.per_thread * sizeof(float) * (size_t)nth;
   A.scratch = (float *)scratch(c, bytes);

@@ -13,6 +13,7 @@
 import { createBackend } from '../src/backend/select.js';
 import type { Backend } from '../src/backend/types.js';
 import { openModel } from '../src/model/open.js';
+import { FAMILIES } from '../src/families/registry.js';
 import type { GLMModel } from '../src/model/glm.js';
 
 interface Acc {
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
   let on = false;
   const inner = await createBackend('native', th === '' ? {} : { threads: Number(th) });
   const be = profiled(inner, table, () => on);
-  const { model } = await openModel(file, { backend: be });
+  const { model } = await openModel(file, { families: FAMILIES, backend: be });
   const glm = model as GLMModel;
   const vocab = glm.config.vocabSize;
   const prompt = (s: number): number[] => Array.from({ length: promptTokens }, (_, i) => (i * 7919 + s * 104729 + 13) % vocab);

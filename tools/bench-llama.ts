@@ -31,7 +31,9 @@ async function main(): Promise<void> {
   const nlc = (await import(pathToFileURL(entry).href)) as NodeLlamaCpp;
   const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error', maxThreads: threads, progressLogs: false });
   const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-  const context = await model.createContext({ contextSize: 1024, batchSize, threads, sequences: 1, flashAttention });
+  // room for the prompt and the generated tokens (long-prompt runs go past the 1024 of short ones)
+  const contextSize = Math.max(1024, promptTokens + genTokens + 8);
+  const context = await model.createContext({ contextSize, batchSize, threads, sequences: 1, flashAttention });
   const seq = context.getSequence();
   let seed = 12345;
   // The same pseudo-random prompt as `chatglm bench`.

@@ -26,6 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/backend/native/addon.js';
 import { SHAPES, decodeWeightBytes, writeSyntheticModel, type SynthType } from './bench-synth.js';
+import { measurePeak, prefillOpsPerToken } from './int8-peak.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NLC_VERSION = '3.21.1';
@@ -94,6 +95,9 @@ async function main(): Promise<void> {
   const info = load.addon.info(probe);
   const bandwidth = load.addon.membw(probe, 1024, 5);
   load.addon.release(probe);
+  // The int8 ceiling prefill is reported against: the widest loop on as many threads as ours.
+  const peakKind = load.addon.int8PeakKinds()[0];
+  const peak = peakKind !== undefined ? measurePeak(load.addon, peakKind, threads) : undefined;
   process.stderr.write(`native kernels: ${info.isa}, ${info.threads} threads; memory read bandwidth ${bandwidth.toFixed(1)} GB/s\n`);
   const llamaDir = withLlama ? ensureLlama() : undefined;
 
@@ -129,6 +133,7 @@ async function main(): Promise<void> {
       const bestPrefill = llamaRuns.length > 0 ? Math.max(...llamaRuns.map((f) => f.prefill_tok_s)) : undefined;
       const row = {
         model: `${SHAPES[shape]!.name} ${type}`,
+        shape,
         file_gb: Number(fileGB.toFixed(2)),
         weights_gb: Number(weightGB.toFixed(3)),
         ours: oursRuns,
@@ -147,6 +152,7 @@ async function main(): Promise<void> {
     threads,
     isa: info.isa,
     bandwidth_gb_s: Number(bandwidth.toFixed(2)),
+    int8_peak: peak !== undefined ? { kind: peak.kind, threads: peak.threads, gops: Number((peak.ops / 1e9).toFixed(1)) } : undefined,
     load_avg_start: os.loadavg().map((x) => Number(x.toFixed(2))),
     prompt_tokens: Number(promptTokens),
     gen_tokens: Number(genTokens),
@@ -157,27 +163,30 @@ async function main(): Promise<void> {
   writeFileSync(jsonFile, `${JSON.stringify(out, null, 2)}\n`);
 
   const lines = [
-    `memory read bandwidth: ${bandwidth.toFixed(1)} GB/s (${threads} threads); kernels: ${info.isa}`,
+    `memory read bandwidth: ${bandwidth.toFixed(1)} GB/s (${threads} threads); kernels: ${info.isa}` +
+      (peak !== undefined ? `; int8 peak ${(peak.ops / 1e9).toFixed(0)} GOPS (${peak.kind}, ${threads} threads; tools/bench-int8-peak)` : ''),
     '',
     `median of ${runs} runs after a warm-up run (min-max in brackets); load avg = 1-minute load average when the row started`,
     '',
-    '| model | file | engine (threads) | load avg | prefill tok/s | decode tok/s | TTFT ms | peak RSS MiB | decode GB/s (% of bw) |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| model | file | engine (threads) | load avg | prefill tok/s | prefill % of int8 peak | decode tok/s | TTFT ms | peak RSS MiB | decode GB/s (% of bw) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   type F = Figures & { threads: number; load: number; settings?: string };
   const spread = (median: number, xs: number[] | undefined, d: number): string =>
     xs !== undefined && xs.length > 1 ? `${fmt(median, d)} (${fmt(Math.min(...xs), d)}-${fmt(Math.max(...xs), d)})` : fmt(median, d);
-  for (const r of rows as Array<{ model: string; file_gb: number; weights_gb: number; ours: F[]; llama: F[]; decode_ratio?: number; prefill_ratio?: number }>) {
+  for (const r of rows as Array<{ model: string; shape: string; file_gb: number; weights_gb: number; ours: F[]; llama: F[]; decode_ratio?: number; prefill_ratio?: number }>) {
+    const opsPerToken = prefillOpsPerToken(SHAPES[r.shape]!);
+    const ofPeak = (tokS: number): string => (peak !== undefined ? `${fmt((tokS * opsPerToken * 100) / peak.ops, 0)}%` : '');
     const entries: Array<[string, F]> = [];
     for (const f of r.ours) entries.push(['chatglm.ts', f]);
     for (const f of r.llama) entries.push(['llama.cpp', f]);
     for (const [name, f] of entries) {
       const gbs = f.decode_tok_s * r.weights_gb;
       lines.push(
-        `| ${r.model} | ${fmt(r.file_gb, 2)} GB | ${name} (${f.threads}${f.settings !== undefined ? `, ${f.settings}` : ''}) | ${fmt(f.load, 1)} | ${spread(f.prefill_tok_s, f.runs?.prefill_tok_s, 1)} | ${spread(f.decode_tok_s, f.runs?.decode_tok_s, 2)} | ${fmt(f.ttft_ms, 0)} | ${fmt(f.peak_rss_mb, 0)} | ${fmt(gbs)} (${fmt((gbs / bandwidth) * 100, 0)}%) |`,
+        `| ${r.model} | ${fmt(r.file_gb, 2)} GB | ${name} (${f.threads}${f.settings !== undefined ? `, ${f.settings}` : ''}) | ${fmt(f.load, 1)} | ${spread(f.prefill_tok_s, f.runs?.prefill_tok_s, 1)} | ${ofPeak(f.prefill_tok_s)} | ${spread(f.decode_tok_s, f.runs?.decode_tok_s, 2)} | ${fmt(f.ttft_ms, 0)} | ${fmt(f.peak_rss_mb, 0)} | ${fmt(gbs)} (${fmt((gbs / bandwidth) * 100, 0)}%) |`,
       );
     }
-    if (r.decode_ratio !== undefined) lines.push(`| ${r.model} | | best vs best | | ${fmt(r.prefill_ratio ?? NaN, 2)}x | ${fmt(r.decode_ratio, 2)}x | | | |`);
+    if (r.decode_ratio !== undefined) lines.push(`| ${r.model} | | best vs best | | ${fmt(r.prefill_ratio ?? NaN, 2)}x | | ${fmt(r.decode_ratio, 2)}x | | | |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

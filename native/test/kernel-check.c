@@ -6,7 +6,7 @@
  * selected by name, as the addon does. One line per check; exit status 1 on any mismatch.
  *
  *   cc -O3 -std=c11 -fno-strict-aliasing native/test/kernel-check.c native/ops.c native/pool.c \
- *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c \
+ *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c native/gemm_avx512.c \
  *      -lm -lpthread -o kernel-check && ./kernel-check [--expect-best NAME] [--expect-isas a,b,c]
  *
  * The same sources cross-compile for aarch64 (-static) and run under qemu-aarch64 -cpu max (SDOT)
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../gemm.h"
 #include "../kernels.h"
 #include "../ops.h"
 
@@ -536,6 +537,75 @@ static void check_elementwise(const kernels_t *K, const kernels_t *S) {
 }
 
 /*
+ * The prefill GEMM (gemm.h), where the table has one: two x8 groups x 8 tokens (strided further
+ * apart than nb, so a wrong stride shows) with a bias, against the scalar table's x8 kernel per
+ * token plus the bias, against the oracle on the original rows, and bit for bit against the same
+ * table's x8_*_1 and x8_*_4 kernels plus the bias (a row's result must not depend on how many
+ * tokens share the matmul: batched and chunked sequences rely on it).
+ */
+static void check_gemm(const kernels_t *K, const kernels_t *S, int q4) {
+  cg_gemm_fn gemm = q4 ? K->gemm_q4_0_16x8 : K->gemm_q8_0_16x8;
+  if (!gemm) return;
+  const int type = q4 ? WT_Q4_0 : WT_Q8_0;
+  stat_t ss = {0}, so = {0}, sb = {0};
+  for (int ni = 0; ni < N_NBS; ni++) {
+    const int nb = NBS[ni], rows = 16;
+    const size_t rb = cg_row_bytes(type, nb * QK);
+    uint8_t *w = malloc(rb * rows), *wx = malloc(rb * rows);
+    if (q4) fill_q4_rows(w, rows, nb);
+    else fill_q8_rows(w, rows, nb);
+    cg_repack(type, rows, nb * QK, w, wx);
+    const size_t astride = (size_t)nb + 3, ostride = 16 + 7;
+    float *x = malloc(sizeof(float) * QK * astride * 8), bias[16], out[8 * (16 + 7)];
+    block_qa *a = malloc(sizeof(block_qa) * astride * 8);
+    for (int t = 0; t < 8; t++) {
+      fill_act(x + (size_t)t * astride * QK, nb * QK);
+      S->quantize_qa(x + (size_t)t * astride * QK, a + (size_t)t * astride, nb * QK);
+    }
+    for (int r = 0; r < 16; r++) bias[r] = sym(1.0f);
+    const size_t rec = (size_t)nb * (q4 ? X8_Q4_BYTES : X8_Q8_BYTES);
+    gemm(nb, wx, wx + rec, a, astride, bias, out, ostride);
+    /* the same table's 4-token kernel on the two halves of the tile, per group */
+    float own4[2][2][32];
+    for (int g = 0; g < 2; g++)
+      for (int h = 0; h < 2; h++) {
+        if (q4) K->x8_q4_0_4(nb, wx + g * rec, a + (size_t)h * 4 * astride, astride, own4[g][h]);
+        else K->x8_q8_0_4(nb, wx + g * rec, a + (size_t)h * 4 * astride, astride, own4[g][h]);
+      }
+    for (int t = 0; t < 8; t++) {
+      const block_qa *at = a + (size_t)t * astride;
+      for (int g = 0; g < 2; g++) {
+        float ref[8], own1[8];
+        if (q4) {
+          S->x8_q4_0_1(nb, wx + g * rec, at, ref);
+          K->x8_q4_0_1(nb, wx + g * rec, at, own1);
+        } else {
+          S->x8_q8_0_1(nb, wx + g * rec, at, ref);
+          K->x8_q8_0_1(nb, wx + g * rec, at, own1);
+        }
+        for (int r = 0; r < 8; r++) {
+          double mag;
+          const double want = oracle_row(q4, nb, w + (size_t)(g * 8 + r) * rb, at, &mag);
+          const float got = out[t * ostride + g * 8 + r];
+          note(&ss, got, (double)ref[r] + bias[g * 8 + r], mag + fabs(bias[g * 8 + r]), TOL_DOT);
+          note(&so, got, want + bias[g * 8 + r], mag + fabs(bias[g * 8 + r]), TOL_DOT);
+          const float b1 = own1[r] + bias[g * 8 + r], b4 = own4[g][t / 4][(t % 4) * 8 + r] + bias[g * 8 + r];
+          if (fbits(got) != fbits(b1) || fbits(got) != fbits(b4)) sb.worst = INFINITY;
+          note(&sb, got, b1, mag + fabs(bias[g * 8 + r]), TOL_DOT);
+        }
+      }
+    }
+    free(w);
+    free(wx);
+    free(x);
+    free(a);
+  }
+  report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", S->name, &ss, "(16 rows x 8 tokens, bias; relative to sum |terms|)");
+  report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", "oracle", &so, "(exact int sums in double on the original rows)");
+  report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", "x8_1/_4", &sb, "(the same table's x8 kernels + bias: bit-equal)");
+}
+
+/*
  * Whole operations through ops.c with table K selected, against the same with the scalar table:
  * the quantized matmul (x8 groups + leftover rows, 1 and 5 tokens so both the 4-token and the
  * 1-token kernels run, 2 pool threads) and attention over an f16 cache. Two contexts side by side,
@@ -550,7 +620,7 @@ static void check_ops(const char *isa) {
     cg_ctx_destroy(c2);
     return;
   }
-  const int rows = 8 * 5 + 3, cols = 8 * QK, nb = cols / QK, ntok = 5;
+  const int rows = 8 * 5 + 3, cols = 8 * QK, nb = cols / QK, ntok = 13;
   stat_t sm[2], sa;
   memset(sm, 0, sizeof sm);
   memset(&sa, 0, sizeof sa);
@@ -567,7 +637,10 @@ static void check_ops(const char *isa) {
     fill_act(x, cols * ntok);
     for (int r = 0; r < rows; r++) bias[r] = sym(1.0f);
     kernels_scalar.quantize_qa(x, a, cols * ntok);
-    for (int n = 1; n <= ntok; n += ntok - 1) {
+    /* 1: decode kernels; 5: the 4-token kernel and a padded tail; 13: a GEMM tile of 8 (odd group count) + 5 */
+    static const int NS[] = {1, 5, 13};
+    for (int ni = 0; ni < 3; ni++) {
+      const int n = NS[ni];
       cg_matmul(c1, type, rows, cols, wx, x, n, o1, bias);
       cg_matmul(c2, type, rows, cols, wx, x, n, o2, bias);
       for (int t = 0; t < n; t++)
@@ -580,27 +653,42 @@ static void check_ops(const char *isa) {
     free(w);
     free(wx);
   }
-  /* 4 heads in 2 KV groups, head_dim 64: 3 cached positions, then 5 new tokens. */
-  const int nh = 4, ng = 2, hd = 64, start = 3, nt = 5, ctx = start + nt;
-  float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd);
-  float *v = malloc(sizeof(float) * nt * ng * hd);
-  float *ao1 = malloc(sizeof(float) * nt * nh * hd), *ao2 = malloc(sizeof(float) * nt * nh * hd);
-  uint16_t *kc1 = malloc(2 * ctx * ng * hd), *vc1 = malloc(2 * ctx * ng * hd);
-  uint16_t *kc2 = malloc(2 * ctx * ng * hd), *vc2 = malloc(2 * ctx * ng * hd);
-  for (int i = 0; i < start * ng * hd; i++) {
-    kc1[i] = kc2[i] = cg_f32_to_f16(sym(1.0f));
-    vc1[i] = vc2[i] = cg_f32_to_f16(sym(1.0f));
+  /* 4 heads in 2 KV groups, head_dim 64: 3 cached positions, then 5 new tokens (attn_tile per row);
+   * 8 heads in 2 groups, head_dim 128: 3 cached, then 70 new, so query rows go four at a time where
+   * the table has attn_rows4, over two key tiles with causal limits inside both. */
+  static const int CFG[2][5] = {{4, 2, 64, 3, 5}, {8, 2, 128, 3, 70}};
+  for (int ci = 0; ci < 2; ci++) {
+    const int nh = CFG[ci][0], ng = CFG[ci][1], hd = CFG[ci][2], start = CFG[ci][3], nt = CFG[ci][4], ctx = start + nt;
+    float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd);
+    float *v = malloc(sizeof(float) * nt * ng * hd);
+    float *ao1 = malloc(sizeof(float) * nt * nh * hd), *ao2 = malloc(sizeof(float) * nt * nh * hd);
+    uint16_t *kc1 = malloc(2 * ctx * ng * hd), *vc1 = malloc(2 * ctx * ng * hd);
+    uint16_t *kc2 = malloc(2 * ctx * ng * hd), *vc2 = malloc(2 * ctx * ng * hd);
+    for (int i = 0; i < start * ng * hd; i++) {
+      kc1[i] = kc2[i] = cg_f32_to_f16(sym(1.0f));
+      vc1[i] = vc2[i] = cg_f32_to_f16(sym(1.0f));
+    }
+    /* q scaled up so the softmax is peaked in places (the running max moves between tiles) */
+    for (int i = 0; i < nt * nh * hd; i++) q[i] = sym(ci ? 3.0f : 1.0f);
+    for (int i = 0; i < nt * ng * hd; i++) {
+      k[i] = sym(1.0f);
+      v[i] = sym(1.0f);
+    }
+    cg_attention(c1, q, k, v, ao1, kc1, vc1, 0, nt, start, nh, ng, hd, 0.125f);
+    cg_attention(c2, q, k, v, ao2, kc2, vc2, 0, nt, start, nh, ng, hd, 0.125f);
+    /* Outputs are convex combinations of V rows, |v| < 1. */
+    for (int i = 0; i < nt * nh * hd; i++) note(&sa, ao1[i], ao2[i], 1.0, TOL_DOT);
+    if (memcmp(kc1, kc2, 2 * ctx * ng * hd) || memcmp(vc1, vc2, 2 * ctx * ng * hd)) sa.worst = INFINITY;
+    free(q);
+    free(k);
+    free(v);
+    free(ao1);
+    free(ao2);
+    free(kc1);
+    free(vc1);
+    free(kc2);
+    free(vc2);
   }
-  for (int i = 0; i < nt * nh * hd; i++) q[i] = sym(1.0f);
-  for (int i = 0; i < nt * ng * hd; i++) {
-    k[i] = sym(1.0f);
-    v[i] = sym(1.0f);
-  }
-  cg_attention(c1, q, k, v, ao1, kc1, vc1, 0, nt, start, nh, ng, hd, 0.125f);
-  cg_attention(c2, q, k, v, ao2, kc2, vc2, 0, nt, start, nh, ng, hd, 0.125f);
-  /* Outputs are convex combinations of V rows, |v| < 1. */
-  for (int i = 0; i < nt * nh * hd; i++) note(&sa, ao1[i], ao2[i], 1.0, TOL_DOT);
-  if (memcmp(kc1, kc2, 2 * ctx * ng * hd) || memcmp(vc1, vc2, 2 * ctx * ng * hd)) sa.worst = INFINITY;
   cg_ctx_destroy(c1);
   cg_ctx_destroy(c2);
   report(isa, "matmul q8_0", kernels_scalar.name, &sm[0], "(cg_matmul, repacked, bias; relative to sum |terms|)");
@@ -611,15 +699,6 @@ static void check_ops(const char *isa) {
   free(o1);
   free(o2);
   free(a);
-  free(q);
-  free(k);
-  free(v);
-  free(ao1);
-  free(ao2);
-  free(kc1);
-  free(vc1);
-  free(kc2);
-  free(vc2);
 }
 
 /* cg_matmul on k-quant and q4_1 / q5_0 / q5_1 weights with this table against the scalar table: the
@@ -735,6 +814,8 @@ int main(int argc, char **argv) {
     check_f16(K, S);
     check_elementwise(K, S);
     check_kquants(K, S);
+    check_gemm(K, S, 0);
+    check_gemm(K, S, 1);
     check_ops(K->name);
     check_ops_kquants(K->name);
   }

@@ -103,6 +103,10 @@ export interface NativeAddon {
   ): number;
   /** Read bandwidth of this machine in GB/s: all threads summing a buffer of `mib` MiB, best of `iters`. */
   membw(ctx: NativeContext, mib: number, iters: number): number;
+  /** The int8 dot-product loops (native/int8_peak.c) this CPU runs, widest first. */
+  int8PeakKinds(): string[];
+  /** Ops per second (multiply and add counted apart) of `threads` threads running `iters` iterations of a register-only loop. */
+  int8Peak(kind: string, threads: number, iters: number): number;
 }
 
 export interface NativeInfo {
