@@ -92,6 +92,23 @@ function storageOf(seq: CachedSequence): KVStorage {
   return cache as KVStorage;
 }
 
+/**
+ * The bytes of positions [start, start + n) of `cache`: per layer its keys, then its values (views
+ * into the storage, so valid until the next reserve()). The file layout and the slot-to-slot copy
+ * both walk the cache in this order.
+ */
+function kvSpans(cache: KVStorage, start: number, n: number): Uint8Array[] {
+  const row = cache.rowSize;
+  const spans: Uint8Array[] = [];
+  for (let l = 0; l < cache.layers; l++) {
+    for (const a of [cache.keysOf(l), cache.valuesOf(l)]) {
+      const part = a.subarray(start * row, (start + n) * row);
+      spans.push(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
+    }
+  }
+  return spans;
+}
+
 function dtypeOf(cache: KVStorage): DType {
   const q8 = (cache as { kvType?: string }).kvType === 'q8_0';
   const a = cache.keysOf(0);
@@ -123,14 +140,7 @@ export async function savePromptCache(file: string, seq: CachedSequence, model: 
   const lead = Buffer.alloc(MAGIC.length + 4);
   lead.write(MAGIC, 0, 'latin1');
   lead.writeUInt32LE(json.length, MAGIC.length);
-  const parts: Uint8Array[] = [lead, json, new Uint8Array(Int32Array.from(seq.ids.slice(0, n)).buffer)];
-  const row = cache.rowSize;
-  for (let l = 0; l < cache.layers; l++) {
-    for (const a of [cache.keysOf(l), cache.valuesOf(l)]) {
-      const part = a.subarray(base * row, (base + n) * row);
-      parts.push(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
-    }
-  }
+  const parts: Uint8Array[] = [lead, json, new Uint8Array(Int32Array.from(seq.ids.slice(0, n)).buffer), ...kvSpans(cache, base, n)];
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
   parts.push(h.digest());
@@ -204,15 +214,38 @@ export async function loadPromptCache(file: string, seq: CachedSequence, model: 
   const ids = Array.from(new Int32Array(body.buffer, 0, h.n));
   cache.reserve(base + h.n);
   let at = h.n * 4;
-  const span = h.n * row * elem;
-  for (let l = 0; l < h.layers; l++) {
-    for (const a of [cache.keysOf(l), cache.valuesOf(l)]) {
-      const src = body.subarray(at, at + span);
-      new Uint8Array(a.buffer, a.byteOffset + base * row * elem, span).set(src);
-      at += span;
-    }
+  for (const dst of kvSpans(cache, base, h.n)) {
+    dst.set(body.subarray(at, at + dst.length));
+    at += dst.length;
   }
   cache.length = base + h.n;
   seq.adopt(ids);
   return { restored: h.n };
+}
+
+/**
+ * Copies the first `n` ids of `from` and their keys/values into `to` (emptied first), so `to`
+ * continues from that prefix exactly as if it had prefilled it: a new conversation sharing a long
+ * system prompt with another slot's conversation prefills only what follows it. Returns the ids
+ * copied: 0 (and `to` left as it was) when either cache cannot be copied or their layouts differ
+ * (another backend, element type or P-Tuning prefix). `n` is capped by what `from` holds.
+ */
+export function copySequencePrefix(from: CachedSequence, to: CachedSequence, n: number): number {
+  const src = from.cache;
+  const dst = to.cache;
+  if (!(src instanceof GrowingKVCache) || !(dst instanceof GrowingKVCache) || src === dst) return 0;
+  const a = src as KVStorage;
+  const b = dst as KVStorage;
+  const srcBase = a.length - from.ids.length;
+  const dstBase = b.length - to.ids.length;
+  if (dtypeOf(a) !== dtypeOf(b) || a.layers !== b.layers || a.groups !== b.groups || a.headDim !== b.headDim || srcBase !== dstBase) return 0;
+  const count = Math.max(0, Math.min(n, from.ids.length, b.capacity - dstBase));
+  if (count === 0) return 0;
+  to.reset();
+  b.reserve(dstBase + count);
+  const out = kvSpans(b, dstBase, count);
+  kvSpans(a, srcBase, count).forEach((span, i) => out[i]!.set(span));
+  b.length = dstBase + count;
+  to.adopt(from.ids.slice(0, count));
+  return count;
 }

@@ -48,7 +48,7 @@ export class ServerMetrics {
     return n / (RATE_WINDOW_MS / 1000);
   }
 
-  render(state: { queueDepth: number; busySlots: number; slots: number; batch: BatchStats }): string {
+  render(state: { queueDepth: number; busySlots: number; slots: number; batch: BatchStats; sharedPrefixTokens?: number }): string {
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, values: [string, number][]): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -57,6 +57,7 @@ export class ServerMetrics {
     metric('chatglm_requests_total', 'counter', 'HTTP requests answered, by endpoint and status.', [...this.requests.entries()]);
     metric('chatglm_prompt_tokens_total', 'counter', 'Prompt tokens of completed requests (cached ones included).', [['', this.promptTokens]]);
     metric('chatglm_prompt_tokens_cached_total', 'counter', 'Prompt tokens taken from a slot\'s KV cache instead of being run again.', [['', this.cachedPromptTokens]]);
+    metric('chatglm_prompt_tokens_shared_total', 'counter', 'Prompt tokens whose keys/values were copied from another idle slot holding the same prefix (counted in the cached total too).', [['', state.sharedPrefixTokens ?? 0]]);
     metric('chatglm_generated_tokens_total', 'counter', 'Tokens generated.', [['', this.generatedTokens]]);
     metric('chatglm_tokens_per_second', 'gauge', `Tokens generated per second over the last ${RATE_WINDOW_MS / 1000} s, all slots together.`, [['', this.tokensPerSecond()]]);
     metric('chatglm_queue_depth', 'gauge', 'Requests waiting for a free slot.', [['', state.queueDepth]]);

@@ -221,7 +221,7 @@ export class ChatGLMServer {
     const ready = this.ready;
     if (ready === undefined) throw new HttpError(503, 'unavailable_error', 'loading', 'the model is still loading; retry shortly (GET /health says when it is ready)', {}, { 'retry-after': '1' });
     if (route === '/metrics') {
-      const text = this.metrics.render({ queueDepth: ready.pool.queueDepth, busySlots: ready.pool.busyCount, slots: ready.pool.slots.length, batch: ready.pool.scheduler.stats });
+      const text = this.metrics.render({ queueDepth: ready.pool.queueDepth, busySlots: ready.pool.busyCount, slots: ready.pool.slots.length, batch: ready.pool.scheduler.stats, sharedPrefixTokens: ready.pool.sharedPrefixTokens });
       res.writeHead(200, this.headers({ 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
       res.end(text);
       return 200;
