@@ -236,10 +236,11 @@ export function copySequencePrefix(from: CachedSequence, to: CachedSequence, n: 
   if (!(src instanceof GrowingKVCache) || !(dst instanceof GrowingKVCache) || src === dst) return 0;
   const a = src as KVStorage;
   const b = dst as KVStorage;
-  const srcBase = a.length - from.ids.length;
-  const dstBase = b.length - to.ids.length;
+  // The positions before the first id (a P-Tuning prefix): capacity counts ids, the cache positions.
+  const srcBase = a.capacity - from.capacity;
+  const dstBase = b.capacity - to.capacity;
   if (dtypeOf(a) !== dtypeOf(b) || a.layers !== b.layers || a.groups !== b.groups || a.headDim !== b.headDim || srcBase !== dstBase) return 0;
-  const count = Math.max(0, Math.min(n, from.ids.length, b.capacity - dstBase));
+  const count = Math.max(0, Math.min(n, from.ids.length, a.length - srcBase, to.capacity));
   if (count === 0) return 0;
   to.reset();
   b.reserve(dstBase + count);
