@@ -32,9 +32,11 @@ def probe_items(tok, heldout):
     """(group, ids, scored positions) for each held-out item."""
     out = []
     for it in heldout["items"]:
+        if it["kind"] == "nofit":
+            continue
         if it["kind"] == "tool":
             msgs = it["observation_messages"][:3]
-            group = {"get_current_weather": "city"}.get(it["expected"]["tool"], "number")
+            group = "call-zh" if it.get("zh") else "call-en"
         else:
             msgs = it["messages"] + [data.msg("assistant", "```python\n" + it["expected"]["code"] + "\n```", "interpreter")]
             group = "code"
@@ -92,7 +94,7 @@ def main():
     with open(args.heldout, encoding="utf-8") as f:
         heldout = json.load(f)
     tok = GLM3Tokens(args.tokenizer)
-    items = probe_items(tok, heldout) + zh_weather_items(tok, heldout["zh_cities"], args.zh_weather)
+    items = probe_items(tok, heldout)
     print(f"step {ck['step']}: {fmt(probe(model, items))}")
 
 
