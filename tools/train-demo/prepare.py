@@ -112,7 +112,7 @@ def main():
     ap.add_argument("--vocab", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--max-len", type=int, default=1024)
-    ap.add_argument("--mix", default="62,14,6,2,16", help="weights of tool, code, nofit, greet, echo conversations")
+    ap.add_argument("--mix", default="66,14,6,2,12", help="weights of tool, code, nofit, greet, echo conversations")
     ap.add_argument("--programs", type=int, default=4000, help="code requests generated (each run in the sandbox)")
     ap.add_argument("--heldout-code", type=int, default=40)
     ap.add_argument("--out", default="train.pt")

@@ -64,7 +64,8 @@ HELDOUT_TOPICS = [
     ("warranty", "保修期", "item"), ("isbn", "书号", "item"), ("barcode", "条形码", "item"), ("vintage", "年份酒", "item"),
     ("dosage", "剂量", "item"), ("horsepower", "马力", "item"), ("mileage", "里程数", "item"), ("allergens", "过敏原", "item"),
 ]
-EN_VERBS = ["get", "fetch", "query", "lookup", "find", "search", "check", "retrieve", "load", "read"]
+EN_VERBS = ["get", "fetch", "query", "lookup", "find", "search", "check", "retrieve", "load", "read", "show", "list", "request",
+            "calc", "compute", "scan", "view", "lookupBy", "do", "api", "call", "resolve", "collect", "report", "track", "see"]
 HELDOUT_VERBS = ["obtain", "pull", "inspect", "locate"]
 
 # Subject parameter names by kind (training / held-out).
@@ -260,6 +261,9 @@ def make_tool(rng, pools, zh_desc, topic=None):
         topic = _pseudo_topic(rng) if pseudo else rng.choice(pools.topics)
     en, zh, subj = topic
     verb = rng.choice(pools.verbs) if rng.random() < 0.85 else None
+    if verb and not pools.heldout and rng.random() < 0.25:
+        # a made-up first word: the first token of a name is where the tool is chosen, and it must be copied, not recalled
+        verb = pseudo_word(rng, 3, 7)
     name = style_name(rng, [en], verb)
     if not pools.heldout and contains_heldout(name):  # e.g. two made-up words joined into a held-out one
         return make_tool(rng, pools, zh_desc)
@@ -275,9 +279,16 @@ def make_tool(rng, pools, zh_desc, topic=None):
         if p is not None:
             p["required"] = rng.random() < 0.5
             params.append(p)
-    desc = ("查询" + ("指定城市" if subj == "place" else "某人" if subj == "person" else "指定对象") + "的" + zh) if zh_desc else \
+    where = {"place": "city", "person": "person", "item": "item"}[subj]
+    zwhere = {"place": rng.choice(["指定城市", "某地", "城市"]), "person": rng.choice(["某人", "用户"]), "item": rng.choice(["指定对象", "某个物品"])}[subj]
+    desc = rng.choice(["查询{w}的{t}", "获取{w}的{t}", "返回{w}当前的{t}", "{t}查询", "根据名称查询{t}"]).format(w=zwhere, t=zh) if zh_desc else \
         rng.choice(["Get the {t} for a {s}", "Look up the {t} of a given {s}", "Returns the current {t} of a {s}",
-                    "{T} lookup by {s}"]).format(t=en, T=en.capitalize(), s={"place": "city", "person": "person", "item": "item"}[subj])
+                    "{T} lookup by {s}", "Get the {t}", "Fetches {t} data for the given {s}"]).format(t=en, T=en.capitalize(), s=where)
+    # Many real tool schemas describe only some parameters (kept where a Chinese question needs the
+    # description to find the parameter).
+    for p in params:
+        if rng.random() < 0.25 and (not zh_desc or p["kind"] == "subject"):
+            del p["schema"]["description"]
     return {"name": name, "topic_en": en, "topic_zh": zh, "subj": subj, "description": desc, "params": params, "zh_desc": zh_desc}
 
 
@@ -671,7 +682,8 @@ class ToolGen:
         order = list(tools)
         r.shuffle(order)
         out = [tool_system(render_tools(r, order))]
-        turns = r.choice([1, 1, 2, 2, 3])
+        # Later questions reuse the tool list already read: more calls per token of system prompt.
+        turns = r.choice([1, 2, 2, 3, 3])
         for i in range(turns):
             if i > 0 and r.random() < 0.3:
                 zh = not zh
@@ -723,7 +735,7 @@ EN_INTRO = ["Hello! I am a tiny demonstration model with the ChatGLM3 architectu
 ZH_INTRO = ["你好！我是一个采用 ChatGLM3 架构的小型演示模型，由 chatglm.ts 项目用合成对话训练而成。我可以调用你提供的工具，也可以为代码解释器编写简单的 Python 程序。"]
 
 
-def eval_set(seed, zh_cities, code_items, n_tool=80, n_nofit=40):
+def eval_set(seed, zh_cities, code_items, n_tool=120, n_nofit=40):
     """Held-out items: tool calls with unseen tools (half Chinese), their observations, no-fit requests
     and code requests (code_items come from code_pool(heldout=True))."""
     g = ToolGen(seed, [], {}, heldout=True, zh_cities=zh_cities)
