@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadChatModel, type ChatCompletionMessageParam, type ChatModel } from '../../src/api.js';
+import { loadChatModel, type ChatCompletion, type ChatCompletionMessageParam, type ChatCompletionRequest, type ChatModel } from '../../src/api.js';
 import { openModel } from '../../src/model/open.js';
 import { createCodeInterpreter, type CodeInterpreter } from '../../src/agent/interpreter/index.js';
 import type { JsonValue } from '../../src/chat/python-literal.js';
@@ -91,30 +91,25 @@ class Tally {
   }
 }
 
+/** A request that fails (e.g. a prompt longer than the model's context) counts as a miss, not a crash. */
+async function complete(model: ChatModel, request: ChatCompletionRequest, failures: string[], tag: string): Promise<ChatCompletion['choices'][0]['message'] | undefined> {
+  try {
+    const r = await model.createChatCompletion({ ...request, stream: false });
+    return r.choices[0].message;
+  } catch (err) {
+    failures.push(`${tag} error on ${JSON.stringify(request.messages.at(-1))}: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+}
+
 async function evaluate(model: ChatModel, items: Item[], constrain: boolean, interpreter: CodeInterpreter, failures: string[]): Promise<Tally> {
   const t = new Tally();
   const tag = constrain ? '[constrained]' : '[free]';
   for (const item of items) {
-    try {
-      await evaluateItem(model, item, constrain, interpreter, failures, t, tag);
-    } catch (err) {
-      // e.g. a prompt longer than the model's context: a miss on every metric of the item, not a crash
-      const lang = item.zh ? 'zh' : 'en';
-      const keys = item.kind === 'tool' ? ['tool', `tool_${lang}`, 'args', `args_${lang}`, `observation_${lang}`]
-        : item.kind === 'nofit' ? ['nofit'] : ['code_runs', `code_runs_${lang}`, ...(item.plot ? ['plot'] : [])];
-      for (const k of keys) t.add(k, false);
-      failures.push(`${tag} error on ${JSON.stringify(item.messages.at(-1)!.content)}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  return t;
-}
-
-async function evaluateItem(model: ChatModel, item: Item, constrain: boolean, interpreter: CodeInterpreter, failures: string[], t: Tally, tag: string): Promise<void> {
-  {
     const lang = item.zh ? 'zh' : 'en';
     if (item.kind === 'tool') {
-      const r = await model.createChatCompletion({ messages: toRequestMessages(item.messages), tools: item.tools, constrain, temperature: 0, max_tokens: 128 });
-      const call = r.choices[0].message.tool_calls?.[0];
+      const m = await complete(model, { messages: toRequestMessages(item.messages), tools: item.tools, constrain, temperature: 0, max_tokens: 128 }, failures, tag);
+      const call = m?.tool_calls?.[0];
       const rightTool = call?.function.name === item.expected.tool;
       let rightArgs = false;
       if (call !== undefined && rightTool) rightArgs = argsMatch(JSON.parse(call.function.arguments) as Record<string, JsonValue>, item.expected.args);
@@ -122,25 +117,25 @@ async function evaluateItem(model: ChatModel, item: Item, constrain: boolean, in
       t.add(`tool_${lang}`, rightTool);
       t.add('args', rightArgs);
       t.add(`args_${lang}`, rightArgs);
-      if (!rightArgs) {
-        failures.push(`${tag} call: want ${item.expected.tool}${JSON.stringify(item.expected.args)} got ${call ? call.function.name + call.function.arguments : JSON.stringify(r.choices[0].message.content)}`);
+      if (!rightArgs && m !== undefined) {
+        failures.push(`${tag} call: want ${item.expected.tool}${JSON.stringify(item.expected.args)} got ${call ? call.function.name + call.function.arguments : JSON.stringify(m.content)}`);
       }
-      const a = await model.createChatCompletion({ messages: toRequestMessages(item.observation_messages), tools: item.tools, constrain, temperature: 0, max_tokens: 128 });
-      const text = a.choices[0].message.content ?? '';
-      const quoted = a.choices[0].message.tool_calls === undefined && item.expected.values.every((v) => text.includes(v));
+      const a = await complete(model, { messages: toRequestMessages(item.observation_messages), tools: item.tools, constrain, temperature: 0, max_tokens: 128 }, failures, tag);
+      const text = a?.content ?? '';
+      const quoted = a !== undefined && a.tool_calls === undefined && item.expected.values.every((v) => text.includes(v));
       t.add(`observation_${lang}`, quoted);
-      if (!quoted) failures.push(`${tag} answer lacks ${item.expected.values.join(' | ')}: ${JSON.stringify(text)}`);
+      if (!quoted && a !== undefined) failures.push(`${tag} answer lacks ${item.expected.values.join(' | ')}: ${JSON.stringify(text)}`);
     } else if (item.kind === 'nofit') {
-      const r = await model.createChatCompletion({ messages: toRequestMessages(item.messages), tools: item.tools, constrain, temperature: 0, max_tokens: 96 });
-      const noCall = (r.choices[0].message.tool_calls ?? []).length === 0;
+      const m = await complete(model, { messages: toRequestMessages(item.messages), tools: item.tools, constrain, temperature: 0, max_tokens: 96 }, failures, tag);
+      const noCall = m !== undefined && (m.tool_calls ?? []).length === 0;
       t.add('nofit', noCall);
-      if (!noCall) failures.push(`${tag} no-fit request ${JSON.stringify(item.messages.at(-1)!.content)} got a call ${JSON.stringify(r.choices[0].message.tool_calls)}`);
+      if (!noCall && m !== undefined) failures.push(`${tag} no-fit request ${JSON.stringify(item.messages.at(-1)!.content)} got a call ${JSON.stringify(m.tool_calls)}`);
     } else {
-      const r = await model.createChatCompletion({ messages: toRequestMessages(item.messages), constrain, temperature: 0, max_tokens: 200 });
-      const call = r.choices[0].message.tool_calls?.[0];
+      const m = await complete(model, { messages: toRequestMessages(item.messages), constrain, temperature: 0, max_tokens: 200 }, failures, tag);
+      const call = m?.tool_calls?.[0];
       let runs = false;
       let plotted = false;
-      let why = `no interpreter block: ${JSON.stringify(r.choices[0].message)}`;
+      let why = `no interpreter block: ${JSON.stringify(m)}`;
       if (call !== undefined && call.function.name === 'interpreter') {
         const code = (JSON.parse(call.function.arguments) as { code: string }).code;
         await interpreter.reset(); // a fresh Python, as in a new conversation
@@ -155,6 +150,7 @@ async function evaluateItem(model: ChatModel, item: Item, constrain: boolean, in
       if (!runs || (item.plot && !plotted)) failures.push(`${tag} code for ${JSON.stringify(item.messages.at(-1)!.content)} ${why}`);
     }
   }
+  return t;
 }
 
 async function main(): Promise<void> {
