@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   }
   const programs = JSON.parse(readFileSync(programsFile, 'utf8')) as string[];
   const results: Record<string, Result> = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Record<string, Result>) : {};
-  const todo = [...new Set(programs)].filter((p) => results[p] === undefined);
+  const unique = [...new Set(programs)];
+  const todo = unique.filter((p) => results[p] === undefined);
   const interpreter = await createCodeInterpreter({ timeoutMs: 20_000 });
   const t0 = Date.now();
   let failed = 0;
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
     await interpreter.close();
   }
   writeFileSync(resultsFile, JSON.stringify(results));
-  console.log(`verify-code: ran ${todo.length} programs in the sandbox in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${failed} failed; ${programs.length - todo.length} cached`);
+  console.log(`verify-code: ran ${todo.length} programs in the sandbox in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${failed} failed; ${unique.length - todo.length} cached`);
 }
 
 main().catch((err: unknown) => {
