@@ -115,6 +115,7 @@ def main():
     ap.add_argument("--mix", default="66,14,6,2,12", help="weights of tool, code, nofit, greet, echo conversations")
     ap.add_argument("--programs", type=int, default=4000, help="code requests generated (each run in the sandbox)")
     ap.add_argument("--heldout-code", type=int, default=40)
+    ap.add_argument("--tool-counts", default="1,2,2,3,3,4", help="tools declared per conversation, drawn uniformly from this list")
     ap.add_argument("--out", default="train.pt")
     ap.add_argument("--work", default=os.path.join(HERE, "work"), help="output folder (tokenizer, token files)")
     ap.add_argument("--heldout", default=os.path.join(HERE, "heldout.json"), help="held-out set to write")
@@ -131,7 +132,7 @@ def main():
     bad_ho = [it["question"] for it in heldout_code if not results[it["code"]]["ok"]]
     assert not bad_ho, bad_ho  # held-out reference programs must run too
 
-    gen = tooldata.ToolGen(args.seed, code_items, results)
+    gen = tooldata.ToolGen(args.seed, code_items, results, tool_counts=[int(x) for x in args.tool_counts.split(",")])
     weights = [float(x) for x in args.mix.split(",")]
     convs = [gen.conversation(weights) for _ in range(args.conversations)]
     import re

@@ -626,8 +626,9 @@ def code_observation(result):
 
 # --- conversations ---------------------------------------------------------------------
 class ToolGen:
-    def __init__(self, seed, code_items, code_results, heldout=False, zh_cities=None):
+    def __init__(self, seed, code_items, code_results, heldout=False, zh_cities=None, tool_counts=(1, 2, 2, 3, 3, 4)):
         self.rng = random.Random(seed)
+        self.tool_counts = tool_counts
         self.pools = Pools(heldout)
         self.vals = Values(self.rng, heldout, zh_cities or data.HELDOUT_ZH_CANDIDATES)
         self.code_items = code_items
@@ -637,7 +638,7 @@ class ToolGen:
 
     def toolset(self, zh, n=None):
         r = self.rng
-        n = n or r.choice([1, 2, 2, 3, 3, 4])
+        n = n or r.choice(self.tool_counts)
         tools, topics = [], set()
         while len(tools) < n:
             zh_desc = (r.random() < 0.75) == zh
