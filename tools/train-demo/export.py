@@ -22,6 +22,7 @@ sys.path.insert(0, HERE)
 from model import ChatGLM, Config  # noqa: E402
 from prepare import GLM3Tokens  # noqa: E402
 import data  # noqa: E402
+import tooldata  # noqa: E402
 
 OUT = os.path.join(ROOT, "models", "chatglm3-demo")
 
@@ -47,11 +48,14 @@ def write_safetensors(path, tensors, metadata):
 
 
 def reference_prompts():
-    weather = data.tool_system([data.WEATHER_TOOL, data.CALC_TOOL])
+    tools = [{"type": "function", "function": {
+        "name": "get_elevation", "description": "Look up the elevation of a given city",
+        "parameters": {"type": "object", "properties": {"locale": {"type": "string", "description": "The city name"}},
+                       "required": ["locale"]}}}]
     return [
         ("greeting", [data.msg("user", "Hello")]),
         ("zh-greeting", [data.msg("user", "你好")]),
-        ("weather-tool", [weather, data.msg("user", "What's the weather like in Lucerne?")]),
+        ("tool", [tooldata.tool_system(tools), data.msg("user", "What is the elevation in Lucerne?")]),
         ("code", [data.msg("user", "Compute the sum of the integers from 1 to 57.")]),
     ]
 

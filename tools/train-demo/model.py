@@ -23,7 +23,7 @@ class Config:
         self.ffn_hidden_size = 512
         self.padded_vocab_size = 4096
         self.layernorm_epsilon = 1e-5
-        self.seq_length = 1024
+        self.seq_length = 2048  # the context written to config.json; RoPE is computed for any length
         self.rope_base = 10000.0
         self.__dict__.update(kw)
 

@@ -12,14 +12,18 @@ import argparse
 import collections
 import json
 import os
+import subprocess
 import sys
+import time
 
 import sentencepiece as spm
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import data  # noqa: E402
+import tooldata  # noqa: E402
 
 SPECIALS = ["[MASK]", "[gMASK]", "[sMASK]", "sop", "eop", "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>"]
 
@@ -67,103 +71,96 @@ class GLM3Tokens:
         return ids, mask
 
 
-def write_heldout(tok, counts, seed, path):
-    # Held-out cities: every token must have been seen (>= 20 times) in training inputs, so the
-    # model has a trained embedding and output row for it; the city itself never occurs.
-    def covered(name):
-        texts = [f'tool_call(location="{name}")', f"What is the weather in {name}?", f"{name}天气",
-                 '{"location": "' + name + '", "temperature": 3}', f"{name}现在", f"It is sunny in {name} now."]
-        bad = [tok.sp.id_to_piece(t) for s in texts for t in tok.sp.encode(s) if counts[t] < 10]
-        return not bad
-    zh_ok = [c for c in data.HELDOUT_ZH_CANDIDATES if covered(c)]
-    en_ok = [c for c in data.HELDOUT_EN if covered(c)]
-    print(f"held-out cities usable: zh {len(zh_ok)}/{len(data.HELDOUT_ZH_CANDIDATES)}, en {len(en_ok)}/{len(data.HELDOUT_EN)}")
+def write_heldout(tok, counts, seed, path, code_items):
+    """The held-out set: items whose every token occurs >= 10 times in the training ids (so the model
+    has trained embeddings for them; the words themselves never occur in training)."""
+    def covered(text):
+        return all(counts[t] >= 10 for t in tok.sp.encode(text))
+    zh_ok = [c for c in data.HELDOUT_ZH_CANDIDATES if covered(c) and covered(f'"{c}"')]
+    en_ok = [c for c in data.HELDOUT_EN if covered(c) and covered(f'"{c}"')]
     data.HELDOUT_EN[:] = en_ok
-    items = data.eval_set(seed + 1, zh_ok)
+    items = tooldata.eval_set(seed + 1, zh_ok, code_items)
+    keep = []
+    for it in items:
+        msgs = it.get("observation_messages", it["messages"])
+        if all(covered(m["content"]) for m in msgs) and (it["kind"] == "code" or covered(it["reference_answer"])):
+            keep.append(it)
+    by_kind = collections.Counter(it["kind"] for it in keep)
+    print(f"held-out cities usable: zh {len(zh_ok)}, en {len(en_ok)}; items kept {dict(by_kind)} of {len(items)}")
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"zh_cities": zh_ok, "en_cities": en_ok, "items": items}, f, ensure_ascii=False, indent=1)
+        json.dump({"zh_cities": zh_ok, "en_cities": en_ok, "items": keep}, f, ensure_ascii=False, indent=1)
 
+
+def verify_programs(work, codes):
+    """Runs the programs in our sandbox (verify-code.ts; needs `npx tsc -p .` first) and returns
+    {code: result}; cached in work/program-results.json."""
+    progs = os.path.join(work, "programs.json")
+    results = os.path.join(work, "program-results.json")
+    with open(progs, "w") as f:
+        json.dump(sorted(set(codes)), f)
+    script = os.path.join(ROOT, "dist", "tools", "train-demo", "verify-code.js")
+    if not os.path.exists(script):
+        sys.exit(f"{script} is missing: run `npx tsc -p .` in the repository first")
+    subprocess.run(["node", script, progs, results], check=True)
+    with open(results) as f:
+        return json.load(f)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--conversations", type=int, default=150000)
+    ap.add_argument("--conversations", type=int, default=60000)
     ap.add_argument("--vocab", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--max-len", type=int, default=640)
-
-    ap.add_argument("--reuse-tokenizer", action="store_true",
-                    help="keep work/tokenizer.model and heldout.json; only generate and tokenize new conversations")
-    ap.add_argument("--mix", default="30,2,2,8,1,2,55",
-                    help="weights of tool,greet,refuse,code,notool,multi,echo conversations")
+    ap.add_argument("--max-len", type=int, default=1024)
+    ap.add_argument("--mix", default="66,14,6,2,12", help="weights of tool, code, nofit, greet, echo conversations")
+    ap.add_argument("--programs", type=int, default=4000, help="code requests generated (each run in the sandbox)")
+    ap.add_argument("--heldout-code", type=int, default=40)
+    ap.add_argument("--tool-counts", default="1,2,2,3,3,4", help="tools declared per conversation, drawn uniformly from this list")
     ap.add_argument("--out", default="train.pt")
-    ap.add_argument("--echo-max-parts", type=int, default=8)
-    ap.add_argument("--echo-quoted", type=float, default=0.5,
-                    help="share of repeat-after-me answers that put each part in double quotes (data.Gen.echo)")
-    ap.add_argument("--pseudo-cities", type=float, default=0.7,
-                    help="share of training cities that are made-up names (data.pseudo_city), so that names "
-                         "cannot be memorised and must be copied")
     ap.add_argument("--work", default=os.path.join(HERE, "work"), help="output folder (tokenizer, token files)")
     ap.add_argument("--heldout", default=os.path.join(HERE, "heldout.json"), help="held-out set to write")
-    ap.add_argument("--heldout-only", action="store_true", help="rebuild heldout.json from the existing tokenizer and train.pt")
     args = ap.parse_args()
     work = args.work
-    if args.heldout_only:
-        tok = GLM3Tokens(os.path.join(work, "tokenizer.model"))
-        blob = torch.load(os.path.join(work, "train.pt"))
-        counts = collections.Counter()
-        for s in blob["seqs"]:
-            counts.update(s)
-        write_heldout(tok, counts, args.seed, args.heldout)
-        return
     os.makedirs(work, exist_ok=True)
+    t0 = time.time()
 
-    gen = data.Gen(args.seed, echo_max_parts=args.echo_max_parts, pseudo_cities=args.pseudo_cities,
-                   echo_quoted=args.echo_quoted)
+    code_items = tooldata.code_pool(args.seed + 7, args.programs)
+    heldout_code = tooldata.code_pool(args.seed + 8, args.heldout_code, heldout=True)
+    results = verify_programs(work, [it["code"] for it in code_items + heldout_code])
+    bad = [c for c in set(it["code"] for it in code_items) if not results[c]["ok"]]
+    print(f"programs: {len(set(it['code'] for it in code_items))} distinct, {len(bad)} failed in the sandbox (not used)")
+    bad_ho = [it["question"] for it in heldout_code if not results[it["code"]]["ok"]]
+    assert not bad_ho, bad_ho  # held-out reference programs must run too
+
+    gen = tooldata.ToolGen(args.seed, code_items, results, tool_counts=[int(x) for x in args.tool_counts.split(",")])
     weights = [float(x) for x in args.mix.split(",")]
-    convs, conv_cities = [], []
-    for _ in range(args.conversations):
-        convs.append(gen.conversation(weights))
-        conv_cities.append(sorted(set(gen.used_cities), key=len, reverse=True))
-    if args.reuse_tokenizer:
-        tok = GLM3Tokens(os.path.join(work, "tokenizer.model"))
-        seqs, masks = [], []
-        for c in convs:
-            ids, mask = tok.conversation(c)
-            if len(ids) <= args.max_len:
-                seqs.append(ids)
-                masks.append(mask)
-        lens = [len(s) for s in seqs]
-        print(f"conversations {len(seqs)}; tokens {sum(lens)}, mean len {sum(lens) / len(lens):.1f}; "
-              f"scored {sum(sum(m) for m in masks)}")
-        torch.save({"seqs": seqs, "masks": masks, "n_sp": tok.n}, os.path.join(work, args.out))
-        return
-
-    # Tokenizer corpus: every message text, split into lines the way the trainer reads them, with
-    # the city names cut out.  Cities then tokenize into short, widely shared pieces rather than
-    # whole-word pieces, so a city never seen in training is made of tokens the model has learnt
-    # to copy.  The Chinese city characters are added one by one so they stay in the alphabet.
+    convs = [gen.conversation(weights) for _ in range(args.conversations)]
     import re
-    cities = sorted(data.EN_CITIES + data.ZH_CITIES, key=len, reverse=True)
-    city_re = re.compile("|".join(re.escape(c) for c in cities))
-    pseudo = args.pseudo_cities > 0
+    # No held-out English word in any tool name or parameter name of the training data (made-up Chinese words
+    # may by chance contain a held-out Chinese word's characters side by side).
+    for c in convs:
+        for m in c:
+            if m["metadata"] and m["metadata"] != "interpreter":
+                names = " ".join([m["metadata"]] + re.findall(r"(\w+)=", m["content"])).lower()
+                assert not any(w in names for w in tooldata.HELDOUT_WORDS), m
+
+    # Tokenizer corpus: message texts with the vocabulary of tools and values cut out (topic words,
+    # parameter nouns, cities), so that these split into short shared pieces just as the held-out
+    # words must; the Chinese characters they use are added one by one to stay in the alphabet.
+    words = sorted({w for pool in (tooldata.TRAIN_TOPICS, tooldata.COUNT_NOUNS, tooldata.AMOUNT_NOUNS, tooldata.FLAG_NOUNS,
+                                   tooldata.ENUMS, tooldata.ARRAY_NOUNS) for e in pool for w in e[0].split() if len(w) >= 3}
+                   | set(data.EN_CITIES) | set(data.ZH_CITIES) | {e[1] for e in tooldata.TRAIN_TOPICS}, key=len, reverse=True)
+    cut = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
     corpus = os.path.join(work, "corpus.txt")
     with open(corpus, "w", encoding="utf-8") as f:
-        for c, used in zip(convs[:20000], conv_cities):
+        for c in convs[:15000]:
             for m in c:
                 for line in (m["metadata"] + "\n" + m["content"]).split("\n"):
-                    line = city_re.sub("", line)
-                    if pseudo:  # made-up names too, longest first so "New X" goes before "X"
-                        for city in used:
-                            line = line.replace(city, "")
+                    line = cut.sub("", line)
                     if line:
                         f.write(line + "\n")
-        chars = sorted(set("".join(data.ZH_CITIES)))
-        if pseudo:
-            # Latin letters: with made-up names cut out, capitals such as J or K occur almost only
-            # at the start of a city and would otherwise exist only as byte-fallback tokens.
-            f.write(" ".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + "\n" + " ".join("abcdefghijklmnopqrstuvwxyz") + "\n")
-            chars = sorted(set(chars) | set(data.ZH_PLACE_CHARS))
+        f.write(" ".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + "\n" + " ".join("abcdefghijklmnopqrstuvwxyz") + "\n")
+        chars = sorted(set(data.ZH_PLACE_CHARS) | set(tooldata.ZH_FILLER_CHARS) | set("".join(data.ZH_CITIES)))
         for i in range(0, len(chars), 20):
             f.write(" ".join(chars[i:i + 20]) + "\n")
     spm.SentencePieceTrainer.train(
@@ -187,12 +184,12 @@ def main():
         seqs.append(ids)
         masks.append(mask)
 
-    write_heldout(tok, counts, args.seed, args.heldout)
+    write_heldout(tok, counts, args.seed, args.heldout, heldout_code)
 
     lens = [len(s) for s in seqs]
     print(f"sp vocab {tok.n}; conversations {len(seqs)} (dropped {dropped} > {args.max_len}); "
           f"tokens {sum(lens)}, mean len {sum(lens) / len(lens):.1f}, max {max(lens)}; "
-          f"scored {sum(sum(m) for m in masks)}")
+          f"scored {sum(sum(m) for m in masks)}; {time.time() - t0:.0f} s")
     torch.save({"seqs": seqs, "masks": masks, "n_sp": tok.n}, os.path.join(work, args.out))
 
 

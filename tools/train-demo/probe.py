@@ -32,9 +32,11 @@ def probe_items(tok, heldout):
     """(group, ids, scored positions) for each held-out item."""
     out = []
     for it in heldout["items"]:
+        if it["kind"] == "nofit":
+            continue
         if it["kind"] == "tool":
             msgs = it["observation_messages"][:3]
-            group = {"get_current_weather": "city"}.get(it["expected"]["tool"], "number")
+            group = "call-zh" if it.get("zh") else "call-en"
         else:
             msgs = it["messages"] + [data.msg("assistant", "```python\n" + it["expected"]["code"] + "\n```", "interpreter")]
             group = "code"
@@ -60,18 +62,31 @@ def probe(model, items):
     return res
 
 
-def zh_weather_items(tok, zh_cities, n, seed=2026):
-    """n Chinese weather questions with held-out cities (Chinese ones and, as the generator mixes
-    them, some English ones).  heldout.json's weather questions are all English (every third item
-    is Chinese, which falls on calculator questions), so this is the Chinese check."""
-    g = data.Gen(seed, heldout=True, zh_cities=zh_cities)
-    out = []
-    for _ in range(n):
-        sysm = data.tool_system(data.render_tools(g.rng, data.tool_list(g.rng, "get_current_weather")))
-        episode, _ = g.tool_episode("get_current_weather", True)
-        ids, mask = tok.conversation([sysm] + episode[:2])
-        out.append(("zh-city", ids, scored_positions(mask)))
-    return out
+@torch.no_grad()
+def detail(model, tok, heldout):
+    """Teacher-forced per-token accuracy on held-out calls, split into the tool-name line, the first
+    token of the name (where the tool is chosen) and the tool_call block: a finer signal than
+    probe() early in a run."""
+    model.eval()
+    acc = {}
+    for it in heldout["items"]:
+        if it["kind"] != "tool":
+            continue
+        msgs = it["observation_messages"][:3]
+        pre_ids = tok.prompt(msgs[:2])  # ends with <|assistant|>
+        ids, mask = tok.conversation(msgs)
+        name_len = len(tok.sp.encode(msgs[2]["metadata"] + "\n"))
+        scored = scored_positions(mask)
+        pred = model(torch.tensor([ids]))[0].argmax(-1)
+        lang = "zh" if it.get("zh") else "en"
+        for j, t in enumerate(scored):
+            part = "first" if j == 0 else "name" if j < name_len else "call"
+            key = f"{part}-{lang}"
+            a = acc.setdefault(key, [0, 0])
+            a[0] += int(int(pred[t - 1]) == ids[t])
+            a[1] += 1
+        assert ids[:len(pre_ids)] == pre_ids
+    return " ".join(f"{k} {a / n:.2f}" for k, (a, n) in sorted(acc.items()))
 
 
 def fmt(res):
@@ -84,16 +99,19 @@ def main():
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--tokenizer", default=os.path.join(HERE, "work", "tokenizer.model"))
     ap.add_argument("--heldout", default=os.path.join(HERE, "heldout.json"))
-    ap.add_argument("--zh-weather", type=int, default=0, help="also score this many Chinese weather questions (zh_weather_items)")
+    ap.add_argument("--detail", action="store_true", help="also per-token accuracy on the name line and the call (detail())")
     args = ap.parse_args()
+    torch.set_num_threads(1)
     ck = torch.load(args.ckpt)
     model = ChatGLM(Config(**ck["config"]))
     model.load_state_dict(ck["model"])
     with open(args.heldout, encoding="utf-8") as f:
         heldout = json.load(f)
     tok = GLM3Tokens(args.tokenizer)
-    items = probe_items(tok, heldout) + zh_weather_items(tok, heldout["zh_cities"], args.zh_weather)
+    items = probe_items(tok, heldout)
     print(f"step {ck['step']}: {fmt(probe(model, items))}")
+    if args.detail:
+        print("token accuracy:", detail(model, tok, heldout))
 
 
 if __name__ == "__main__":
