@@ -165,26 +165,13 @@ export class NativeBackend implements Backend {
   }
 
   layer(x: Float32Array, w: DecoderLayerWeights, seq: AttentionSeq, positions: Float32Array, params: DecoderLayerParams): void {
-    const { layer, nHeads, nGroups, headDim, rotaryDim, ropeBase, eps, scale, ffnHidden } = params;
+    const { layer, nHeads, nGroups, headDim } = params;
     const hidden = w.qkv.cols;
     const qDim = nHeads * headDim;
     const kvDim = nGroups * headDim;
-    if (nHeads % nGroups !== 0) {
-      throw new ChatGLMError('BAD_ARGUMENT', `layer: ${nHeads} heads cannot be split evenly over ${nGroups} KV groups`);
-    }
+    checkLayerShapes('layer', w, params);
     if (seq.rowStart !== 0 || x.length !== seq.nTokens * hidden) {
       throw new ChatGLMError('BAD_ARGUMENT', `layer: x must hold exactly the sequence's ${seq.nTokens} rows of ${hidden}`);
-    }
-    if (
-      w.qkv.rows !== qDim + 2 * kvDim ||
-      w.dense.rows !== hidden ||
-      w.dense.cols !== qDim ||
-      w.up.rows !== 2 * ffnHidden ||
-      w.up.cols !== hidden ||
-      w.down.rows !== hidden ||
-      w.down.cols !== ffnHidden
-    ) {
-      throw new ChatGLMError('BAD_ARGUMENT', 'layer: weight shapes do not fit the layer parameters');
     }
     const cache = this.cacheFor(seq, layer, nGroups, headDim);
     if (w.inputNorm.length !== hidden || w.postNorm.length !== hidden || positions.length < seq.nTokens || (w.qkvBias !== undefined && w.qkvBias.length !== qDim + 2 * kvDim)) {
@@ -210,24 +197,9 @@ export class NativeBackend implements Backend {
    * sequences' attention spread over the pool together.
    */
   private runBatchLayer(x: Float32Array, w: DecoderLayerWeights, seqs: readonly AttentionSeq[], positions: Float32Array, params: DecoderLayerParams): void {
-    const { layer, nHeads, nGroups, headDim, ffnHidden } = params;
+    const { layer, nGroups, headDim } = params;
     const hidden = w.qkv.cols;
-    const qDim = nHeads * headDim;
-    const kvDim = nGroups * headDim;
-    if (nHeads % nGroups !== 0) {
-      throw new ChatGLMError('BAD_ARGUMENT', `batchLayer: ${nHeads} heads cannot be split evenly over ${nGroups} KV groups`);
-    }
-    if (
-      w.qkv.rows !== qDim + 2 * kvDim ||
-      w.dense.rows !== hidden ||
-      w.dense.cols !== qDim ||
-      w.up.rows !== 2 * ffnHidden ||
-      w.up.cols !== hidden ||
-      w.down.rows !== hidden ||
-      w.down.cols !== ffnHidden
-    ) {
-      throw new ChatGLMError('BAD_ARGUMENT', 'batchLayer: weight shapes do not fit the layer parameters');
-    }
+    checkLayerShapes('batchLayer', w, params);
     const S = seqs.length;
     const sc = this.batchScratch;
     if (sc.meta.length < 5 * S) sc.meta = new Int32Array(5 * S);
@@ -379,5 +351,27 @@ function callNative<T>(op: string, fn: () => T): T {
     const message = err instanceof Error ? err.message : String(err);
     const code = err instanceof RangeError || err instanceof TypeError ? 'BAD_ARGUMENT' : 'BACKEND';
     throw new ChatGLMError(code, `native ${op}: ${message}`, { cause: err });
+  }
+}
+
+/** Throws a ChatGLMError (naming `op`) when a layer's weights do not fit its parameters. */
+function checkLayerShapes(op: string, w: DecoderLayerWeights, params: DecoderLayerParams): void {
+  const { nHeads, nGroups, headDim, ffnHidden } = params;
+  const hidden = w.qkv.cols;
+  const qDim = nHeads * headDim;
+  const kvDim = nGroups * headDim;
+  if (nHeads % nGroups !== 0) {
+    throw new ChatGLMError('BAD_ARGUMENT', `${op}: ${nHeads} heads cannot be split evenly over ${nGroups} KV groups`);
+  }
+  if (
+    w.qkv.rows !== qDim + 2 * kvDim ||
+    w.dense.rows !== hidden ||
+    w.dense.cols !== qDim ||
+    w.up.rows !== 2 * ffnHidden ||
+    w.up.cols !== hidden ||
+    w.down.rows !== hidden ||
+    w.down.cols !== ffnHidden
+  ) {
+    throw new ChatGLMError('BAD_ARGUMENT', `${op}: weight shapes do not fit the layer parameters`);
   }
 }
