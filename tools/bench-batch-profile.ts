@@ -11,16 +11,10 @@
  * model calls the separate ops and each one is timed (the wrapper costs a little per call).
  */
 import { createBackend } from '../src/backend/select.js';
-import type { Backend } from '../src/backend/types.js';
+import { profiledBackend, type OpTime } from './profiled-backend.js';
 import { openModel } from '../src/model/open.js';
 import { FAMILIES } from '../src/families/registry.js';
 import type { GLMModel } from '../src/model/glm.js';
-
-interface Acc {
-  calls: number;
-  wall: number;
-  cpu: number;
-}
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,31 +22,6 @@ function arg(name: string, fallback: string): string {
 }
 
 const unfused = process.argv.includes('--unfused');
-
-function profiled(be: Backend, table: Map<string, Acc>, enabled: () => boolean): Backend {
-  return new Proxy(be, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (unfused && (prop === 'layer' || prop === 'batchLayer')) return undefined;
-      if (typeof v !== 'function' || prop === 'createKVCache' || prop === 'loadMatrix') return v;
-      return (...args: unknown[]) => {
-        if (!enabled()) return (v as (...a: unknown[]) => unknown).apply(target, args);
-        const key = `${String(prop)}${prop === 'matmul' ? ` ${(args[0] as { rows: number }).rows}x${(args[0] as { cols: number }).cols}` : ''}`;
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        const r = (v as (...a: unknown[]) => unknown).apply(target, args);
-        const dt = performance.now() - t0;
-        const c = process.cpuUsage(c0);
-        const a = table.get(key) ?? { calls: 0, wall: 0, cpu: 0 };
-        a.calls++;
-        a.wall += dt;
-        a.cpu += (c.user + c.system) / 1000;
-        table.set(key, a);
-        return r;
-      };
-    },
-  });
-}
 
 function argmax(l: Float32Array): number {
   let best = 0;
@@ -67,10 +36,10 @@ async function main(): Promise<void> {
   const gen = Number(arg('gen', '16'));
   const promptTokens = Number(arg('prompt', '32'));
   const th = arg('threads', '');
-  const table = new Map<string, Acc>();
+  const table = new Map<string, OpTime>();
   let on = false;
   const inner = await createBackend('native', th === '' ? {} : { threads: Number(th) });
-  const be = profiled(inner, table, () => on);
+  const be = profiledBackend(inner, table, { hide: unfused ? ['layer', 'batchLayer'] : [], enabled: () => on });
   const { model } = await openModel(file, { families: FAMILIES, backend: be });
   const glm = model as GLMModel;
   const vocab = glm.config.vocabSize;

@@ -10,51 +10,21 @@
  * it normally does and the profile shows one row for all layers.
  */
 import { createBackend } from '../src/backend/select.js';
-import type { Backend } from '../src/backend/types.js';
+import { profiledBackend, type OpTime } from './profiled-backend.js';
 import { openModel } from '../src/model/open.js';
 import { FAMILIES } from '../src/families/registry.js';
 
-interface Acc {
-  calls: number;
-  wall: number;
-  cpu: number;
-}
-
 const fused = process.argv.includes('--fused');
-
-function profiled(be: Backend, table: Map<string, Acc>, label: () => string): Backend {
-  return new Proxy(be, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (prop === 'layer' && !fused) return undefined;
-      if (typeof v !== 'function' || prop === 'createKVCache' || prop === 'loadMatrix') return v;
-      return (...args: unknown[]) => {
-        const key = `${label()} ${String(prop)}${prop === 'matmul' ? ` ${(args[0] as { rows: number; cols: number }).rows}x${(args[0] as { cols: number }).cols}` : ''}`;
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        const r = (v as (...a: unknown[]) => unknown).apply(target, args);
-        const dt = performance.now() - t0;
-        const c = process.cpuUsage(c0);
-        const a = table.get(key) ?? { calls: 0, wall: 0, cpu: 0 };
-        a.calls++;
-        a.wall += dt;
-        a.cpu += (c.user + c.system) / 1000;
-        table.set(key, a);
-        return r;
-      };
-    },
-  });
-}
 
 async function main(): Promise<void> {
   const [file, p, g, th] = process.argv.slice(2).filter((a) => a !== '--fused');
   if (file === undefined) throw new Error('usage: bench-profile MODEL [PROMPT] [GEN] [THREADS]');
   const promptTokens = Number(p ?? 128);
   const genTokens = Number(g ?? 16);
-  const table = new Map<string, Acc>();
+  const table = new Map<string, OpTime>();
   let phase = 'prefill';
   const inner = await createBackend('native', th === undefined ? {} : { threads: Number(th) });
-  const be = profiled(inner, table, () => phase);
+  const be = profiledBackend(inner, table, { hide: fused ? [] : ['layer'], label: () => phase });
   const { model } = await openModel(file, { families: FAMILIES, backend: be });
   const cache = model.newCache(promptTokens + genTokens + 1);
   const prompt = Array.from({ length: promptTokens }, (_, i) => 300 + ((i * 7919) % 50000));
