@@ -135,9 +135,8 @@ static int need(napi_env env, const arr_t *a, size_t bytes, const char *what) {
   return 1;
 }
 
-static napi_value isa_list(napi_env env) {
-  const char *names[8];
-  const int k = cg_available_isas(names, 8);
+/* A JS array of the k C strings in names. */
+static napi_value string_array(napi_env env, const char *const *names, int k) {
   napi_value arr;
   napi_create_array_with_length(env, (size_t)k, &arr);
   for (int i = 0; i < k; i++) {
@@ -146,6 +145,12 @@ static napi_value isa_list(napi_env env) {
     napi_set_element(env, arr, (uint32_t)i, e);
   }
   return arr;
+}
+
+static napi_value isa_list(napi_env env) {
+  const char *names[8];
+  const int k = cg_available_isas(names, 8);
+  return string_array(env, names, k);
 }
 
 /* isas() -> names of the kernel variants this CPU runs, best last */
@@ -616,14 +621,7 @@ static napi_value js_int8_peak_kinds(napi_env env, napi_callback_info info) {
   (void)info;
   const char *names[8];
   const int k = cg_int8_peak_kinds(names, 8);
-  napi_value arr;
-  napi_create_array_with_length(env, (size_t)k, &arr);
-  for (int i = 0; i < k; i++) {
-    napi_value e;
-    napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &e);
-    napi_set_element(env, arr, (uint32_t)i, e);
-  }
-  return arr;
+  return string_array(env, names, k);
 }
 
 static napi_value js_int8_peak(napi_env env, napi_callback_info info) {
