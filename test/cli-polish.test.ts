@@ -163,6 +163,13 @@ test('info, logits, tokenize, detokenize, bench and convert work without --model
   const bench = await run(['bench', '--prompt-tokens', '8', '--gen-tokens', '2', '--runs', '1', '--json', '--threads', '1']);
   assert.equal(bench.code, 0, bench.stderr);
   assert.ok((JSON.parse(bench.stdout) as { decode_tok_s: number }).decode_tok_s > 0);
+  // A prompt that fills the whole context, fed in odd chunks into a q8_0 cache, timed alone.
+  const full = await run(['bench', '--prompt-tokens', '1024', '--gen-tokens', '0', '--prefill-chunk', '300', '--kv-type', 'q8_0', '--runs', '1', '--warmup', '0', '--json', '--threads', '1']);
+  assert.equal(full.code, 0, full.stderr);
+  const fullResult = JSON.parse(full.stdout) as { prefill_tok_s: number; decode_tok_s: number; runs: { prefill_tok_s: number[] } };
+  assert.ok(fullResult.prefill_tok_s > 0);
+  assert.equal(fullResult.decode_tok_s, 0);
+  assert.equal(fullResult.runs.prefill_tok_s.length, 1);
   const out = path.join(tmp, 'demo.gguf');
   const conv = await run(['convert', '--out', out, '--type', 'q8_0']);
   assert.equal(conv.code, 0, conv.stderr);
@@ -184,6 +191,8 @@ test('option errors use the CLI names: --context past the trained context, bench
     [['chat', '--messages', path.join(tmp, 'user.json'), '--context', '4096'], /^chatglm: --context 4096 is larger than the model's trained context \(1024 tokens\); use --context 1024 or less\n$/],
     [['generate', '--prompt', 'x', '--context', '1'], /^chatglm: --context must be at least 2 tokens, got 1\n$/],
     [['bench', '--prompt-tokens', '1000', '--gen-tokens', '64'], /^chatglm: --prompt-tokens 1000 plus --gen-tokens 64 do not fit the model's context \(1024 tokens\)/],
+    [['bench', '--kv-type', 'q4'], /^chatglm: --kv-type must be f16 or q8_0, got "q4"\n$/],
+    [['bench', '--warmup', '-1'], /^chatglm: --warmup must be a whole number \(0 or more\), got "-1"\n$/],
     [['generate', '--prompt', 'x', '--threads', '0'], /^chatglm: --threads must be at least 1, got 0\n$/],
     [['generate', '--prompt', 'x', '--top-p', '1.5'], /^chatglm: --top-p must be in \(0, 1\], got 1\.5\n$/],
     [['chat', '--messages', path.join(tmp, 'user.json'), '--repetition-penalty', '0'], /^chatglm: --repetition-penalty must be > 0/],

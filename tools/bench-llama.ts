@@ -3,9 +3,9 @@
  * the bench into .bench/, never a dependency of this package) on a GGUF file with exactly the
  * definitions `chatglm bench` uses, and prints one JSON line.
  *
- * usage: node dist/tools/bench-llama.js NODE_LLAMA_CPP_DIR MODEL.gguf PROMPT_TOKENS GEN_TOKENS THREADS RUNS [FLASH on|off] [BATCH]
- * One untimed warm-up run comes first; FLASH turns llama.cpp's flash attention on or off (default
- * off), BATCH is its batch size (default 512).
+ * usage: node dist/tools/bench-llama.js NODE_LLAMA_CPP_DIR MODEL.gguf PROMPT_TOKENS GEN_TOKENS THREADS RUNS [FLASH on|off] [BATCH] [WARMUP]
+ * WARMUP untimed runs (default 1) come first; FLASH turns llama.cpp's flash attention on or off
+ * (default off), BATCH is its batch size (default 512).
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,7 +19,7 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const [dir, modelPath, p, g, th, rn, fl, bs] = process.argv.slice(2);
+  const [dir, modelPath, p, g, th, rn, fl, bs, wu] = process.argv.slice(2);
   if (dir === undefined || modelPath === undefined) throw new Error('usage: bench-llama NODE_LLAMA_CPP_DIR MODEL PROMPT GEN THREADS RUNS');
   const promptTokens = Number(p ?? 128);
   const genTokens = Number(g ?? 64);
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   const runs = Number(rn ?? 3);
   const flashAttention = fl === 'on';
   const batchSize = Number(bs ?? 512);
+  const warmup = Number(wu ?? 1);
   const entry = path.join(dir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
   const nlc = (await import(pathToFileURL(entry).href)) as NodeLlamaCpp;
   const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error', maxThreads: threads, progressLogs: false });
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   const prefill: number[] = [];
   const decode: number[] = [];
   const ttft: number[] = [];
-  for (let r = -1; r < runs; r++) {
+  for (let r = -warmup; r < runs; r++) {
     await seq.clearHistory();
     const t0 = performance.now();
     let t1 = 0;

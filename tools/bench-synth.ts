@@ -22,11 +22,17 @@ export interface SynthShape {
   ffn: number;
   layers: number;
   vocab: number;
+  /** Trained context (GGUF context_length; default 8192) and RoPE base (default 10000). */
+  context?: number;
+  ropeFreqBase?: number;
 }
 
 export const SHAPES: Record<string, SynthShape> = {
   '1.7b': { name: '1.7B-shape', hidden: 2048, heads: 16, groups: 2, ffn: 6848, layers: 28, vocab: 65024 },
   '6b': { name: 'ChatGLM3-6B-shape', hidden: 4096, heads: 32, groups: 2, ffn: 13696, layers: 28, vocab: 65024 },
+  // ChatGLM3-6B-32k: the 6B weights with seq_length 32768 and rope_ratio 50, which llama.cpp's
+  // converter writes as rope.freq_base = 10000 * 50.
+  '6b-32k': { name: 'ChatGLM3-6B-32k-shape', hidden: 4096, heads: 32, groups: 2, ffn: 13696, layers: 28, vocab: 65024, context: 32768, ropeFreqBase: 500000 },
 };
 
 /** One ggml type throughout (q4_0, q8_0), or a llama.cpp k-quant mix with its per-tensor types. */
@@ -152,7 +158,7 @@ export async function writeSyntheticModel(dir: string, shapeKey: string, type: S
     ['general.architecture', gv.str('chatglm')],
     ['general.type', gv.str('model')],
     ['general.name', gv.str(`synthetic ${s.name} ${type}`)],
-    [`${a}context_length`, gv.u32(8192)],
+    [`${a}context_length`, gv.u32(s.context ?? 8192)],
     [`${a}embedding_length`, gv.u32(s.hidden)],
     [`${a}feed_forward_length`, gv.u32(s.ffn)],
     [`${a}block_count`, gv.u32(s.layers)],
@@ -161,7 +167,7 @@ export async function writeSyntheticModel(dir: string, shapeKey: string, type: S
     [`${a}attention.layer_norm_rms_epsilon`, gv.f32(1e-5)],
     ['general.file_type', gv.u32(FILE_TYPE[type])],
     [`${a}rope.dimension_count`, gv.u32(hd / 2)],
-    [`${a}rope.freq_base`, gv.f32(10000)],
+    [`${a}rope.freq_base`, gv.f32(s.ropeFreqBase ?? 10000)],
     ['general.quantization_version', gv.u32(2)],
     ...vocabMetadata(s.vocab),
   ];

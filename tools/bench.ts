@@ -10,7 +10,7 @@
  *
  * Options: --shapes 1.7b,6b  --types q4_0,q8_0 (also q4_k_m, q5_k_m: llama.cpp's mixes)  --threads N  --prompt-tokens 128  --gen-tokens 64
  *          --runs 3  --no-llama  --llama-threads N[,M]  --llama-flash off,on  --llama-batch 512[,2048]
- *          --json FILE
+ *          --json FILE  --warmup 1 (untimed runs per engine; 0 for 8k-token prompts)  --kv-type f16|q8_0 (our engine only)
  * Each engine does one untimed warm-up run in its process before the timed ones; every row shows
  * the median and the min-max of its runs, and the 1-minute load average when the row started.
  * llama.cpp runs at every combination of --llama-threads, --llama-flash (flash attention) and
@@ -83,6 +83,9 @@ async function main(): Promise<void> {
   const promptTokens = arg('prompt-tokens', '128');
   const genTokens = arg('gen-tokens', '64');
   const runs = arg('runs', '3');
+  // Long prompts (8k tokens: minutes per run) can skip the warm-up run; both engines then skip it.
+  const warmup = arg('warmup', '1');
+  const kvType = process.argv.includes('--kv-type') ? arg('kv-type', 'f16') : undefined;
   const withLlama = !process.argv.includes('--no-llama');
   const llamaThreads = arg('llama-threads', String(threads)).split(',').map(Number);
   const llamaFlash = arg('llama-flash', 'off,on').split(',');
@@ -110,7 +113,8 @@ async function main(): Promise<void> {
       const weightGB = decodeWeightBytes(SHAPES[shape]!, type) / 1e9;
       const oursRuns: Array<Figures & { threads: number; load: number; settings?: string }> = [];
       for (const ot of ourThreads) {
-        const common = ['--prompt-tokens', promptTokens, '--gen-tokens', genTokens, '--threads', String(ot), '--runs', runs];
+        const common = ['--prompt-tokens', promptTokens, '--gen-tokens', genTokens, '--threads', String(ot), '--runs', runs, '--warmup', warmup];
+        if (kvType !== undefined) common.push('--kv-type', kvType);
         const load = os.loadavg()[0];
         const f = run(process.execPath, [path.join(root, 'bin', 'chatglm.js'), 'bench', '--model', file, '--backend', 'native', '--json', ...common], 'chatglm bench');
         if (f !== undefined) oursRuns.push({ ...f, threads: ot, load: Number(load.toFixed(2)) });
@@ -121,7 +125,7 @@ async function main(): Promise<void> {
           for (const fa of llamaFlash) {
             for (const batch of llamaBatch) {
               const load = os.loadavg()[0];
-              const f = run(process.execPath, [path.join(root, 'dist', 'tools', 'bench-llama.js'), llamaDir, file, promptTokens, genTokens, String(lt), runs, fa, batch], 'llama.cpp');
+              const f = run(process.execPath, [path.join(root, 'dist', 'tools', 'bench-llama.js'), llamaDir, file, promptTokens, genTokens, String(lt), runs, fa, batch, warmup], 'llama.cpp');
               if (f !== undefined) llamaRuns.push({ ...f, threads: lt, load: Number(load.toFixed(2)), settings: `fa ${fa}, batch ${batch}` });
             }
           }
