@@ -129,12 +129,28 @@ export function register(program: Command): void {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
         return low + (seed % (Math.min(vocab, 60000) - low));
       });
+      // A long prompt takes minutes: its progress goes to stderr (never into the --json output).
+      const bigSteps = Math.ceil(promptTokens / chunk) >= 8;
+      let shownTenths = 0;
+      const showPrefill = (done: number): void => {
+        if (!bigSteps) return;
+        if (process.stderr.isTTY) {
+          process.stderr.write(`\rprefill ${done}/${promptTokens} tokens${done === promptTokens ? '\n' : ''}`);
+        } else if (Math.floor((done * 10) / promptTokens) > shownTenths) {
+          shownTenths = Math.floor((done * 10) / promptTokens);
+          process.stderr.write(`prefill ${done}/${promptTokens} tokens\n`);
+        }
+      };
       // Untimed runs first: they page the weights in and start the threads, as bench-llama does.
       for (let r = -warmup; r < runs; r++) {
+        shownTenths = 0;
         const cache = model.newCache(promptTokens + genTokens);
         const t0 = performance.now();
         let logits: Float32Array = new Float32Array(0);
-        for (let pos = 0; pos < promptTokens; pos += chunk) logits = model.forward([{ cache, ids: prompt.slice(pos, pos + chunk) }])[0]!;
+        for (let pos = 0; pos < promptTokens; pos += chunk) {
+          logits = model.forward([{ cache, ids: prompt.slice(pos, pos + chunk) }])[0]!;
+          showPrefill(Math.min(pos + chunk, promptTokens));
+        }
         const t1 = performance.now();
         let next = argmax(logits);
         const t2 = performance.now();
