@@ -1,0 +1,39 @@
+/*
+ * Prefill GEMM for k-quant weights (gemm_kquants_avx512.c): many tokens against q4_K / q5_K / q6_K
+ * weights and q8_K activations, 16 weight rows x up to 8 tokens per call. The weights stay in
+ * ggml's row layout in memory; a thread first packs 16 rows at a time ("panel") into a
+ * row-interleaved scratch layout (unsigned 8-bit quants, one row per 32-bit lane, sub-block scales
+ * and mins as 16-lane vectors), then runs every 8-token tile of the prompt over the panels it
+ * packed, so the unpacking is paid once per matmul rather than once per 8 tokens.
+ *
+ * Result of row r for token t: the sum over super-blocks, in order, of
+ *   d_a * (d * (float)isum - dmin * (float)msum)
+ * where isum = sum_j sc_j * (q . a)_j with the type's offset included, and msum = sum_j m_j * bsum_j
+ * are the exact int32 sums (q6_K: dmin = msum = 0), then + bias[r]; the same float operations in the
+ * same order as the portable kernel (gen_kq_dot in kernels_kquants.inc), so bit-identical to it.
+ */
+#ifndef CHATGLM_GEMM_KQ_H
+#define CHATGLM_GEMM_KQ_H
+
+#include "kernels.h"
+
+#define CG_GEMM_KQ_ROWS 16
+#define CG_GEMM_KQ_TOKENS 8
+
+typedef struct cg_gemm_kq {
+  /* Bytes of one packed panel of 16 rows of nbk super-blocks; 0 for a type without a kernel. */
+  size_t (*panel_bytes)(int type, int nbk);
+  /* Packs rows w, w + row_bytes, ... (nr <= 16 of them; the rest of the panel is zero weights)
+   * into panel (64-byte aligned, panel_bytes(type, nbk) bytes). */
+  void (*pack)(int type, int nbk, const uint8_t *w, size_t row_bytes, int nr, uint8_t *panel);
+  /* The panel against nt <= 8 activation rows a + t * astride (nbk q8_K blocks each):
+   * out[t * ostride + r] = row r . token t + bias[r] for r < nr (bias may be NULL: + 0.0f). */
+  void (*tile)(int type, int nbk, const uint8_t *panel, const block_q8_K *a, size_t astride, int nt, const float *bias,
+               int nr, float *out, size_t ostride);
+} cg_gemm_kq;
+
+#if defined(__x86_64__) || defined(_M_X64)
+extern const cg_gemm_kq cg_gemm_kq_avx512;
+#endif
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * k-quant prefill GEMM on AVX-512 VNNI (contract in gemm_kq.h).
+ *
+ * The decode kernels (kernels_kquants_avx512.inc) put 64 quants of ONE row in a register and must
+ * reduce across lanes for every row, token and super-block. Here a register holds 4 quants of each
+ * of 16 rows (one row per 32-bit lane), so vpdpbusd with 4 activation bytes broadcast adds a
+ * sub-block's products straight into per-row lanes: 16 rows x 8 tokens per tile, no horizontal
+ * reduction. Per 32-element (q4_K, q5_K) or 16-element (q6_K) sub-block and token: a chain of 8
+ * (4) vpdpbusd, times the rows' sub-block scales (vpmulld), added into the token's int32 sum; per
+ * super-block and token the mins (or q6_K's -32 offset) through vpdpwssd against the q8_K block
+ * sums, then one float conversion. All integer sums are exact, so any order gives the same int32;
+ * the float steps are gen_kq_dot's (kernels_kquants.inc), giving bit-identical results to it.
+ *
+ * The row-interleaved panel is built per matmul (pack): a row's super-block is unpacked to 4
+ * registers of 64 unsigned quants (the decode kernels' unpacking, copied here), 16 rows at a time,
+ * and transposed as 32-bit words (16 x 16) so that word k of every row lands in one register.
+ */
+#if defined(__x86_64__) || defined(_M_X64)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+#endif
+#include <immintrin.h>
+#include <string.h>
+
+#include "gemm_kq.h"
+
+#define R16 CG_GEMM_KQ_ROWS
+#define NT CG_GEMM_KQ_TOKENS
+
+/*
+ * Panel layout, per super-block (64-byte aligned sections; lane r = row r everywhere):
+ *   quants: 64 registers, register k = elements 4k .. 4k+3 of each row (unsigned: q4_K 0..15,
+ *           q5_K 0..31, q6_K 0..63 before its -32)                                     4096 B
+ *   q4_K / q5_K: S[8] sub-block scales (i32), M[8] mins as an i16 pair (m, m) for the two
+ *                q8_K block sums of the sub-block, d[16], dmin[16] (f32)        512+512+64+64 B
+ *   q6_K: S[16] sub-block scales (i32), O[8] i16 pairs (-32 sc_2k, -32 sc_2k+1) for block
+ *         sums 2k, 2k+1 (the -32 offset), d[16]                                   1024+512+64 B
+ */
+#define QB 4096
+#define P45_BYTES (QB + 512 + 512 + 64 + 64)
+#define P6_BYTES (QB + 1024 + 512 + 64)
+
+static size_t kq_panel_bytes(int type, int nbk) {
+  switch (type) {
+    case WT_Q4_K:
+    case WT_Q5_K: return (size_t)nbk * P45_BYTES;
+    case WT_Q6_K: return (size_t)nbk * P6_BYTES;
+    default: return 0;
+  }
+}
+
+static inline float f16_at(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return cg_f16_to_f32(h);
+}
+
+static inline int32_t ld_i32(const void *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* ---------------------------------------------------------------- packing */
+
+/* i16 shift counts: the low 32 bytes by lo, the high 32 bytes by hi. */
+static inline __m512i shift2(int lo, int hi) {
+  return _mm512_inserti64x4(_mm512_set1_epi16((short)lo), _mm256_set1_epi16((short)hi), 1);
+}
+
+/* 32 bytes at p in both halves of a register. */
+static inline __m512i bcast32(const uint8_t *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
+
+/* bytes: the low 32 carry bit lo, the high 32 carry bit hi. */
+static inline __m512i bits2(int lo, int hi) {
+  return _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << lo)), _mm256_set1_epi8((char)(1 << hi)), 1);
+}
+
+/* 16 x 16 transpose of 32-bit words: afterwards r[k] lane i = (before) r[i] lane k. */
+static inline void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  /* u[4i + e], 128-bit lane L: rows 4i .. 4i+3 of column 4L + e */
+  for (int i = 0; i < 4; i++) {
+    u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int e = 0; e < 4; e++) {
+    const __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88), w0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xdd);
+    const __m512i v1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88), w1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xdd);
+    r[e] = _mm512_shuffle_i32x4(v0, v1, 0x88);
+    r[8 + e] = _mm512_shuffle_i32x4(v0, v1, 0xdd);
+    r[4 + e] = _mm512_shuffle_i32x4(w0, w1, 0x88);
+    r[12 + e] = _mm512_shuffle_i32x4(w0, w1, 0xdd);
+  }
+}
+
+/* The 64 unsigned quants of register c (elements 64c .. 64c+63) of one q4_K / q5_K super-block. */
+static inline __m512i q45_quants(int five, const uint8_t *b, int c) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  __m512i W = _mm512_and_si512(_mm512_srlv_epi16(bcast32(b + (five ? 48 : 16) + 32 * c), shift2(0, 4)), m4);
+  if (five)
+    W = _mm512_mask_add_epi8(W, _mm512_test_epi8_mask(bcast32(b + 16), bits2(2 * c, 2 * c + 1)), W, _mm512_set1_epi8(16));
+  return W;
+}
+
+/* The same for q6_K (before its -32). */
+static inline __m512i q6_quants(const uint8_t *b, int c) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
+  const int h = c >> 1;
+  const __m512i l = _mm512_loadu_si512(b + 64 * h);
+  const __m512i hb = bcast32(b + 128 + 32 * h);
+  if ((c & 1) == 0)
+    return _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hb, shift2(0, 2)), m3), 4));
+  return _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                         _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hb, shift2(4, 6)), m3), 4));
+}
+
+/* ggml's get_scale_min_k4: the 6-bit scale and min of sub-block j (0..7) of q4_K / q5_K. */
+static inline void scale_min_k4(int j, const uint8_t *s, int *sc, int *m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+static inline uint32_t i16pair(int lo, int hi) { return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16); }
+
+static void kq_pack(int type, int nbk, const uint8_t *w, size_t row_bytes, int nr, uint8_t *panel) {
+  const int six = type == WT_Q6_K, five = type == WT_Q5_K;
+  const size_t bb = six ? 210 : five ? 176 : 144;
+  const size_t pb = six ? P6_BYTES : P45_BYTES;
+  for (int i = 0; i < nbk; i++) {
+    uint8_t *p = panel + (size_t)i * pb;
+    for (int c = 0; c < 4; c++) {
+      __m512i R[R16];
+      for (int r = 0; r < R16; r++) {
+        const uint8_t *b = w + (size_t)r * row_bytes + (size_t)i * bb;
+        R[r] = r >= nr ? _mm512_setzero_si512() : six ? q6_quants(b, c) : q45_quants(five, b, c);
+      }
+      transpose16(R);
+      for (int k = 0; k < 16; k++) _mm512_store_si512((__m512i *)(p + 64 * (16 * c + k)), R[k]);
+    }
+    int32_t *S = (int32_t *)(p + QB);
+    if (six) {
+      uint32_t *O = (uint32_t *)(p + QB + 1024);
+      float *D = (float *)(p + QB + 1024 + 512);
+      for (int r = 0; r < R16; r++) {
+        const uint8_t *b = w + (size_t)r * row_bytes + (size_t)i * bb;
+        for (int j = 0; j < 16; j++) S[R16 * j + r] = r < nr ? (int8_t)b[192 + j] : 0;
+        for (int k = 0; k < 8; k++) O[R16 * k + r] = r < nr ? i16pair(-32 * (int8_t)b[192 + 2 * k], -32 * (int8_t)b[193 + 2 * k]) : 0;
+        D[r] = r < nr ? f16_at(b + 208) : 0.0f;
+      }
+    } else {
+      uint32_t *M = (uint32_t *)(p + QB + 512);
+      float *D = (float *)(p + QB + 1024), *DM = (float *)(p + QB + 1024 + 64);
+      for (int r = 0; r < R16; r++) {
+        const uint8_t *b = w + (size_t)r * row_bytes + (size_t)i * bb;
+        for (int j = 0; j < 8; j++) {
+          int sc = 0, m = 0;
+          if (r < nr) scale_min_k4(j, b + 4, &sc, &m);
+          S[R16 * j + r] = sc;
+          M[R16 * j + r] = i16pair(m, m);
+        }
+        D[r] = r < nr ? f16_at(b) : 0.0f;
+        DM[r] = r < nr ? f16_at(b + 2) : 0.0f;
+      }
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- tiles */
+
+#define BC(p) _mm512_set1_epi32(ld_i32(p))
+
+/*
+ * One super-block of a panel against nt tokens, into the tokens' float accumulators. SUB: quants
+ * per sub-block (32 for q4_K / q5_K, 16 for q6_K); G = SUB / 4 registers per sub-block.
+ */
+static inline __attribute__((always_inline)) void tile_sb(int six, const uint8_t *p, const block_q8_K *a, size_t astride,
+                                                          int i, int nt, __m512 *acc) {
+  const int G = six ? 4 : 8, NS = six ? 16 : 8;
+  __m512i isum[NT];
+  for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+  for (int j = 0; j < NS; j++) {
+    __m512i W[8];
+    for (int g = 0; g < G; g++) W[g] = _mm512_load_si512((const __m512i *)(p + 64 * (G * j + g)));
+    const __m512i S = _mm512_load_si512((const __m512i *)(p + QB + 64 * j));
+    for (int t = 0; t < nt; t++) {
+      const int8_t *q = a[(size_t)t * astride + i].qs + 4 * G * j;
+      /* two chains per sub-block and token: shorter dependency chains for the out-of-order core */
+      __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[0], BC(q));
+      __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[1], BC(q + 4));
+      for (int g = 2; g < G; g += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, W[g], BC(q + 4 * g));
+        s1 = _mm512_dpbusd_epi32(s1, W[g + 1], BC(q + 4 * g + 4));
+      }
+      isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), S));
+    }
+  }
+  if (six) {
+    __m512i O[8];
+    for (int k = 0; k < 8; k++) O[k] = _mm512_load_si512((const __m512i *)(p + QB + 1024 + 64 * k));
+    const __m512 d = _mm512_load_ps((const float *)(p + QB + 1024 + 512));
+    for (int t = 0; t < nt; t++) {
+      const block_q8_K *y = a + (size_t)t * astride + i;
+      __m512i s = isum[t];
+      for (int k = 0; k < 8; k++) s = _mm512_dpwssd_epi32(s, O[k], BC(y->bsums + 2 * k));
+      /* gen_kq_dot: d_a * (d * isum - 0 * 0); x - 0 is x exactly */
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_set1_ps(y->d), _mm512_mul_ps(d, _mm512_cvtepi32_ps(s))));
+    }
+  } else {
+    __m512i M[8];
+    for (int k = 0; k < 8; k++) M[k] = _mm512_load_si512((const __m512i *)(p + QB + 512 + 64 * k));
+    const __m512 d = _mm512_load_ps((const float *)(p + QB + 1024)), dm = _mm512_load_ps((const float *)(p + QB + 1024 + 64));
+    for (int t = 0; t < nt; t++) {
+      const block_q8_K *y = a + (size_t)t * astride + i;
+      __m512i ms = _mm512_setzero_si512();
+      for (int k = 0; k < 8; k++) ms = _mm512_dpwssd_epi32(ms, M[k], BC(y->bsums + 2 * k));
+      const __m512 v = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])), _mm512_mul_ps(dm, _mm512_cvtepi32_ps(ms)));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_set1_ps(y->d), v));
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) void tile_n(int six, int nbk, const uint8_t *p, const block_q8_K *a,
+                                                         size_t astride, int nt, const float *bias, int nr, float *out,
+                                                         size_t ostride) {
+  const size_t pb = six ? P6_BYTES : P45_BYTES;
+  __m512 acc[NT];
+  for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+  for (int i = 0; i < nbk; i++, p += pb) tile_sb(six, p, a, astride, i, nt, acc);
+  const __mmask16 k = nr >= R16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
+  /* + 0.0f without a bias, as ops.c's put() adds */
+  const __m512 b = bias ? _mm512_maskz_loadu_ps(k, bias) : _mm512_setzero_ps();
+  for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(out + (size_t)t * ostride, k, _mm512_add_ps(acc[t], b));
+}
+
+/* type and nt as constants for the full 8-token tile, so the accumulators stay in registers. */
+static void kq_tile(int type, int nbk, const uint8_t *panel, const block_q8_K *a, size_t astride, int nt, const float *bias,
+                    int nr, float *out, size_t ostride) {
+  const int six = type == WT_Q6_K;
+  if (nt == NT) {
+    if (six) tile_n(1, nbk, panel, a, astride, NT, bias, nr, out, ostride);
+    else tile_n(0, nbk, panel, a, astride, NT, bias, nr, out, ostride);
+  } else {
+    if (six) tile_n(1, nbk, panel, a, astride, nt, bias, nr, out, ostride);
+    else tile_n(0, nbk, panel, a, astride, nt, bias, nr, out, ostride);
+  }
+}
+
+const cg_gemm_kq cg_gemm_kq_avx512 = {
+    .panel_bytes = kq_panel_bytes,
+    .pack = kq_pack,
+    .tile = kq_tile,
+};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+#endif
