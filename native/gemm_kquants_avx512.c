@@ -51,12 +51,6 @@ static size_t kq_panel_bytes(int type, int nbk) {
   }
 }
 
-static inline float f16_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, 2);
-  return cg_f16_to_f32(h);
-}
-
 static inline int32_t ld_i32(const void *p) {
   int32_t v;
   memcpy(&v, p, 4);
@@ -123,59 +117,80 @@ static inline __m512i q6_quants(const uint8_t *b, int c) {
                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hb, shift2(4, 6)), m3), 4));
 }
 
-/* ggml's get_scale_min_k4: the 6-bit scale and min of sub-block j (0..7) of q4_K / q5_K. */
-static inline void scale_min_k4(int j, const uint8_t *s, int *sc, int *m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
+/* i32 lanes: bits [sh, sh + n) of x. */
+static inline __m512i bitfield(__m512i x, int sh, int n) { return _mm512_and_si512(_mm512_srli_epi32(x, (unsigned)sh), _mm512_set1_epi32((1 << n) - 1)); }
+
+/* The f16 in the low (hi = 0) or high (hi = 1) half of every i32 lane, as f32 (exact, as cg_f16_to_f32). */
+static inline __m512 f16_lanes(__m512i x, int hi) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hi ? _mm512_srli_epi32(x, 16) : x)); }
+
+/*
+ * Scales, mins and d of one super-block of 16 rows, straight into lane r = row r: the 32-bit words
+ * at byte `at` of every row's block, gathered (rows r >= nr read nothing and are 0).
+ */
+static inline __m512i gather_rows(const uint8_t *b, __m512i rowoff, __mmask16 live, int at) {
+  return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rowoff, b + at, 1);
 }
 
-static inline uint32_t i16pair(int lo, int hi) { return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16); }
+static void pack_scales_q45(const uint8_t *b, __m512i rowoff, __mmask16 live, uint8_t *p) {
+  /* ggml's get_scale_min_k4 on 12 bytes s: j < 4: sc = s[j] & 63, m = s[j + 4] & 63;
+   * j = 4 + q: sc = (s[8 + q] & 15) | (s[q] >> 6) << 4, m = (s[8 + q] >> 4) | (s[4 + q] >> 6) << 4 */
+  const __m512i dd = gather_rows(b, rowoff, live, 0);
+  const __m512i s0 = gather_rows(b, rowoff, live, 4), s1 = gather_rows(b, rowoff, live, 8), s2 = gather_rows(b, rowoff, live, 12);
+  __m512i *S = (__m512i *)(p + QB), *M = (__m512i *)(p + QB + 512);
+  for (int q = 0; q < 4; q++) {
+    const __m512i sc_lo = bitfield(s0, 8 * q, 6), m_lo = bitfield(s1, 8 * q, 6);
+    const __m512i sc_hi = _mm512_or_si512(bitfield(s2, 8 * q, 4), _mm512_slli_epi32(bitfield(s0, 8 * q + 6, 2), 4));
+    const __m512i m_hi = _mm512_or_si512(bitfield(s2, 8 * q + 4, 4), _mm512_slli_epi32(bitfield(s1, 8 * q + 6, 2), 4));
+    _mm512_store_si512(S + q, sc_lo);
+    _mm512_store_si512(S + 4 + q, sc_hi);
+    /* (m, m) as an i16 pair: m < 64 */
+    _mm512_store_si512(M + q, _mm512_or_si512(m_lo, _mm512_slli_epi32(m_lo, 16)));
+    _mm512_store_si512(M + 4 + q, _mm512_or_si512(m_hi, _mm512_slli_epi32(m_hi, 16)));
+  }
+  _mm512_store_ps(p + QB + 1024, f16_lanes(dd, 0));
+  _mm512_store_ps(p + QB + 1024 + 64, f16_lanes(dd, 1));
+}
+
+static void pack_scales_q6(const uint8_t *b, __m512i rowoff, __mmask16 live, uint8_t *p) {
+  __m512i *S = (__m512i *)(p + QB), *O = (__m512i *)(p + QB + 1024);
+  const __m512i lo16 = _mm512_set1_epi32(0xffff), m32 = _mm512_set1_epi32(-32);
+  for (int q = 0; q < 4; q++) {
+    const __m512i g = gather_rows(b, rowoff, live, 192 + 4 * q); /* int8 scales 4q .. 4q+3 */
+    __m512i sc[4];
+    for (int e = 0; e < 4; e++) {
+      sc[e] = _mm512_srai_epi32(_mm512_slli_epi32(g, (unsigned)(24 - 8 * e)), 24);
+      _mm512_store_si512(S + 4 * q + e, sc[e]);
+    }
+    /* pairs (-32 sc_2k, -32 sc_2k+1), k = 2q and 2q + 1 */
+    for (int h = 0; h < 2; h++)
+      _mm512_store_si512(O + 2 * q + h, _mm512_or_si512(_mm512_and_si512(_mm512_mullo_epi32(sc[2 * h], m32), lo16),
+                                                        _mm512_slli_epi32(_mm512_mullo_epi32(sc[2 * h + 1], m32), 16)));
+  }
+  /* d is the f16 at 208: the word at 206 (inside the 210-byte block), high half */
+  _mm512_store_ps(p + QB + 1024 + 512, f16_lanes(gather_rows(b, rowoff, live, 206), 1));
+}
 
 static void kq_pack(int type, int nbk, const uint8_t *w, size_t row_bytes, int nr, uint8_t *panel) {
   const int six = type == WT_Q6_K, five = type == WT_Q5_K;
   const size_t bb = six ? 210 : five ? 176 : 144;
   const size_t pb = six ? P6_BYTES : P45_BYTES;
+  const __mmask16 live = nr >= R16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
+  const __m512i rowoff = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32((int)row_bytes));
   for (int i = 0; i < nbk; i++) {
     uint8_t *p = panel + (size_t)i * pb;
+    const uint8_t *b0 = w + (size_t)i * bb;
     for (int c = 0; c < 4; c++) {
       __m512i R[R16];
       for (int r = 0; r < R16; r++) {
-        const uint8_t *b = w + (size_t)r * row_bytes + (size_t)i * bb;
+        const uint8_t *b = b0 + (size_t)r * row_bytes;
         R[r] = r >= nr ? _mm512_setzero_si512() : six ? q6_quants(b, c) : q45_quants(five, b, c);
       }
       transpose16(R);
       for (int k = 0; k < 16; k++) _mm512_store_si512((__m512i *)(p + 64 * (16 * c + k)), R[k]);
     }
-    int32_t *S = (int32_t *)(p + QB);
-    if (six) {
-      uint32_t *O = (uint32_t *)(p + QB + 1024);
-      float *D = (float *)(p + QB + 1024 + 512);
-      for (int r = 0; r < R16; r++) {
-        const uint8_t *b = w + (size_t)r * row_bytes + (size_t)i * bb;
-        for (int j = 0; j < 16; j++) S[R16 * j + r] = r < nr ? (int8_t)b[192 + j] : 0;
-        for (int k = 0; k < 8; k++) O[R16 * k + r] = r < nr ? i16pair(-32 * (int8_t)b[192 + 2 * k], -32 * (int8_t)b[193 + 2 * k]) : 0;
-        D[r] = r < nr ? f16_at(b + 208) : 0.0f;
-      }
-    } else {
-      uint32_t *M = (uint32_t *)(p + QB + 512);
-      float *D = (float *)(p + QB + 1024), *DM = (float *)(p + QB + 1024 + 64);
-      for (int r = 0; r < R16; r++) {
-        const uint8_t *b = w + (size_t)r * row_bytes + (size_t)i * bb;
-        for (int j = 0; j < 8; j++) {
-          int sc = 0, m = 0;
-          if (r < nr) scale_min_k4(j, b + 4, &sc, &m);
-          S[R16 * j + r] = sc;
-          M[R16 * j + r] = i16pair(m, m);
-        }
-        D[r] = r < nr ? f16_at(b) : 0.0f;
-        DM[r] = r < nr ? f16_at(b + 2) : 0.0f;
-      }
-    }
+    if (six) pack_scales_q6(b0, rowoff, live, p);
+    else pack_scales_q45(b0, rowoff, live, p);
   }
 }
 
