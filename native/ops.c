@@ -535,10 +535,11 @@ static void mmg_task(void *c, int claim, int tid) {
   }
 }
 
-/* The GEMM path when the table has a kernel for this type and there are enough tokens to repay the packing. */
+/* The GEMM path when the table has a kernel for this type and there are more tokens than one decode-kernel
+ * pass takes (8): at 8 the packing costs more than it saves. */
 static int mm_kquant_gemm(cg_ctx *c, mm_ctx *m, mmk_ctx *k) {
   const cg_gemm_kq *g = c->k->gemm_kq;
-  if (!g || m->n < CG_GEMM_KQ_TOKENS) return -1;
+  if (!g || m->n <= CG_GEMM_KQ_TOKENS) return -1;
   mmg_ctx G;
   G.k = k;
   G.g = g;
