@@ -32,8 +32,23 @@ typedef struct cg_gemm_kq {
                int nr, float *out, size_t ostride);
 } cg_gemm_kq;
 
+/*
+ * The same for q4_1 / q5_0 / q5_1 (the k-quant mixes' ffn_down, whose rows are not whole 256-blocks)
+ * against our 8-bit activation blocks (block_qa): nb blocks of 32 per row; asum[t * astride + i] is
+ * the exact integer sum of token t's block i quants (q5_0's -16 comes back through it). Row r, token t:
+ * the sum over blocks, in order, of d * d_a * (float)isum + m * s_a (q5_0: m = 0), isum the exact
+ * int32 dot of the signed quants, then + bias[r]: gen_lq_dot's float steps, bit-identical to it.
+ */
+typedef struct cg_gemm_lq {
+  size_t (*panel_bytes)(int type, int nb);
+  void (*pack)(int type, int nb, const uint8_t *w, size_t row_bytes, int nr, uint8_t *panel);
+  void (*tile)(int type, int nb, const uint8_t *panel, const block_qa *a, const int32_t *asum, size_t astride, int nt,
+               const float *bias, int nr, float *out, size_t ostride);
+} cg_gemm_lq;
+
 #if defined(__x86_64__) || defined(_M_X64)
 extern const cg_gemm_kq cg_gemm_kq_avx512;
+extern const cg_gemm_lq cg_gemm_lq_avx512;
 #endif
 
 #endif

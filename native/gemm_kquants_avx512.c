@@ -280,6 +280,99 @@ const cg_gemm_kq cg_gemm_kq_avx512 = {
     .tile = kq_tile,
 };
 
+/* ---------------------------------------------------------------- q4_1, q5_0, q5_1 */
+
+/*
+ * Panel per block of 32 (16 rows): 8 registers of unsigned quants (register k = elements 4k .. 4k+3
+ * of each row; q4_1 0..15, q5 0..31 before q5_0's -16), then d[16] and m[16] (f32; q5_0 m = 0).
+ */
+#define LQ_BYTES (512 + 64 + 64)
+
+static size_t lq_panel_bytes(int type, int nb) { return WT_IS_LEGACY(type) ? (size_t)nb * LQ_BYTES : 0; }
+
+/* One row's block as 32 unsigned quants: element j < 16 the low nibble of qs[j], j >= 16 the high one of qs[j - 16], + 16 where bit j of qh is set. */
+static inline __m256i lq_quants(int type, const uint8_t *b) {
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  const int qs_at = type == WT_Q4_1 ? 4 : type == WT_Q5_0 ? 6 : 8;
+  const __m128i q = _mm_loadu_si128((const __m128i *)(b + qs_at));
+  __m256i W = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)), _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
+  if (type != WT_Q4_1) W = _mm256_mask_add_epi8(W, (__mmask32)(uint32_t)ld_i32(b + (type == WT_Q5_0 ? 2 : 4)), W, _mm256_set1_epi8(16));
+  return W;
+}
+
+static void lq_pack(int type, int nb, const uint8_t *w, size_t row_bytes, int nr, uint8_t *panel) {
+  const size_t bb = type == WT_Q4_1 ? 20 : type == WT_Q5_0 ? 22 : 24;
+  const __mmask16 live = nr >= R16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
+  const __m512i rowoff = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32((int)row_bytes));
+  /* two blocks per transpose: a row's register holds block i in its low half, i + 1 in its high one */
+  for (int i = 0; i < nb; i += 2) {
+    const int two = i + 1 < nb;
+    __m512i R[R16];
+    for (int r = 0; r < R16; r++) {
+      const uint8_t *b = w + (size_t)r * row_bytes + (size_t)i * bb;
+      R[r] = r >= nr ? _mm512_setzero_si512()
+                     : _mm512_inserti64x4(_mm512_castsi256_si512(lq_quants(type, b)), two ? lq_quants(type, b + bb) : _mm256_setzero_si256(), 1);
+    }
+    transpose16(R);
+    for (int h = 0; h <= two; h++) {
+      uint8_t *p = panel + (size_t)(i + h) * LQ_BYTES;
+      for (int k = 0; k < 8; k++) _mm512_store_si512((__m512i *)(p + 64 * k), R[8 * h + k]);
+      const __m512i dm = gather_rows(w + (size_t)(i + h) * bb, rowoff, live, 0);
+      _mm512_store_ps(p + 512, f16_lanes(dm, 0));
+      _mm512_store_ps(p + 576, type == WT_Q5_0 ? _mm512_setzero_ps() : f16_lanes(dm, 1));
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) void lq_tile_n(int q50, int nb, const uint8_t *p, const block_qa *a,
+                                                            const int32_t *asum, size_t astride, int nt, const float *bias,
+                                                            int nr, float *out, size_t ostride) {
+  __m512 acc[NT];
+  for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+  for (int i = 0; i < nb; i++, p += LQ_BYTES) {
+    __m512i W[8];
+    for (int k = 0; k < 8; k++) W[k] = _mm512_load_si512((const __m512i *)(p + 64 * k));
+    const __m512 d = _mm512_load_ps((const float *)(p + 512)), m = _mm512_load_ps((const float *)(p + 576));
+    for (int t = 0; t < nt; t++) {
+      const block_qa *y = a + (size_t)t * astride + i;
+      __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[0], BC(y->qs));
+      __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[1], BC(y->qs + 4));
+      for (int k = 2; k < 8; k += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, W[k], BC(y->qs + 4 * k));
+        s1 = _mm512_dpbusd_epi32(s1, W[k + 1], BC(y->qs + 4 * k + 4));
+      }
+      __m512i s = _mm512_add_epi32(s0, s1);
+      if (q50) s = _mm512_sub_epi32(s, _mm512_set1_epi32(16 * asum[(size_t)t * astride + i]));
+      /* gen_lq_dot: acc += d * d_a * (float)s + m * s_a, left to right, no fused multiply-add */
+      const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(y->d)), _mm512_cvtepi32_ps(s)),
+                                     _mm512_mul_ps(m, _mm512_set1_ps(y->s)));
+      acc[t] = _mm512_add_ps(acc[t], v);
+    }
+  }
+  const __mmask16 k = nr >= R16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
+  const __m512 b = bias ? _mm512_maskz_loadu_ps(k, bias) : _mm512_setzero_ps();
+  for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(out + (size_t)t * ostride, k, _mm512_add_ps(acc[t], b));
+}
+
+static void lq_tile(int type, int nb, const uint8_t *panel, const block_qa *a, const int32_t *asum, size_t astride, int nt,
+                    const float *bias, int nr, float *out, size_t ostride) {
+  const int q50 = type == WT_Q5_0;
+  if (nt == NT) {
+    if (q50) lq_tile_n(1, nb, panel, a, asum, astride, NT, bias, nr, out, ostride);
+    else lq_tile_n(0, nb, panel, a, asum, astride, NT, bias, nr, out, ostride);
+  } else {
+    if (q50) lq_tile_n(1, nb, panel, a, asum, astride, nt, bias, nr, out, ostride);
+    else lq_tile_n(0, nb, panel, a, asum, astride, nt, bias, nr, out, ostride);
+  }
+}
+
+const cg_gemm_lq cg_gemm_lq_avx512 = {
+    .panel_bytes = lq_panel_bytes,
+    .pack = lq_pack,
+    .tile = lq_tile,
+};
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #endif

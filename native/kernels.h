@@ -135,6 +135,8 @@ typedef struct {
                      float *m, float *l, float *acc);
   /* Prefill: k-quant weights x many tokens (optional, NULL: kq_dot 8 tokens at a time; contract in gemm_kq.h). */
   const struct cg_gemm_kq *gemm_kq;
+  /* Prefill: q4_1 / q5_0 / q5_1 weights x many tokens (optional, NULL: lq_dot 8 tokens at a time; gemm_kq.h). */
+  const struct cg_gemm_lq *gemm_lq;
 } kernels_t;
 
 extern const kernels_t kernels_scalar;
