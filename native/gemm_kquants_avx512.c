@@ -343,7 +343,8 @@ static inline __attribute__((always_inline)) void lq_tile_n(int q50, int nb, con
         s1 = _mm512_dpbusd_epi32(s1, W[k + 1], BC(y->qs + 4 * k + 4));
       }
       __m512i s = _mm512_add_epi32(s0, s1);
-      if (q50) s = _mm512_sub_epi32(s, _mm512_set1_epi32(16 * asum[(size_t)t * astride + i]));
+      /* broadcast straight from memory, then * 16 in the vector unit (a scalar multiply first would go through a GPR) */
+      if (q50) s = _mm512_sub_epi32(s, _mm512_slli_epi32(_mm512_set1_epi32(asum[(size_t)t * astride + i]), 4));
       /* gen_lq_dot: acc += d * d_a * (float)s + m * s_a, left to right, no fused multiply-add */
       const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(y->d)), _mm512_cvtepi32_ps(s)),
                                      _mm512_mul_ps(m, _mm512_set1_ps(y->s)));

@@ -5,8 +5,8 @@
  * weights go through the addon's repack as a model's do. Not a test.
  *
  * usage: node dist/tools/bench-prefill-gemm.js [--threads 1] [--tokens 16,64,512] [--shape 13696x2048]
- *        [--types q4_0,q8_0,q4_k,q5_k,q6_k] [--isas avx2,avx512vnni] [--runs 3]
- * k-quant types (q4_k, q5_k, q6_k) stay in ggml's layout, as a model's do.
+ *        [--types q4_0,q8_0,q4_k,q5_k,q6_k,q4_1,q5_0,q5_1] [--isas avx2,avx512vnni] [--runs 3]
+ * Types other than q4_0 / q8_0 stay in ggml's layout, as a model's do.
  * Wall time and process CPU time are both shown: on a shared machine CPU time is the kernel's cost.
  */
 import { randomFillSync } from 'node:crypto';
@@ -35,6 +35,9 @@ const TYPE_ID: Record<string, TypeInfo> = {
   q4_k: { id: 7, block: 144, elems: 256, scales: [0, 2], repack: false },
   q5_k: { id: 8, block: 176, elems: 256, scales: [0, 2], repack: false },
   q6_k: { id: 9, block: 210, elems: 256, scales: [208], repack: false },
+  q4_1: { id: 10, block: 20, elems: 32, scales: [0, 2], repack: false },
+  q5_0: { id: 11, block: 22, elems: 32, scales: [0], repack: false },
+  q5_1: { id: 12, block: 24, elems: 32, scales: [0, 2], repack: false },
 };
 
 function main(): void {
