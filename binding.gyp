@@ -15,6 +15,7 @@
         "native/batch_kernels_avx512.c",
         "native/int8_peak.c",
         "native/gemm_avx512.c",
+        "native/gemm_kquants_avx512.c",
         "native/attn_avx512.c"
       ],
       "cflags": ["-O3", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"],

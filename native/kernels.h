@@ -133,6 +133,10 @@ typedef struct {
   /* Prefill attention, four query rows of one KV group at a time (optional, NULL: attn_tile per row; contract in attn4.h). */
   void (*attn_rows4)(int hd, const float *q, size_t qstride, const float *KT, const float *V, int n, float scale, float *s,
                      float *m, float *l, float *acc);
+  /* Prefill: k-quant weights x many tokens (optional, NULL: kq_dot 8 tokens at a time; contract in gemm_kq.h). */
+  const struct cg_gemm_kq *gemm_kq;
+  /* Prefill: q4_1 / q5_0 / q5_1 weights x many tokens (optional, NULL: lq_dot 8 tokens at a time; gemm_kq.h). */
+  const struct cg_gemm_lq *gemm_lq;
 } kernels_t;
 
 extern const kernels_t kernels_scalar;

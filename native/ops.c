@@ -18,6 +18,7 @@
 
 #include "attn4.h"
 #include "gemm.h"
+#include "gemm_kq.h"
 #include "pool.h"
 #include "batch_ops.h"
 /* k-quant row sizes and the embedding lookup's dequantization (the dot products are in the kernel tables) */
@@ -501,12 +502,74 @@ static void mmk_task(void *c, int chunk, int tid) {
     }
 }
 
+/*
+ * k-quant prefill through the table's GEMM (gemm_kq.h): a claim packs a few 16-row panels (about
+ * 192 KiB, so they stay in L2) into its thread's slice of the scratch, then runs every 8-token tile
+ * of the prompt over them.
+ */
+typedef struct {
+  mmk_ctx *k;
+  const cg_gemm_kq *g;
+  uint8_t *packs;
+  size_t panel_bytes;
+  int panels, per_claim;
+} mmg_ctx;
+
+static void mmg_task(void *c, int claim, int tid) {
+  mmg_ctx *G = (mmg_ctx *)c;
+  const mm_ctx *m = G->k->m;
+  const int nbk = G->k->nbk;
+  const int p0 = claim * G->per_claim, p1 = p0 + G->per_claim < G->panels ? p0 + G->per_claim : G->panels;
+  uint8_t *buf = G->packs + (size_t)tid * (size_t)G->per_claim * G->panel_bytes;
+  for (int p = p0; p < p1; p++) {
+    const int r0 = p * CG_GEMM_KQ_ROWS, nr = m->rows - r0 < CG_GEMM_KQ_ROWS ? m->rows - r0 : CG_GEMM_KQ_ROWS;
+    G->g->pack(m->type, nbk, m->w + (size_t)r0 * m->row_bytes, m->row_bytes, nr, buf + (size_t)(p - p0) * G->panel_bytes);
+  }
+  for (int t0 = 0; t0 < m->n; t0 += CG_GEMM_KQ_TOKENS) {
+    const int nt = m->n - t0 < CG_GEMM_KQ_TOKENS ? m->n - t0 : CG_GEMM_KQ_TOKENS;
+    for (int p = p0; p < p1; p++) {
+      const int r0 = p * CG_GEMM_KQ_ROWS, nr = m->rows - r0 < CG_GEMM_KQ_ROWS ? m->rows - r0 : CG_GEMM_KQ_ROWS;
+      G->g->tile(m->type, nbk, buf + (size_t)(p - p0) * G->panel_bytes, G->k->xk + (size_t)t0 * nbk, (size_t)nbk, nt,
+                 m->bias ? m->bias + r0 : NULL, nr, m->out + (size_t)t0 * m->rows + r0, (size_t)m->rows);
+    }
+  }
+}
+
+/* The GEMM path when the table has a kernel for this type and there are more tokens than one decode-kernel
+ * pass takes (8): at 8 the packing costs more than it saves. */
+static int mm_kquant_gemm(cg_ctx *c, mm_ctx *m, mmk_ctx *k) {
+  const cg_gemm_kq *g = c->k->gemm_kq;
+  if (!g || m->n <= CG_GEMM_KQ_TOKENS) return -1;
+  mmg_ctx G;
+  G.k = k;
+  G.g = g;
+  G.panel_bytes = g->panel_bytes(m->type, k->nbk);
+  if (G.panel_bytes == 0) return -1;
+  G.panels = (m->rows + CG_GEMM_KQ_ROWS - 1) / CG_GEMM_KQ_ROWS;
+  int nth = cg_threads(c) > c->requested_threads ? cg_threads(c) : c->requested_threads;
+  if (nth < 1) nth = 1;
+  int per = (int)((192u << 10) / G.panel_bytes);
+  if (per < 1) per = 1;
+  while (per > 1 && (G.panels + per - 1) / per < 4 * nth) per--;
+  G.per_claim = per;
+  const size_t packs = (size_t)nth * (size_t)per * G.panel_bytes;
+  uint8_t *s = (uint8_t *)scratch(c, packs + (size_t)m->n * k->nbk * sizeof(block_q8_K));
+  if (!s) return 0;
+  G.packs = s;
+  k->xk = (const block_q8_K *)(s + packs);
+  run(c, mmk_quantize_task, k, m->n);
+  run(c, mmg_task, &G, (G.panels + per - 1) / per);
+  return 1;
+}
+
 static int mm_kquant(cg_ctx *c, mm_ctx *m) {
   mmk_ctx k;
   k.m = m;
   k.nbk = m->cols / QK_K;
   k.dot = c->k->kq_dot ? c->k->kq_dot : kernels_scalar.kq_dot;
   k.quant = c->k->quantize_q8_K ? c->k->quantize_q8_K : kernels_scalar.quantize_q8_K;
+  const int done = mm_kquant_gemm(c, m, &k);
+  if (done >= 0) return done;
   k.xk = (const block_q8_K *)scratch(c, (size_t)m->n * k.nbk * sizeof(block_q8_K));
   if (!k.xk) return 0;
   if (m->n >= 4) run(c, mmk_quantize_task, &k, m->n);
@@ -536,7 +599,80 @@ static void mml_task(void *c, int chunk, int tid) {
     }
 }
 
+/* q4_1 / q5_0 / q5_1 prefill through the table's GEMM (gemm_kq.h), claimed as for the k-quants. */
+typedef struct {
+  mm_ctx *m;
+  const cg_gemm_lq *g;
+  uint8_t *packs;
+  int32_t *asum;
+  size_t panel_bytes;
+  int panels, per_claim;
+} mmlg_ctx;
+
+static void mmlg_sum_task(void *c, int t, int tid) {
+  (void)tid;
+  mmlg_ctx *G = (mmlg_ctx *)c;
+  const mm_ctx *m = G->m;
+  for (int i = 0; i < m->nb; i++) {
+    const block_qa *b = m->xq + (size_t)t * m->nb + i;
+    int32_t s = 0;
+    for (int j = 0; j < QK; j++) s += b->qs[j];
+    G->asum[(size_t)t * m->nb + i] = s;
+  }
+}
+
+static void mmlg_task(void *c, int claim, int tid) {
+  mmlg_ctx *G = (mmlg_ctx *)c;
+  const mm_ctx *m = G->m;
+  const int p0 = claim * G->per_claim, p1 = p0 + G->per_claim < G->panels ? p0 + G->per_claim : G->panels;
+  uint8_t *buf = G->packs + (size_t)tid * (size_t)G->per_claim * G->panel_bytes;
+  for (int p = p0; p < p1; p++) {
+    const int r0 = p * CG_GEMM_KQ_ROWS, nr = m->rows - r0 < CG_GEMM_KQ_ROWS ? m->rows - r0 : CG_GEMM_KQ_ROWS;
+    G->g->pack(m->type, m->nb, m->w + (size_t)r0 * m->row_bytes, m->row_bytes, nr, buf + (size_t)(p - p0) * G->panel_bytes);
+  }
+  for (int t0 = 0; t0 < m->n; t0 += CG_GEMM_KQ_TOKENS) {
+    const int nt = m->n - t0 < CG_GEMM_KQ_TOKENS ? m->n - t0 : CG_GEMM_KQ_TOKENS;
+    for (int p = p0; p < p1; p++) {
+      const int r0 = p * CG_GEMM_KQ_ROWS, nr = m->rows - r0 < CG_GEMM_KQ_ROWS ? m->rows - r0 : CG_GEMM_KQ_ROWS;
+      G->g->tile(m->type, m->nb, buf + (size_t)(p - p0) * G->panel_bytes, m->xq + (size_t)t0 * m->nb,
+                 G->asum + (size_t)t0 * m->nb, (size_t)m->nb, nt, m->bias ? m->bias + r0 : NULL, nr,
+                 m->out + (size_t)t0 * m->rows + r0, (size_t)m->rows);
+    }
+  }
+}
+
+/* As mm_kquant_gemm: more than 8 tokens and a kernel in the table, else -1. */
+static int mm_legacy_gemm(cg_ctx *c, mm_ctx *m) {
+  const cg_gemm_lq *g = c->k->gemm_lq;
+  if (!g || m->n <= CG_GEMM_KQ_TOKENS) return -1;
+  mmlg_ctx G;
+  G.m = m;
+  G.g = g;
+  G.panel_bytes = g->panel_bytes(m->type, m->nb);
+  if (G.panel_bytes == 0) return -1;
+  G.panels = (m->rows + CG_GEMM_KQ_ROWS - 1) / CG_GEMM_KQ_ROWS;
+  int nth = cg_threads(c) > c->requested_threads ? cg_threads(c) : c->requested_threads;
+  if (nth < 1) nth = 1;
+  int per = (int)((192u << 10) / G.panel_bytes);
+  if (per < 1) per = 1;
+  while (per > 1 && (G.panels + per - 1) / per < 4 * nth) per--;
+  G.per_claim = per;
+  const size_t packs = (size_t)nth * (size_t)per * G.panel_bytes;
+  const size_t xq = ((size_t)m->n * m->nb * sizeof(block_qa) + 63) & ~(size_t)63;
+  uint8_t *s = (uint8_t *)scratch(c, packs + xq + (size_t)m->n * m->nb * sizeof(int32_t));
+  if (!s) return 0;
+  G.packs = s;
+  m->xq = (block_qa *)(s + packs);
+  G.asum = (int32_t *)(s + packs + xq);
+  run(c, mm_quantize_task, m, m->n);
+  run(c, mmlg_sum_task, &G, m->n);
+  run(c, mmlg_task, &G, (G.panels + per - 1) / per);
+  return 1;
+}
+
 static int mm_legacy(cg_ctx *c, mm_ctx *m) {
+  const int done = mm_legacy_gemm(c, m);
+  if (done >= 0) return done;
   mml_ctx k;
   k.m = m;
   k.dot = c->k->lq_dot ? c->k->lq_dot : kernels_scalar.lq_dot;

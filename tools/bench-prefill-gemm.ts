@@ -1,11 +1,12 @@
 /**
- * The quantized matmul at prefill sizes against the int8 peak: one q4_0/q8_0 matrix of a GLM shape
+ * The quantized matmul at prefill sizes against the int8 peak: one q4_0/q8_0/k-quant matrix of a GLM shape
  * times n tokens, per kernel table (ISA), as int8 GOPS and as a fraction of the same thread count's
  * peak of the widest int8 loop (tools/bench-int8-peak). Random weights and activations; the
  * weights go through the addon's repack as a model's do. Not a test.
  *
  * usage: node dist/tools/bench-prefill-gemm.js [--threads 1] [--tokens 16,64,512] [--shape 13696x2048]
- *        [--types q4_0,q8_0] [--isas avx2,avx512vnni] [--runs 3]
+ *        [--types q4_0,q8_0,q4_k,q5_k,q6_k,q4_1,q5_0,q5_1] [--isas avx2,avx512vnni] [--runs 3]
+ * Types other than q4_0 / q8_0 stay in ggml's layout, as a model's do.
  * Wall time and process CPU time are both shown: on a shared machine CPU time is the kernel's cost.
  */
 import { randomFillSync } from 'node:crypto';
@@ -19,7 +20,25 @@ function arg(name: string, dflt: string): string {
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : dflt;
 }
 
-const TYPE_ID: Record<string, { id: number; block: number }> = { q8_0: { id: 3, block: 34 }, q4_0: { id: 4, block: 18 } };
+// block: bytes per block of `elems` weights; scales: byte offsets of the block's f16 scales (set to small
+// values so the random blocks stay finite); repack: the addon's x8 layout (q4_0 / q8_0 only).
+interface TypeInfo {
+  id: number;
+  block: number;
+  elems: number;
+  scales: number[];
+  repack: boolean;
+}
+const TYPE_ID: Record<string, TypeInfo> = {
+  q8_0: { id: 3, block: 34, elems: 32, scales: [0], repack: true },
+  q4_0: { id: 4, block: 18, elems: 32, scales: [0], repack: true },
+  q4_k: { id: 7, block: 144, elems: 256, scales: [0, 2], repack: false },
+  q5_k: { id: 8, block: 176, elems: 256, scales: [0, 2], repack: false },
+  q6_k: { id: 9, block: 210, elems: 256, scales: [208], repack: false },
+  q4_1: { id: 10, block: 20, elems: 32, scales: [0, 2], repack: false },
+  q5_0: { id: 11, block: 22, elems: 32, scales: [0], repack: false },
+  q5_1: { id: 12, block: 24, elems: 32, scales: [0, 2], repack: false },
+};
 
 function main(): void {
   const load = loadAddon();
@@ -42,17 +61,18 @@ function main(): void {
   ];
   for (const type of types) {
     const t = TYPE_ID[type];
-    if (t === undefined) throw new Error(`--types: q4_0 or q8_0, not ${type}`);
-    const nb = cols / 32;
+    if (t === undefined) throw new Error(`--types: ${Object.keys(TYPE_ID).join(', ')}, not ${type}`);
+    const nb = cols / t.elems;
     const src = new Uint8Array(rows * nb * t.block);
     randomFillSync(src);
-    for (let b = 0; b < rows * nb; b++) {
-      const d = f32ToF16Bits(0.001 + 0.01 * (src[b * t.block]! / 255));
-      src[b * t.block] = d & 0xff;
-      src[b * t.block + 1] = d >> 8;
-    }
-    const w = new Uint8Array(src.length);
-    addon.repack(t.id, rows, cols, src, w);
+    for (let b = 0; b < rows * nb; b++)
+      for (const at of t.scales) {
+        const d = f32ToF16Bits(0.001 + 0.01 * (src[b * t.block + at]! / 255));
+        src[b * t.block + at] = d & 0xff;
+        src[b * t.block + at + 1] = d >> 8;
+      }
+    const w = t.repack ? new Uint8Array(src.length) : src;
+    if (t.repack) addon.repack(t.id, rows, cols, src, w);
     for (const isa of isas) {
       const ctx = addon.createContext(threads, isa);
       for (const n of tokens) {

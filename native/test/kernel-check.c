@@ -6,7 +6,7 @@
  * selected by name, as the addon does. One line per check; exit status 1 on any mismatch.
  *
  *   cc -O3 -std=c11 -fno-strict-aliasing native/test/kernel-check.c native/ops.c native/pool.c \
- *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c native/gemm_avx512.c \
+ *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c native/gemm_avx512.c native/gemm_kquants_avx512.c \
  *      -lm -lpthread -o kernel-check && ./kernel-check [--expect-best NAME] [--expect-isas a,b,c]
  *
  * The same sources cross-compile for aarch64 (-static) and run under qemu-aarch64 -cpu max (SDOT)
@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../gemm.h"
+#include "../gemm_kq.h"
 #include "../kernels.h"
 #include "../ops.h"
 
@@ -606,6 +607,230 @@ static void check_gemm(const kernels_t *K, const kernels_t *S, int q4) {
 }
 
 /*
+ * The k-quant prefill GEMM (gemm_kq.h), where the table has one: q4_K, q5_K, q6_K; 21 rows (a full
+ * panel and a partial one) x 1, 7, 8, 9 and 33 tokens (activation rows strided further apart than
+ * nbk, output rows wider than the matrix), with and without a bias. Bit for bit against the scalar
+ * table's kq_dot (the portable kernel: same integer sums, same float steps) plus the bias, against
+ * the oracle on the layout read element by element, against this table's own kq_dot (the decode
+ * kernels, which sum in another order: a tolerance), and bit for bit through cg_matmul (ops.c's
+ * panel claims and token tiles) against cg_matmul with the scalar table.
+ */
+static void check_gemm_kq(const kernels_t *K, const kernels_t *S) {
+  const cg_gemm_kq *g = K->gemm_kq;
+  if (!g) return;
+  static const int types[] = {WT_Q4_K, WT_Q5_K, WT_Q6_K}, ntoks[] = {1, 7, 8, 9, 33};
+  stat_t ss = {0}, so = {0}, sk = {0}, sm = {0};
+  const int nbk = 3, rows = 21, cols = nbk * QK_K;
+  const size_t astride = (size_t)nbk + 2, ostride = (size_t)rows + 5;
+  for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+    const int type = types[ti];
+    const size_t rb = cg_row_bytes(type, cols), pbytes = g->panel_bytes(type, nbk);
+    const int bb = (int)(rb / nbk);
+    uint8_t *w = malloc(rb * rows), *panel = aligned_alloc(64, 2 * pbytes);
+    fill_kq_rows(w, rb * rows, type);
+    g->pack(type, nbk, w, rb, 16, panel);
+    g->pack(type, nbk, w + 16 * rb, rb, rows - 16, panel + pbytes);
+    for (size_t ni = 0; ni < sizeof ntoks / sizeof ntoks[0]; ni++) {
+      const int n = ntoks[ni];
+      float *x = malloc(sizeof(float) * (size_t)cols * n), bias[32];
+      block_q8_K *a = malloc(sizeof(block_q8_K) * astride * n);
+      float *out = malloc(sizeof(float) * ostride * n);
+      for (int t = 0; t < n; t++) fill_act(x + (size_t)t * cols, cols);
+      if (n == 9) memset(x, 0, sizeof(float) * QK_K); /* an all-zero activation block */
+      for (int t = 0; t < n; t++) S->quantize_q8_K(x + (size_t)t * cols, a + (size_t)t * astride, cols);
+      for (int r = 0; r < rows; r++) bias[r] = sym(1.0f);
+      const float *bp = ni % 2 ? bias : NULL;
+      for (int t0 = 0; t0 < n; t0 += 8) {
+        const int nt = n - t0 < 8 ? n - t0 : 8;
+        g->tile(type, nbk, panel, a + (size_t)t0 * astride, astride, nt, bp, 16, out + (size_t)t0 * ostride, ostride);
+        g->tile(type, nbk, panel + pbytes, a + (size_t)t0 * astride, astride, nt, bp ? bp + 16 : NULL, rows - 16,
+                out + (size_t)t0 * ostride + 16, ostride);
+      }
+      for (int t = 0; t < n; t++) {
+        const block_q8_K *at = a + (size_t)t * astride;
+        for (int r = 0; r < rows; r++) {
+          float ref, own;
+          S->kq_dot(type, nbk, w + (size_t)r * rb, at, astride, 1, &ref);
+          K->kq_dot(type, nbk, w + (size_t)r * rb, at, astride, 1, &own);
+          const float b = bp ? bp[r] : 0.0f;
+          double want = 0, mag = 0;
+          for (int i = 0; i < nbk; i++)
+            for (int e = 0; e < QK_K; e++) {
+              const double term = kq_element(type, w + (size_t)r * rb + (size_t)i * bb, e) * at[i].qs[e] * at[i].d;
+              want += term;
+              mag += fabs(term);
+            }
+          const float got = out[(size_t)t * ostride + r];
+          if (fbits(got) != fbits(ref + b)) ss.worst = INFINITY;
+          note(&ss, got, ref + b, mag + fabs(b), TOL_DOT);
+          note(&so, got, want + b, mag + fabs(b), TOL_DOT);
+          note(&sk, got, (double)own + b, mag + fabs(b), TOL_DOT);
+        }
+      }
+      free(x);
+      free(a);
+      free(out);
+    }
+    /* through ops.c: 37 rows (two full panels and a partial one) x 33 tokens, with a bias */
+    {
+      cg_ctx *c1 = cg_ctx_create(2, K->name), *c2 = cg_ctx_create(2, S->name);
+      const int mrows = 37, n = 33;
+      uint8_t *mw = malloc(rb * mrows);
+      float *x = malloc(sizeof(float) * (size_t)cols * n), *o1 = malloc(sizeof(float) * mrows * n),
+            *o2 = malloc(sizeof(float) * mrows * n), mbias[37];
+      fill_kq_rows(mw, rb * mrows, type);
+      fill_act(x, cols * n);
+      for (int r = 0; r < mrows; r++) mbias[r] = sym(1.0f);
+      if (!c1 || !c2) {
+        sm.worst = INFINITY;
+      } else {
+        cg_matmul(c1, type, mrows, cols, mw, x, n, o1, mbias);
+        cg_matmul(c2, type, mrows, cols, mw, x, n, o2, mbias);
+        for (int i = 0; i < mrows * n; i++) {
+          if (fbits(o1[i]) != fbits(o2[i])) sm.worst = INFINITY;
+          note(&sm, o1[i], o2[i], fabs(o2[i]) + 1.0, TOL_DOT);
+        }
+      }
+      cg_ctx_destroy(c1);
+      cg_ctx_destroy(c2);
+      free(mw);
+      free(x);
+      free(o1);
+      free(o2);
+    }
+    free(w);
+    free(panel);
+  }
+  report(K->name, "gemm_kq", S->name, &ss, "(q4_K, q5_K, q6_K; 21 rows x 1, 7, 8, 9, 33 tokens, bias: bit-equal to kq_dot + bias)");
+  report(K->name, "gemm_kq", "oracle", &so, "(exact double sums of the layout read element by element)");
+  report(K->name, "gemm_kq", "kq_dot", &sk, "(this table's decode kernels, another summation order; relative to sum |terms|)");
+  report(K->name, "gemm_kq", "matmul", &sm, "(cg_matmul 37 rows x 33 tokens + bias vs the scalar table's: bit-equal)");
+}
+
+/* Random q4_1 / q5_0 / q5_1 rows with sane f16 d (and m). */
+static void fill_lq_rows(uint8_t *w, size_t bytes, int type) {
+  const int bb = type == WT_Q4_1 ? 20 : type == WT_Q5_0 ? 22 : 24;
+  for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)rnd();
+  for (size_t o = 0; o + bb <= bytes; o += bb) {
+    const uint16_t d = cg_f32_to_f16(0.001f + 0.05f * uni()), m = cg_f32_to_f16(sym(0.5f));
+    memcpy(w + o, &d, 2);
+    if (type != WT_Q5_0) memcpy(w + o + 2, &m, 2);
+  }
+}
+
+/*
+ * The q4_1 / q5_0 / q5_1 prefill GEMM (gemm_kq.h), as check_gemm_kq: 21 rows of 5 blocks (an odd
+ * count: the packing's pairs of blocks end with a single one) x 1, 7, 8, 9, 33 tokens, bias or not;
+ * bit for bit against the scalar table's lq_dot + bias, against exact double sums, against this
+ * table's lq_dot (a tolerance), and bit for bit through cg_matmul against the scalar table's.
+ */
+static void check_gemm_lq(const kernels_t *K, const kernels_t *S) {
+  const cg_gemm_lq *g = K->gemm_lq;
+  if (!g) return;
+  static const int ntoks[] = {1, 7, 8, 9, 33};
+  stat_t ss = {0}, so = {0}, sk = {0}, sm = {0};
+  const int nb = 5, rows = 21, cols = nb * QK;
+  const size_t astride = (size_t)nb + 2, ostride = (size_t)rows + 5;
+  for (int type = WT_Q4_1; type <= WT_Q5_1; type++) {
+    const size_t rb = cg_row_bytes(type, cols), pbytes = g->panel_bytes(type, nb);
+    const int bb = (int)(rb / nb);
+    uint8_t *w = malloc(rb * rows), *panel = aligned_alloc(64, 2 * pbytes);
+    fill_lq_rows(w, rb * rows, type);
+    g->pack(type, nb, w, rb, 16, panel);
+    g->pack(type, nb, w + 16 * rb, rb, rows - 16, panel + pbytes);
+    for (size_t ni = 0; ni < sizeof ntoks / sizeof ntoks[0]; ni++) {
+      const int n = ntoks[ni];
+      float *x = malloc(sizeof(float) * (size_t)cols * n), bias[32];
+      block_qa *a = malloc(sizeof(block_qa) * astride * n);
+      int32_t *asum = malloc(sizeof(int32_t) * astride * n);
+      float *out = malloc(sizeof(float) * ostride * n);
+      for (int t = 0; t < n; t++) fill_act(x + (size_t)t * cols, cols);
+      for (int t = 0; t < n; t++) S->quantize_qa(x + (size_t)t * cols, a + (size_t)t * astride, cols);
+      for (int t = 0; t < n; t++)
+        for (int i = 0; i < nb; i++) {
+          int32_t sum = 0;
+          for (int e = 0; e < QK; e++) sum += a[(size_t)t * astride + i].qs[e];
+          asum[(size_t)t * astride + i] = sum;
+        }
+      for (int r = 0; r < rows; r++) bias[r] = sym(1.0f);
+      const float *bp = ni % 2 ? bias : NULL;
+      for (int t0 = 0; t0 < n; t0 += 8) {
+        const int nt = n - t0 < 8 ? n - t0 : 8;
+        g->tile(type, nb, panel, a + (size_t)t0 * astride, asum + (size_t)t0 * astride, astride, nt, bp, 16,
+                out + (size_t)t0 * ostride, ostride);
+        g->tile(type, nb, panel + pbytes, a + (size_t)t0 * astride, asum + (size_t)t0 * astride, astride, nt,
+                bp ? bp + 16 : NULL, rows - 16, out + (size_t)t0 * ostride + 16, ostride);
+      }
+      for (int t = 0; t < n; t++) {
+        const block_qa *at = a + (size_t)t * astride;
+        for (int r = 0; r < rows; r++) {
+          float ref, own;
+          S->lq_dot(type, nb, w + (size_t)r * rb, at, astride, 1, &ref);
+          K->lq_dot(type, nb, w + (size_t)r * rb, at, astride, 1, &own);
+          const float b = bp ? bp[r] : 0.0f;
+          double want = 0, mag = 0;
+          for (int i = 0; i < nb; i++) {
+            const uint8_t *blk = w + (size_t)r * rb + (size_t)i * bb;
+            const double d = h16(blk), m = type == WT_Q5_0 ? 0 : h16(blk + 2);
+            uint32_t qh = 0;
+            if (type != WT_Q4_1) memcpy(&qh, blk + (type == WT_Q5_0 ? 2 : 4), 4);
+            const uint8_t *qs = blk + (type == WT_Q4_1 ? 4 : type == WT_Q5_0 ? 6 : 8);
+            for (int e = 0; e < QK; e++) {
+              const int nib = e < 16 ? qs[e] & 15 : qs[e - 16] >> 4;
+              const int q = nib + (type == WT_Q4_1 ? 0 : 16 * (int)((qh >> e) & 1)) - (type == WT_Q5_0 ? 16 : 0);
+              const double term = (d * q + m) * at[i].d * at[i].qs[e];
+              want += term;
+              mag += fabs(term);
+            }
+          }
+          const float got = out[(size_t)t * ostride + r];
+          if (fbits(got) != fbits(ref + b)) ss.worst = INFINITY;
+          note(&ss, got, ref + b, mag + fabs(b), TOL_DOT);
+          note(&so, got, want + b, mag + fabs(b), TOL_DOT);
+          note(&sk, got, (double)own + b, mag + fabs(b), TOL_DOT);
+        }
+      }
+      free(x);
+      free(a);
+      free(asum);
+      free(out);
+    }
+    {
+      cg_ctx *c1 = cg_ctx_create(2, K->name), *c2 = cg_ctx_create(2, S->name);
+      const int mrows = 37, n = 33;
+      uint8_t *mw = malloc(rb * mrows);
+      float *x = malloc(sizeof(float) * (size_t)cols * n), *o1 = malloc(sizeof(float) * mrows * n),
+            *o2 = malloc(sizeof(float) * mrows * n), mbias[37];
+      fill_lq_rows(mw, rb * mrows, type);
+      fill_act(x, cols * n);
+      for (int r = 0; r < mrows; r++) mbias[r] = sym(1.0f);
+      if (!c1 || !c2) {
+        sm.worst = INFINITY;
+      } else {
+        cg_matmul(c1, type, mrows, cols, mw, x, n, o1, mbias);
+        cg_matmul(c2, type, mrows, cols, mw, x, n, o2, mbias);
+        for (int i = 0; i < mrows * n; i++) {
+          if (fbits(o1[i]) != fbits(o2[i])) sm.worst = INFINITY;
+          note(&sm, o1[i], o2[i], fabs(o2[i]) + 1.0, TOL_DOT);
+        }
+      }
+      cg_ctx_destroy(c1);
+      cg_ctx_destroy(c2);
+      free(mw);
+      free(x);
+      free(o1);
+      free(o2);
+    }
+    free(w);
+    free(panel);
+  }
+  report(K->name, "gemm_lq", S->name, &ss, "(q4_1, q5_0, q5_1; 21 rows x 1, 7, 8, 9, 33 tokens, bias: bit-equal to lq_dot + bias)");
+  report(K->name, "gemm_lq", "oracle", &so, "(exact double sums)");
+  report(K->name, "gemm_lq", "lq_dot", &sk, "(this table's decode kernels, another summation order; relative to sum |terms|)");
+  report(K->name, "gemm_lq", "matmul", &sm, "(cg_matmul 37 rows x 33 tokens + bias vs the scalar table's: bit-equal)");
+}
+
+/*
  * Whole operations through ops.c with table K selected, against the same with the scalar table:
  * the quantized matmul (x8 groups + leftover rows, 1 and 5 tokens so both the 4-token and the
  * 1-token kernels run, 2 pool threads) and attention over an f16 cache. Two contexts side by side,
@@ -816,6 +1041,8 @@ int main(int argc, char **argv) {
     check_kquants(K, S);
     check_gemm(K, S, 0);
     check_gemm(K, S, 1);
+    check_gemm_kq(K, S);
+    check_gemm_lq(K, S);
     check_ops(K->name);
     check_ops_kquants(K->name);
   }
