@@ -15,7 +15,9 @@
         "native/batch_kernels_avx512.c",
         "native/int8_peak.c",
         "native/gemm_avx512.c",
-        "native/attn_avx512.c"
+        "native/attn_avx512.c",
+        "native/attn_decode.c",
+        "native/attn_rows16_avx512.c"
       ],
       "cflags": ["-O3", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"],
       "cflags!": ["-O2", "-O0"],

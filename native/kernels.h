@@ -133,6 +133,9 @@ typedef struct {
   /* Prefill attention, four query rows of one KV group at a time (optional, NULL: attn_tile per row; contract in attn4.h). */
   void (*attn_rows4)(int hd, const float *q, size_t qstride, const float *KT, const float *V, int n, float scale, float *s,
                      float *m, float *l, float *acc);
+  /* Decode attention, up to 16 query rows of one KV group in SIMD lanes (optional, NULL: attn_tile per row; contract in attn_decode.h). */
+  void (*attn_rows16)(int hd, const float *QT, int nr, const float *K, const float *V, int n, const int *lim, float scale,
+                      float *P, float *m, float *l, float *acc);
 } kernels_t;
 
 extern const kernels_t kernels_scalar;

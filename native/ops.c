@@ -17,6 +17,7 @@
 #endif
 
 #include "attn4.h"
+#include "attn_decode.h"
 #include "gemm.h"
 #include "pool.h"
 #include "batch_ops.h"
@@ -930,6 +931,9 @@ size_t cg_attention_kv(cg_ctx *c, const float *q, const float *k, const float *v
       }
     }
   }
+  /* One or a few tokens: keys split over the threads (attn_decode.c). */
+  if (nTokens * (nHeads / nGroups) <= ATD_MAX_ROWS)
+    return cg_attention_split(c, q, out, kc, vc, kvType, rowStart, nTokens, startPos, nHeads, nGroups, headDim, scale);
   att_ctx A;
   memset(&A, 0, sizeof(A));
   A.K = c->k;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../attn_decode.h"
 #include "../gemm.h"
 #include "../kernels.h"
 #include "../ops.h"
@@ -605,6 +606,55 @@ static void check_gemm(const kernels_t *K, const kernels_t *S, int q4) {
   report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", "x8_1/_4", &sb, "(the same table's x8 kernels + bias: bit-equal)");
 }
 
+/* ------------------------------------------------------------ decode attention rows (optional) */
+
+/* attn_rows16 (16 query rows in lanes) against the scalar table's, over two tiles in a row so the
+ * running max moves: 1, 5 and 16 rows, 1/17/64 keys, head dims 64 and 128 (and 48: the 16-channel
+ * tail), rows with limits inside the tile, at its end, and at zero. Outputs are convex combinations
+ * of V rows (|v| < 1), so the scale of every value is 1. */
+static void check_attn_rows16(const kernels_t *K, const kernels_t *S) {
+  if (!K->attn_rows16) return;
+  static const int NR[] = {1, 5, 16}, NK[] = {1, 17, 64}, HD[] = {48, 64, 128};
+  stat_t st = {0};
+  const int T = ATD_TILE;
+  float *QT = malloc(sizeof(float) * ATD_ROWS * 128), *Kt = malloc(sizeof(float) * T * 128), *Vt = malloc(sizeof(float) * T * 128);
+  float *P1 = malloc(sizeof(float) * ATD_ROWS * T), *P2 = malloc(sizeof(float) * ATD_ROWS * T);
+  float *a1 = malloc(sizeof(float) * ATD_ROWS * 128), *a2 = malloc(sizeof(float) * ATD_ROWS * 128);
+  for (int hi = 0; hi < 3; hi++)
+    for (int ri = 0; ri < 3; ri++)
+      for (int ki = 0; ki < 3; ki++) {
+        const int hd = HD[hi], nr = NR[ri], n = NK[ki];
+        float m1[ATD_ROWS], l1[ATD_ROWS], m2[ATD_ROWS], l2[ATD_ROWS];
+        int lim[ATD_ROWS];
+        for (int r = 0; r < ATD_ROWS; r++) m1[r] = m2[r] = -INFINITY, l1[r] = l2[r] = 0.0f;
+        memset(a1, 0, sizeof(float) * ATD_ROWS * 128);
+        memset(a2, 0, sizeof(float) * ATD_ROWS * 128);
+        memset(QT, 0, sizeof(float) * ATD_ROWS * 128);
+        /* q scaled up in the second tile's rows so the softmax is peaked and the max moves */
+        for (int d = 0; d < hd; d++)
+          for (int r = 0; r < nr; r++) QT[d * ATD_ROWS + r] = sym(r % 3 ? 1.0f : 3.0f);
+        for (int tile = 0; tile < 2; tile++) {
+          for (int i = 0; i < T * hd; i++) Kt[i] = sym(tile ? 2.0f : 1.0f), Vt[i] = sym(1.0f);
+          for (int r = 0; r < ATD_ROWS; r++) lim[r] = r >= nr ? 0 : r % 4 == 3 ? 0 : r % 4 == 2 ? (n + 1) / 2 : n;
+          K->attn_rows16(hd, QT, nr, Kt, Vt, n, lim, 0.125f, P1, m1, l1, a1);
+          S->attn_rows16(hd, QT, nr, Kt, Vt, n, lim, 0.125f, P2, m2, l2, a2);
+        }
+        for (int r = 0; r < nr; r++) {
+          if (m1[r] != m2[r] && !(fabsf(m1[r] - m2[r]) <= 1e-5f * fabsf(m2[r]))) st.worst = INFINITY;
+          note(&st, l1[r], l2[r], fabs((double)l2[r]), TOL_DOT);
+          for (int i = 0; i < hd; i++) note(&st, l1[r] > 0 ? a1[r * hd + i] / l1[r] : 0, l2[r] > 0 ? a2[r * hd + i] / l2[r] : 0, 1.0, TOL_DOT);
+        }
+      }
+  report(K->name, "attn_rows16", S->name, &st, "(2 tiles, 1-16 rows, causal limits; output / sum vs scalar, |v| < 1)");
+  free(QT);
+  free(Kt);
+  free(Vt);
+  free(P1);
+  free(P2);
+  free(a1);
+  free(a2);
+}
+
 /*
  * Whole operations through ops.c with table K selected, against the same with the scalar table:
  * the quantized matmul (x8 groups + leftover rows, 1 and 5 tokens so both the 4-token and the
@@ -656,8 +706,8 @@ static void check_ops(const char *isa) {
   /* 4 heads in 2 KV groups, head_dim 64: 3 cached positions, then 5 new tokens (attn_tile per row);
    * 8 heads in 2 groups, head_dim 128: 3 cached, then 70 new, so query rows go four at a time where
    * the table has attn_rows4, over two key tiles with causal limits inside both. */
-  static const int CFG[2][5] = {{4, 2, 64, 3, 5}, {8, 2, 128, 3, 70}};
-  for (int ci = 0; ci < 2; ci++) {
+  static const int CFG[4][5] = {{4, 2, 64, 3, 5}, {8, 2, 128, 3, 70}, {32, 2, 128, 700, 1}, {32, 2, 128, 600, 3}};
+  for (int ci = 0; ci < 4; ci++) {
     const int nh = CFG[ci][0], ng = CFG[ci][1], hd = CFG[ci][2], start = CFG[ci][3], nt = CFG[ci][4], ctx = start + nt;
     float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd);
     float *v = malloc(sizeof(float) * nt * ng * hd);
@@ -816,6 +866,7 @@ int main(int argc, char **argv) {
     check_kquants(K, S);
     check_gemm(K, S, 0);
     check_gemm(K, S, 1);
+    check_attn_rows16(K, S);
     check_ops(K->name);
     check_ops_kquants(K->name);
   }
