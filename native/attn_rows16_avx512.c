@@ -4,6 +4,7 @@
  * s[j] (16 rows) += QT[d] x broadcast K[j][d], so K needs no transpose and one 16-lane register holds
  * one key's scores for every row. The softmax update then runs on whole registers (max, exp and sums
  * of 16 rows at once), and acc[4 rows][64 channels] += P x V as in the four-row prefill kernel.
+ * hd even and at most 256 where nr <= 8 (the paired-channel scores).
  */
 #if defined(__x86_64__) || defined(_M_X64)
 #if defined(__clang__)
@@ -13,6 +14,7 @@
 #endif
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "attn_decode.h"
 
@@ -33,6 +35,13 @@ static inline __m512 exp512(__m512 x) {
   return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
+/* [p[0], p[1]] in every 64-bit lane (one broadcast load). */
+static inline __m512 bcast2(const float *p) {
+  double x;
+  memcpy(&x, p, sizeof x);
+  return _mm512_castpd_ps(_mm512_set1_pd(x));
+}
+
 void cg_attn_rows16_avx512(int hd, const float *QT, int nr, const float *K, const float *V, int n, const int *lim,
                            float scale, float *P, float *m, float *l, float *acc) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
@@ -41,33 +50,64 @@ void cg_attn_rows16_avx512(int hd, const float *QT, int nr, const float *K, cons
   const __m512i limv = _mm512_loadu_si512(lim);
   const __m512 mo = _mm512_loadu_ps(m);
   __m512 mx = mo;
+  /* Eight rows or fewer (models with 8 query heads per group): half the lanes would idle, so lane
+   * 2r + p holds row r's products of the even (p = 0) or odd (p = 1) channels, K is read two
+   * channels at a time, and adjacent lanes are summed at the end. QT2[(d / 2) * 16 + 2r + p]. */
+  const int pairs = nr <= 8 && hd <= 256;
+  float QT2[128 * ATD_ROWS];
+  if (pairs) {
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    for (int d = 0; d < hd; d += 2)
+      _mm512_storeu_ps(QT2 + (size_t)(d / 2) * ATD_ROWS,
+                       _mm512_permutex2var_ps(_mm512_loadu_ps(QT + (size_t)d * ATD_ROWS), il, _mm512_loadu_ps(QT + (size_t)(d + 1) * ATD_ROWS)));
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
   for (int jb = 0; jb < n; jb += 16) {
     /* Keys jb..jb+15 (past n: whatever the tile buffer holds; masked below, never summed). */
     const float *kb = K + (size_t)jb * hd;
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
     __m512 s8 = s0, s9 = s0, s10 = s0, s11 = s0, s12 = s0, s13 = s0, s14 = s0, s15 = s0;
-    for (int d = 0; d < hd; d++) {
-      const __m512 q = _mm512_loadu_ps(QT + (size_t)d * ATD_ROWS);
-      const float *kd = kb + d;
-      s0 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[0]), s0);
-      s1 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)hd]), s1);
-      s2 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)2 * hd]), s2);
-      s3 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)3 * hd]), s3);
-      s4 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)4 * hd]), s4);
-      s5 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)5 * hd]), s5);
-      s6 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)6 * hd]), s6);
-      s7 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)7 * hd]), s7);
-      s8 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)8 * hd]), s8);
-      s9 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)9 * hd]), s9);
-      s10 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)10 * hd]), s10);
-      s11 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)11 * hd]), s11);
-      s12 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)12 * hd]), s12);
-      s13 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)13 * hd]), s13);
-      s14 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)14 * hd]), s14);
-      s15 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)15 * hd]), s15);
+    if (pairs) {
+#define BC2(i) bcast2(kd + (size_t)(i) * hd)
+      for (int d = 0; d < hd; d += 2) {
+        const __m512 q = _mm512_loadu_ps(QT2 + (size_t)(d / 2) * ATD_ROWS);
+        const float *kd = kb + d;
+        s0 = _mm512_fmadd_ps(q, BC2(0), s0), s1 = _mm512_fmadd_ps(q, BC2(1), s1);
+        s2 = _mm512_fmadd_ps(q, BC2(2), s2), s3 = _mm512_fmadd_ps(q, BC2(3), s3);
+        s4 = _mm512_fmadd_ps(q, BC2(4), s4), s5 = _mm512_fmadd_ps(q, BC2(5), s5);
+        s6 = _mm512_fmadd_ps(q, BC2(6), s6), s7 = _mm512_fmadd_ps(q, BC2(7), s7);
+        s8 = _mm512_fmadd_ps(q, BC2(8), s8), s9 = _mm512_fmadd_ps(q, BC2(9), s9);
+        s10 = _mm512_fmadd_ps(q, BC2(10), s10), s11 = _mm512_fmadd_ps(q, BC2(11), s11);
+        s12 = _mm512_fmadd_ps(q, BC2(12), s12), s13 = _mm512_fmadd_ps(q, BC2(13), s13);
+        s14 = _mm512_fmadd_ps(q, BC2(14), s14), s15 = _mm512_fmadd_ps(q, BC2(15), s15);
+      }
+#undef BC2
+    } else {
+      for (int d = 0; d < hd; d++) {
+        const __m512 q = _mm512_loadu_ps(QT + (size_t)d * ATD_ROWS);
+        const float *kd = kb + d;
+        s0 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[0]), s0);
+        s1 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)hd]), s1);
+        s2 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)2 * hd]), s2);
+        s3 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)3 * hd]), s3);
+        s4 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)4 * hd]), s4);
+        s5 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)5 * hd]), s5);
+        s6 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)6 * hd]), s6);
+        s7 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)7 * hd]), s7);
+        s8 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)8 * hd]), s8);
+        s9 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)9 * hd]), s9);
+        s10 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)10 * hd]), s10);
+        s11 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)11 * hd]), s11);
+        s12 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)12 * hd]), s12);
+        s13 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)13 * hd]), s13);
+        s14 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)14 * hd]), s14);
+        s15 = _mm512_fmadd_ps(q, _mm512_set1_ps(kd[(size_t)15 * hd]), s15);
+      }
     }
-    const __m512 s[16] = {s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15};
+    __m512 s[16] = {s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15};
     const int nb = n - jb < 16 ? n - jb : 16;
+    if (pairs)
+      for (int jj = 0; jj < nb; jj++) s[jj] = _mm512_permutexvar_ps(even, _mm512_add_ps(s[jj], _mm512_permute_ps(s[jj], 0xB1)));
     for (int jj = 0; jj < nb; jj++) {
       const int j = jb + jj;
       const __mmask16 vis = rows & _mm512_cmpgt_epi32_mask(limv, _mm512_set1_epi32(j));
