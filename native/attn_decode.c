@@ -112,6 +112,13 @@ static void atd_task(void *ctx, int u, int tid) {
     const int jn = k1 - j0 < ATD_TILE ? k1 - j0 : ATD_TILE;
     for (int j = 0; j < jn; j++) {
       const uint8_t *kp = kg + (size_t)(j0 + j) * A->pstride, *vp = vg + (size_t)(j0 + j) * A->pstride;
+      /* The cache is read once per step, from memory: ask for the next tile's rows while this
+       * one is computed (the hardware prefetcher does not follow the group-strided rows well). */
+      if (j0 + ATD_TILE + j < k1)
+        for (size_t o = 0; o < A->goff; o += 64) {
+          __builtin_prefetch(kp + (size_t)ATD_TILE * A->pstride + o);
+          __builtin_prefetch(vp + (size_t)ATD_TILE * A->pstride + o);
+        }
       if (A->kvType == CG_KV_Q8_0) {
         q8_row_to_f32(kp, Kt + (size_t)j * hd, hd);
         q8_row_to_f32(vp, Vt + (size_t)j * hd, hd);
