@@ -24,6 +24,8 @@ const SOURCES = [
   'native/attn_avx512.c',
   'native/attn_decode.c',
   'native/attn_rows16_avx512.c',
+  'native/attn_bf16.c',
+  'native/attn_bf16_avx512.c',
 ].map((f) => path.join(repoRoot, f));
 // The addon's flags (binding.gyp): the generic kernels are auto-vectorised differently at -O3.
 const CFLAGS = ['-O3', '-std=c11', '-fno-strict-aliasing', '-Wall', '-Wno-unused-parameter'];
@@ -64,10 +66,11 @@ function checkReport(out: string, tables: string[]): void {
   for (const t of tables.slice(1)) {
     const lines = out.split('\n').filter((l) => l.startsWith(`${t} `));
     // The prefill GEMM kernels are optional per table: three lines each (vs scalar, vs oracle, bit-equal to the table's x8 kernels) where present.
-    // The decode attention kernel (attn_rows16) is optional too: one line against scalar where present.
-    const gemm = lines.filter((l) => / gemm_q[48]_0 | attn_rows16 /.test(l));
+    // The decode attention kernel (attn_rows16) is optional too: one line against scalar where present; and
+    // the bf16 prefill attention (three lines) where the table has it and the CPU runs avx512_bf16.
+    const gemm = lines.filter((l) => / gemm_q[48]_0 | attn_rows16 | attn_bf16_tiles | attn_rows16_bf16 | attention_bf16 /.test(l));
     assert.equal(lines.length - gemm.length, KERNELS_PER_TABLE, `${t}: ${lines.length} kernel lines\n${out}`);
-    if (t === 'avx512vnni') assert.equal(gemm.length, 7, `${t} has the q4_0 and q8_0 GEMM kernels and attn_rows16\n${out}`);
+    if (t === 'avx512vnni') assert.ok(gemm.length === 7 || gemm.length === 10, `${t} has the q4_0 and q8_0 GEMM kernels and attn_rows16 (and the bf16 attention)\n${out}`);
     for (const l of gemm) assert.match(l, / vs (scalar|oracle|x8_1\/_4) +ok /);
     for (const l of lines.filter((x) => !gemm.includes(x))) assert.match(l, / vs scalar +ok /);
   }

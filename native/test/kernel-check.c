@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../attn_bf16.h"
 #include "../attn_decode.h"
 #include "../gemm.h"
 #include "../kernels.h"
@@ -658,6 +659,78 @@ static void check_attn_rows16(const kernels_t *K, const kernels_t *S) {
   free(a2);
 }
 
+/* ------------------------------------------------------------ bf16 prefill attention (optional) */
+
+/* Where the table has the bf16 kernels and this CPU runs them: the tile preparation bit-equal to the
+ * scalar reference, attn_rows16_bf16 against the scalar reference (same bf16 operands, f32 sums in
+ * another order) over two tiles, and cg_attention over a 2,100-key prompt block (the bf16 path)
+ * against the scalar table's f32 path, with the tolerance bf16 operands need (outputs |v| < 1). */
+#define TOL_BF16_ATT 2e-3
+static void check_attn_bf16(const kernels_t *K, const kernels_t *S) {
+  if (!K->attn_rows16_bf16 || !K->attn_bf16_tiles || !cg_cpu_has_bf16()) return;
+  const int T = ATD_TILE, hd = 128;
+  stat_t sp = {0}, sk = {0}, sa = {0};
+  float *Kt = malloc(sizeof(float) * T * hd), *Vt = malloc(sizeof(float) * T * hd);
+  uint16_t *K2a = malloc(2 * T * hd), *V2a = malloc(2 * T * hd), *K2b = malloc(2 * T * hd), *V2b = malloc(2 * T * hd);
+  uint16_t *QT2 = malloc(2 * ATD_ROWS * hd);
+  float *P1 = malloc(sizeof(float) * ATD_ROWS * T), *P2 = malloc(sizeof(float) * ATD_ROWS * T);
+  float *a1 = malloc(sizeof(float) * ATD_ROWS * hd), *a2 = malloc(sizeof(float) * ATD_ROWS * hd);
+  static const int NR[] = {1, 7, 16}, NK[] = {1, 33, 64};
+  for (int ri = 0; ri < 3; ri++)
+    for (int ki = 0; ki < 3; ki++) {
+      const int nr = NR[ri], n = NK[ki];
+      float m1[ATD_ROWS], l1[ATD_ROWS], m2[ATD_ROWS], l2[ATD_ROWS];
+      int lim[ATD_ROWS];
+      for (int r = 0; r < ATD_ROWS; r++) m1[r] = m2[r] = -INFINITY, l1[r] = l2[r] = 0.0f;
+      memset(a1, 0, sizeof(float) * ATD_ROWS * hd);
+      memset(a2, 0, sizeof(float) * ATD_ROWS * hd);
+      memset(QT2, 0, 2 * ATD_ROWS * hd);
+      for (int d = 0; d < hd; d++)
+        for (int r = 0; r < nr; r++) QT2[(d / 2) * 32 + 2 * r + (d & 1)] = cg_f32_to_bf16(sym(r % 3 ? 1.0f : 3.0f));
+      for (int tile = 0; tile < 2; tile++) {
+        for (int i = 0; i < T * hd; i++) Kt[i] = sym(tile ? 2.0f : 1.0f), Vt[i] = sym(1.0f);
+        memset(K2a, 0, 2 * T * hd), memset(V2a, 0, 2 * T * hd), memset(K2b, 0, 2 * T * hd), memset(V2b, 0, 2 * T * hd);
+        K->attn_bf16_tiles(hd, Kt, Vt, n, K2a, V2a);
+        cg_attn_bf16_tiles_scalar(hd, Kt, Vt, n, K2b, V2b);
+        if (memcmp(K2a, K2b, 2 * (size_t)n * hd) || memcmp(V2a, V2b, 2 * (size_t)((n + 1) / 2) * 2 * hd)) sk.worst = INFINITY;
+        sk.n += n;
+        for (int r = 0; r < ATD_ROWS; r++) lim[r] = r >= nr ? 0 : r % 4 == 3 ? 0 : r % 4 == 2 ? (n + 1) / 2 : n;
+        K->attn_rows16_bf16(hd, QT2, nr, K2a, V2a, n, lim, 0.125f, P1, m1, l1, a1);
+        cg_attn_rows16_bf16_scalar(hd, QT2, nr, K2b, V2b, n, lim, 0.125f, P2, m2, l2, a2);
+      }
+      for (int r = 0; r < nr; r++) {
+        double qa = 0;
+        for (int d = 0; d < hd; d++) qa += fabs((double)cg_bf16_to_f32(QT2[(d / 2) * 32 + 2 * r + (d & 1)]));
+        note(&sp, m1[r], m2[r], 0.25 * qa, TOL_DOT);
+        note(&sp, l1[r], l2[r], fabs((double)l2[r]), TOL_DOT);
+        for (int i = 0; i < hd; i++) note(&sp, l1[r] > 0 ? a1[r * hd + i] / l1[r] : 0, l2[r] > 0 ? a2[r * hd + i] / l2[r] : 0, 1.0, TOL_DOT);
+      }
+    }
+  /* whole operation: 16 heads in 2 groups, 2,048 cached positions, 52 new tokens */
+  cg_ctx *c1 = cg_ctx_create(2, K->name), *c2 = cg_ctx_create(2, S->name);
+  const int nh = 16, ng = 2, start = ATT_BF16_MIN_KEYS, nt = 52, ctx = start + nt;
+  float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd), *v = malloc(sizeof(float) * nt * ng * hd);
+  float *o1 = malloc(sizeof(float) * nt * nh * hd), *o2 = malloc(sizeof(float) * nt * nh * hd);
+  uint16_t *kc = malloc(2 * (size_t)ctx * ng * hd), *vc = malloc(2 * (size_t)ctx * ng * hd);
+  for (int i = 0; i < start * ng * hd; i++) kc[i] = cg_f32_to_f16(sym(1.0f)), vc[i] = cg_f32_to_f16(sym(1.0f));
+  for (int i = 0; i < nt * nh * hd; i++) q[i] = sym(2.0f);
+  for (int i = 0; i < nt * ng * hd; i++) k[i] = sym(1.0f), v[i] = sym(1.0f);
+  if (c1 && c2) {
+    cg_attention(c1, q, k, v, o1, kc, vc, 0, nt, start, nh, ng, hd, 0.125f);
+    cg_attention(c2, q, k, v, o2, kc, vc, 0, nt, start, nh, ng, hd, 0.125f);
+    for (int i = 0; i < nt * nh * hd; i++) note(&sa, o1[i], o2[i], 1.0, TOL_BF16_ATT);
+  } else {
+    sa.worst = INFINITY;
+  }
+  cg_ctx_destroy(c1);
+  cg_ctx_destroy(c2);
+  report(K->name, "attn_bf16_tiles", "scalar", &sk, "(K rows and V key pairs in bf16: bit-equal)");
+  report(K->name, "attn_rows16_bf16", "scalar", &sp, "(2 tiles, 1-16 rows, causal limits; output / sum vs scalar on the same bf16 operands)");
+  report(K->name, "attention_bf16", S->name, &sa, "(cg_attention, 2100-key prompt block: bf16 vs the scalar table's f32; tolerance 2e-3)");
+  free(q), free(k), free(v), free(o1), free(o2), free(kc), free(vc);
+  free(Kt), free(Vt), free(K2a), free(V2a), free(K2b), free(V2b), free(QT2), free(P1), free(P2), free(a1), free(a2);
+}
+
 /*
  * Whole operations through ops.c with table K selected, against the same with the scalar table:
  * the quantized matmul (x8 groups + leftover rows, 1 and 5 tokens so both the 4-token and the
@@ -871,6 +944,7 @@ int main(int argc, char **argv) {
     check_gemm(K, S, 0);
     check_gemm(K, S, 1);
     check_attn_rows16(K, S);
+    check_attn_bf16(K, S);
     check_ops(K->name);
     check_ops_kquants(K->name);
   }
