@@ -33,6 +33,10 @@ void cg_attn_rows16_avx512(int hd, const float *QT, int nr, const float *K, cons
 
 /* Largest nTokens * (nHeads / nGroups) the split path takes (beyond it the prefill path is faster). */
 #define ATD_MAX_ROWS 64
+/* Shortest context (keys) the split path takes. Below it every step runs the prefill path, whose
+ * per-row arithmetic does not depend on how the prompt was cut into steps, so a prompt fed in
+ * chunks gives the same bits as fed whole (the bf16 prefill starts at the same length). */
+#define ATD_MIN_KEYS 2048
 
 /*
  * cg_attention_kv's attention step (the cache already holds this step's rows) for nTokens query

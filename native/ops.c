@@ -974,8 +974,9 @@ size_t cg_attention_kv(cg_ctx *c, const float *q, const float *k, const float *v
       }
     }
   }
-  /* One or a few tokens: keys split over the threads (attn_decode.c). */
-  if (nTokens * (nHeads / nGroups) <= ATD_MAX_ROWS)
+  /* One or a few tokens over a long cache: keys split over the threads (attn_decode.c). */
+  const int few = nTokens * (nHeads / nGroups) <= ATD_MAX_ROWS;
+  if (few && startPos + nTokens >= ATD_MIN_KEYS)
     return cg_attention_split(c, q, out, kc, vc, kvType, rowStart, nTokens, startPos, nHeads, nGroups, headDim, scale);
   att_ctx A;
   memset(&A, 0, sizeof(A));
@@ -1006,7 +1007,12 @@ size_t cg_attention_kv(cg_ctx *c, const float *q, const float *k, const float *v
   /* ... + bf16 Q rows (ATT_MAX_ROWS x headDim bf16) and their limits after the KT area */
   A.per_thread = (size_t)3 * ATT_TILE * headDim + (size_t)ATT_MAX_ROWS * ATT_TILE + (size_t)ATT_MAX_ROWS * headDim +
                  2 * ATT_MAX_ROWS + 16 + (size_t)ATT_MAX_ROWS * headDim / 2 + ATT_MAX_ROWS;
-  const size_t bytes = A.per_thread * sizeof(float) * (size_t)nth;
+  size_t bytes = A.per_thread * sizeof(float) * (size_t)nth;
+  /* A few-token step reserves what the split path would, so its scratch does not change with the context. */
+  if (few) {
+    const size_t sb = cg_attention_split_bytes(nth, nTokens, nHeads, nGroups, headDim);
+    if (sb > bytes) bytes = sb;
+  }
   A.scratch = (float *)scratch(c, bytes);
   if (!A.scratch) return (size_t)-1;
   /* Short contexts are less work than a dispatch is worth on a busy machine. */

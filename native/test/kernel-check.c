@@ -783,7 +783,7 @@ static void check_ops(const char *isa) {
    * path, 10 rows per group); 8 heads in 2 groups, head_dim 128: 3 cached, then 70 new, so query rows
    * go four at a time where the table has attn_rows4, over two key tiles with causal limits inside
    * both; then decode over long caches, keys split in chunks: 16 and 8 heads per group, 1 and 3 tokens. */
-  static const int CFG[5][5] = {{4, 2, 64, 3, 5}, {8, 2, 128, 3, 70}, {32, 2, 128, 700, 1}, {32, 2, 128, 600, 3}, {16, 2, 128, 900, 1}};
+  static const int CFG[5][5] = {{4, 2, 64, 3, 5}, {8, 2, 128, 3, 70}, {32, 2, 128, 2100, 1}, {32, 2, 128, 2050, 3}, {16, 2, 128, 2200, 1}};
   for (int ci = 0; ci < 5; ci++) {
     const int nh = CFG[ci][0], ng = CFG[ci][1], hd = CFG[ci][2], start = CFG[ci][3], nt = CFG[ci][4], ctx = start + nt;
     float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd);
