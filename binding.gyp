@@ -16,7 +16,11 @@
         "native/int8_peak.c",
         "native/gemm_avx512.c",
         "native/gemm_kquants_avx512.c",
-        "native/attn_avx512.c"
+        "native/attn_avx512.c",
+        "native/attn_decode.c",
+        "native/attn_rows16_avx512.c",
+        "native/attn_bf16.c",
+        "native/attn_bf16_avx512.c"
       ],
       "cflags": ["-O3", "-std=c11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-parameter"],
       "cflags!": ["-O2", "-O0"],

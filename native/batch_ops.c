@@ -154,118 +154,22 @@ int cg_batch_matmul_q4(cg_ctx *c, int rows, int cols, const uint8_t *w, const fl
   return 1;
 }
 
-/* ---------------------------------------------------------------- batched attention (decode rows) */
+/* ---------------------------------------------------------------- batched attention */
 
-/* The tile and row bounds of ops.c's attention, so a decode row visits the same tiles. */
-#define BA_TILE 64
-
-typedef struct {
-  const kernels_t *K;
-  void (*tile)(int, const float *, const float *, const float *, int, float, float *, float *, float *, float *);
-  const float *q;
-  float *out;
-  const cg_batch_seq *seqs;
-  const int *dec; /* indices of the one-token sequences */
-  int nHeads, nGroups, hd, hpg;
-  float scale;
-  size_t pstride, goff;
-  float *scratch;
-  size_t per_thread;
-} ba_ctx;
-
-/* One query row of sequence dec[u / nGroups] against KV group u % nGroups: its hpg heads, as
- * ops.c's att_task computes them for a one-token step. */
-static void ba_task(void *p, int u, int tid) {
-  const ba_ctx *A = (const ba_ctx *)p;
-  const cg_batch_seq *sq = &A->seqs[A->dec[u / A->nGroups]];
-  const int g = u % A->nGroups;
-  const int hd = A->hd, hpg = A->hpg;
-  float *Kt = A->scratch + (size_t)tid * A->per_thread;
-  float *Vt = Kt + (size_t)BA_TILE * hd;
-  float *S = Vt + (size_t)BA_TILE * hd;
-  float *acc = S + (size_t)hpg * BA_TILE;
-  float *M = acc + (size_t)hpg * hd;
-  float *L = M + hpg;
-  const int pos = sq->startPos;
-  for (int r = 0; r < hpg; r++) {
-    M[r] = -INFINITY;
-    L[r] = 0.0f;
-  }
-  memset(acc, 0, sizeof(float) * (size_t)hpg * hd);
-  const uint8_t *kg = (const uint8_t *)sq->kc + (size_t)g * A->goff;
-  const uint8_t *vg = (const uint8_t *)sq->vc + (size_t)g * A->goff;
-  for (int j0 = 0; j0 <= pos; j0 += BA_TILE) {
-    const int jn = pos + 1 - j0 < BA_TILE ? pos + 1 - j0 : BA_TILE;
-    for (int j = 0; j < jn; j++) {
-      A->K->f16_to_f32((const uint16_t *)(kg + (size_t)(j0 + j) * A->pstride), Kt + (size_t)j * hd, hd);
-      A->K->f16_to_f32((const uint16_t *)(vg + (size_t)(j0 + j) * A->pstride), Vt + (size_t)j * hd, hd);
-    }
-    for (int r = 0; r < hpg; r++) {
-      const int h = g * hpg + r;
-      const float *qv = A->q + ((size_t)sq->rowStart * A->nHeads + h) * hd;
-      A->tile(hd, qv, Kt, Vt, jn, A->scale, S + (size_t)r * BA_TILE, &M[r], &L[r], acc + (size_t)r * hd);
-    }
-  }
-  for (int r = 0; r < hpg; r++) {
-    const int h = g * hpg + r;
-    float *o = A->out + ((size_t)sq->rowStart * A->nHeads + h) * hd;
-    const float inv = L[r] > 0 ? 1.0f / L[r] : 0.0f;
-    const float *ar = acc + (size_t)r * hd;
-    for (int i = 0; i < hd; i++) o[i] = ar[i] * inv;
-  }
-}
-
-/* Attention of every sequence of the step: one-token f16 steps together in one pool job, the
- * others (prompt chunks, q8_0 caches) through cg_attention_kv one by one. */
+/* Attention of every sequence of the step, one by one through cg_attention_kv: one-token steps take
+ * its split-keys path (both cores on one sequence's long cache), so a sequence's result is the same
+ * bits batched or alone. */
 static size_t batch_attention(cg_ctx *c, const float *q, const float *k, const float *v, float *out, const cg_batch_seq *seqs,
-                              int nseqs, int nHeads, int nGroups, int headDim, float scale, int *dec) {
-  const kernels_t *K = cg_kernels(c);
-  const int kvw = nGroups * headDim;
-  const size_t goff = cg_kv_group_bytes(CG_KV_F16, headDim);
-  const size_t pstride = goff * (size_t)nGroups;
+                              int nseqs, int nHeads, int nGroups, int headDim, float scale) {
   size_t bytes = 0;
-  int ndec = 0;
   for (int s = 0; s < nseqs; s++) {
     const cg_batch_seq *sq = &seqs[s];
-    if (sq->nTokens == 1 && sq->kvType == CG_KV_F16) {
-      /* Append this token's keys and values, as cg_attention_kv does before it attends. */
-      for (int g = 0; g < nGroups; g++) {
-        uint8_t *kd = (uint8_t *)sq->kc + (size_t)sq->startPos * pstride + (size_t)g * goff;
-        uint8_t *vd = (uint8_t *)sq->vc + (size_t)sq->startPos * pstride + (size_t)g * goff;
-        K->f32_to_f16(k + (size_t)sq->rowStart * kvw + (size_t)g * headDim, (uint16_t *)kd, headDim);
-        K->f32_to_f16(v + (size_t)sq->rowStart * kvw + (size_t)g * headDim, (uint16_t *)vd, headDim);
-      }
-      dec[ndec++] = s;
-      continue;
-    }
     const size_t b = cg_attention_kv(c, q, k, v, out, sq->kc, sq->vc, sq->kvType, sq->rowStart, sq->nTokens, sq->startPos, nHeads,
                                      nGroups, headDim, scale);
     if (b == (size_t)-1) return b;
     if (b > bytes) bytes = b;
   }
-  if (ndec == 0) return bytes;
-  ba_ctx A;
-  memset(&A, 0, sizeof(A));
-  A.K = K;
-  A.tile = K->attn_tile ? K->attn_tile : kernels_scalar.attn_tile;
-  A.q = q;
-  A.out = out;
-  A.seqs = seqs;
-  A.dec = dec;
-  A.nHeads = nHeads;
-  A.nGroups = nGroups;
-  A.hd = headDim;
-  A.hpg = nHeads / nGroups;
-  A.scale = scale;
-  A.pstride = pstride;
-  A.goff = goff;
-  A.per_thread = (size_t)2 * BA_TILE * headDim + (size_t)A.hpg * BA_TILE + (size_t)A.hpg * headDim + 2 * (size_t)A.hpg + 16;
-  const int nth = cg_threads(c) > 0 ? cg_threads(c) : 1;
-  const size_t need = A.per_thread * sizeof(float) * (size_t)nth;
-  A.scratch = (float *)cg_scratch(c, need);
-  if (!A.scratch) return (size_t)-1;
-  cg_run(c, ba_task, &A, ndec * nGroups);
-  return need > bytes ? need : bytes;
+  return bytes;
 }
 
 /* ---------------------------------------------------------------- one decoder layer, all sequences */
@@ -275,8 +179,8 @@ size_t cg_batch_layer_kv(cg_ctx *c, float *x, int n, const cg_layer_weights *L, 
   const int H = L->qkv.cols;
   const int nHeads = L->nHeads, nGroups = L->nGroups, headDim = L->headDim, rotaryDim = L->rotaryDim, ffn = L->ffn;
   const int qDim = nHeads * headDim, kvDim = nGroups * headDim, qkvDim = qDim + 2 * kvDim;
-  /* The buffers of cg_layer_kv (xb | qkv | q | k | v | att | hb | hb2), then the decode sequences' indices. */
-  const size_t need = (size_t)n * ((size_t)H + qkvDim + qDim + 2 * (size_t)kvDim + qDim + 3 * (size_t)ffn) + 64 + (size_t)nseqs;
+  /* The buffers of cg_layer_kv (xb | qkv | q | k | v | att | hb | hb2). */
+  const size_t need = (size_t)n * ((size_t)H + qkvDim + qDim + 2 * (size_t)kvDim + qDim + 3 * (size_t)ffn) + 64;
   float *xb = cg_layer_buffer(c, need);
   if (!xb) return (size_t)-1;
   float *qkv = xb + (size_t)n * H;
@@ -286,7 +190,6 @@ size_t cg_batch_layer_kv(cg_ctx *c, float *x, int n, const cg_layer_weights *L, 
   float *att = vs + (size_t)n * kvDim;
   float *hb = att + (size_t)n * qDim;
   float *hb2 = hb + (size_t)n * 2 * ffn;
-  int *dec = (int *)(hb2 + (size_t)n * ffn + 64);
 
   cg_rmsnorm(c, x, L->input_norm, n, H, L->eps, xb);
   if (!cg_matmul(c, L->qkv.type, L->qkv.rows, L->qkv.cols, L->qkv.w, xb, n, qkv, L->qkv_bias)) return (size_t)-1;
@@ -299,7 +202,7 @@ size_t cg_batch_layer_kv(cg_ctx *c, float *x, int n, const cg_layer_weights *L, 
   if (!cg_rope(c, qs, n, nHeads, headDim, rotaryDim, positions, L->ropeBase) ||
       !cg_rope(c, ks, n, nGroups, headDim, rotaryDim, positions, L->ropeBase))
     return (size_t)-1;
-  const size_t att_bytes = batch_attention(c, qs, ks, vs, att, seqs, nseqs, nHeads, nGroups, headDim, L->scale, dec);
+  const size_t att_bytes = batch_attention(c, qs, ks, vs, att, seqs, nseqs, nHeads, nGroups, headDim, L->scale);
   if (att_bytes == (size_t)-1) return att_bytes;
   if (!cg_matmul(c, L->dense.type, L->dense.rows, L->dense.cols, L->dense.w, att, n, xb, NULL)) return (size_t)-1;
   cg_add(c, x, xb, (size_t)n * H);

@@ -137,6 +137,13 @@ typedef struct {
   const struct cg_gemm_kq *gemm_kq;
   /* Prefill: q4_1 / q5_0 / q5_1 weights x many tokens (optional, NULL: lq_dot 8 tokens at a time; gemm_kq.h). */
   const struct cg_gemm_lq *gemm_lq;
+  /* Decode attention, up to 16 query rows of one KV group in SIMD lanes (optional, NULL: attn_tile per row; contract in attn_decode.h). */
+  void (*attn_rows16)(int hd, const float *QT, int nr, const float *K, const float *V, int n, const int *lim, float scale,
+                      float *P, float *m, float *l, float *acc);
+  /* Long-prompt attention on bf16 operands (optional; used only where the CPU has avx512_bf16; contract in attn_bf16.h). */
+  void (*attn_bf16_tiles)(int hd, const float *K, const float *V, int n, uint16_t *K2, uint16_t *VT2);
+  void (*attn_rows16_bf16)(int hd, const uint16_t *QT2, int nr, const uint16_t *K2, const uint16_t *VT2, int n, const int *lim,
+                           float scale, float *P, float *m, float *l, float *acc);
 } kernels_t;
 
 extern const kernels_t kernels_scalar;

@@ -1,5 +1,6 @@
 /* The portable kernel table: the fallback on CPUs without a SIMD variant. */
 #include "kernels_generic.inc"
+#include "attn_decode.h"
 
 const kernels_t kernels_scalar = {
     .name = "scalar",
@@ -25,4 +26,5 @@ const kernels_t kernels_scalar = {
     .quantize_q8_K = gen_quantize_q8_K,
     .kq_dot = gen_kq_dot,
     .lq_dot = gen_lq_dot,
+    .attn_rows16 = cg_attn_rows16_scalar,
 };

@@ -17,6 +17,8 @@
 #endif
 
 #include "attn4.h"
+#include "attn_bf16.h"
+#include "attn_decode.h"
 #include "gemm.h"
 #include "gemm_kq.h"
 #include "pool.h"
@@ -957,9 +959,44 @@ typedef struct {
   int rowStart, nTokens, startPos, nHeads, nGroups, headDim, hpg, qb, nqb;
   float scale;
   int units;
-  float *scratch; /* per thread: K tile, V tile, scores, acc, m, l, K tile transposed */
+  int bf16;       /* long prompt on a CPU with avx512_bf16: the bf16 kernels (attn_bf16.h) */
+  float *scratch; /* per thread: K tile, V tile, scores, acc, m, l, K tile transposed, bf16 Q rows + limits */
   size_t per_thread;
 } att_ctx;
+
+/* bf16 path: the unit's query rows in the QT2 layout of attn_bf16.h (16 rows per block, t-major:
+ * row r = (t - t0) * hpg + head in group), zero past the last row, then 16 ints of limits per
+ * block. Kept right after the K2 / VT2 tiles in the KT area. */
+static void att_q_bf16(const att_ctx *A, float *area, int g, int t0, int nrows) {
+  const int hd = A->headDim, nblk = (nrows + ATD_ROWS - 1) / ATD_ROWS;
+  uint16_t *QT2 = (uint16_t *)area;
+  memset(QT2, 0, sizeof(uint16_t) * (size_t)nblk * ATD_ROWS * hd);
+  for (int r = 0; r < nrows; r++) {
+    const float *qv = A->q + ((size_t)(A->rowStart + t0 + r / A->hpg) * A->nHeads + g * A->hpg + r % A->hpg) * hd;
+    uint16_t *qt = QT2 + (size_t)(r / ATD_ROWS) * ATD_ROWS * hd + 2 * (r % ATD_ROWS);
+    for (int d = 0; d < hd; d++) qt[(size_t)(d / 2) * 2 * ATD_ROWS + (d & 1)] = cg_f32_to_bf16(qv[d]);
+  }
+}
+
+/* bf16 path, one K/V tile (f32 rows Kt, Vt of jn keys from j0) against every row block of the unit. */
+static void att_tile_bf16(const att_ctx *A, float *KT, const float *Kt, const float *Vt, int jn, int j0, int t0, int nrows,
+                          float *S, float *M, float *L, float *acc) {
+  const kernels_t *K = A->K;
+  const int hd = A->headDim, nblk = (nrows + ATD_ROWS - 1) / ATD_ROWS;
+  uint16_t *K2 = (uint16_t *)KT, *VT2 = K2 + (size_t)ATT_TILE * hd;
+  const uint16_t *QT2 = (const uint16_t *)(KT + (size_t)ATT_TILE * hd);
+  int *lim = (int *)(KT + (size_t)ATT_TILE * hd + (size_t)nblk * ATD_ROWS * hd / 2);
+  K->attn_bf16_tiles(hd, Kt, Vt, jn, K2, VT2);
+  for (int r = 0; r < nblk * ATD_ROWS; r++) {
+    const int vis = r < nrows ? A->startPos + t0 + r / A->hpg - j0 + 1 : 0;
+    lim[r] = vis < 0 ? 0 : vis > jn ? jn : vis;
+  }
+  for (int b = 0; b < nblk; b++) {
+    const int rb = b * ATD_ROWS, nrb = nrows - rb < ATD_ROWS ? nrows - rb : ATD_ROWS;
+    if (lim[rb + nrb - 1] == 0) continue; /* rows ascend in position: none sees this tile */
+    K->attn_rows16_bf16(hd, QT2 + (size_t)rb * hd, nrb, K2, VT2, jn, lim + rb, A->scale, S, M + rb, L + rb, acc + (size_t)rb * hd);
+  }
+}
 
 static void att_task(void *c, int u, int tid) {
   att_ctx *A = (att_ctx *)c;
@@ -988,11 +1025,14 @@ static void att_task(void *c, int u, int tid) {
     const int t1 = t0 + A->qb < A->nTokens ? t0 + A->qb : A->nTokens;
     const int nrows = (t1 - t0) * hpg;
     const int maxPos = A->startPos + t1 - 1;
-    for (int r = 0; r < nrows; r++) {
+    /* (the bf16 kernels run rows in blocks of 16: the rows past the last, up to the block's end, are theirs too) */
+    const int rows_init = A->bf16 ? (nrows + ATD_ROWS - 1) / ATD_ROWS * ATD_ROWS : nrows;
+    for (int r = 0; r < rows_init; r++) {
       M[r] = -INFINITY;
       L[r] = 0.0f;
     }
-    memset(acc, 0, sizeof(float) * (size_t)nrows * hd);
+    memset(acc, 0, sizeof(float) * (size_t)rows_init * hd);
+    if (A->bf16) att_q_bf16(A, KT + (size_t)ATT_TILE * hd, g, t0, nrows);
     const size_t pstride = A->pstride; /* cache layout [position][group][headDim] */
     const uint8_t *kg = A->kc + (size_t)g * A->goff;
     const uint8_t *vg = A->vc + (size_t)g * A->goff;
@@ -1008,6 +1048,10 @@ static void att_task(void *c, int u, int tid) {
           K->f16_to_f32((const uint16_t *)kp, Kt + (size_t)j * hd, hd);
           K->f16_to_f32((const uint16_t *)vp, Vt + (size_t)j * hd, hd);
         }
+      }
+      if (A->bf16) {
+        att_tile_bf16(A, KT, Kt, Vt, jn, j0, t0, nrows, S, M, L, acc);
+        continue;
       }
       if (rows4)
         for (int d = 0; d < hd; d++)
@@ -1066,6 +1110,10 @@ size_t cg_attention_kv(cg_ctx *c, const float *q, const float *k, const float *v
       }
     }
   }
+  /* One or a few tokens over a long cache: keys split over the threads (attn_decode.c). */
+  const int few = nTokens * (nHeads / nGroups) <= ATD_MAX_ROWS;
+  if (few && startPos + nTokens >= ATD_MIN_KEYS)
+    return cg_attention_split(c, q, out, kc, vc, kvType, rowStart, nTokens, startPos, nHeads, nGroups, headDim, scale);
   att_ctx A;
   memset(&A, 0, sizeof(A));
   A.K = c->k;
@@ -1090,9 +1138,17 @@ size_t cg_attention_kv(cg_ctx *c, const float *q, const float *k, const float *v
   while (A.qb > 1 && ((nTokens + A.qb - 1) / A.qb) * nGroups < 2 * nth) A.qb /= 2;
   A.nqb = (nTokens + A.qb - 1) / A.qb;
   A.units = A.nqb * nGroups;
+  A.bf16 = c->k->attn_rows16_bf16 && c->k->attn_bf16_tiles && headDim % 64 == 0 && startPos + nTokens >= ATT_BF16_MIN_KEYS &&
+           cg_cpu_has_bf16();
+  /* ... + bf16 Q rows (ATT_MAX_ROWS x headDim bf16) and their limits after the KT area */
   A.per_thread = (size_t)3 * ATT_TILE * headDim + (size_t)ATT_MAX_ROWS * ATT_TILE + (size_t)ATT_MAX_ROWS * headDim +
-                 2 * ATT_MAX_ROWS + 16;
-  const size_t bytes = A.per_thread * sizeof(float) * (size_t)nth;
+                 2 * ATT_MAX_ROWS + 16 + (size_t)ATT_MAX_ROWS * headDim / 2 + ATT_MAX_ROWS;
+  size_t bytes = A.per_thread * sizeof(float) * (size_t)nth;
+  /* A few-token step reserves what the split path would, so its scratch does not change with the context. */
+  if (few) {
+    const size_t sb = cg_attention_split_bytes(nth, nTokens, nHeads, nGroups, headDim);
+    if (sb > bytes) bytes = sb;
+  }
   A.scratch = (float *)scratch(c, bytes);
   if (!A.scratch) return (size_t)-1;
   /* Short contexts are less work than a dispatch is worth on a busy machine. */

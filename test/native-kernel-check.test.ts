@@ -23,6 +23,10 @@ const SOURCES = [
   'native/gemm_avx512.c',
   'native/gemm_kquants_avx512.c',
   'native/attn_avx512.c',
+  'native/attn_decode.c',
+  'native/attn_rows16_avx512.c',
+  'native/attn_bf16.c',
+  'native/attn_bf16_avx512.c',
 ].map((f) => path.join(repoRoot, f));
 // The addon's flags (binding.gyp): the generic kernels are auto-vectorised differently at -O3.
 const CFLAGS = ['-O3', '-std=c11', '-fno-strict-aliasing', '-Wall', '-Wno-unused-parameter'];
@@ -62,11 +66,15 @@ function checkReport(out: string, tables: string[]): void {
   assert.match(out, /^scalar +lq_dot +vs oracle +ok/m);
   for (const t of tables.slice(1)) {
     const lines = out.split('\n').filter((l) => l.startsWith(`${t} `));
-    // The prefill GEMM kernels are optional per table: three lines each for q4_0 / q8_0 (vs scalar, vs oracle, bit-equal to the
-    // table's x8 kernels), four each for the k-quants and q4_1 / q5_0 / q5_1 (vs scalar, oracle, the table's kq_dot / lq_dot, cg_matmul) where present.
-    const gemm = lines.filter((l) => / gemm_(q[48]_0|kq|lq) /.test(l));
+    // Optional kernels per table. Prefill GEMMs: three lines each for q4_0 / q8_0 (vs scalar, vs oracle, bit-equal to the
+    // table's x8 kernels), four each for the k-quants and q4_1 / q5_0 / q5_1 (vs scalar, oracle, the table's kq_dot / lq_dot,
+    // cg_matmul). Decode attention (attn_rows16): one line against scalar; the bf16 prefill attention: three lines where
+    // the table has it and the CPU runs avx512_bf16.
+    const gemm = lines.filter((l) => / gemm_(q[48]_0|kq|lq) | attn_rows16 | attn_bf16_tiles | attn_rows16_bf16 | attention_bf16 /.test(l));
     assert.equal(lines.length - gemm.length, KERNELS_PER_TABLE, `${t}: ${lines.length} kernel lines\n${out}`);
-    if (t === 'avx512vnni') assert.equal(gemm.length, 6 + 4 + 4, `${t} has the q4_0, q8_0, k-quant and q4_1/q5_0/q5_1 GEMM kernels\n${out}`);
+    if (t === 'avx512vnni') {
+      assert.ok(gemm.length === 15 || gemm.length === 18, `${t} has the q4_0, q8_0, k-quant and q4_1/q5_0/q5_1 GEMM kernels and attn_rows16 (and the bf16 attention)\n${out}`);
+    }
     for (const l of gemm) assert.match(l, / vs (scalar|oracle|x8_1\/_4|kq_dot|lq_dot|matmul) +ok /);
     for (const l of lines.filter((x) => !gemm.includes(x))) assert.match(l, / vs scalar +ok /);
   }

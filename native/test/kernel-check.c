@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../attn_bf16.h"
+#include "../attn_decode.h"
 #include "../gemm.h"
 #include "../gemm_kq.h"
 #include "../kernels.h"
@@ -606,6 +608,130 @@ static void check_gemm(const kernels_t *K, const kernels_t *S, int q4) {
   report(K->name, q4 ? "gemm_q4_0" : "gemm_q8_0", "x8_1/_4", &sb, "(the same table's x8 kernels + bias: bit-equal)");
 }
 
+/* ------------------------------------------------------------ decode attention rows (optional) */
+
+/* attn_rows16 (16 query rows in lanes) against the scalar table's, over two tiles in a row so the
+ * running max moves: 1, 5, 8 (paired channels) and 16 rows, 1/17/64 keys, head dims 64 and 128 (and 48: the 16-channel
+ * tail), rows with limits inside the tile, at its end, and at zero. Outputs are convex combinations
+ * of V rows (|v| < 1), so the scale of every value is 1. */
+static void check_attn_rows16(const kernels_t *K, const kernels_t *S) {
+  if (!K->attn_rows16) return;
+  static const int NR[] = {1, 5, 8, 16}, NK[] = {1, 17, 64}, HD[] = {48, 64, 128};
+  stat_t st = {0};
+  const int T = ATD_TILE;
+  float *QT = malloc(sizeof(float) * ATD_ROWS * 128), *Kt = malloc(sizeof(float) * T * 128), *Vt = malloc(sizeof(float) * T * 128);
+  float *P1 = malloc(sizeof(float) * ATD_ROWS * T), *P2 = malloc(sizeof(float) * ATD_ROWS * T);
+  float *a1 = malloc(sizeof(float) * ATD_ROWS * 128), *a2 = malloc(sizeof(float) * ATD_ROWS * 128);
+  for (int hi = 0; hi < 3; hi++)
+    for (int ri = 0; ri < 4; ri++)
+      for (int ki = 0; ki < 3; ki++) {
+        const int hd = HD[hi], nr = NR[ri], n = NK[ki];
+        float m1[ATD_ROWS], l1[ATD_ROWS], m2[ATD_ROWS], l2[ATD_ROWS];
+        int lim[ATD_ROWS];
+        for (int r = 0; r < ATD_ROWS; r++) m1[r] = m2[r] = -INFINITY, l1[r] = l2[r] = 0.0f;
+        memset(a1, 0, sizeof(float) * ATD_ROWS * 128);
+        memset(a2, 0, sizeof(float) * ATD_ROWS * 128);
+        memset(QT, 0, sizeof(float) * ATD_ROWS * 128);
+        /* q scaled up in the second tile's rows so the softmax is peaked and the max moves */
+        for (int d = 0; d < hd; d++)
+          for (int r = 0; r < nr; r++) QT[d * ATD_ROWS + r] = sym(r % 3 ? 1.0f : 3.0f);
+        for (int tile = 0; tile < 2; tile++) {
+          for (int i = 0; i < T * hd; i++) Kt[i] = sym(tile ? 2.0f : 1.0f), Vt[i] = sym(1.0f);
+          for (int r = 0; r < ATD_ROWS; r++) lim[r] = r >= nr ? 0 : r % 4 == 3 ? 0 : r % 4 == 2 ? (n + 1) / 2 : n;
+          K->attn_rows16(hd, QT, nr, Kt, Vt, n, lim, 0.125f, P1, m1, l1, a1);
+          S->attn_rows16(hd, QT, nr, Kt, Vt, n, lim, 0.125f, P2, m2, l2, a2);
+        }
+        for (int r = 0; r < nr; r++) {
+          /* m is a scaled score: its scale is sum |q k| <= 0.125 * 2 * sum |q| */
+          double qa = 0;
+          for (int d = 0; d < hd; d++) qa += fabs((double)QT[d * ATD_ROWS + r]);
+          note(&st, m1[r], m2[r], 0.25 * qa, TOL_DOT);
+          note(&st, l1[r], l2[r], fabs((double)l2[r]), TOL_DOT);
+          for (int i = 0; i < hd; i++) note(&st, l1[r] > 0 ? a1[r * hd + i] / l1[r] : 0, l2[r] > 0 ? a2[r * hd + i] / l2[r] : 0, 1.0, TOL_DOT);
+        }
+      }
+  report(K->name, "attn_rows16", S->name, &st, "(2 tiles, 1-16 rows, causal limits; output / sum vs scalar, |v| < 1)");
+  free(QT);
+  free(Kt);
+  free(Vt);
+  free(P1);
+  free(P2);
+  free(a1);
+  free(a2);
+}
+
+/* ------------------------------------------------------------ bf16 prefill attention (optional) */
+
+/* Where the table has the bf16 kernels and this CPU runs them: the tile preparation bit-equal to the
+ * scalar reference, attn_rows16_bf16 against the scalar reference (same bf16 operands, f32 sums in
+ * another order) over two tiles, and cg_attention over a 2,100-key prompt block (the bf16 path)
+ * against the scalar table's f32 path, with the tolerance bf16 operands need (outputs |v| < 1). */
+#define TOL_BF16_ATT 2e-3
+static void check_attn_bf16(const kernels_t *K, const kernels_t *S) {
+  if (!K->attn_rows16_bf16 || !K->attn_bf16_tiles || !cg_cpu_has_bf16()) return;
+  const int T = ATD_TILE, hd = 128;
+  stat_t sp = {0}, sk = {0}, sa = {0};
+  float *Kt = malloc(sizeof(float) * T * hd), *Vt = malloc(sizeof(float) * T * hd);
+  uint16_t *K2a = malloc(2 * T * hd), *V2a = malloc(2 * T * hd), *K2b = malloc(2 * T * hd), *V2b = malloc(2 * T * hd);
+  uint16_t *QT2 = malloc(2 * ATD_ROWS * hd);
+  float *P1 = malloc(sizeof(float) * ATD_ROWS * T), *P2 = malloc(sizeof(float) * ATD_ROWS * T);
+  float *a1 = malloc(sizeof(float) * ATD_ROWS * hd), *a2 = malloc(sizeof(float) * ATD_ROWS * hd);
+  static const int NR[] = {1, 7, 16}, NK[] = {1, 33, 64};
+  for (int ri = 0; ri < 3; ri++)
+    for (int ki = 0; ki < 3; ki++) {
+      const int nr = NR[ri], n = NK[ki];
+      float m1[ATD_ROWS], l1[ATD_ROWS], m2[ATD_ROWS], l2[ATD_ROWS];
+      int lim[ATD_ROWS];
+      for (int r = 0; r < ATD_ROWS; r++) m1[r] = m2[r] = -INFINITY, l1[r] = l2[r] = 0.0f;
+      memset(a1, 0, sizeof(float) * ATD_ROWS * hd);
+      memset(a2, 0, sizeof(float) * ATD_ROWS * hd);
+      memset(QT2, 0, 2 * ATD_ROWS * hd);
+      for (int d = 0; d < hd; d++)
+        for (int r = 0; r < nr; r++) QT2[(d / 2) * 32 + 2 * r + (d & 1)] = cg_f32_to_bf16(sym(r % 3 ? 1.0f : 3.0f));
+      for (int tile = 0; tile < 2; tile++) {
+        for (int i = 0; i < T * hd; i++) Kt[i] = sym(tile ? 2.0f : 1.0f), Vt[i] = sym(1.0f);
+        memset(K2a, 0, 2 * T * hd), memset(V2a, 0, 2 * T * hd), memset(K2b, 0, 2 * T * hd), memset(V2b, 0, 2 * T * hd);
+        K->attn_bf16_tiles(hd, Kt, Vt, n, K2a, V2a);
+        cg_attn_bf16_tiles_scalar(hd, Kt, Vt, n, K2b, V2b);
+        if (memcmp(K2a, K2b, 2 * (size_t)n * hd) || memcmp(V2a, V2b, 2 * (size_t)((n + 1) / 2) * 2 * hd)) sk.worst = INFINITY;
+        sk.n += n;
+        for (int r = 0; r < ATD_ROWS; r++) lim[r] = r >= nr ? 0 : r % 4 == 3 ? 0 : r % 4 == 2 ? (n + 1) / 2 : n;
+        K->attn_rows16_bf16(hd, QT2, nr, K2a, V2a, n, lim, 0.125f, P1, m1, l1, a1);
+        cg_attn_rows16_bf16_scalar(hd, QT2, nr, K2b, V2b, n, lim, 0.125f, P2, m2, l2, a2);
+      }
+      for (int r = 0; r < nr; r++) {
+        double qa = 0;
+        for (int d = 0; d < hd; d++) qa += fabs((double)cg_bf16_to_f32(QT2[(d / 2) * 32 + 2 * r + (d & 1)]));
+        note(&sp, m1[r], m2[r], 0.25 * qa, TOL_DOT);
+        note(&sp, l1[r], l2[r], fabs((double)l2[r]), TOL_DOT);
+        for (int i = 0; i < hd; i++) note(&sp, l1[r] > 0 ? a1[r * hd + i] / l1[r] : 0, l2[r] > 0 ? a2[r * hd + i] / l2[r] : 0, 1.0, TOL_DOT);
+      }
+    }
+  /* whole operation: 16 heads in 2 groups, 2,048 cached positions, 52 new tokens */
+  cg_ctx *c1 = cg_ctx_create(2, K->name), *c2 = cg_ctx_create(2, S->name);
+  const int nh = 16, ng = 2, start = ATT_BF16_MIN_KEYS, nt = 52, ctx = start + nt;
+  float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd), *v = malloc(sizeof(float) * nt * ng * hd);
+  float *o1 = malloc(sizeof(float) * nt * nh * hd), *o2 = malloc(sizeof(float) * nt * nh * hd);
+  uint16_t *kc = malloc(2 * (size_t)ctx * ng * hd), *vc = malloc(2 * (size_t)ctx * ng * hd);
+  for (int i = 0; i < start * ng * hd; i++) kc[i] = cg_f32_to_f16(sym(1.0f)), vc[i] = cg_f32_to_f16(sym(1.0f));
+  for (int i = 0; i < nt * nh * hd; i++) q[i] = sym(2.0f);
+  for (int i = 0; i < nt * ng * hd; i++) k[i] = sym(1.0f), v[i] = sym(1.0f);
+  if (c1 && c2) {
+    cg_attention(c1, q, k, v, o1, kc, vc, 0, nt, start, nh, ng, hd, 0.125f);
+    cg_attention(c2, q, k, v, o2, kc, vc, 0, nt, start, nh, ng, hd, 0.125f);
+    for (int i = 0; i < nt * nh * hd; i++) note(&sa, o1[i], o2[i], 1.0, TOL_BF16_ATT);
+  } else {
+    sa.worst = INFINITY;
+  }
+  cg_ctx_destroy(c1);
+  cg_ctx_destroy(c2);
+  report(K->name, "attn_bf16_tiles", "scalar", &sk, "(K rows and V key pairs in bf16: bit-equal)");
+  report(K->name, "attn_rows16_bf16", "scalar", &sp, "(2 tiles, 1-16 rows, causal limits; output / sum vs scalar on the same bf16 operands)");
+  report(K->name, "attention_bf16", S->name, &sa, "(cg_attention, 2100-key prompt block: bf16 vs the scalar table's f32; tolerance 2e-3)");
+  free(q), free(k), free(v), free(o1), free(o2), free(kc), free(vc);
+  free(Kt), free(Vt), free(K2a), free(V2a), free(K2b), free(V2b), free(QT2), free(P1), free(P2), free(a1), free(a2);
+}
+
 /*
  * The k-quant prefill GEMM (gemm_kq.h), where the table has one: q4_K, q5_K, q6_K; 21 rows (a full
  * panel and a partial one) x 1, 7, 8, 9 and 33 tokens (activation rows strided further apart than
@@ -878,11 +1004,12 @@ static void check_ops(const char *isa) {
     free(w);
     free(wx);
   }
-  /* 4 heads in 2 KV groups, head_dim 64: 3 cached positions, then 5 new tokens (attn_tile per row);
-   * 8 heads in 2 groups, head_dim 128: 3 cached, then 70 new, so query rows go four at a time where
-   * the table has attn_rows4, over two key tiles with causal limits inside both. */
-  static const int CFG[2][5] = {{4, 2, 64, 3, 5}, {8, 2, 128, 3, 70}};
-  for (int ci = 0; ci < 2; ci++) {
+  /* 4 heads in 2 KV groups, head_dim 64: 3 cached positions, then 5 new tokens (the few-token split
+   * path, 10 rows per group); 8 heads in 2 groups, head_dim 128: 3 cached, then 70 new, so query rows
+   * go four at a time where the table has attn_rows4, over two key tiles with causal limits inside
+   * both; then decode over long caches, keys split in chunks: 16 and 8 heads per group, 1 and 3 tokens. */
+  static const int CFG[5][5] = {{4, 2, 64, 3, 5}, {8, 2, 128, 3, 70}, {32, 2, 128, 2100, 1}, {32, 2, 128, 2050, 3}, {16, 2, 128, 2200, 1}};
+  for (int ci = 0; ci < 5; ci++) {
     const int nh = CFG[ci][0], ng = CFG[ci][1], hd = CFG[ci][2], start = CFG[ci][3], nt = CFG[ci][4], ctx = start + nt;
     float *q = malloc(sizeof(float) * nt * nh * hd), *k = malloc(sizeof(float) * nt * ng * hd);
     float *v = malloc(sizeof(float) * nt * ng * hd);
@@ -1043,6 +1170,8 @@ int main(int argc, char **argv) {
     check_gemm(K, S, 1);
     check_gemm_kq(K, S);
     check_gemm_lq(K, S);
+    check_attn_rows16(K, S);
+    check_attn_bf16(K, S);
     check_ops(K->name);
     check_ops_kquants(K->name);
   }
