@@ -133,6 +133,9 @@ typedef struct {
   /* Prefill attention, four query rows of one KV group at a time (optional, NULL: attn_tile per row; contract in attn4.h). */
   void (*attn_rows4)(int hd, const float *q, size_t qstride, const float *KT, const float *V, int n, float scale, float *s,
                      float *m, float *l, float *acc);
+  /* Decode, k-quants (optional, NULL: kq_dot per row): four consecutive weight rows w + r * rb
+   * (r < 4) of nb super-blocks against one activation row: out[r], each equal to kq_dot's for that row. */
+  void (*kq_dot_r4)(int type, int nb, const uint8_t *w, size_t rb, const block_q8_K *a, float *out);
 } kernels_t;
 
 extern const kernels_t kernels_scalar;

@@ -476,6 +476,7 @@ typedef struct {
   const block_q8_K *xk;
   int nbk;
   void (*dot)(int, int, const uint8_t *, const block_q8_K *, size_t, int, float *);
+  void (*dot_r4)(int, int, const uint8_t *, size_t, const block_q8_K *, float *);
   void (*quant)(const float *, block_q8_K *, int);
 } mmk_ctx;
 
@@ -493,7 +494,14 @@ static void mmk_task(void *c, int chunk, int tid) {
   mm_ctx *m = k->m;
   const int r0 = chunk * MMK_ROWS, r1 = r0 + MMK_ROWS < m->rows ? r0 + MMK_ROWS : m->rows;
   float tmp[8];
-  for (int r = r0; r < r1; r++)
+  int r = r0;
+  /* One token: four rows per call share the activation loads (see kq_dot_r4). */
+  if (m->n == 1 && k->dot_r4)
+    for (; r + 4 <= r1; r += 4) {
+      k->dot_r4(m->type, k->nbk, m->w + (size_t)r * m->row_bytes, m->row_bytes, k->xk, tmp);
+      for (int j = 0; j < 4; j++) put(m, 0, r + j, tmp[j]);
+    }
+  for (; r < r1; r++)
     for (int t0 = 0; t0 < m->n; t0 += 8) {
       const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
       k->dot(m->type, k->nbk, m->w + (size_t)r * m->row_bytes, k->xk + (size_t)t0 * k->nbk, (size_t)k->nbk, nt, tmp);
@@ -506,6 +514,7 @@ static int mm_kquant(cg_ctx *c, mm_ctx *m) {
   k.m = m;
   k.nbk = m->cols / QK_K;
   k.dot = c->k->kq_dot ? c->k->kq_dot : kernels_scalar.kq_dot;
+  k.dot_r4 = c->k->kq_dot ? c->k->kq_dot_r4 : NULL;
   k.quant = c->k->quantize_q8_K ? c->k->quantize_q8_K : kernels_scalar.quantize_q8_K;
   k.xk = (const block_q8_K *)scratch(c, (size_t)m->n * k.nbk * sizeof(block_q8_K));
   if (!k.xk) return 0;
