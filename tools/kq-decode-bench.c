@@ -1,7 +1,7 @@
 /*
  * Decode (one-token) matmul speed of the weight types in llama.cpp's Q4_K_M / Q5_K_M mixes, through
  * cg_matmul (native/ops.c) as the engine calls it: one thread, the kernel table named on the command
- * line (then repetitions and, optionally, a comma list of types). Two figures per type: "cache" (one 2048x2048 matrix, called repeatedly: the kernel's speed
+ * line (then repetitions, optionally a comma list of types, and `cache` to skip the streamed figure). Two figures per type: "cache" (one 2048x2048 matrix, called repeatedly: the kernel's speed
  * per byte, timed by this thread's CPU time) and "stream" (matrices of the 1.7B shape's ffn_up size, 13696 x 2048, cycled through
  * 256 MiB so every call reads DRAM: what a decode step sees). Random blocks with sane f16 factors.
  * For BENCHMARKS.md; not a test.
@@ -78,6 +78,7 @@ int main(int argc, char **argv) {
   const char *isa = argc > 1 ? argv[1] : NULL;
   const int reps = argc > 2 ? atoi(argv[2]) : 5;
   const char *only = argc > 3 ? argv[3] : NULL; /* e.g. q4_K,q6_K */
+  const int stream = !(argc > 4 && strcmp(argv[4], "cache") == 0); /* "cache": skip the streamed figure */
   static const int types[] = {WT_Q4_0, WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_Q5_0, WT_Q5_1, WT_Q8_0};
   static const char *names[] = {"q4_0", "q4_K", "q5_K", "q6_K", "q5_0", "q5_1", "q8_0"};
   cg_ctx *c = cg_ctx_create(1, isa);
@@ -105,11 +106,11 @@ int main(int argc, char **argv) {
     free(w);
     /* streamed: enough 13696 x 2048 matrices to fill 256 MiB */
     const size_t sbytes = cg_row_bytes(type, hid) * ffn2;
-    const int nm = (int)((256u << 20) / sbytes) + 1;
+    const int nm = stream ? (int)((256u << 20) / sbytes) + 1 : 0;
     uint8_t **ws = malloc(sizeof(uint8_t *) * nm);
     for (int k = 0; k < nm; k++) ws[k] = make(type, ffn2, hid);
     double sbest = 1e9;
-    for (int r = 0; r < reps; r++) {
+    for (int r = 0; r < reps && nm > 0; r++) {
       const double t0 = now();
       for (int k = 0; k < nm; k++) cg_matmul(c, type, ffn2, hid, ws[k], x, 1, out, NULL);
       const double t = (now() - t0) / nm;
