@@ -529,6 +529,7 @@ static int mm_kquant(cg_ctx *c, mm_ctx *m) {
 typedef struct {
   mm_ctx *m;
   void (*dot)(int, int, const uint8_t *, const block_qa *, size_t, int, float *);
+  void (*dot_r4)(int, int, const uint8_t *, size_t, const block_qa *, float *);
 } mml_ctx;
 
 static void mml_task(void *c, int chunk, int tid) {
@@ -537,7 +538,14 @@ static void mml_task(void *c, int chunk, int tid) {
   mm_ctx *m = k->m;
   const int r0 = chunk * MMK_ROWS, r1 = r0 + MMK_ROWS < m->rows ? r0 + MMK_ROWS : m->rows;
   float tmp[8];
-  for (int r = r0; r < r1; r++)
+  int r = r0;
+  /* One token: four rows per call share the activation loads (see lq_dot_r4). */
+  if (m->n == 1 && k->dot_r4)
+    for (; r + 4 <= r1; r += 4) {
+      k->dot_r4(m->type, m->nb, m->w + (size_t)r * m->row_bytes, m->row_bytes, m->xq, tmp);
+      for (int j = 0; j < 4; j++) put(m, 0, r + j, tmp[j]);
+    }
+  for (; r < r1; r++)
     for (int t0 = 0; t0 < m->n; t0 += 8) {
       const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
       k->dot(m->type, m->nb, m->w + (size_t)r * m->row_bytes, m->xq + (size_t)t0 * m->nb, (size_t)m->nb, nt, tmp);
@@ -549,6 +557,7 @@ static int mm_legacy(cg_ctx *c, mm_ctx *m) {
   mml_ctx k;
   k.m = m;
   k.dot = c->k->lq_dot ? c->k->lq_dot : kernels_scalar.lq_dot;
+  k.dot_r4 = c->k->lq_dot ? c->k->lq_dot_r4 : NULL;
   m->xq = (block_qa *)scratch(c, (size_t)m->n * m->nb * sizeof(block_qa));
   if (!m->xq) return 0;
   if (m->n >= 4) run(c, mm_quantize_task, m, m->n);

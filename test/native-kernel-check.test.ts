@@ -63,11 +63,11 @@ function checkReport(out: string, tables: string[]): void {
     const lines = out.split('\n').filter((l) => l.startsWith(`${t} `));
     // The prefill GEMM kernels are optional per table: three lines each (vs scalar, vs oracle, bit-equal to the table's x8 kernels) where present.
     const gemm = lines.filter((l) => / gemm_q[48]_0 /.test(l));
-    // The four-row k-quant decode kernel is optional too: two lines (bit-equal to the table's kq_dot, vs scalar).
-    const r4 = lines.filter((l) => / kq_dot_r4 /.test(l));
+    // The four-row decode kernels are optional too: two lines each (bit-equal to the table's one-row kernel, vs scalar).
+    const r4 = lines.filter((l) => / [kl]q_dot_r4 /.test(l));
     assert.equal(lines.length - gemm.length - r4.length, KERNELS_PER_TABLE, `${t}: ${lines.length} kernel lines\n${out}`);
     if (t === 'avx512vnni') assert.equal(gemm.length, 6, `${t} has the q4_0 and q8_0 GEMM kernels\n${out}`);
-    if (t === 'avx512vnni') assert.equal(r4.length, 2, `${t} has the four-row k-quant decode kernel\n${out}`);
+    if (t === 'avx512vnni') assert.equal(r4.length, 4, `${t} has the four-row k-quant and q4_1/q5_0/q5_1 decode kernels\n${out}`);
     for (const l of gemm) assert.match(l, / vs (scalar|oracle|x8_1\/_4) +ok /);
     for (const l of r4) assert.match(l, new RegExp(` vs (scalar|${t}) +ok `));
     for (const l of lines.filter((x) => !gemm.includes(x) && !r4.includes(x))) assert.match(l, / vs scalar +ok /);
