@@ -35,6 +35,8 @@ struct cg_ctx {
   const kernels_t *k;
   /* Decode matmul: groups of 8 rows per claim, and whether the 4-group kernels run (see cg_ctx_create). */
   int decode_chunk, q4_g4, q8_g4;
+  /* Decode matmul of k-quant and q4_1/q5_0/q5_1 weights: the four-row kernels where the table has them. */
+  int kq_r4;
   /* Grow-only scratch of matmul's quantized activations and attention's tiles. */
   void *scratch;
   size_t scratch_size;
@@ -133,6 +135,12 @@ cg_ctx *cg_ctx_create(int threads, const char *isa) {
   if (g4 && *g4) c->q4_g4 = atoi(g4) != 0;
   const char *g8 = getenv("CHATGLM_Q8_G4");
   if (g8 && *g8) c->q8_g4 = atoi(g8) != 0;
+  /* The four-row k-quant / q4_1-q5_1 decode kernels (kq_dot_r4, lq_dot_r4) only with
+   * CHATGLM_KQ_ROWS4=1: from cache they are 15-25% faster per byte, but streaming from DRAM on a
+   * busy machine they read slower than one row at a time (BENCHMARKS.md), so they wait for a
+   * quiet-machine comparison. */
+  const char *r4 = getenv("CHATGLM_KQ_ROWS4");
+  c->kq_r4 = r4 && atoi(r4) != 0;
   c->pool = pool_create(c->requested_threads);
   if (!c->pool) {
     free(c);
@@ -514,7 +522,7 @@ static int mm_kquant(cg_ctx *c, mm_ctx *m) {
   k.m = m;
   k.nbk = m->cols / QK_K;
   k.dot = c->k->kq_dot ? c->k->kq_dot : kernels_scalar.kq_dot;
-  k.dot_r4 = c->k->kq_dot ? c->k->kq_dot_r4 : NULL;
+  k.dot_r4 = c->kq_r4 && c->k->kq_dot ? c->k->kq_dot_r4 : NULL;
   k.quant = c->k->quantize_q8_K ? c->k->quantize_q8_K : kernels_scalar.quantize_q8_K;
   k.xk = (const block_q8_K *)scratch(c, (size_t)m->n * k.nbk * sizeof(block_q8_K));
   if (!k.xk) return 0;
@@ -557,7 +565,7 @@ static int mm_legacy(cg_ctx *c, mm_ctx *m) {
   mml_ctx k;
   k.m = m;
   k.dot = c->k->lq_dot ? c->k->lq_dot : kernels_scalar.lq_dot;
-  k.dot_r4 = c->k->lq_dot ? c->k->lq_dot_r4 : NULL;
+  k.dot_r4 = c->kq_r4 && c->k->lq_dot ? c->k->lq_dot_r4 : NULL;
   m->xq = (block_qa *)scratch(c, (size_t)m->n * m->nb * sizeof(block_qa));
   if (!m->xq) return 0;
   if (m->n >= 4) run(c, mm_quantize_task, m, m->n);
