@@ -144,6 +144,11 @@ typedef struct {
   void (*attn_bf16_tiles)(int hd, const float *K, const float *V, int n, uint16_t *K2, uint16_t *VT2);
   void (*attn_rows16_bf16)(int hd, const uint16_t *QT2, int nr, const uint16_t *K2, const uint16_t *VT2, int n, const int *lim,
                            float scale, float *P, float *m, float *l, float *acc);
+  /* Decode, k-quants (optional, NULL: kq_dot per row): four consecutive weight rows w + r * rb
+   * (r < 4) of nb super-blocks against one activation row: out[r], each equal to kq_dot's for that row. */
+  void (*kq_dot_r4)(int type, int nb, const uint8_t *w, size_t rb, const block_q8_K *a, float *out);
+  /* The same for q4_1 / q5_0 / q5_1 rows of nb blocks against one block_qa row (NULL: lq_dot per row). */
+  void (*lq_dot_r4)(int type, int nb, const uint8_t *w, size_t rb, const block_qa *a, float *out);
 } kernels_t;
 
 extern const kernels_t kernels_scalar;

@@ -38,6 +38,8 @@ struct cg_ctx {
   const kernels_t *k;
   /* Decode matmul: groups of 8 rows per claim, and whether the 4-group kernels run (see cg_ctx_create). */
   int decode_chunk, q4_g4, q8_g4;
+  /* Decode matmul of k-quant and q4_1/q5_0/q5_1 weights: the four-row kernels where the table has them. */
+  int kq_r4;
   /* Grow-only scratch of matmul's quantized activations and attention's tiles. */
   void *scratch;
   size_t scratch_size;
@@ -136,6 +138,12 @@ cg_ctx *cg_ctx_create(int threads, const char *isa) {
   if (g4 && *g4) c->q4_g4 = atoi(g4) != 0;
   const char *g8 = getenv("CHATGLM_Q8_G4");
   if (g8 && *g8) c->q8_g4 = atoi(g8) != 0;
+  /* The four-row k-quant / q4_1-q5_1 decode kernels (kq_dot_r4, lq_dot_r4) only with
+   * CHATGLM_KQ_ROWS4=1: from cache they are 15-25% faster per byte, but streaming from DRAM on a
+   * busy machine they read slower than one row at a time (BENCHMARKS.md), so they wait for a
+   * quiet-machine comparison. */
+  const char *r4 = getenv("CHATGLM_KQ_ROWS4");
+  c->kq_r4 = r4 && atoi(r4) != 0;
   c->pool = pool_create(c->requested_threads);
   if (!c->pool) {
     free(c);
@@ -479,6 +487,7 @@ typedef struct {
   const block_q8_K *xk;
   int nbk;
   void (*dot)(int, int, const uint8_t *, const block_q8_K *, size_t, int, float *);
+  void (*dot_r4)(int, int, const uint8_t *, size_t, const block_q8_K *, float *);
   void (*quant)(const float *, block_q8_K *, int);
 } mmk_ctx;
 
@@ -496,7 +505,14 @@ static void mmk_task(void *c, int chunk, int tid) {
   mm_ctx *m = k->m;
   const int r0 = chunk * MMK_ROWS, r1 = r0 + MMK_ROWS < m->rows ? r0 + MMK_ROWS : m->rows;
   float tmp[8];
-  for (int r = r0; r < r1; r++)
+  int r = r0;
+  /* One token: four rows per call share the activation loads (see kq_dot_r4). */
+  if (m->n == 1 && k->dot_r4)
+    for (; r + 4 <= r1; r += 4) {
+      k->dot_r4(m->type, k->nbk, m->w + (size_t)r * m->row_bytes, m->row_bytes, k->xk, tmp);
+      for (int j = 0; j < 4; j++) put(m, 0, r + j, tmp[j]);
+    }
+  for (; r < r1; r++)
     for (int t0 = 0; t0 < m->n; t0 += 8) {
       const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
       k->dot(m->type, k->nbk, m->w + (size_t)r * m->row_bytes, k->xk + (size_t)t0 * k->nbk, (size_t)k->nbk, nt, tmp);
@@ -569,6 +585,7 @@ static int mm_kquant(cg_ctx *c, mm_ctx *m) {
   k.m = m;
   k.nbk = m->cols / QK_K;
   k.dot = c->k->kq_dot ? c->k->kq_dot : kernels_scalar.kq_dot;
+  k.dot_r4 = c->kq_r4 && c->k->kq_dot ? c->k->kq_dot_r4 : NULL;
   k.quant = c->k->quantize_q8_K ? c->k->quantize_q8_K : kernels_scalar.quantize_q8_K;
   const int done = mm_kquant_gemm(c, m, &k);
   if (done >= 0) return done;
@@ -585,6 +602,7 @@ static int mm_kquant(cg_ctx *c, mm_ctx *m) {
 typedef struct {
   mm_ctx *m;
   void (*dot)(int, int, const uint8_t *, const block_qa *, size_t, int, float *);
+  void (*dot_r4)(int, int, const uint8_t *, size_t, const block_qa *, float *);
 } mml_ctx;
 
 static void mml_task(void *c, int chunk, int tid) {
@@ -593,7 +611,14 @@ static void mml_task(void *c, int chunk, int tid) {
   mm_ctx *m = k->m;
   const int r0 = chunk * MMK_ROWS, r1 = r0 + MMK_ROWS < m->rows ? r0 + MMK_ROWS : m->rows;
   float tmp[8];
-  for (int r = r0; r < r1; r++)
+  int r = r0;
+  /* One token: four rows per call share the activation loads (see lq_dot_r4). */
+  if (m->n == 1 && k->dot_r4)
+    for (; r + 4 <= r1; r += 4) {
+      k->dot_r4(m->type, m->nb, m->w + (size_t)r * m->row_bytes, m->row_bytes, m->xq, tmp);
+      for (int j = 0; j < 4; j++) put(m, 0, r + j, tmp[j]);
+    }
+  for (; r < r1; r++)
     for (int t0 = 0; t0 < m->n; t0 += 8) {
       const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
       k->dot(m->type, m->nb, m->w + (size_t)r * m->row_bytes, m->xq + (size_t)t0 * m->nb, (size_t)m->nb, nt, tmp);
@@ -678,6 +703,7 @@ static int mm_legacy(cg_ctx *c, mm_ctx *m) {
   mml_ctx k;
   k.m = m;
   k.dot = c->k->lq_dot ? c->k->lq_dot : kernels_scalar.lq_dot;
+  k.dot_r4 = c->kq_r4 && c->k->lq_dot ? c->k->lq_dot_r4 : NULL;
   m->xq = (block_qa *)scratch(c, (size_t)m->n * m->nb * sizeof(block_qa));
   if (!m->xq) return 0;
   if (m->n >= 4) run(c, mm_quantize_task, m, m->n);

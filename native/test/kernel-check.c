@@ -184,6 +184,95 @@ static void fill_kq_rows(uint8_t *dst, size_t bytes, int type) {
   }
 }
 
+/* kq_dot_r4 and lq_dot_r4 (four rows per call, one activation row), where the table has them: every row's result
+ * bit-equal to the same table's kq_dot on that row alone, and against the scalar table within the
+ * usual tolerance. Rows lie rb bytes apart with a gap after each, so a wrong stride shows; nb 1, 3
+ * and 8 (8: the 2048-wide rows of the 1.7B shape). */
+static void check_kq_r4(const kernels_t *K, const kernels_t *S) {
+  if (!K->kq_dot_r4 && !K->lq_dot_r4) return;
+  stat_t se = {0}, ss = {0};
+  static const int NBS[] = {1, 3, 8};
+  for (int ni = 0; ni < 3 && K->kq_dot_r4; ni++) {
+    const int nb = NBS[ni], k = nb * QK_K;
+    float *x = (float *)malloc(sizeof(float) * (size_t)k);
+    block_q8_K *a = (block_q8_K *)malloc(sizeof(block_q8_K) * (size_t)nb);
+    for (int rep = 0; rep < 3; rep++) {
+      fill_act(x, k);
+      S->quantize_q8_K(x, a, k);
+      for (int ti = 0; ti < 5; ti++) {
+        const int type = KQ_TYPES[ti];
+        const size_t rb = (size_t)KQ_BYTES[ti] * nb + 13;
+        uint8_t *w = (uint8_t *)malloc(rb * 4);
+        for (int r = 0; r < 4; r++) fill_kq_rows(w + r * rb, rb, type);
+        float o4[4];
+        K->kq_dot_r4(type, nb, w, rb, a, o4);
+        for (int r = 0; r < 4; r++) {
+          float one, ref;
+          K->kq_dot(type, nb, w + r * rb, a, (size_t)nb, 1, &one);
+          S->kq_dot(type, nb, w + r * rb, a, (size_t)nb, 1, &ref);
+          double mag = 0;
+          for (int i = 0; i < nb; i++)
+            for (int e = 0; e < QK_K; e++) mag += fabs(kq_element(type, w + r * rb + (size_t)i * KQ_BYTES[ti], e) * a[i].qs[e] * a[i].d);
+          note(&se, memcmp(&o4[r], &one, sizeof(float)) == 0 ? 0 : 1, 0, 1, 0);
+          note(&ss, o4[r], ref, mag, 1e-5);
+        }
+        free(w);
+      }
+    }
+    free(x);
+    free(a);
+  }
+  /* lq_dot_r4 likewise against lq_dot (q4_1 / q5_0 / q5_1; odd and even block counts: 1, 5, 214 = a 6848-wide row) */
+  stat_t le = {0}, ls = {0};
+  static const int LNBS[] = {1, 5, 214};
+  for (int ni = 0; ni < 3 && K->lq_dot_r4; ni++) {
+    const int nb = LNBS[ni], k = nb * QK;
+    float *x = (float *)malloc(sizeof(float) * (size_t)k);
+    block_qa *a = (block_qa *)malloc(sizeof(block_qa) * (size_t)nb);
+    fill_act(x, k);
+    S->quantize_qa(x, a, k);
+    for (int type = WT_Q4_1; type <= WT_Q5_1; type++) {
+      const int bb = type == WT_Q4_1 ? 20 : type == WT_Q5_0 ? 22 : 24;
+      const size_t rb = (size_t)bb * nb + 5;
+      uint8_t *w = (uint8_t *)malloc(rb * 4);
+      for (size_t i = 0; i < rb * 4; i++) w[i] = (uint8_t)rnd();
+      for (int r = 0; r < 4; r++)
+        for (int i = 0; i < nb; i++) {
+          const uint16_t d = cg_f32_to_f16(0.001f + 0.05f * uni()), m = cg_f32_to_f16(sym(0.5f));
+          memcpy(w + r * rb + (size_t)i * bb, &d, 2);
+          if (type != WT_Q5_0) memcpy(w + r * rb + (size_t)i * bb + 2, &m, 2);
+        }
+      float o4[4];
+      K->lq_dot_r4(type, nb, w, rb, a, o4);
+      for (int r = 0; r < 4; r++) {
+        float one, ref;
+        K->lq_dot(type, nb, w + r * rb, a, (size_t)nb, 1, &one);
+        S->lq_dot(type, nb, w + r * rb, a, (size_t)nb, 1, &ref);
+        note(&le, memcmp(&o4[r], &one, sizeof(float)) == 0 ? 0 : 1, 0, 1, 0);
+        /* a bound on sum |terms|: |value| <= 31 |d| + |m| per element */
+        double mag = 0;
+        for (int i = 0; i < nb; i++) {
+          const uint8_t *b = w + r * rb + (size_t)i * bb;
+          double sa = 0;
+          for (int e = 0; e < QK; e++) sa += fabs((double)a[i].qs[e]);
+          mag += (31 * fabs(h16(b)) + (type == WT_Q5_0 ? 16 * fabs(h16(b)) : fabs(h16(b + 2)))) * fabs(a[i].d) * sa;
+        }
+        note(&ls, o4[r], ref, mag, 1e-5);
+      }
+      free(w);
+    }
+    free(x);
+    free(a);
+  }
+  if (K->lq_dot_r4) {
+    report(K->name, "lq_dot_r4", K->name, &le, "(q4_1, q5_0, q5_1, 4 rows; bit-equal to lq_dot row by row)");
+    report(K->name, "lq_dot_r4", S->name, &ls, "(q4_1, q5_0, q5_1, 4 rows, 1-214 blocks; relative to a bound on sum |terms|)");
+  }
+  if (!K->kq_dot_r4) return;
+  report(K->name, "kq_dot_r4", K->name, &se, "(q2_K..q6_K, 4 rows; bit-equal to kq_dot row by row)");
+  report(K->name, "kq_dot_r4", S->name, &ss, "(q2_K..q6_K, 4 rows, 1-8 super-blocks; relative to sum |terms|)");
+}
+
 /* quantize_q8_K bit-equal to the scalar table's; kq_dot against the scalar table and (for the
  * scalar table itself) against exact double sums of the layout read element by element. */
 static void check_kquants(const kernels_t *K, const kernels_t *S) {
@@ -1166,6 +1255,7 @@ int main(int argc, char **argv) {
     check_f16(K, S);
     check_elementwise(K, S);
     check_kquants(K, S);
+    check_kq_r4(K, S);
     check_gemm(K, S, 0);
     check_gemm(K, S, 1);
     check_gemm_kq(K, S);
