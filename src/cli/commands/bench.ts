@@ -68,6 +68,25 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * A long prompt takes minutes: its progress goes to stderr (never into the --json output), in place
+ * on a terminal, every tenth of the prompt otherwise. Short prompts (under 8 steps) print nothing.
+ */
+function prefillProgress(promptTokens: number, chunk: number): (done: number) => void {
+  if (Math.ceil(promptTokens / chunk) < 8) return () => {};
+  let shownTenths = 0;
+  return (done) => {
+    const tenths = Math.floor((done * 10) / promptTokens);
+    if (process.stderr.isTTY) {
+      process.stderr.write(`\rprefill ${done}/${promptTokens} tokens${done === promptTokens ? '\n' : ''}`);
+    } else if (tenths > shownTenths) {
+      process.stderr.write(`prefill ${done}/${promptTokens} tokens\n`);
+    }
+    // A new run starts again from zero.
+    shownTenths = done === promptTokens ? 0 : tenths;
+  };
+}
+
 export function register(program: Command): void {
   const cmd = program.command('bench').description('time prefill and decode on a model (random prompt, greedy), median of several runs');
   addWeightOptions(cmd)
@@ -129,21 +148,9 @@ export function register(program: Command): void {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
         return low + (seed % (Math.min(vocab, 60000) - low));
       });
-      // A long prompt takes minutes: its progress goes to stderr (never into the --json output).
-      const bigSteps = Math.ceil(promptTokens / chunk) >= 8;
-      let shownTenths = 0;
-      const showPrefill = (done: number): void => {
-        if (!bigSteps) return;
-        if (process.stderr.isTTY) {
-          process.stderr.write(`\rprefill ${done}/${promptTokens} tokens${done === promptTokens ? '\n' : ''}`);
-        } else if (Math.floor((done * 10) / promptTokens) > shownTenths) {
-          shownTenths = Math.floor((done * 10) / promptTokens);
-          process.stderr.write(`prefill ${done}/${promptTokens} tokens\n`);
-        }
-      };
+      const showPrefill = prefillProgress(promptTokens, chunk);
       // Untimed runs first: they page the weights in and start the threads, as bench-llama does.
       for (let r = -warmup; r < runs; r++) {
-        shownTenths = 0;
         const cache = model.newCache(promptTokens + genTokens);
         const t0 = performance.now();
         let logits: Float32Array = new Float32Array(0);
