@@ -152,7 +152,7 @@ def save_plot(log, path, drill_steps=0):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--minutes", type=float, default=50.0)
+    ap.add_argument("--minutes", type=float, default=54.0)
     ap.add_argument("--steps", type=int, default=0, help="fixed step count (overrides --minutes for the schedule)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tokens-per-batch", type=int, default=2048)
