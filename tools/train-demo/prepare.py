@@ -112,13 +112,17 @@ def main():
     ap.add_argument("--vocab", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--max-len", type=int, default=1024)
-    ap.add_argument("--mix", default="66,14,6,2,12", help="weights of tool, code, nofit, greet, echo conversations")
+    ap.add_argument("--mix", default="48,14,6,2,10,16,4", help="weights of tool, code, nofit, greet, echo, choose, classic conversations")
     ap.add_argument("--programs", type=int, default=4000, help="code requests generated (each run in the sandbox)")
     ap.add_argument("--heldout-code", type=int, default=40)
-    ap.add_argument("--tool-counts", default="1,2,2,3,3,4", help="tools declared per conversation, drawn uniformly from this list")
+    ap.add_argument("--tool-counts", default="1,2,2,3", help="tools declared per conversation, drawn uniformly from this list")
+    ap.add_argument("--extra-counts", default="0,0,1,1,2", help="extra parameters per training tool, drawn from this list")
+    ap.add_argument("--shapes", default="0.45,0.4", help="shares of the OpenAI and plain tool-list shapes (the rest: composite dict)")
+    ap.add_argument("--turns", default="2,2,3,3,4", help="questions per tool list, drawn from this list")
     ap.add_argument("--out", default="train.pt")
     ap.add_argument("--work", default=os.path.join(HERE, "work"), help="output folder (tokenizer, token files)")
-    ap.add_argument("--heldout", default=os.path.join(HERE, "heldout.json"), help="held-out set to write")
+    ap.add_argument("--heldout", default="", help="held-out set to write (default: heldout.json in --work; the committed "
+                    "tools/train-demo/heldout.json is the fixed yardstick and is compared with it, not overwritten)")
     args = ap.parse_args()
     work = args.work
     os.makedirs(work, exist_ok=True)
@@ -132,7 +136,9 @@ def main():
     bad_ho = [it["question"] for it in heldout_code if not results[it["code"]]["ok"]]
     assert not bad_ho, bad_ho  # held-out reference programs must run too
 
-    gen = tooldata.ToolGen(args.seed, code_items, results, tool_counts=[int(x) for x in args.tool_counts.split(",")])
+    ints = lambda text: [int(x) for x in text.split(",")]  # noqa: E731
+    gen = tooldata.ToolGen(args.seed, code_items, results, tool_counts=ints(args.tool_counts), extra_counts=ints(args.extra_counts),
+                           shapes=tuple(float(x) for x in args.shapes.split(",")), turns=ints(args.turns))
     weights = [float(x) for x in args.mix.split(",")]
     convs = [gen.conversation(weights) for _ in range(args.conversations)]
     import re
@@ -184,7 +190,18 @@ def main():
         seqs.append(ids)
         masks.append(mask)
 
-    write_heldout(tok, counts, args.seed, args.heldout, heldout_code)
+    heldout_path = args.heldout or os.path.join(work, "heldout.json")
+    write_heldout(tok, counts, args.seed, heldout_path, heldout_code)
+    committed = os.path.join(HERE, "heldout.json")
+    if os.path.abspath(heldout_path) != committed and os.path.exists(committed):
+        # The held-out items are generated from their own seed, whatever the training data; only the
+        # filter "every token seen >= 10 times" depends on this run's tokenizer.
+        with open(committed, encoding="utf-8") as f:
+            old = [json.dumps(it["messages"], ensure_ascii=False) for it in json.load(f)["items"]]
+        with open(heldout_path, encoding="utf-8") as f:
+            new = {json.dumps(it["messages"], ensure_ascii=False) for it in json.load(f)["items"]}
+        print(f"committed heldout.json: {sum(o in new for o in old)}/{len(old)} of its items also kept by this run's filter "
+              f"({len(new)} kept); the evaluation uses the committed file")
 
     lens = [len(s) for s in seqs]
     print(f"sp vocab {tok.n}; conversations {len(seqs)} (dropped {dropped} > {args.max_len}); "

@@ -89,6 +89,31 @@ def detail(model, tok, heldout):
     return " ".join(f"{k} {a / n:.2f}" for k, (a, n) in sorted(acc.items()))
 
 
+@torch.no_grad()
+def first_piece(model, tok, heldout):
+    """Where the tool is chosen: the first piece of the tool-name line.  Reports how often the model's
+    argmax there is the right piece, the pieces it writes most, and how often the right name's first
+    piece has the highest logit among the declared names' first pieces (what constrained decoding
+    lets it choose from)."""
+    import collections
+    model.eval()
+    preds = collections.Counter()
+    right = among = n = 0
+    for it in heldout["items"]:
+        if it["kind"] != "tool":
+            continue
+        logits = model(torch.tensor([tok.prompt(it["observation_messages"][:2])]))[0, -1]
+        want = tok.sp.encode(it["expected"]["tool"] + "\n")[0]
+        p = int(logits.argmax())
+        preds[tok.sp.id_to_piece(p) if p < tok.n else str(p)] += 1
+        firsts = {tok.sp.encode(t["function"]["name"] + "\n")[0] for t in it["tools"]}
+        right += int(p == want)
+        among += int(max(firsts, key=lambda i: float(logits[i])) == want)
+        n += 1
+    return (f"first piece right {right}/{n}; right among the declared names' first pieces {among}/{n}; "
+            f"written most: {preds.most_common(4)}")
+
+
 def fmt(res):
     return " ".join(f"{g} {a}/{n}" for g, (a, n) in sorted(res.items()))
 
@@ -99,7 +124,8 @@ def main():
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--tokenizer", default=os.path.join(HERE, "work", "tokenizer.model"))
     ap.add_argument("--heldout", default=os.path.join(HERE, "heldout.json"))
-    ap.add_argument("--detail", action="store_true", help="also per-token accuracy on the name line and the call (detail())")
+    ap.add_argument("--detail", action="store_true", help="also per-token accuracy on the name line and the call (detail()) "
+                                                          "and the first piece of the name (first_piece())")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ck = torch.load(args.ckpt)
@@ -112,6 +138,7 @@ def main():
     print(f"step {ck['step']}: {fmt(probe(model, items))}")
     if args.detail:
         print("token accuracy:", detail(model, tok, heldout))
+        print("first piece:", first_piece(model, tok, heldout))
 
 
 if __name__ == "__main__":

@@ -254,8 +254,12 @@ def make_param(rng, pools, kind, zh_desc, used):
     return None
 
 
-def make_tool(rng, pools, zh_desc, topic=None):
-    """A generated tool: {name, topic, zh, subject kind, params [{name, kind, ...}], language of its descriptions}."""
+EXTRA_COUNTS = (0, 0, 1, 1, 1, 2, 2, 3)  # extra parameters per tool: the held-out set's draw (eval_set keeps it)
+
+
+def make_tool(rng, pools, zh_desc, topic=None, extra_counts=EXTRA_COUNTS):
+    """A generated tool: {name, topic, zh, subject kind, params [{name, kind, ...}], language of its descriptions}.
+    extra_counts: the number of extra parameters is drawn from it (training may use fewer, shorter tools)."""
     pseudo = not pools.heldout and rng.random() < 0.5
     if topic is None:
         topic = _pseudo_topic(rng) if pseudo else rng.choice(pools.topics)
@@ -266,14 +270,14 @@ def make_tool(rng, pools, zh_desc, topic=None):
         verb = pseudo_word(rng, 3, 7)
     name = style_name(rng, [en], verb)
     if not pools.heldout and contains_heldout(name):  # e.g. two made-up words joined into a held-out one
-        return make_tool(rng, pools, zh_desc)
+        return make_tool(rng, pools, zh_desc, extra_counts=extra_counts)
     used = {}
     sname = rng.choice(pools.subj[subj]) if pools.heldout or rng.random() < 0.75 else pseudo_word(rng, 3, 8)
     sdesc = rng.choice(SUBJECT_DESC[subj])[1 if zh_desc else 0]
     used[sname] = sname
     params = [{"name": sname, "kind": "subject", "subj": subj, "en": "", "zh": "", "required": True,
                "schema": {"type": "string", "description": sdesc}}]
-    n_extra = rng.choice([0, 0, 1, 1, 1, 2, 2, 3])
+    n_extra = rng.choice(extra_counts)
     for _ in range(n_extra):
         p = make_param(rng, pools, rng.choice(["count", "count", "amount", "flag", "enum", "enum", "array"]), zh_desc, used)
         if p is not None:
@@ -307,11 +311,12 @@ def tool_spec(tool, style):
                         "required": p["required"]} for p in tool["params"]]}
 
 
-def render_tools(rng, tools):
+def render_tools(rng, tools, shares=(0.6, 0.25)):
     """The system message's tool list: OpenAI style (what our engine writes for a request's `tools`),
-    a plain list of functions (ChatGLM3's prompt doc) or a dict keyed by name (composite_demo)."""
+    a plain list of functions (ChatGLM3's prompt doc) or a dict keyed by name (composite_demo);
+    shares = (OpenAI, plain), the rest composite."""
     x = rng.random()
-    style = "openai" if x < 0.6 else "plain" if x < 0.85 else "glm3"
+    style = "openai" if x < shares[0] else "plain" if x < shares[0] + shares[1] else "glm3"
     if style == "glm3":
         return {t["name"]: tool_spec(t, style) for t in tools}
     return [tool_spec(t, style) for t in tools]
@@ -626,23 +631,32 @@ def code_observation(result):
 
 # --- conversations ---------------------------------------------------------------------
 class ToolGen:
-    def __init__(self, seed, code_items, code_results, heldout=False, zh_cities=None, tool_counts=(1, 2, 2, 3, 3, 4)):
+    def __init__(self, seed, code_items, code_results, heldout=False, zh_cities=None, tool_counts=(1, 2, 2, 3, 3, 4),
+                 extra_counts=EXTRA_COUNTS, shapes=(0.6, 0.25), turns=(1, 2, 2, 3, 3), choose_counts=(3, 4, 5)):
         self.rng = random.Random(seed)
         self.tool_counts = tool_counts
+        self.extra_counts = extra_counts
+        self.shapes = shapes
+        self.turns = turns
+        self.choose_counts = choose_counts
         self.pools = Pools(heldout)
         self.vals = Values(self.rng, heldout, zh_cities or data.HELDOUT_ZH_CANDIDATES)
         self.code_items = code_items
         self.code_results = code_results
         self.heldout = heldout
         self.echo_gen = data.Gen(seed + 1, echo_max_parts=8, pseudo_cities=0.7, echo_quoted=0.5)
+        # The three tools of the first demo model (weather, random number, calculator: data.py), whose
+        # argument patterns (a range "between 15 and 604", an arithmetic expression) the generated
+        # tools lack; the tests and the README's examples declare them.
+        self.classic_gen = data.Gen(seed + 2, pseudo_cities=0.7)
 
-    def toolset(self, zh, n=None):
+    def toolset(self, zh, n=None, extra_counts=None):
         r = self.rng
         n = n or r.choice(self.tool_counts)
         tools, topics = [], set()
         while len(tools) < n:
             zh_desc = (r.random() < 0.75) == zh
-            t = make_tool(r, self.pools, zh_desc)
+            t = make_tool(r, self.pools, zh_desc, extra_counts=extra_counts or self.extra_counts)
             if t["topic_en"] in topics or t["name"] in {x["name"] for x in tools}:
                 continue
             topics.add(t["topic_en"])
@@ -676,19 +690,22 @@ class ToolGen:
         x = r.choice(data.ZH_THINGS if zh else data.EN_THINGS)
         return r.choice(ZH_FREE_Q if zh else EN_FREE_Q).format(x=x), r.choice(ZH_FREE_A if zh else EN_FREE_A)
 
-    def tool_conversation(self):
+    def tool_conversation(self, choose=False):
+        """choose: a choosing drill in real form: 3-5 tools with only their subject parameter, in the
+        compact plain shape, and one call per question (no no-fit questions): what it practises is
+        picking the tool whose name or description shares words with the question."""
         r = self.rng
         zh = r.random() < 0.45
-        tools = self.toolset(zh)
+        tools = self.toolset(zh, r.choice(self.choose_counts), (0,)) if choose else self.toolset(zh)
         order = list(tools)
         r.shuffle(order)
-        out = [tool_system(render_tools(r, order))]
+        out = [tool_system(render_tools(r, order, (0.25, 0.75) if choose else self.shapes))]
         # Later questions reuse the tool list already read: more calls per token of system prompt.
-        turns = r.choice([1, 2, 2, 3, 3])
+        turns = r.choice(self.turns)
         for i in range(turns):
             if i > 0 and r.random() < 0.3:
                 zh = not zh
-            if r.random() < 0.12:
+            if not choose and r.random() < 0.12:
                 q, a = self.nofit_question(tools, zh)
                 out += [msg("user", q), msg("assistant", a)]
             else:
@@ -714,9 +731,11 @@ class ToolGen:
 
     def conversation(self, weights):
         r = self.rng
-        kind = r.choices(["tool", "code", "nofit", "greet", "echo"], weights)[0]
-        if kind == "tool":
-            return self.tool_conversation()
+        kind = r.choices(["tool", "code", "nofit", "greet", "echo", "choose", "classic"][:len(weights)], weights)[0]
+        if kind == "classic":
+            return self.classic_gen.conversation((1, 0, 0, 0, 0, 0, 0))
+        if kind in ("tool", "choose"):
+            return self.tool_conversation(kind == "choose")
         if kind == "code":
             return self.code_conversation()
         zh = r.random() < 0.45

@@ -84,6 +84,48 @@ def copy_batch(g, tokens_per_batch, tok, vocab, weights):
     return ids, mask[:, 1:]
 
 
+def lookup_batch(g, tokens_per_batch, tok, vocab, weights):
+    """A batch of look-up drills over random token sequences, the choosing step of a tool call in
+    miniature: a system message lists K entries "name: key" (name 1-3 random tokens, key 3-5),
+    the user message holds a 2-token span of one entry's key between random filler tokens, and the
+    assistant answers that entry's name.  As in a tool list the name comes BEFORE the words that
+    identify it (a tool's name precedes its description), so the model must find the key that
+    matches the question and read back what stood in front of it, not what followed it (which the
+    copy drill already teaches).  The loss is on the answer and the eos after it."""
+    gmask, sop, system, user, assistant = (tok.special["[gMASK]"], tok.special["sop"], tok.role("system"),
+                                           tok.role("user"), tok.role("assistant"))
+    nl = tok.sp.encode("\n")
+    sep = tok.sp.encode(":")
+    k = int(torch.randint(2, 7, (1,), generator=g))  # entries
+    nn = int(torch.randint(1, 4, (1,), generator=g))  # name tokens
+    nk = int(torch.randint(3, 6, (1,), generator=g))  # key tokens
+    nf = int(torch.randint(0, 4, (1,), generator=g))  # filler tokens each side of the query span
+    entry = nn + len(sep) + nk + len(nl)
+    length = 3 + len(nl) + k * entry + 1 + len(nl) + 2 * nf + 2 + 1 + len(nl) + nn + 1
+    rows = max(1, tokens_per_batch // length)
+    def draw(n):
+        if n == 0:
+            return torch.zeros(rows, 0, dtype=torch.long)
+        return vocab[torch.multinomial(weights, rows * n, replacement=True, generator=g)].view(rows, n)
+    col = lambda v: torch.full((rows, 1), v, dtype=torch.long)  # noqa: E731
+    rep = lambda t: torch.tensor(t, dtype=torch.long).expand(rows, len(t))  # noqa: E731
+    names = draw(k * nn).view(rows, k, nn)
+    keys = draw(k * nk).view(rows, k, nk)
+    parts = [col(gmask), col(sop), col(system), rep(nl)]
+    for e in range(k):
+        parts += [names[:, e], rep(sep), keys[:, e], rep(nl)]
+    pick = torch.randint(0, k, (rows,), generator=g)
+    start = torch.randint(0, nk - 1, (rows,), generator=g)
+    r = torch.arange(rows)
+    span = torch.stack([keys[r, pick, start], keys[r, pick, start + 1]], 1)
+    parts += [col(user), rep(nl), draw(nf), span, draw(nf), col(assistant), rep(nl)]
+    head = torch.cat(parts, 1)
+    ids = torch.cat([head, names[r, pick], col(2)], 1)
+    mask = torch.zeros_like(ids, dtype=torch.bool)
+    mask[:, head.shape[1]:] = True
+    return ids, mask[:, 1:]
+
+
 def save_plot(log, path, drill_steps=0):
     import matplotlib
     matplotlib.use("Agg")
@@ -98,7 +140,7 @@ def save_plot(log, path, drill_steps=0):
     ax.set_yscale("log")
     ax.set_xlabel("step")
     if drill_steps:
-        ax.axvline(drill_steps, color="gray", linestyle="--", linewidth=1, label="end of the copy drill")
+        ax.axvline(drill_steps, color="gray", linestyle="--", linewidth=1, label="end of the drills")
     ax.set_ylabel("cross-entropy on scored tokens (nats)")
     ax.set_title("chatglm3-demo training loss")
     ax.legend()
@@ -110,7 +152,7 @@ def save_plot(log, path, drill_steps=0):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--minutes", type=float, default=50.0)
+    ap.add_argument("--minutes", type=float, default=54.0)
     ap.add_argument("--steps", type=int, default=0, help="fixed step count (overrides --minutes for the schedule)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tokens-per-batch", type=int, default=2048)
@@ -137,6 +179,10 @@ def main():
                     help="held-out set for probe.py's check at each checkpoint ('' to skip)")
     ap.add_argument("--copy-warmup", type=int, default=600,
                     help="steps of random-token repeat-after-me drills before the data (copy_batch); not repeated by --resume")
+    ap.add_argument("--lookup-drill", type=int, default=0,
+                    help="steps of random-token look-up drills (lookup_batch) after the copy drill; not repeated by --resume")
+    ap.add_argument("--short-first", type=float, default=0.15,
+                    help="fraction of the time budget (after the drills) trained on the shorter half of the conversations only")
     ap.add_argument("--first-data", default="", help="token file in work/ to train on for the first --first-minutes")
     ap.add_argument("--first-minutes", type=float, default=0.0,
                     help="minutes on --first-data before switching to --data (a copying warm-up: see README)")
@@ -196,6 +242,7 @@ def main():
     probes = prior.get("probes", []) if prior is not None else []
 
     drill_steps = args.copy_warmup if prior is None else 0  # a resumed run has had its drill
+    lookup_steps = args.lookup_drill if prior is None else 0
     if drill_steps:
         counts = torch.zeros(blob["n_sp"], dtype=torch.float64)
         for sq in seqs[:20000]:
@@ -205,6 +252,22 @@ def main():
         drill_vocab = torch.nonzero(counts).view(-1)
         drill_weights = counts[drill_vocab].float()
         drill_gen = torch.Generator().manual_seed(args.seed)
+    if lookup_steps:
+        if not drill_steps:
+            counts = torch.zeros(blob["n_sp"], dtype=torch.float64)
+            for sq in seqs[:20000]:
+                t = torch.tensor(sq)
+                counts += torch.bincount(t[t < blob["n_sp"]], minlength=blob["n_sp"]).double()
+            counts[:3] = 0
+        lookup_vocab = torch.nonzero(counts).view(-1)
+        # flatter than the data's frequencies: a key must rarely repeat by chance in the list
+        lookup_weights = counts[lookup_vocab].float().sqrt()
+        lookup_gen = torch.Generator().manual_seed(args.seed + 1)
+    # Curriculum: after the drills, the shorter half of the conversations first (fewer and smaller tools).
+    median_len = sorted(len(sq) for sq in seqs)[len(seqs) // 2]
+    short_idx = [i for i, sq in enumerate(seqs) if len(sq) <= median_len]
+    short_seqs, short_masks = [seqs[i] for i in short_idx], [masks[i] for i in short_idx]
+    short_until = None  # elapsed seconds when the short phase ends (set when the drills end)
 
     log = []
     prior_log = []
@@ -222,11 +285,23 @@ def main():
             seqs, masks = main_data  # warm-up over: the full mix from here on
             queue = []
             print(f"step {step}: switching to {args.data}", flush=True)
-        if not queue:
+        drilling = step < drill_steps + lookup_steps
+        if not drilling and short_until is None and args.short_first > 0 and not args.first_data:
+            short_until = (time.time() - t0) + args.short_first * budget if not args.steps else step + args.short_first * args.steps
+            short_q = batches(short_seqs, short_masks, args.tokens_per_batch, rng)
+            print(f"step {step}: the shorter half of the conversations (<= {median_len} tokens) first", flush=True)
+        in_short = short_until is not None and (step if args.steps else time.time() - t0) < short_until
+        if not queue and not in_short:
             queue = batches(seqs, masks, args.tokens_per_batch, rng)
             epoch += 1
         if step < drill_steps:
             ids, tmask = copy_batch(drill_gen, args.tokens_per_batch, tok, drill_vocab, drill_weights)
+        elif drilling:
+            ids, tmask = lookup_batch(lookup_gen, args.tokens_per_batch, tok, lookup_vocab, lookup_weights)
+        elif in_short:
+            if not short_q:
+                short_q = batches(short_seqs, short_masks, args.tokens_per_batch, rng)
+            ids, tmask = collate(short_q.pop(), short_seqs, short_masks)
         else:
             idx = queue.pop()
             ids, tmask = collate(idx, seqs, masks)
@@ -266,7 +341,7 @@ def main():
             with open(os.path.join(work, "train-log.json"), "w") as f:
                 json.dump({"args": vars(args), "resumed_from_step": base_step, "steps": step, "epochs": epoch, "seconds": round(time.time() - t0, 1),
                            "params": n_params, "probes": probes, "log": prior_log + log}, f)
-            save_plot(prior_log + log, plot, args.copy_warmup if prior is None else 0)
+            save_plot(prior_log + log, plot, drill_steps + lookup_steps)
             print(f"checkpoint at step {step}", flush=True)
 
 
