@@ -139,9 +139,9 @@ cg_ctx *cg_ctx_create(int threads, const char *isa) {
   const char *g8 = getenv("CHATGLM_Q8_G4");
   if (g8 && *g8) c->q8_g4 = atoi(g8) != 0;
   /* The four-row k-quant / q4_1-q5_1 decode kernels (kq_dot_r4, lq_dot_r4) only with
-   * CHATGLM_KQ_ROWS4=1: from cache they are 15-25% faster per byte, but streaming from DRAM on a
-   * busy machine they read slower than one row at a time (BENCHMARKS.md), so they wait for a
-   * quiet-machine comparison. */
+   * CHATGLM_KQ_ROWS4=1: from cache they are 15-25% faster per byte, but streaming from DRAM they
+   * read slower than one row at a time (quiet machine, 1.7B-shape Q4_K_M decode 14.6 vs 17.0
+   * tok/s; BENCHMARKS.md). Kept for a layout where four rows' blocks sit together in memory. */
   const char *r4 = getenv("CHATGLM_KQ_ROWS4");
   c->kq_r4 = r4 && atoi(r4) != 0;
   c->pool = pool_create(c->requested_threads);
@@ -553,6 +553,18 @@ static void mmg_task(void *c, int claim, int tid) {
   }
 }
 
+/* Panels per claim of the k-quant / q4_1-q5_1 GEMMs: as many as fit in about 192 KiB (L2), fewer
+ * while that would leave under four claims per thread; *nth: the threads whose packing buffers the
+ * scratch must hold. */
+static int gemm_panels_per_claim(cg_ctx *c, int panels, size_t panel_bytes, int *nth) {
+  *nth = cg_threads(c) > c->requested_threads ? cg_threads(c) : c->requested_threads;
+  if (*nth < 1) *nth = 1;
+  int per = (int)((192u << 10) / panel_bytes);
+  if (per < 1) per = 1;
+  while (per > 1 && (panels + per - 1) / per < 4 * *nth) per--;
+  return per;
+}
+
 /* The GEMM path when the table has a kernel for this type and there are more tokens than one decode-kernel
  * pass takes (8): at 8 the packing costs more than it saves. */
 static int mm_kquant_gemm(cg_ctx *c, mm_ctx *m, mmk_ctx *k) {
@@ -564,11 +576,8 @@ static int mm_kquant_gemm(cg_ctx *c, mm_ctx *m, mmk_ctx *k) {
   G.panel_bytes = g->panel_bytes(m->type, k->nbk);
   if (G.panel_bytes == 0) return -1;
   G.panels = (m->rows + CG_GEMM_KQ_ROWS - 1) / CG_GEMM_KQ_ROWS;
-  int nth = cg_threads(c) > c->requested_threads ? cg_threads(c) : c->requested_threads;
-  if (nth < 1) nth = 1;
-  int per = (int)((192u << 10) / G.panel_bytes);
-  if (per < 1) per = 1;
-  while (per > 1 && (G.panels + per - 1) / per < 4 * nth) per--;
+  int nth;
+  const int per = gemm_panels_per_claim(c, G.panels, G.panel_bytes, &nth);
   G.per_claim = per;
   const size_t packs = (size_t)nth * (size_t)per * G.panel_bytes;
   uint8_t *s = (uint8_t *)scratch(c, packs + (size_t)m->n * k->nbk * sizeof(block_q8_K));
@@ -678,11 +687,8 @@ static int mm_legacy_gemm(cg_ctx *c, mm_ctx *m) {
   G.panel_bytes = g->panel_bytes(m->type, m->nb);
   if (G.panel_bytes == 0) return -1;
   G.panels = (m->rows + CG_GEMM_KQ_ROWS - 1) / CG_GEMM_KQ_ROWS;
-  int nth = cg_threads(c) > c->requested_threads ? cg_threads(c) : c->requested_threads;
-  if (nth < 1) nth = 1;
-  int per = (int)((192u << 10) / G.panel_bytes);
-  if (per < 1) per = 1;
-  while (per > 1 && (G.panels + per - 1) / per < 4 * nth) per--;
+  int nth;
+  const int per = gemm_panels_per_claim(c, G.panels, G.panel_bytes, &nth);
   G.per_claim = per;
   const size_t packs = (size_t)nth * (size_t)per * G.panel_bytes;
   const size_t xq = ((size_t)m->n * m->nb * sizeof(block_qa) + 63) & ~(size_t)63;
