@@ -11,7 +11,7 @@
  * Options: --shapes 1.7b,6b  --types q4_0,q8_0 (also q4_k_m, q5_k_m: llama.cpp's mixes)  --threads N  --prompt-tokens 128  --gen-tokens 64
  *          --runs 3  --no-llama  --llama-threads N[,M]  --llama-flash off,on  --llama-batch 512[,2048]
  *          --json FILE  --warmup 1 (untimed runs per engine; 0 for 8k-token prompts)  --kv-type f16|q8_0 (our engine only)
- * Each engine does one untimed warm-up run in its process before the timed ones; every row shows
+ * Each engine does --warmup (default one) untimed runs in its process before the timed ones; every row shows
  * the median and the min-max of its runs, and the 1-minute load average when the row started.
  * llama.cpp runs at every combination of --llama-threads, --llama-flash (flash attention) and
  * --llama-batch, so the comparison is with its best settings.
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     `memory read bandwidth: ${bandwidth.toFixed(1)} GB/s (${threads} threads); kernels: ${info.isa}` +
       (peak !== undefined ? `; int8 peak ${(peak.ops / 1e9).toFixed(0)} GOPS (${peak.kind}, ${threads} threads; tools/bench-int8-peak)` : ''),
     '',
-    `median of ${runs} runs after a warm-up run (min-max in brackets); load avg = 1-minute load average when the row started`,
+    `median of ${runs} run(s) after ${warmup === '1' ? 'a warm-up run' : `${warmup} warm-up runs`} (min-max in brackets); load avg = 1-minute load average when the row started`,
     '',
     '| model | file | engine (threads) | load avg | prefill tok/s | prefill % of int8 peak | decode tok/s | TTFT ms | peak RSS MiB | decode GB/s (% of bw) |',
     '|---|---|---|---|---|---|---|---|---|---|',
