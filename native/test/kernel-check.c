@@ -830,6 +830,36 @@ static void check_attn_bf16(const kernels_t *K, const kernels_t *S) {
  * kernels, which sum in another order: a tolerance), and bit for bit through cg_matmul (ops.c's
  * panel claims and token tiles) against cg_matmul with the scalar table.
  */
+/* cg_matmul of 37 rows (two full 16-row panels and a partial one) x 33 tokens with a bias, table K
+ * against table S through ops.c, noted in *sm (bit-equal expected; any difference marks it failed). */
+static void check_matmul_vs_table(const kernels_t *K, const kernels_t *S, int type, int cols, size_t rb,
+                                  void (*fill)(uint8_t *, size_t, int), stat_t *sm) {
+  cg_ctx *c1 = cg_ctx_create(2, K->name), *c2 = cg_ctx_create(2, S->name);
+  const int mrows = 37, n = 33;
+  uint8_t *mw = malloc(rb * mrows);
+  float *x = malloc(sizeof(float) * (size_t)cols * n), *o1 = malloc(sizeof(float) * mrows * n),
+        *o2 = malloc(sizeof(float) * mrows * n), mbias[37];
+  fill(mw, rb * mrows, type);
+  fill_act(x, cols * n);
+  for (int r = 0; r < mrows; r++) mbias[r] = sym(1.0f);
+  if (!c1 || !c2) {
+    sm->worst = INFINITY;
+  } else {
+    cg_matmul(c1, type, mrows, cols, mw, x, n, o1, mbias);
+    cg_matmul(c2, type, mrows, cols, mw, x, n, o2, mbias);
+    for (int i = 0; i < mrows * n; i++) {
+      if (fbits(o1[i]) != fbits(o2[i])) sm->worst = INFINITY;
+      note(sm, o1[i], o2[i], fabs(o2[i]) + 1.0, TOL_DOT);
+    }
+  }
+  cg_ctx_destroy(c1);
+  cg_ctx_destroy(c2);
+  free(mw);
+  free(x);
+  free(o1);
+  free(o2);
+}
+
 static void check_gemm_kq(const kernels_t *K, const kernels_t *S) {
   const cg_gemm_kq *g = K->gemm_kq;
   if (!g) return;
@@ -887,32 +917,7 @@ static void check_gemm_kq(const kernels_t *K, const kernels_t *S) {
       free(out);
     }
     /* through ops.c: 37 rows (two full panels and a partial one) x 33 tokens, with a bias */
-    {
-      cg_ctx *c1 = cg_ctx_create(2, K->name), *c2 = cg_ctx_create(2, S->name);
-      const int mrows = 37, n = 33;
-      uint8_t *mw = malloc(rb * mrows);
-      float *x = malloc(sizeof(float) * (size_t)cols * n), *o1 = malloc(sizeof(float) * mrows * n),
-            *o2 = malloc(sizeof(float) * mrows * n), mbias[37];
-      fill_kq_rows(mw, rb * mrows, type);
-      fill_act(x, cols * n);
-      for (int r = 0; r < mrows; r++) mbias[r] = sym(1.0f);
-      if (!c1 || !c2) {
-        sm.worst = INFINITY;
-      } else {
-        cg_matmul(c1, type, mrows, cols, mw, x, n, o1, mbias);
-        cg_matmul(c2, type, mrows, cols, mw, x, n, o2, mbias);
-        for (int i = 0; i < mrows * n; i++) {
-          if (fbits(o1[i]) != fbits(o2[i])) sm.worst = INFINITY;
-          note(&sm, o1[i], o2[i], fabs(o2[i]) + 1.0, TOL_DOT);
-        }
-      }
-      cg_ctx_destroy(c1);
-      cg_ctx_destroy(c2);
-      free(mw);
-      free(x);
-      free(o1);
-      free(o2);
-    }
+    check_matmul_vs_table(K, S, type, cols, rb, fill_kq_rows, &sm);
     free(w);
     free(panel);
   }
@@ -1010,32 +1015,7 @@ static void check_gemm_lq(const kernels_t *K, const kernels_t *S) {
       free(asum);
       free(out);
     }
-    {
-      cg_ctx *c1 = cg_ctx_create(2, K->name), *c2 = cg_ctx_create(2, S->name);
-      const int mrows = 37, n = 33;
-      uint8_t *mw = malloc(rb * mrows);
-      float *x = malloc(sizeof(float) * (size_t)cols * n), *o1 = malloc(sizeof(float) * mrows * n),
-            *o2 = malloc(sizeof(float) * mrows * n), mbias[37];
-      fill_lq_rows(mw, rb * mrows, type);
-      fill_act(x, cols * n);
-      for (int r = 0; r < mrows; r++) mbias[r] = sym(1.0f);
-      if (!c1 || !c2) {
-        sm.worst = INFINITY;
-      } else {
-        cg_matmul(c1, type, mrows, cols, mw, x, n, o1, mbias);
-        cg_matmul(c2, type, mrows, cols, mw, x, n, o2, mbias);
-        for (int i = 0; i < mrows * n; i++) {
-          if (fbits(o1[i]) != fbits(o2[i])) sm.worst = INFINITY;
-          note(&sm, o1[i], o2[i], fabs(o2[i]) + 1.0, TOL_DOT);
-        }
-      }
-      cg_ctx_destroy(c1);
-      cg_ctx_destroy(c2);
-      free(mw);
-      free(x);
-      free(o1);
-      free(o2);
-    }
+    check_matmul_vs_table(K, S, type, cols, rb, fill_lq_rows, &sm);
     free(w);
     free(panel);
   }
