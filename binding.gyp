@@ -16,6 +16,7 @@
         "native/int8_peak.c",
         "native/gemm_avx512.c",
         "native/gemm_kquants_avx512.c",
+        "native/kq16.c",
         "native/attn_avx512.c",
         "native/attn_decode.c",
         "native/attn_rows16_avx512.c",

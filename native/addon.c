@@ -11,6 +11,7 @@
 
 #include "int8_peak.h"
 #include "ops.h"
+#include "kq16.h"
 
 #define CHECK(call)                                                      \
   do {                                                                   \
@@ -200,6 +201,18 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   napi_create_int32(env, threads, &n);
   napi_set_named_property(env, obj, "threads", n);
   napi_set_named_property(env, obj, "isas", isa_list(env));
+  /* the weight types this context reads repacked (loadMatrix must call repack for them) */
+  napi_value types;
+  napi_create_array(env, &types);
+  uint32_t nt = 0;
+  for (int t = 0; t <= WT_LAST; t++) {
+    int packed;
+    LOCKED(packed = t == WT_Q4_0 || t == WT_Q8_0 || cg_kq16(ctx->c, t));
+    if (!packed) continue;
+    napi_create_int32(env, t, &n);
+    napi_set_element(env, types, nt++, n);
+  }
+  napi_set_named_property(env, obj, "repackTypes", types);
   return obj;
 }
 
@@ -243,7 +256,7 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* repack(type, rows, cols, src:Uint8Array, dst:Uint8Array): q4_0/q8_0 rows -> x8 layout */
+/* repack(type, rows, cols, src:Uint8Array, dst:Uint8Array): q4_0/q8_0 rows -> x8 layout, k-quants -> x16 (kq16.h) */
 static napi_value js_repack(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value a[5];
@@ -251,7 +264,8 @@ static napi_value js_repack(napi_env env, napi_callback_info info) {
   if (argc < 5) FAIL("repack: expected 5 arguments");
   int32_t type, rows, cols;
   if (!get_i32(env, a[0], &type) || !get_i32(env, a[1], &rows) || !get_i32(env, a[2], &cols)) FAIL("repack: bad integer argument");
-  if ((type != WT_Q8_0 && type != WT_Q4_0) || rows <= 0 || cols <= 0 || cols % QK != 0) FAIL("repack: bad shape or type");
+  const int kq = cg_kq16_type(type);
+  if ((type != WT_Q8_0 && type != WT_Q4_0 && !kq) || rows <= 0 || cols <= 0 || cols % (kq ? QK_K : QK) != 0) FAIL("repack: bad shape or type");
   arr_t src, dst;
   if (!get_arr(env, a[3], napi_uint8_array, 0, &src, "src")) return NULL;
   if (!get_arr(env, a[4], napi_uint8_array, 0, &dst, "dst")) return NULL;

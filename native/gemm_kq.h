@@ -30,6 +30,13 @@ typedef struct cg_gemm_kq {
    * out[t * ostride + r] = row r . token t + bias[r] for r < nr (bias may be NULL: + 0.0f). */
   void (*tile)(int type, int nbk, const uint8_t *panel, const block_q8_K *a, size_t astride, int nt, const float *bias,
                int nr, float *out, size_t ostride);
+  /* Weights the loader repacked to the x16 layout (kq16.h), for the types x16_types accepts (NULL:
+   * none). x16_dot: one group of 16 rows of nbk super-blocks against nt <= 8 activation rows:
+   * out[t * 16 + r] = row r . token t, bit-identical to the tile and the portable kernel (same
+   * float steps). x16_pack: the group's panel for tile, as pack makes it from ggml's rows. */
+  int (*x16_types)(int type);
+  void (*x16_dot)(int type, int nbk, const uint8_t *group, const block_q8_K *a, size_t astride, int nt, float *out);
+  void (*x16_pack)(int type, int nbk, const uint8_t *group, uint8_t *panel);
 } cg_gemm_kq;
 
 /*

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "gemm_kq.h"
+#include "kq16.h"
 
 #define R16 CG_GEMM_KQ_ROWS
 #define NT CG_GEMM_KQ_TOKENS
@@ -131,24 +132,38 @@ static inline __m512i gather_rows(const uint8_t *b, __m512i rowoff, __mmask16 li
   return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rowoff, b + at, 1);
 }
 
-static void pack_scales_q45(const uint8_t *b, __m512i rowoff, __mmask16 live, uint8_t *p) {
-  /* ggml's get_scale_min_k4 on 12 bytes s: j < 4: sc = s[j] & 63, m = s[j + 4] & 63;
-   * j = 4 + q: sc = (s[8 + q] & 15) | (s[q] >> 6) << 4, m = (s[8 + q] >> 4) | (s[4 + q] >> 6) << 4 */
-  const __m512i dd = gather_rows(b, rowoff, live, 0);
-  const __m512i s0 = gather_rows(b, rowoff, live, 4), s1 = gather_rows(b, rowoff, live, 8), s2 = gather_rows(b, rowoff, live, 12);
-  __m512i *S = (__m512i *)(p + QB), *M = (__m512i *)(p + QB + 512);
+/*
+ * The sub-block scales S[j] (i32) and mins M[j] (i16 pair (m, m), m < 64) of one super-block of 16
+ * rows from the packed 12 bytes as three 32-bit words per lane (ggml's get_scale_min_k4 on bytes s:
+ * j < 4: sc = s[j] & 63, m = s[j + 4] & 63; j = 4 + q: sc = (s[8 + q] & 15) | (s[q] >> 6) << 4,
+ * m = (s[8 + q] >> 4) | (s[4 + q] >> 6) << 4).
+ */
+static inline __attribute__((always_inline)) void q45_scales(__m512i s0, __m512i s1, __m512i s2, __m512i S[8], __m512i M[8]) {
   for (int q = 0; q < 4; q++) {
-    const __m512i sc_lo = bitfield(s0, 8 * q, 6), m_lo = bitfield(s1, 8 * q, 6);
-    const __m512i sc_hi = _mm512_or_si512(bitfield(s2, 8 * q, 4), _mm512_slli_epi32(bitfield(s0, 8 * q + 6, 2), 4));
+    const __m512i m_lo = bitfield(s1, 8 * q, 6);
     const __m512i m_hi = _mm512_or_si512(bitfield(s2, 8 * q + 4, 4), _mm512_slli_epi32(bitfield(s1, 8 * q + 6, 2), 4));
-    _mm512_store_si512(S + q, sc_lo);
-    _mm512_store_si512(S + 4 + q, sc_hi);
-    /* (m, m) as an i16 pair: m < 64 */
-    _mm512_store_si512(M + q, _mm512_or_si512(m_lo, _mm512_slli_epi32(m_lo, 16)));
-    _mm512_store_si512(M + 4 + q, _mm512_or_si512(m_hi, _mm512_slli_epi32(m_hi, 16)));
+    S[q] = bitfield(s0, 8 * q, 6);
+    S[4 + q] = _mm512_or_si512(bitfield(s2, 8 * q, 4), _mm512_slli_epi32(bitfield(s0, 8 * q + 6, 2), 4));
+    M[q] = _mm512_or_si512(m_lo, _mm512_slli_epi32(m_lo, 16));
+    M[4 + q] = _mm512_or_si512(m_hi, _mm512_slli_epi32(m_hi, 16));
+  }
+}
+
+/* Panel scales, mins and d / dmin from the words of a super-block of 16 rows (dd: d and dmin). */
+static void store_scales_q45(__m512i dd, __m512i s0, __m512i s1, __m512i s2, uint8_t *p) {
+  __m512i S[8], M[8];
+  q45_scales(s0, s1, s2, S, M);
+  for (int j = 0; j < 8; j++) {
+    _mm512_store_si512((__m512i *)(p + QB) + j, S[j]);
+    _mm512_store_si512((__m512i *)(p + QB + 512) + j, M[j]);
   }
   _mm512_store_ps(p + QB + 1024, f16_lanes(dd, 0));
   _mm512_store_ps(p + QB + 1024 + 64, f16_lanes(dd, 1));
+}
+
+static void pack_scales_q45(const uint8_t *b, __m512i rowoff, __mmask16 live, uint8_t *p) {
+  store_scales_q45(gather_rows(b, rowoff, live, 0), gather_rows(b, rowoff, live, 4), gather_rows(b, rowoff, live, 8),
+                   gather_rows(b, rowoff, live, 12), p);
 }
 
 static void pack_scales_q6(const uint8_t *b, __m512i rowoff, __mmask16 live, uint8_t *p) {
@@ -274,10 +289,97 @@ static void kq_tile(int type, int nbk, const uint8_t *panel, const block_q8_K *a
   }
 }
 
+/* ---------------------------------------------------------------- x16 layout (kq16.h) */
+
+static int x16_types(int type) { return cg_kq16_type(type); }
+
+#define X16_Q4K 2304
+
+/* A q4_K record's quant section k: low nibbles = panel register k, high nibbles = register 32 + k. */
+static void x16_pack(int type, int nbk, const uint8_t *group, uint8_t *panel) {
+  (void)type;
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int i = 0; i < nbk; i++) {
+    const uint8_t *rec = group + (size_t)i * X16_Q4K;
+    uint8_t *p = panel + (size_t)i * P45_BYTES;
+    for (int k = 0; k < 32; k++) {
+      const __m512i q = _mm512_loadu_si512((const __m512i *)(rec + 256 + 64 * k));
+      _mm512_store_si512((__m512i *)(p + 64 * k), _mm512_and_si512(q, m4));
+      _mm512_store_si512((__m512i *)(p + 64 * (32 + k)), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+    }
+    store_scales_q45(_mm512_loadu_si512((const __m512i *)rec), _mm512_loadu_si512((const __m512i *)(rec + 64)),
+                     _mm512_loadu_si512((const __m512i *)(rec + 128)), _mm512_loadu_si512((const __m512i *)(rec + 192)), p);
+  }
+}
+
+/*
+ * One q4_K record (16 rows x one super-block) against nt tokens, into their float accumulators:
+ * tile_sb's sums and float steps (records need not be 64-byte aligned: a plain typed array holds them), with the quants unpacked from nibbles here (section 4 + 8h + g
+ * carries sub-block h in its low nibbles and sub-block 4 + h in its high ones).
+ */
+static inline __attribute__((always_inline)) void x16_sb_q4K(const uint8_t *rec, const block_q8_K *a, size_t astride, int i, int nt,
+                                                             __m512 *acc) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  __m512i S[8], M[8], isum[NT];
+  q45_scales(_mm512_loadu_si512((const __m512i *)(rec + 64)), _mm512_loadu_si512((const __m512i *)(rec + 128)),
+             _mm512_loadu_si512((const __m512i *)(rec + 192)), S, M);
+  for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+  for (int h = 0; h < 4; h++) {
+    __m512i L[8], H[8];
+    for (int g = 0; g < 8; g++) {
+      const __m512i q = _mm512_loadu_si512((const __m512i *)(rec + 256 + 64 * (8 * h + g)));
+      L[g] = _mm512_and_si512(q, m4);
+      H[g] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    }
+    for (int t = 0; t < nt; t++) {
+      const int8_t *q = a[(size_t)t * astride + i].qs + 32 * h;
+      __m512i l0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), L[0], BC(q));
+      __m512i l1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), L[1], BC(q + 4));
+      __m512i h0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), H[0], BC(q + 128));
+      __m512i h1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), H[1], BC(q + 132));
+      for (int g = 2; g < 8; g += 2) {
+        l0 = _mm512_dpbusd_epi32(l0, L[g], BC(q + 4 * g));
+        l1 = _mm512_dpbusd_epi32(l1, L[g + 1], BC(q + 4 * g + 4));
+        h0 = _mm512_dpbusd_epi32(h0, H[g], BC(q + 128 + 4 * g));
+        h1 = _mm512_dpbusd_epi32(h1, H[g + 1], BC(q + 132 + 4 * g));
+      }
+      isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(l0, l1), S[h]),
+                                                           _mm512_mullo_epi32(_mm512_add_epi32(h0, h1), S[4 + h])));
+    }
+  }
+  const __m512i dd = _mm512_loadu_si512((const __m512i *)rec);
+  const __m512 d = f16_lanes(dd, 0), dm = f16_lanes(dd, 1);
+  for (int t = 0; t < nt; t++) {
+    const block_q8_K *y = a + (size_t)t * astride + i;
+    __m512i ms = _mm512_setzero_si512();
+    for (int k = 0; k < 8; k++) ms = _mm512_dpwssd_epi32(ms, M[k], BC(y->bsums + 2 * k));
+    const __m512 v = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])), _mm512_mul_ps(dm, _mm512_cvtepi32_ps(ms)));
+    acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_set1_ps(y->d), v));
+  }
+}
+
+static inline __attribute__((always_inline)) void x16_dot_n(int nbk, const uint8_t *group, const block_q8_K *a, size_t astride, int nt,
+                                                            float *out) {
+  __m512 acc[NT];
+  for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+  for (int i = 0; i < nbk; i++) x16_sb_q4K(group + (size_t)i * X16_Q4K, a, astride, i, nt, acc);
+  for (int t = 0; t < nt; t++) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+
+/* nt as a constant for one token (decode), so its accumulators stay in registers. */
+static void x16_dot(int type, int nbk, const uint8_t *group, const block_q8_K *a, size_t astride, int nt, float *out) {
+  (void)type;
+  if (nt == 1) x16_dot_n(nbk, group, a, astride, 1, out);
+  else x16_dot_n(nbk, group, a, astride, nt, out);
+}
+
 const cg_gemm_kq cg_gemm_kq_avx512 = {
     .panel_bytes = kq_panel_bytes,
     .pack = kq_pack,
     .tile = kq_tile,
+    .x16_types = x16_types,
+    .x16_dot = x16_dot,
+    .x16_pack = x16_pack,
 };
 
 /* ---------------------------------------------------------------- q4_1, q5_0, q5_1 */

@@ -21,6 +21,7 @@
 #include "attn_decode.h"
 #include "gemm.h"
 #include "gemm_kq.h"
+#include "kq16.h"
 #include "pool.h"
 #include "batch_ops.h"
 /* k-quant row sizes and the embedding lookup's dequantization (the dot products are in the kernel tables) */
@@ -40,6 +41,8 @@ struct cg_ctx {
   int decode_chunk, q4_g4, q8_g4;
   /* Decode matmul of k-quant and q4_1/q5_0/q5_1 weights: the four-row kernels where the table has them. */
   int kq_r4;
+  /* k-quant weights in the x16 layout (kq16.h) where the table reads it; CHATGLM_KQ16=0 keeps ggml's. */
+  int kq16;
   /* Grow-only scratch of matmul's quantized activations and attention's tiles. */
   void *scratch;
   size_t scratch_size;
@@ -144,6 +147,8 @@ cg_ctx *cg_ctx_create(int threads, const char *isa) {
    * tok/s; BENCHMARKS.md). Kept for a layout where four rows' blocks sit together in memory. */
   const char *r4 = getenv("CHATGLM_KQ_ROWS4");
   c->kq_r4 = r4 && atoi(r4) != 0;
+  const char *x16 = getenv("CHATGLM_KQ16");
+  c->kq16 = !(x16 && *x16 && atoi(x16) == 0);
   c->pool = pool_create(c->requested_threads);
   if (!c->pool) {
     free(c);
@@ -294,7 +299,16 @@ static void x8_pack(int type, const uint8_t *const rows[X8], int i, uint8_t *rec
   }
 }
 
+int cg_kq16(const cg_ctx *c, int type) {
+  const cg_gemm_kq *g = c->k->gemm_kq;
+  return c->kq16 && g && g->x16_types && g->x16_types(type);
+}
+
 void cg_repack(int type, int rows, int cols, const uint8_t *src, uint8_t *dst) {
+  if (cg_kq16_type(type)) {
+    cg_kq16_repack(type, rows, cols, src, dst);
+    return;
+  }
   const int nb = cols / QK;
   const size_t rb = cg_row_bytes(type, cols);
   const int groups = rows / X8;
@@ -489,9 +503,13 @@ typedef struct {
   void (*dot)(int, int, const uint8_t *, const block_q8_K *, size_t, int, float *);
   void (*dot_r4)(int, int, const uint8_t *, size_t, const block_q8_K *, float *);
   void (*quant)(const float *, block_q8_K *, int);
+  /* weights in the x16 layout (cg_kq16): its whole groups go through the table's x16 kernels */
+  const cg_gemm_kq *x16;
+  int x16_rows;
 } mmk_ctx;
 
-#define MMK_ROWS 16
+/* a chunk is one x16 group */
+#define MMK_ROWS KQ16_ROWS
 
 static void mmk_quantize_task(void *c, int t, int tid) {
   (void)tid;
@@ -506,6 +524,16 @@ static void mmk_task(void *c, int chunk, int tid) {
   const int r0 = chunk * MMK_ROWS, r1 = r0 + MMK_ROWS < m->rows ? r0 + MMK_ROWS : m->rows;
   float tmp[8];
   int r = r0;
+  if (k->x16 && r1 <= k->x16_rows) {
+    float t16[8 * KQ16_ROWS];
+    for (int t0 = 0; t0 < m->n; t0 += 8) {
+      const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
+      k->x16->x16_dot(m->type, k->nbk, m->w + (size_t)r0 * m->row_bytes, k->xk + (size_t)t0 * k->nbk, (size_t)k->nbk, nt, t16);
+      for (int t = 0; t < nt; t++)
+        for (int j = 0; j < KQ16_ROWS; j++) put(m, t0 + t, r0 + j, t16[t * KQ16_ROWS + j]);
+    }
+    return;
+  }
   /* One token: four rows per call share the activation loads (see kq_dot_r4). */
   if (m->n == 1 && k->dot_r4)
     for (; r + 4 <= r1; r += 4) {
@@ -541,7 +569,9 @@ static void mmg_task(void *c, int claim, int tid) {
   uint8_t *buf = G->packs + (size_t)tid * (size_t)G->per_claim * G->panel_bytes;
   for (int p = p0; p < p1; p++) {
     const int r0 = p * CG_GEMM_KQ_ROWS, nr = m->rows - r0 < CG_GEMM_KQ_ROWS ? m->rows - r0 : CG_GEMM_KQ_ROWS;
-    G->g->pack(m->type, nbk, m->w + (size_t)r0 * m->row_bytes, m->row_bytes, nr, buf + (size_t)(p - p0) * G->panel_bytes);
+    uint8_t *panel = buf + (size_t)(p - p0) * G->panel_bytes;
+    if (G->k->x16 && r0 + CG_GEMM_KQ_ROWS <= G->k->x16_rows) G->g->x16_pack(m->type, nbk, m->w + (size_t)r0 * m->row_bytes, panel);
+    else G->g->pack(m->type, nbk, m->w + (size_t)r0 * m->row_bytes, m->row_bytes, nr, panel);
   }
   for (int t0 = 0; t0 < m->n; t0 += CG_GEMM_KQ_TOKENS) {
     const int nt = m->n - t0 < CG_GEMM_KQ_TOKENS ? m->n - t0 : CG_GEMM_KQ_TOKENS;
@@ -596,6 +626,13 @@ static int mm_kquant(cg_ctx *c, mm_ctx *m) {
   k.dot = c->k->kq_dot ? c->k->kq_dot : kernels_scalar.kq_dot;
   k.dot_r4 = c->kq_r4 && c->k->kq_dot ? c->k->kq_dot_r4 : NULL;
   k.quant = c->k->quantize_q8_K ? c->k->quantize_q8_K : kernels_scalar.quantize_q8_K;
+  k.x16 = cg_kq16(c, m->type) ? c->k->gemm_kq : NULL;
+  k.x16_rows = m->rows / KQ16_ROWS * KQ16_ROWS;
+  /* the rows after the last x16 group through the portable kernel: then every row sums as x16_dot does */
+  if (k.x16) {
+    k.dot = kernels_scalar.kq_dot;
+    k.dot_r4 = NULL;
+  }
   const int done = mm_kquant_gemm(c, m, &k);
   if (done >= 0) return done;
   k.xk = (const block_q8_K *)scratch(c, (size_t)m->n * k.nbk * sizeof(block_q8_K));
@@ -786,13 +823,17 @@ int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const f
 int cg_embedding(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const int32_t *ids, int n, float *out) {
   const size_t rb = cg_row_bytes(type, cols);
   uint8_t *tmp = NULL;
-  if (type == WT_Q8_0 || type == WT_Q4_0) {
+  const int x16 = cg_kq16(c, type);
+  if (type == WT_Q8_0 || type == WT_Q4_0 || x16) {
     tmp = (uint8_t *)malloc(rb);
     if (!tmp) return 0;
   }
   for (int t = 0; t < n; t++) {
     const uint8_t *row = w + (size_t)ids[t] * rb;
-    if (tmp) {
+    if (x16) {
+      cg_kq16_row(type, cols, w, rows, ids[t], tmp);
+      row = tmp;
+    } else if (tmp) {
       x8_row(type, cols, w, rows, ids[t], tmp);
       row = tmp;
     }

@@ -28,8 +28,12 @@ size_t cg_row_bytes(int type, int cols);
  * elsewhere or on failure: callers fall back to ordinary memory). `mapped` is what to free. */
 void *cg_alloc_weights(size_t bytes, size_t *mapped);
 void cg_free_weights(void *p, size_t mapped);
-/* ggml rows -> the x8 layout matmul/embedding expect for q4_0/q8_0 (see kernels.h); same size. */
+/* ggml rows -> the x8 layout matmul/embedding expect for q4_0/q8_0 (see kernels.h), or the x16
+ * layout of the k-quants in kq16.h; same size. */
 void cg_repack(int type, int rows, int cols, const uint8_t *src, uint8_t *dst);
+/* 1 when this context's matmul and embedding expect k-quant `type` in the x16 layout (kq16.h), so
+ * the loader must cg_repack it; 0 when they read ggml's layout. */
+int cg_kq16(const cg_ctx *c, int type);
 /* 0 when its scratch cannot be allocated. */
 int cg_matmul(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, const float *x, int n, float *out, const float *bias);
 /* 0 when its row buffer cannot be allocated. */

@@ -22,6 +22,7 @@ const SOURCES = [
   'native/batch_kernels_avx512.c',
   'native/gemm_avx512.c',
   'native/gemm_kquants_avx512.c',
+  'native/kq16.c',
   'native/attn_avx512.c',
   'native/attn_decode.c',
   'native/attn_rows16_avx512.c',
@@ -73,14 +74,18 @@ function checkReport(out: string, tables: string[]): void {
     const gemm = lines.filter((l) => / gemm_(q[48]_0|kq|lq) | attn_rows16 | attn_bf16_tiles | attn_rows16_bf16 | attention_bf16 /.test(l));
     // The four-row decode kernels: two lines each (bit-equal to the table's one-row kernel, vs scalar).
     const r4 = lines.filter((l) => / [kl]q_dot_r4 /.test(l));
-    assert.equal(lines.length - gemm.length - r4.length, KERNELS_PER_TABLE, `${t}: ${lines.length} kernel lines\n${out}`);
+    // The x16 k-quant layout (kq16.h): four lines where the table reads it (rows back, embedding, pack, dot).
+    const x16 = lines.filter((l) => / kq16 (rows|embed|pack|dot) /.test(l));
+    assert.equal(lines.length - gemm.length - r4.length - x16.length, KERNELS_PER_TABLE, `${t}: ${lines.length} kernel lines\n${out}`);
+    if (t === 'avx512vnni') assert.equal(x16.length, 4, `${t} reads q4_K in the x16 layout\n${out}`);
+    for (const l of x16) assert.match(l, / vs (ggml|scalar|pack) +ok /);
     if (t === 'avx512vnni') assert.equal(r4.length, 4, `${t} has the four-row k-quant and q4_1/q5_0/q5_1 decode kernels\n${out}`);
     if (t === 'avx512vnni') {
       assert.ok(gemm.length === 15 || gemm.length === 18, `${t} has the q4_0, q8_0, k-quant and q4_1/q5_0/q5_1 GEMM kernels and attn_rows16 (and the bf16 attention)\n${out}`);
     }
     for (const l of gemm) assert.match(l, / vs (scalar|oracle|x8_1\/_4|kq_dot|lq_dot|matmul) +ok /);
     for (const l of r4) assert.match(l, new RegExp(` vs (scalar|${t}) +ok `));
-    for (const l of lines.filter((x) => !gemm.includes(x) && !r4.includes(x))) assert.match(l, / vs scalar +ok /);
+    for (const l of lines.filter((x) => !gemm.includes(x) && !r4.includes(x) && !x16.includes(x))) assert.match(l, / vs scalar +ok /);
   }
 }
 

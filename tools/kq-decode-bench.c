@@ -1,6 +1,6 @@
 /*
  * Decode (one-token) matmul speed of the weight types in llama.cpp's Q4_K_M / Q5_K_M mixes, through
- * cg_matmul (native/ops.c) as the engine calls it: one thread, the kernel table named on the command
+ * cg_matmul (native/ops.c) as the engine calls it: one thread (THREADS=n for more), the kernel table named on the command
  * line (then repetitions, optionally a comma list of types, and `cache` to skip the streamed figure). Two figures per type: "cache" (one 2048x2048 matrix, called repeatedly: the kernel's speed
  * per byte, timed by this thread's CPU time) and "stream" (matrices of the 1.7B shape's ffn_up size, 13696 x 2048, cycled through
  * 256 MiB so every call reads DRAM: what a decode step sees). Random blocks with sane f16 factors.
@@ -9,7 +9,8 @@
  * cc -O3 -std=c11 -fno-strict-aliasing -Inative tools/kq-decode-bench.c native/ops.c native/pool.c \
  *   native/batch_ops.c native/batch_kernels_avx2.c native/batch_kernels_avx512.c native/gemm_avx512.c \
  *   native/attn_avx512.c native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c \
- *   native/kernels_neon.c $(ls native/gemm_kquants_avx512.c 2>/dev/null) -lm -lpthread -o /tmp/kqbench \
+ *   native/kernels_neon.c native/gemm_kquants_avx512.c native/kq16.c native/attn_decode.c native/attn_rows16_avx512.c \
+ *   native/attn_bf16.c native/attn_bf16_avx512.c -lm -lpthread -o /tmp/kqbench \
  *   && taskset -c 0 /tmp/kqbench avx512vnni
  */
 #define _POSIX_C_SOURCE 199309L
@@ -61,11 +62,11 @@ static void fill(uint8_t *w, size_t n, int type) {
   }
 }
 
-static uint8_t *make(int type, int rows, int cols) {
+static uint8_t *make(cg_ctx *c, int type, int rows, int cols) {
   const size_t bytes = cg_row_bytes(type, cols) * rows;
   uint8_t *w = malloc(bytes);
   fill(w, bytes, type);
-  if (type == WT_Q4_0 || type == WT_Q8_0) { /* the layout the addon gives these types at load */
+  if (type == WT_Q4_0 || type == WT_Q8_0 || cg_kq16(c, type)) { /* the layout the addon gives these types at load */
     uint8_t *p = malloc(bytes);
     cg_repack(type, rows, cols, w, p);
     free(w);
@@ -81,12 +82,14 @@ int main(int argc, char **argv) {
   const int stream = !(argc > 4 && strcmp(argv[4], "cache") == 0); /* "cache": skip the streamed figure */
   static const int types[] = {WT_Q4_0, WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_Q5_0, WT_Q5_1, WT_Q8_0};
   static const char *names[] = {"q4_0", "q4_K", "q5_K", "q6_K", "q5_0", "q5_1", "q8_0"};
-  cg_ctx *c = cg_ctx_create(1, isa);
+  /* THREADS in the environment: more than the one thread the figures below are named for */
+  const char *th = getenv("THREADS");
+  cg_ctx *c = cg_ctx_create(th && atoi(th) > 0 ? atoi(th) : 1, isa);
   if (!c) {
     fprintf(stderr, "no kernel table %s on this CPU\n", isa ? isa : "(default)");
     return 1;
   }
-  printf("kernels %s, 1 thread; best of %d\n", cg_kernels(c)->name, reps);
+  printf("kernels %s, %d thread(s); best of %d\n", cg_kernels(c)->name, cg_threads(c), reps);
   const int hid = 2048, ffn2 = 13696;
   float *x = malloc(sizeof(float) * 8192), *out = malloc(sizeof(float) * ffn2);
   for (int i = 0; i < 8192; i++) x[i] = rand() / (float)RAND_MAX - 0.5f;
@@ -94,7 +97,7 @@ int main(int argc, char **argv) {
     const int type = types[ti];
     if (only && !strstr(only, names[ti])) continue;
     /* in cache */
-    uint8_t *w = make(type, hid, hid);
+    uint8_t *w = make(c, type, hid, hid);
     const size_t bytes = cg_row_bytes(type, hid) * hid;
     double best = 1e9;
     for (int r = 0; r < reps; r++) {
@@ -108,7 +111,7 @@ int main(int argc, char **argv) {
     const size_t sbytes = cg_row_bytes(type, hid) * ffn2;
     const int nm = stream ? (int)((256u << 20) / sbytes) + 1 : 0;
     uint8_t **ws = malloc(sizeof(uint8_t *) * nm);
-    for (int k = 0; k < nm; k++) ws[k] = make(type, ffn2, hid);
+    for (int k = 0; k < nm; k++) ws[k] = make(c, type, ffn2, hid);
     double sbest = 1e9;
     for (int r = 0; r < reps && nm > 0; r++) {
       const double t0 = now();

@@ -12,7 +12,7 @@ trap 'rm -rf "$out"' EXIT
 "$CC" -O3 -std=c11 -fno-strict-aliasing -Wall -Wno-unused-parameter -static \
   native/test/kernel-check.c native/ops.c native/pool.c native/kernels_scalar.c \
   native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c \
-  native/batch_ops.c native/batch_kernels_avx2.c native/batch_kernels_avx512.c native/gemm_avx512.c native/gemm_kquants_avx512.c native/attn_avx512.c native/attn_decode.c native/attn_rows16_avx512.c native/attn_bf16.c native/attn_bf16_avx512.c \
+  native/batch_ops.c native/batch_kernels_avx2.c native/batch_kernels_avx512.c native/gemm_avx512.c native/gemm_kquants_avx512.c native/kq16.c native/attn_avx512.c native/attn_decode.c native/attn_rows16_avx512.c native/attn_bf16.c native/attn_bf16_avx512.c \
   -lm -lpthread -o "$out/kernel-check"
 echo "== qemu-aarch64 -cpu max"
 "$QEMU" -cpu max "$out/kernel-check" --expect-isas scalar,neon,neondot --expect-best neondot

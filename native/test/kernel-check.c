@@ -6,7 +6,7 @@
  * selected by name, as the addon does. One line per check; exit status 1 on any mismatch.
  *
  *   cc -O3 -std=c11 -fno-strict-aliasing native/test/kernel-check.c native/ops.c native/pool.c \
- *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c native/gemm_avx512.c native/gemm_kquants_avx512.c \
+ *      native/kernels_scalar.c native/kernels_avx2.c native/kernels_avx512.c native/kernels_neon.c native/gemm_avx512.c native/gemm_kquants_avx512.c native/kq16.c \
  *      -lm -lpthread -o kernel-check && ./kernel-check [--expect-best NAME] [--expect-isas a,b,c]
  *
  * The same sources cross-compile for aarch64 (-static) and run under qemu-aarch64 -cpu max (SDOT)
@@ -23,6 +23,7 @@
 #include "../gemm.h"
 #include "../gemm_kq.h"
 #include "../kernels.h"
+#include "../kq16.h"
 #include "../ops.h"
 
 /* ------------------------------------------------------------ inputs */
@@ -830,6 +831,16 @@ static void check_attn_bf16(const kernels_t *K, const kernels_t *S) {
  * kernels, which sum in another order: a tolerance), and bit for bit through cg_matmul (ops.c's
  * panel claims and token tiles) against cg_matmul with the scalar table.
  */
+/* w as context c's matmul reads it: repacked to the x16 layout into *buf (malloc'ed, freed by the
+ * caller) where c expects that, as the addon's loader does, else w itself. */
+static const uint8_t *ctx_layout(cg_ctx *c, int type, int rows, int cols, const uint8_t *w, uint8_t **buf) {
+  *buf = NULL;
+  if (!cg_kq16(c, type)) return w;
+  *buf = malloc(cg_row_bytes(type, cols) * rows);
+  cg_repack(type, rows, cols, w, *buf);
+  return *buf;
+}
+
 /* cg_matmul of 37 rows (two full 16-row panels and a partial one) x 33 tokens with a bias, table K
  * against table S through ops.c, noted in *sm (bit-equal expected; any difference marks it failed). */
 static void check_matmul_vs_table(const kernels_t *K, const kernels_t *S, int type, int cols, size_t rb,
@@ -845,12 +856,19 @@ static void check_matmul_vs_table(const kernels_t *K, const kernels_t *S, int ty
   if (!c1 || !c2) {
     sm->worst = INFINITY;
   } else {
-    cg_matmul(c1, type, mrows, cols, mw, x, n, o1, mbias);
-    cg_matmul(c2, type, mrows, cols, mw, x, n, o2, mbias);
-    for (int i = 0; i < mrows * n; i++) {
-      if (fbits(o1[i]) != fbits(o2[i])) sm->worst = INFINITY;
-      note(sm, o1[i], o2[i], fabs(o2[i]) + 1.0, TOL_DOT);
+    uint8_t *buf;
+    const uint8_t *w1 = ctx_layout(c1, type, mrows, cols, mw, &buf);
+    /* prefill (the GEMM); single tokens (decode) too where the x16 kernels read the weights, which
+     * sum as the portable kernel does (ggml's layout's decode kernels do not: check_gemm_kq) */
+    for (int nn = n; nn >= 1; nn = nn == n && buf ? 1 : 0) {
+      cg_matmul(c1, type, mrows, cols, w1, x, nn, o1, mbias);
+      cg_matmul(c2, type, mrows, cols, mw, x, nn, o2, mbias);
+      for (int i = 0; i < mrows * nn; i++) {
+        if (fbits(o1[i]) != fbits(o2[i])) sm->worst = INFINITY;
+        note(sm, o1[i], o2[i], fabs(o2[i]) + 1.0, TOL_DOT);
+      }
     }
+    free(buf);
   }
   cg_ctx_destroy(c1);
   cg_ctx_destroy(c2);
@@ -925,6 +943,80 @@ static void check_gemm_kq(const kernels_t *K, const kernels_t *S) {
   report(K->name, "gemm_kq", "oracle", &so, "(exact double sums of the layout read element by element)");
   report(K->name, "gemm_kq", "kq_dot", &sk, "(this table's decode kernels, another summation order; relative to sum |terms|)");
   report(K->name, "gemm_kq", "matmul", &sm, "(cg_matmul 37 rows x 33 tokens + bias vs the scalar table's: bit-equal)");
+}
+
+/*
+ * The x16 layout (kq16.h) where the table reads it: 37 rows (two groups and 5 rows left in ggml's
+ * layout) repacked by cg_repack; every row back through cg_kq16_row equals the original bytes,
+ * embedding lookups through a context that reads x16 equal the scalar table's on the original,
+ * x16_pack equals pack on the original rows byte for byte, and x16_dot against 1..8 tokens is bit
+ * for bit the scalar table's kq_dot.
+ */
+static void check_kq16(const kernels_t *K, const kernels_t *S) {
+  const cg_gemm_kq *g = K->gemm_kq;
+  if (!g || !g->x16_types) return;
+  stat_t sr = {0}, se = {0}, sp = {0}, sd = {0};
+  const int nbk = 3, rows = 37, cols = nbk * QK_K;
+  cg_ctx *c1 = cg_ctx_create(1, K->name), *c2 = cg_ctx_create(1, S->name);
+  for (int type = WT_Q2_K; type <= WT_Q6_K && c1 && c2; type++) {
+    if (!g->x16_types(type)) continue;
+    const size_t rb = cg_row_bytes(type, cols), pbytes = g->panel_bytes(type, nbk);
+    uint8_t *w = malloc(rb * rows), *wx = malloc(rb * rows), *row = malloc(rb);
+    uint8_t *p1 = aligned_alloc(64, pbytes), *p2 = aligned_alloc(64, pbytes);
+    float *e1 = malloc(sizeof(float) * cols * rows), *e2 = malloc(sizeof(float) * cols * rows);
+    int32_t ids[37];
+    fill_kq_rows(w, rb * rows, type);
+    cg_repack(type, rows, cols, w, wx);
+    for (int r = 0; r < rows; r++) {
+      ids[r] = rows - 1 - r;
+      cg_kq16_row(type, cols, wx, rows, r, row);
+      note(&sr, memcmp(row, w + (size_t)r * rb, rb) == 0 ? 0.0 : 1.0, 0.0, 1.0, 0.5);
+    }
+    cg_embedding(c1, type, rows, cols, wx, ids, rows, e1);
+    cg_embedding(c2, type, rows, cols, w, ids, rows, e2);
+    for (int i = 0; i < cols * rows; i++) {
+      if (fbits(e1[i]) != fbits(e2[i])) se.worst = INFINITY;
+      note(&se, e1[i], e2[i], fabs(e2[i]) + 1.0, TOL_DOT);
+    }
+    for (int grp = 0; grp < rows / KQ16_ROWS; grp++) {
+      g->x16_pack(type, nbk, wx + (size_t)grp * KQ16_ROWS * rb, p1);
+      g->pack(type, nbk, w + (size_t)grp * KQ16_ROWS * rb, rb, KQ16_ROWS, p2);
+      note(&sp, memcmp(p1, p2, pbytes) == 0 ? 0.0 : 1.0, 0.0, 1.0, 0.5);
+      for (int n = 1; n <= 8; n++) {
+        const size_t astride = (size_t)nbk + 1;
+        float *x = malloc(sizeof(float) * (size_t)cols * n), out[8 * KQ16_ROWS];
+        block_q8_K *a = malloc(sizeof(block_q8_K) * astride * n);
+        for (int t = 0; t < n; t++) {
+          fill_act(x + (size_t)t * cols, cols);
+          S->quantize_q8_K(x + (size_t)t * cols, a + (size_t)t * astride, cols);
+        }
+        g->x16_dot(type, nbk, wx + (size_t)grp * KQ16_ROWS * rb, a, astride, n, out);
+        for (int r = 0; r < KQ16_ROWS; r++) {
+          float ref[8];
+          S->kq_dot(type, nbk, w + (size_t)(grp * KQ16_ROWS + r) * rb, a, astride, n, ref);
+          for (int t = 0; t < n; t++) {
+            if (fbits(out[t * KQ16_ROWS + r]) != fbits(ref[t])) sd.worst = INFINITY;
+            note(&sd, out[t * KQ16_ROWS + r], ref[t], fabs(ref[t]) + 1.0, TOL_DOT);
+          }
+        }
+        free(x);
+        free(a);
+      }
+    }
+    free(w);
+    free(wx);
+    free(row);
+    free(p1);
+    free(p2);
+    free(e1);
+    free(e2);
+  }
+  cg_ctx_destroy(c1);
+  cg_ctx_destroy(c2);
+  report(K->name, "kq16 rows", "ggml", &sr, "(37 rows repacked and read back by cg_kq16_row: byte-equal)");
+  report(K->name, "kq16 embed", S->name, &se, "(cg_embedding on x16 vs ggml rows: bit-equal)");
+  report(K->name, "kq16 pack", "pack", &sp, "(x16_pack vs pack of the same rows: byte-equal panels)");
+  report(K->name, "kq16 dot", S->name, &sd, "(x16_dot 16 rows x 1..8 tokens vs kq_dot: bit-equal)");
 }
 
 /* Random q4_1 / q5_0 / q5_1 rows with sane f16 d (and m). */
@@ -1157,9 +1249,11 @@ static void check_ops_kquants(const char *isa) {
       }
     }
     cg_embedding(c2, type, rows, cols, w, ids, rows, wf);
+    uint8_t *buf;
+    const uint8_t *w1 = ctx_layout(c1, type, rows, cols, w, &buf);
     fill_act(x, cols * ntok);
     for (int n = 1; n <= ntok; n += 8) {
-      cg_matmul(c1, type, rows, cols, w, x, n, o1, NULL);
+      cg_matmul(c1, type, rows, cols, w1, x, n, o1, NULL);
       cg_matmul(c2, type, rows, cols, w, x, n, o2, NULL);
       for (int t = 0; t < n; t++)
         for (int r = 0; r < rows; r++) {
@@ -1168,6 +1262,7 @@ static void check_ops_kquants(const char *isa) {
           note(&st, o1[t * rows + r], o2[t * rows + r], mag, TOL_DOT);
         }
     }
+    free(buf);
     free(w);
   }
   cg_ctx_destroy(c1);
@@ -1239,6 +1334,7 @@ int main(int argc, char **argv) {
     check_gemm(K, S, 0);
     check_gemm(K, S, 1);
     check_gemm_kq(K, S);
+    check_kq16(K, S);
     check_gemm_lq(K, S);
     check_attn_rows16(K, S);
     check_attn_bf16(K, S);

@@ -27,7 +27,7 @@ export interface NativeAddon {
   info(ctx: NativeContext): NativeInfo;
   /** Stops the context's threads and frees its buffers now; they come back if it is used again. */
   release(ctx: NativeContext): void;
-  /** q4_0/q8_0 rows in ggml's layout -> the row-interleaved layout matmul/embedding read (same size). */
+  /** Rows in ggml's layout -> the row-interleaved layout matmul/embedding read (same size): q4_0/q8_0, and the k-quants a context lists in `repackTypes`. */
   repack(type: number, rows: number, cols: number, src: Uint8Array, dst: Uint8Array): void;
   /**
    * Zeroed memory for a repacked weight matrix, in transparent huge pages where the OS offers them
@@ -115,6 +115,8 @@ export interface NativeInfo {
   threads: number;
   /** Variants this CPU can run. */
   isas: string[];
+  /** Weight type codes this context reads repacked: loadMatrix must `repack` them. */
+  repackTypes: number[];
 }
 
 export type AddonLoad = { addon: NativeAddon; path: string } | { addon: undefined; reason: string };

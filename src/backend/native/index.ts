@@ -1,8 +1,9 @@
 /**
  * The native backend: the same ops as the reference backend, computed by the C addon
  * (native/*.c) with SIMD kernels chosen at run time and a persistent thread pool. q8_0/q4_0
- * matrices are repacked once at load time into the row-interleaved layout the kernels read; other
- * weights are read in place.
+ * matrices, and the k-quants the context's kernels read interleaved (info.repackTypes), are
+ * repacked once at load time into the row-interleaved layout the kernels read; other weights are
+ * read in place.
  *
  * Each backend owns a native context (pool, kernel table, scratch), so two backends in one process,
  * e.g. two models in one server, keep their own thread counts and kernel choices.
@@ -53,7 +54,7 @@ export interface NativeBackendOptions {
   /** Force a kernel variant (tests compare them); default: the best this CPU runs. */
   isa?: string;
   /**
-   * Keep repacked q4_0/q8_0 weights in transparent huge pages where the OS offers them (default
+   * Keep repacked weights in transparent huge pages where the OS offers them (default
    * true; $CHATGLM_HUGEPAGES=0 turns it off, for measuring what it brings).
    */
   hugePages?: boolean;
@@ -110,7 +111,7 @@ export class NativeBackend implements Backend {
     if (bytes.byteLength !== expected) {
       throw new ChatGLMError('BAD_FORMAT', `a ${type} matrix [${rows}, ${cols}] needs ${expected} bytes, got ${bytes.byteLength}`);
     }
-    if (type === 'q8_0' || type === 'q4_0') {
+    if (this.info.repackTypes.includes(TYPE_CODE[type])) {
       // Decode reads every weight byte per token: huge pages spare the TLB a miss every 4 KiB.
       const packed = (this.hugePages ? this.addon.allocWeights(bytes.byteLength) : null) ?? new Uint8Array(bytes.byteLength);
       callNative('repack', () => this.addon.repack(TYPE_CODE[type], rows, cols, bytes, packed));
