@@ -265,7 +265,7 @@ static napi_value js_repack(napi_env env, napi_callback_info info) {
   int32_t type, rows, cols;
   if (!get_i32(env, a[0], &type) || !get_i32(env, a[1], &rows) || !get_i32(env, a[2], &cols)) FAIL("repack: bad integer argument");
   const int kq = cg_kq16_type(type);
-  if ((type != WT_Q8_0 && type != WT_Q4_0 && !kq) || rows <= 0 || cols <= 0 || cols % (kq ? QK_K : QK) != 0) FAIL("repack: bad shape or type");
+  if ((type != WT_Q8_0 && type != WT_Q4_0 && !kq) || rows <= 0 || cols <= 0 || cols % (WT_IS_KQUANT(type) ? QK_K : QK) != 0) FAIL("repack: bad shape or type");
   arr_t src, dst;
   if (!get_arr(env, a[3], napi_uint8_array, 0, &src, "src")) return NULL;
   if (!get_arr(env, a[4], napi_uint8_array, 0, &dst, "dst")) return NULL;

@@ -51,6 +51,14 @@ typedef struct cg_gemm_lq {
   void (*pack)(int type, int nb, const uint8_t *w, size_t row_bytes, int nr, uint8_t *panel);
   void (*tile)(int type, int nb, const uint8_t *panel, const block_qa *a, const int32_t *asum, size_t astride, int nt,
                const float *bias, int nr, float *out, size_t ostride);
+  /* As cg_gemm_kq's x16 members, for q4_1 / q5_0 / q5_1 repacked to the x16 layout (kq16.h):
+   * x16_dot: one group of 16 rows of nb blocks against nt <= 8 activation rows (asum as for tile;
+   * read for q5_0 only): out[t * 16 + r] = row r . token t, bit-identical to tile and gen_lq_dot.
+   * x16_pack: the group's panel for tile, byte for byte what pack makes of ggml's rows. */
+  int (*x16_types)(int type);
+  void (*x16_dot)(int type, int nb, const uint8_t *group, const block_qa *a, const int32_t *asum, size_t astride, int nt,
+                  float *out);
+  void (*x16_pack)(int type, int nb, const uint8_t *group, uint8_t *panel);
 } cg_gemm_lq;
 
 #if defined(__x86_64__) || defined(_M_X64)

@@ -427,6 +427,24 @@ static void lq_pack(int type, int nb, const uint8_t *w, size_t row_bytes, int nr
   }
 }
 
+/* acc + one block of 16 rows (W: the panel's 8 registers, d and m) . one token's block y (*asum: its quants' sum). */
+static inline __attribute__((always_inline)) __m512 lq_block_token(int q50, const __m512i W[8], __m512 d, __m512 m, const block_qa *y,
+                                                                   const int32_t *asum, __m512 acc) {
+  __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[0], BC(y->qs));
+  __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[1], BC(y->qs + 4));
+  for (int k = 2; k < 8; k += 2) {
+    s0 = _mm512_dpbusd_epi32(s0, W[k], BC(y->qs + 4 * k));
+    s1 = _mm512_dpbusd_epi32(s1, W[k + 1], BC(y->qs + 4 * k + 4));
+  }
+  __m512i s = _mm512_add_epi32(s0, s1);
+  /* broadcast straight from memory, then * 16 in the vector unit (a scalar multiply first would go through a GPR) */
+  if (q50) s = _mm512_sub_epi32(s, _mm512_slli_epi32(_mm512_set1_epi32(*asum), 4));
+  /* gen_lq_dot: acc += d * d_a * (float)s + m * s_a, left to right, no fused multiply-add */
+  const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(y->d)), _mm512_cvtepi32_ps(s)),
+                                 _mm512_mul_ps(m, _mm512_set1_ps(y->s)));
+  return _mm512_add_ps(acc, v);
+}
+
 static inline __attribute__((always_inline)) void lq_tile_n(int q50, int nb, const uint8_t *p, const block_qa *a,
                                                             const int32_t *asum, size_t astride, int nt, const float *bias,
                                                             int nr, float *out, size_t ostride) {
@@ -436,22 +454,7 @@ static inline __attribute__((always_inline)) void lq_tile_n(int q50, int nb, con
     __m512i W[8];
     for (int k = 0; k < 8; k++) W[k] = _mm512_load_si512((const __m512i *)(p + 64 * k));
     const __m512 d = _mm512_load_ps((const float *)(p + 512)), m = _mm512_load_ps((const float *)(p + 576));
-    for (int t = 0; t < nt; t++) {
-      const block_qa *y = a + (size_t)t * astride + i;
-      __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[0], BC(y->qs));
-      __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[1], BC(y->qs + 4));
-      for (int k = 2; k < 8; k += 2) {
-        s0 = _mm512_dpbusd_epi32(s0, W[k], BC(y->qs + 4 * k));
-        s1 = _mm512_dpbusd_epi32(s1, W[k + 1], BC(y->qs + 4 * k + 4));
-      }
-      __m512i s = _mm512_add_epi32(s0, s1);
-      /* broadcast straight from memory, then * 16 in the vector unit (a scalar multiply first would go through a GPR) */
-      if (q50) s = _mm512_sub_epi32(s, _mm512_slli_epi32(_mm512_set1_epi32(asum[(size_t)t * astride + i]), 4));
-      /* gen_lq_dot: acc += d * d_a * (float)s + m * s_a, left to right, no fused multiply-add */
-      const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(y->d)), _mm512_cvtepi32_ps(s)),
-                                     _mm512_mul_ps(m, _mm512_set1_ps(y->s)));
-      acc[t] = _mm512_add_ps(acc[t], v);
-    }
+    for (int t = 0; t < nt; t++) acc[t] = lq_block_token(q50, W, d, m, a + (size_t)t * astride + i, asum + (size_t)t * astride + i, acc[t]);
   }
   const __mmask16 k = nr >= R16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
   const __m512 b = bias ? _mm512_maskz_loadu_ps(k, bias) : _mm512_setzero_ps();
@@ -470,10 +473,102 @@ static void lq_tile(int type, int nb, const uint8_t *panel, const block_qa *a, c
   }
 }
 
+/* ---------------------------------------------------------------- x16 layout of q4_1 / q5_0 / q5_1 (kq16.h) */
+
+static int lq16_types(int type) { return WT_IS_LEGACY(type); }
+
+/* A record's bytes and where its 5th-bit masks and nibble sections start. */
+static inline size_t lq16_record(int type) { return type == WT_Q4_1 ? 320 : type == WT_Q5_0 ? 352 : 384; }
+static inline size_t lq16_masks_at(int type) { return type == WT_Q5_0 ? 32 : 64; }
+static inline size_t lq16_nibbles_at(int type) { return type == WT_Q4_1 ? 64 : type == WT_Q5_0 ? 96 : 128; }
+
+static inline __mmask64 ld_mask64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return _cvtu64_mask64(v);
+}
+
+/*
+ * One record (16 rows x one block) as the lq panel's registers W[8] (unsigned quants, before q5_0's
+ * -16), d and m (q5_0: 0), what lq_pack makes of the same rows: nibble section k's low nibbles are
+ * register k, its high ones register 4 + k, and mask j says where register j gets its 16.
+ */
+static inline __attribute__((always_inline)) void lq16_unpack(int type, const uint8_t *rec, __m512i W[8], __m512 *d, __m512 *m) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const uint8_t *nib = rec + lq16_nibbles_at(type);
+  for (int k = 0; k < 4; k++) {
+    const __m512i q = _mm512_loadu_si512((const __m512i *)(nib + 64 * k));
+    W[k] = _mm512_and_si512(q, m4);
+    W[4 + k] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+  }
+  if (type != WT_Q4_1) {
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    const uint8_t *masks = rec + lq16_masks_at(type);
+    for (int j = 0; j < 8; j++) W[j] = _mm512_mask_add_epi8(W[j], ld_mask64(masks + 8 * j), W[j], sixteen);
+  }
+  if (type == WT_Q5_0) {
+    *d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)rec));
+    *m = _mm512_setzero_ps();
+  } else {
+    const __m512i dm = _mm512_loadu_si512((const __m512i *)rec);
+    *d = f16_lanes(dm, 0);
+    *m = f16_lanes(dm, 1);
+  }
+}
+
+static void lq16_pack(int type, int nb, const uint8_t *group, uint8_t *panel) {
+  const size_t rb = lq16_record(type);
+  for (int i = 0; i < nb; i++) {
+    __m512i W[8];
+    __m512 d, m;
+    uint8_t *p = panel + (size_t)i * LQ_BYTES;
+    lq16_unpack(type, group + (size_t)i * rb, W, &d, &m);
+    for (int k = 0; k < 8; k++) _mm512_store_si512((__m512i *)(p + 64 * k), W[k]);
+    _mm512_store_ps(p + 512, d);
+    _mm512_store_ps(p + 576, m);
+  }
+}
+
+/* lq_tile_n on a group read in place: the same registers, so the same sums and float steps. */
+static inline __attribute__((always_inline)) void lq16_dot_n(int type, int nb, const uint8_t *group, const block_qa *a,
+                                                             const int32_t *asum, size_t astride, int nt, float *out) {
+  const size_t rb = lq16_record(type);
+  const int q50 = type == WT_Q5_0;
+  __m512 acc[NT];
+  for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+  for (int i = 0; i < nb; i++) {
+    __m512i W[8];
+    __m512 d, m;
+    lq16_unpack(type, group + (size_t)i * rb, W, &d, &m);
+    for (int t = 0; t < nt; t++)
+      acc[t] = lq_block_token(q50, W, d, m, a + (size_t)t * astride + i, q50 ? asum + (size_t)t * astride + i : NULL, acc[t]);
+  }
+  for (int t = 0; t < nt; t++) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+
+/* The type as a constant (its record offsets fold), and one token (decode) with its accumulator in a register. */
+#define LQ16_DOT(T)                                                   \
+  do {                                                                \
+    if (nt == 1) lq16_dot_n(T, nb, group, a, asum, astride, 1, out);  \
+    else lq16_dot_n(T, nb, group, a, asum, astride, nt, out);         \
+  } while (0)
+
+static void lq16_dot(int type, int nb, const uint8_t *group, const block_qa *a, const int32_t *asum, size_t astride, int nt,
+                     float *out) {
+  switch (type) {
+    case WT_Q4_1: LQ16_DOT(WT_Q4_1); break;
+    case WT_Q5_0: LQ16_DOT(WT_Q5_0); break;
+    default: LQ16_DOT(WT_Q5_1); break;
+  }
+}
+
 const cg_gemm_lq cg_gemm_lq_avx512 = {
     .panel_bytes = lq_panel_bytes,
     .pack = lq_pack,
     .tile = lq_tile,
+    .x16_types = lq16_types,
+    .x16_dot = lq16_dot,
+    .x16_pack = lq16_pack,
 };
 
 #if defined(__clang__)

@@ -12,6 +12,21 @@
  *                   element 4k + b's quant in its low nibble and element 128 + 4k + b's in its high one.
  * So the low nibbles of section 4 + k are the GEMM panel's register k (gemm_kq.h), the high ones its
  * register 32 + k.
+ *
+ * The same for q4_1 / q5_0 / q5_1 (cg_kq16_type too), whose blocks have 32 elements: a record is 16
+ * rows x one block (16 * 20 / 22 / 24 B):
+ *   q4_1 (320 B):  section 0: block bytes 0-3 (d, m); then the 4 nibble sections.
+ *   q5_0 (352 B):  bytes 0-31: row r's d (f16) at 2r; bytes 32-95: the 5th-bit masks; then the 4
+ *                  nibble sections.
+ *   q5_1 (384 B):  section 0: block bytes 0-3 (d, m); bytes 64-127: the 5th-bit masks; then the 4
+ *                  nibble sections.
+ *   Nibble section k < 4: lane r = the row's qs bytes 4k .. 4k+3, so byte b holds element 4k + b's
+ *   low 4 bits in its low nibble and element 16 + 4k + b's in its high one: the low nibbles are the
+ *   lq GEMM panel's register k, the high ones its register 4 + k.
+ *   5th-bit mask j < 8: the little-endian 64-bit word at 8j of the masks whose bit 4r + b is bit 4j + b of row r's
+ *   qh (the 5th bit of element 4j + b), i.e. a byte mask over panel register j: the kernel loads it
+ *   into a mask register and adds 16 where it is set, with no bit shuffling.
+ * The sizes are ggml's: 64 + 256 = 320, 32 + 64 + 256 = 352, 64 + 64 + 256 = 384.
  */
 #ifndef CHATGLM_KQ16_H
 #define CHATGLM_KQ16_H

@@ -301,6 +301,8 @@ static void x8_pack(int type, const uint8_t *const rows[X8], int i, uint8_t *rec
 
 int cg_kq16(const cg_ctx *c, int type) {
   const cg_gemm_kq *g = c->k->gemm_kq;
+  const cg_gemm_lq *l = c->k->gemm_lq;
+  if (WT_IS_LEGACY(type)) return c->kq16 && l && l->x16_types && l->x16_types(type);
   return c->kq16 && g && g->x16_types && g->x16_types(type);
 }
 
@@ -649,7 +651,22 @@ typedef struct {
   mm_ctx *m;
   void (*dot)(int, int, const uint8_t *, const block_qa *, size_t, int, float *);
   void (*dot_r4)(int, int, const uint8_t *, size_t, const block_qa *, float *);
+  /* weights in the x16 layout (cg_kq16): its whole groups go through the table's x16 kernels, which
+   * take q5_0's -16 back through the activation blocks' sums (asum) */
+  const cg_gemm_lq *x16;
+  int x16_rows;
+  const int32_t *asum;
 } mml_ctx;
+
+/* The exact sums of token t's activation blocks' quants, nb of them into asum (the lq kernels' q5_0 offset). */
+static void qa_block_sums(const mm_ctx *m, int t, int32_t *asum) {
+  for (int i = 0; i < m->nb; i++) {
+    const block_qa *b = m->xq + (size_t)t * m->nb + i;
+    int32_t s = 0;
+    for (int j = 0; j < QK; j++) s += b->qs[j];
+    asum[(size_t)t * m->nb + i] = s;
+  }
+}
 
 static void mml_task(void *c, int chunk, int tid) {
   (void)tid;
@@ -658,6 +675,17 @@ static void mml_task(void *c, int chunk, int tid) {
   const int r0 = chunk * MMK_ROWS, r1 = r0 + MMK_ROWS < m->rows ? r0 + MMK_ROWS : m->rows;
   float tmp[8];
   int r = r0;
+  if (k->x16 && r1 <= k->x16_rows) {
+    float t16[8 * KQ16_ROWS];
+    for (int t0 = 0; t0 < m->n; t0 += 8) {
+      const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
+      k->x16->x16_dot(m->type, m->nb, m->w + (size_t)r0 * m->row_bytes, m->xq + (size_t)t0 * m->nb,
+                      k->asum ? k->asum + (size_t)t0 * m->nb : NULL, (size_t)m->nb, nt, t16);
+      for (int t = 0; t < nt; t++)
+        for (int j = 0; j < KQ16_ROWS; j++) put(m, t0 + t, r0 + j, t16[t * KQ16_ROWS + j]);
+    }
+    return;
+  }
   /* One token: four rows per call share the activation loads (see lq_dot_r4). */
   if (m->n == 1 && k->dot_r4)
     for (; r + 4 <= r1; r += 4) {
@@ -680,18 +708,14 @@ typedef struct {
   int32_t *asum;
   size_t panel_bytes;
   int panels, per_claim;
+  /* rows in whole x16 groups (cg_kq16), packed by x16_pack; 0 in ggml's layout */
+  int x16_rows;
 } mmlg_ctx;
 
 static void mmlg_sum_task(void *c, int t, int tid) {
   (void)tid;
   mmlg_ctx *G = (mmlg_ctx *)c;
-  const mm_ctx *m = G->m;
-  for (int i = 0; i < m->nb; i++) {
-    const block_qa *b = m->xq + (size_t)t * m->nb + i;
-    int32_t s = 0;
-    for (int j = 0; j < QK; j++) s += b->qs[j];
-    G->asum[(size_t)t * m->nb + i] = s;
-  }
+  qa_block_sums(G->m, t, G->asum);
 }
 
 static void mmlg_task(void *c, int claim, int tid) {
@@ -701,7 +725,9 @@ static void mmlg_task(void *c, int claim, int tid) {
   uint8_t *buf = G->packs + (size_t)tid * (size_t)G->per_claim * G->panel_bytes;
   for (int p = p0; p < p1; p++) {
     const int r0 = p * CG_GEMM_KQ_ROWS, nr = m->rows - r0 < CG_GEMM_KQ_ROWS ? m->rows - r0 : CG_GEMM_KQ_ROWS;
-    G->g->pack(m->type, m->nb, m->w + (size_t)r0 * m->row_bytes, m->row_bytes, nr, buf + (size_t)(p - p0) * G->panel_bytes);
+    uint8_t *panel = buf + (size_t)(p - p0) * G->panel_bytes;
+    if (r0 + CG_GEMM_KQ_ROWS <= G->x16_rows) G->g->x16_pack(m->type, m->nb, m->w + (size_t)r0 * m->row_bytes, panel);
+    else G->g->pack(m->type, m->nb, m->w + (size_t)r0 * m->row_bytes, m->row_bytes, nr, panel);
   }
   for (int t0 = 0; t0 < m->n; t0 += CG_GEMM_KQ_TOKENS) {
     const int nt = m->n - t0 < CG_GEMM_KQ_TOKENS ? m->n - t0 : CG_GEMM_KQ_TOKENS;
@@ -724,6 +750,7 @@ static int mm_legacy_gemm(cg_ctx *c, mm_ctx *m) {
   G.panel_bytes = g->panel_bytes(m->type, m->nb);
   if (G.panel_bytes == 0) return -1;
   G.panels = (m->rows + CG_GEMM_KQ_ROWS - 1) / CG_GEMM_KQ_ROWS;
+  G.x16_rows = cg_kq16(c, m->type) ? m->rows / KQ16_ROWS * KQ16_ROWS : 0;
   int nth;
   const int per = gemm_panels_per_claim(c, G.panels, G.panel_bytes, &nth);
   G.per_claim = per;
@@ -747,11 +774,26 @@ static int mm_legacy(cg_ctx *c, mm_ctx *m) {
   k.m = m;
   k.dot = c->k->lq_dot ? c->k->lq_dot : kernels_scalar.lq_dot;
   k.dot_r4 = c->kq_r4 && c->k->lq_dot ? c->k->lq_dot_r4 : NULL;
-  m->xq = (block_qa *)scratch(c, (size_t)m->n * m->nb * sizeof(block_qa));
-  if (!m->xq) return 0;
+  k.x16 = cg_kq16(c, m->type) ? c->k->gemm_lq : NULL;
+  k.x16_rows = m->rows / KQ16_ROWS * KQ16_ROWS;
+  k.asum = NULL;
+  /* the rows after the last x16 group through the portable kernel: then every row sums as x16_dot does */
+  if (k.x16) {
+    k.dot = kernels_scalar.lq_dot;
+    k.dot_r4 = NULL;
+  }
+  const size_t xq = ((size_t)m->n * m->nb * sizeof(block_qa) + 63) & ~(size_t)63;
+  const int sums = k.x16 && m->type == WT_Q5_0;
+  uint8_t *s = (uint8_t *)scratch(c, xq + (sums ? (size_t)m->n * m->nb * sizeof(int32_t) : 0));
+  if (!s) return 0;
+  m->xq = (block_qa *)s;
   if (m->n >= 4) run(c, mm_quantize_task, m, m->n);
   else
     for (int t = 0; t < m->n; t++) mm_quantize_task(m, t, 0);
+  if (sums) {
+    k.asum = (const int32_t *)(s + xq);
+    for (int t = 0; t < m->n; t++) qa_block_sums(m, t, (int32_t *)(s + xq));
+  }
   run(c, mml_task, &k, (m->rows + MMK_ROWS - 1) / MMK_ROWS);
   return 1;
 }

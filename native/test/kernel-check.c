@@ -1117,6 +1117,131 @@ static void check_gemm_lq(const kernels_t *K, const kernels_t *S) {
   report(K->name, "gemm_lq", "matmul", &sm, "(cg_matmul 37 rows x 33 tokens + bias vs the scalar table's: bit-equal)");
 }
 
+/* Element e's unsigned quant (0..31, before q5_0's -16) of row r's block in an x16 record, read
+ * where kq16.h says it is: nibble section (e % 16) / 4, byte e % 4 of lane r, low nibble for
+ * e < 16; + 16 where bit 4r + e % 4 of 5th-bit mask e / 4 is set. */
+static int lq16_spec_quant(int type, const uint8_t *rec, int r, int e) {
+  const int nib_at = type == WT_Q4_1 ? 64 : type == WT_Q5_0 ? 96 : 128, masks_at = type == WT_Q5_0 ? 32 : 64;
+  const uint8_t v = rec[nib_at + 64 * ((e % 16) / 4) + 4 * r + e % 4];
+  int q = e < 16 ? v & 15 : v >> 4;
+  if (type != WT_Q4_1) {
+    const int bit = 4 * r + e % 4;
+    q += 16 * ((rec[masks_at + 8 * (e / 4) + bit / 8] >> bit % 8) & 1);
+  }
+  return q;
+}
+
+/* The same element from ggml's block b. */
+static int lq_ggml_quant(int type, const uint8_t *b, int e) {
+  const uint8_t *qs = b + (type == WT_Q4_1 ? 4 : type == WT_Q5_0 ? 6 : 8);
+  int q = e < 16 ? qs[e] & 15 : qs[e - 16] >> 4;
+  if (type != WT_Q4_1) {
+    uint32_t qh;
+    memcpy(&qh, b + (type == WT_Q5_0 ? 2 : 4), 4);
+    q += 16 * (int)((qh >> e) & 1);
+  }
+  return q;
+}
+
+/*
+ * check_kq16 for q4_1 / q5_0 / q5_1: 37 rows of 5 blocks repacked by cg_repack; every quant and d
+ * where kq16.h puts it, every row back through cg_kq16_row byte-equal, cg_embedding through the
+ * table's context bit-equal to the scalar table's on ggml's rows, x16_pack byte-equal to pack, and
+ * x16_dot against 1..8 tokens bit for bit the scalar table's lq_dot.
+ */
+static void check_lq16_rows(int type, int nb, int rows, const uint8_t *w, const uint8_t *wx, stat_t *sr) {
+  const size_t rb = cg_row_bytes(type, nb * QK), bb = rb / (size_t)nb, rec = KQ16_ROWS * bb;
+  uint8_t *row = malloc(rb);
+  for (int r = 0; r < rows; r++) {
+    cg_kq16_row(type, nb * QK, wx, rows, r, row);
+    note(sr, memcmp(row, w + (size_t)r * rb, rb) == 0 ? 0.0 : 1.0, 0.0, 1.0, 0.5);
+    if (r >= rows / KQ16_ROWS * KQ16_ROWS) continue;
+    const uint8_t *group = wx + (size_t)(r / KQ16_ROWS) * KQ16_ROWS * rb;
+    for (int i = 0; i < nb; i++) {
+      const uint8_t *b = w + (size_t)r * rb + (size_t)i * bb, *x = group + (size_t)i * rec;
+      int bad = type == WT_Q5_0 ? memcmp(x + 2 * (r % 16), b, 2) != 0 : memcmp(x + 4 * (r % 16), b, 4) != 0;
+      for (int e = 0; e < QK; e++) bad |= lq16_spec_quant(type, x, r % 16, e) != lq_ggml_quant(type, b, e);
+      note(sr, bad, 0.0, 1.0, 0.5);
+    }
+  }
+  free(row);
+}
+
+static void check_lq16_dot(const kernels_t *S, const cg_gemm_lq *g, int type, int nb, const uint8_t *w, const uint8_t *group,
+                           stat_t *sd) {
+  const size_t rb = cg_row_bytes(type, nb * QK), astride = (size_t)nb + 1;
+  for (int n = 1; n <= 8; n++) {
+    float *x = malloc(sizeof(float) * (size_t)nb * QK * n), out[8 * KQ16_ROWS];
+    block_qa *a = malloc(sizeof(block_qa) * astride * n);
+    int32_t *asum = malloc(sizeof(int32_t) * astride * n);
+    for (int t = 0; t < n; t++) {
+      fill_act(x + (size_t)t * nb * QK, nb * QK);
+      S->quantize_qa(x + (size_t)t * nb * QK, a + (size_t)t * astride, nb * QK);
+      for (int i = 0; i < nb; i++) {
+        int32_t sum = 0;
+        for (int e = 0; e < QK; e++) sum += a[(size_t)t * astride + i].qs[e];
+        asum[(size_t)t * astride + i] = sum;
+      }
+    }
+    g->x16_dot(type, nb, group, a, asum, astride, n, out);
+    for (int r = 0; r < KQ16_ROWS; r++) {
+      float ref[8];
+      S->lq_dot(type, nb, w + (size_t)r * rb, a, astride, n, ref);
+      for (int t = 0; t < n; t++) {
+        if (fbits(out[t * KQ16_ROWS + r]) != fbits(ref[t])) sd->worst = INFINITY;
+        note(sd, out[t * KQ16_ROWS + r], ref[t], fabs(ref[t]) + 1.0, TOL_DOT);
+      }
+    }
+    free(x);
+    free(a);
+    free(asum);
+  }
+}
+
+static void check_lq16(const kernels_t *K, const kernels_t *S) {
+  const cg_gemm_lq *g = K->gemm_lq;
+  if (!g || !g->x16_types) return;
+  stat_t sr = {0}, se = {0}, sp = {0}, sd = {0};
+  const int nb = 5, rows = 37, cols = nb * QK;
+  cg_ctx *c1 = cg_ctx_create(1, K->name), *c2 = cg_ctx_create(1, S->name);
+  for (int type = WT_Q4_1; type <= WT_Q5_1 && c1 && c2; type++) {
+    if (!g->x16_types(type)) continue;
+    const size_t rb = cg_row_bytes(type, cols), pbytes = g->panel_bytes(type, nb);
+    uint8_t *w = malloc(rb * rows), *wx = malloc(rb * rows);
+    uint8_t *p1 = aligned_alloc(64, pbytes), *p2 = aligned_alloc(64, pbytes);
+    float *e1 = malloc(sizeof(float) * cols * rows), *e2 = malloc(sizeof(float) * cols * rows);
+    int32_t ids[37];
+    fill_lq_rows(w, rb * rows, type);
+    cg_repack(type, rows, cols, w, wx);
+    check_lq16_rows(type, nb, rows, w, wx, &sr);
+    for (int r = 0; r < rows; r++) ids[r] = rows - 1 - r;
+    cg_embedding(c1, type, rows, cols, wx, ids, rows, e1);
+    cg_embedding(c2, type, rows, cols, w, ids, rows, e2);
+    for (int i = 0; i < cols * rows; i++) {
+      if (fbits(e1[i]) != fbits(e2[i])) se.worst = INFINITY;
+      note(&se, e1[i], e2[i], fabs(e2[i]) + 1.0, TOL_DOT);
+    }
+    for (int grp = 0; grp < rows / KQ16_ROWS; grp++) {
+      g->x16_pack(type, nb, wx + (size_t)grp * KQ16_ROWS * rb, p1);
+      g->pack(type, nb, w + (size_t)grp * KQ16_ROWS * rb, rb, KQ16_ROWS, p2);
+      note(&sp, memcmp(p1, p2, pbytes) == 0 ? 0.0 : 1.0, 0.0, 1.0, 0.5);
+      check_lq16_dot(S, g, type, nb, w + (size_t)grp * KQ16_ROWS * rb, wx + (size_t)grp * KQ16_ROWS * rb, &sd);
+    }
+    free(w);
+    free(wx);
+    free(p1);
+    free(p2);
+    free(e1);
+    free(e2);
+  }
+  cg_ctx_destroy(c1);
+  cg_ctx_destroy(c2);
+  report(K->name, "lq16 rows", "ggml", &sr, "(q4_1, q5_0, q5_1: 37 rows repacked: quants where kq16.h says, rows read back byte-equal)");
+  report(K->name, "lq16 embed", S->name, &se, "(cg_embedding on x16 vs ggml rows: bit-equal)");
+  report(K->name, "lq16 pack", "pack", &sp, "(x16_pack vs pack of the same rows: byte-equal panels)");
+  report(K->name, "lq16 dot", S->name, &sd, "(x16_dot 16 rows x 1..8 tokens vs lq_dot: bit-equal)");
+}
+
 /*
  * Whole operations through ops.c with table K selected, against the same with the scalar table:
  * the quantized matmul (x8 groups + leftover rows, 1 and 5 tokens so both the 4-token and the
@@ -1336,6 +1461,7 @@ int main(int argc, char **argv) {
     check_gemm_kq(K, S);
     check_kq16(K, S);
     check_gemm_lq(K, S);
+    check_lq16(K, S);
     check_attn_rows16(K, S);
     check_attn_bf16(K, S);
     check_ops(K->name);
