@@ -646,7 +646,7 @@ static int mm_kquant(cg_ctx *c, mm_ctx *m) {
   return 1;
 }
 
-/* q4_1 / q5_0 / q5_1: 8-bit activations as for q8_0, rows in ggml's layout, 16 rows per chunk. */
+/* q4_1 / q5_0 / q5_1: 8-bit activations as for q8_0, rows in ggml's layout or x16 (cg_kq16), 16 rows per chunk. */
 typedef struct {
   mm_ctx *m;
   void (*dot)(int, int, const uint8_t *, const block_qa *, size_t, int, float *);
