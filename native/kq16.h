@@ -1,17 +1,26 @@
 /*
- * The x16 layout of k-quant weights (q4_K): what the loader makes of a matrix once, when the
- * context's kernel table reads it (cg_kq16, ops.h), so that a decode step needs no horizontal sums
- * and no per-row scale unpacking. Same bytes per row as ggml's layout; rows past the last whole
+ * The x16 layout of k-quant weights (q4_K, q5_K, q6_K): what the loader makes of a matrix once, when
+ * the context's kernel table reads it (cg_kq16, ops.h), so that a decode step needs no horizontal
+ * sums and no per-row scale unpacking. Same bytes per row as ggml's layout; rows past the last whole
  * group of 16 stay in ggml's layout after the groups.
  *
  * Group g (rows 16g .. 16g+15) starts where ggml's row 16g does; its super-block i is one record of
- * 16 * (ggml block bytes) at group + i * record bytes, lane r (4 bytes at 4r of a 64-byte section)
- * belonging to row 16g + r:
- *   q4_K (2304 B):  section 0: block bytes 0-3 (d, dmin); sections 1-3: bytes 4-7, 8-11, 12-15 (the
- *                   packed 6-bit scales and mins); sections 4 + k, k < 32: byte b of lane r holds
- *                   element 4k + b's quant in its low nibble and element 128 + 4k + b's in its high one.
- * So the low nibbles of section 4 + k are the GEMM panel's register k (gemm_kq.h), the high ones its
- * register 32 + k.
+ * 16 * (ggml block bytes) at group + i * record bytes. In a 64-byte section, lane r (the 4 bytes at
+ * 4r) belongs to row 16g + r. Sections, in order:
+ *   header   q4_K, q5_K: 4 sections, block bytes 0-3 (d, dmin), 4-7, 8-11, 12-15 (the 6-bit scales
+ *            and mins). q6_K: 32 bytes of the rows' f16 d (2 per row), then 4 sections of the int8
+ *            scales 4s .. 4s+3.
+ *   nibbles  32 sections k: byte b of lane r holds the low 4 bits of element 4k + b's quant (unsigned:
+ *            q5_K 0..31, q6_K 0..63 before its -32) in its low nibble, those of element 128 + 4k + b
+ *            in its high one.
+ *   high     the bits above the nibbles, one section after each run of nibble sections it serves
+ *            (so a record reads front to back): q5_K, after sections 4m .. 4m+3: their 5th bits,
+ *            byte b of the lane: bit 2 (k % 4) for the low nibble's element, the next bit for the
+ *            high one's. q6_K, after sections 2m, 2m+1: their top two bits, bits 4 (k % 2) and the
+ *            one above for the low nibble's element, the next two for the high one's.
+ * So nibble section k with its high bits is the GEMM panel's register k, and its high nibbles with
+ * theirs its register 32 + k (gemm_kq.h). Sizes: q4_K 256 + 2048 = 2304 = 16 x 144; q5_K 256 +
+ * 2048 + 512 = 2816 = 16 x 176; q6_K 32 + 256 + 2048 + 1024 = 3360 = 16 x 210.
  */
 #ifndef CHATGLM_KQ16_H
 #define CHATGLM_KQ16_H
@@ -19,7 +28,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels.h"
+
 #define KQ16_ROWS 16
+
+/* Offsets in a record of nibble section k (k < 32) and of the high-bit section that serves it. */
+static inline size_t kq16_nibble_at(int type, int k) {
+  return type == WT_Q6_K ? 288 + 64 * (size_t)(k + k / 2) : type == WT_Q5_K ? 256 + 64 * (size_t)(k + k / 4) : 256 + 64 * (size_t)k;
+}
+static inline size_t kq16_high_at(int type, int k) {
+  return type == WT_Q6_K ? 288 + 64 * (size_t)(3 * (k / 2) + 2) : 256 + 64 * (size_t)(5 * (k / 4) + 4);
+}
 
 /* 1 when the type has an x16 layout. */
 int cg_kq16_type(int type);
