@@ -80,17 +80,18 @@ static void header_from_x16(int type, const uint8_t *rec, int r, uint8_t *b) {
 /* Element e's low 4 bits in nibble section k = (e % 128) / 4, byte e % 4 of the lane, the high
  * nibble when e >= 128; its high bits as kq16.h says. */
 static void quants_to_x16(int type, const uint8_t q[256], int r, uint8_t *rec) {
-  const int six = type == WT_Q6_K;
-  for (int k = 0; k < 32; k++)
-    for (int i = 0; i < 4; i++) {
-      const uint8_t lo = q[4 * k + i], up = q[128 + 4 * k + i];
-      rec[kq16_nibble_at(type, k) + 4 * r + i] = (uint8_t)((lo & 15) | (up & 15) << 4);
-      if (type == WT_Q4_K) continue;
-      const int sh = six ? 4 * (k % 2) : 2 * (k % 4);
-      uint8_t *h = rec + kq16_high_at(type, k) + 4 * r + i;
-      if (six ? k % 2 == 0 : k % 4 == 0) *h = 0; /* the register's first nibble register: then OR-ed */
-      *h |= (uint8_t)((lo >> 4) << sh | (up >> 4) << (sh + (six ? 2 : 1)));
-    }
+  const int six = type == WT_Q6_K, hbits = six ? 2 : 1;
+  for (int k = 0; k < 32; k++) {
+    const uint8_t *lo = q + 4 * k, *up = q + 128 + 4 * k;
+    uint8_t *nib = rec + kq16_nibble_at(type, k) + 4 * r;
+    for (int i = 0; i < 4; i++) nib[i] = (uint8_t)((lo[i] & 15) | (up[i] & 15) << 4);
+    if (type == WT_Q4_K) continue;
+    const int sh = six ? 4 * (k % 2) : 2 * (k % 4);
+    uint8_t *h = rec + kq16_high_at(type, k) + 4 * r;
+    /* the first nibble section a high section serves sets its bytes; the others add their bits */
+    const int first = six ? k % 2 == 0 : k % 4 == 0;
+    for (int i = 0; i < 4; i++) h[i] = (uint8_t)((first ? 0 : h[i]) | (lo[i] >> 4) << sh | (up[i] >> 4) << (sh + hbits));
+  }
 }
 
 static void quants_from_x16(int type, const uint8_t *rec, int r, uint8_t q[256]) {
