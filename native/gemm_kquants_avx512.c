@@ -166,14 +166,15 @@ static void pack_scales_q45(const uint8_t *b, __m512i rowoff, __mmask16 live, ui
                    gather_rows(b, rowoff, live, 12), p);
 }
 
-static void pack_scales_q6(const uint8_t *b, __m512i rowoff, __mmask16 live, uint8_t *p) {
+/* Panel scales S[16], offsets O[8] and d of one q6_K super-block of 16 rows from its int8 scales as
+ * four 32-bit words per lane (g[q]: scales 4q .. 4q+3) and the rows' d. */
+static void store_scales_q6(const __m512i g[4], __m512 d, uint8_t *p) {
   __m512i *S = (__m512i *)(p + QB), *O = (__m512i *)(p + QB + 1024);
   const __m512i lo16 = _mm512_set1_epi32(0xffff), m32 = _mm512_set1_epi32(-32);
   for (int q = 0; q < 4; q++) {
-    const __m512i g = gather_rows(b, rowoff, live, 192 + 4 * q); /* int8 scales 4q .. 4q+3 */
     __m512i sc[4];
     for (int e = 0; e < 4; e++) {
-      sc[e] = _mm512_srai_epi32(_mm512_slli_epi32(g, (unsigned)(24 - 8 * e)), 24);
+      sc[e] = _mm512_srai_epi32(_mm512_slli_epi32(g[q], (unsigned)(24 - 8 * e)), 24);
       _mm512_store_si512(S + 4 * q + e, sc[e]);
     }
     /* pairs (-32 sc_2k, -32 sc_2k+1), k = 2q and 2q + 1 */
@@ -181,8 +182,14 @@ static void pack_scales_q6(const uint8_t *b, __m512i rowoff, __mmask16 live, uin
       _mm512_store_si512(O + 2 * q + h, _mm512_or_si512(_mm512_and_si512(_mm512_mullo_epi32(sc[2 * h], m32), lo16),
                                                         _mm512_slli_epi32(_mm512_mullo_epi32(sc[2 * h + 1], m32), 16)));
   }
+  _mm512_store_ps(p + QB + 1024 + 512, d);
+}
+
+static void pack_scales_q6(const uint8_t *b, __m512i rowoff, __mmask16 live, uint8_t *p) {
+  __m512i g[4];
+  for (int q = 0; q < 4; q++) g[q] = gather_rows(b, rowoff, live, 192 + 4 * q);
   /* d is the f16 at 208: the word at 206 (inside the 210-byte block), high half */
-  _mm512_store_ps(p + QB + 1024 + 512, f16_lanes(gather_rows(b, rowoff, live, 206), 1));
+  store_scales_q6(g, f16_lanes(gather_rows(b, rowoff, live, 206), 1), p);
 }
 
 static void kq_pack(int type, int nbk, const uint8_t *w, size_t row_bytes, int nr, uint8_t *panel) {
@@ -291,63 +298,105 @@ static void kq_tile(int type, int nbk, const uint8_t *panel, const block_q8_K *a
 
 /* ---------------------------------------------------------------- x16 layout (kq16.h) */
 
-static int x16_types(int type) { return cg_kq16_type(type); }
+/* the k-quants only: q4_1 / q5_0 / q5_1 have their own (cg_gemm_lq) */
+static int x16_types(int type) { return WT_IS_KQUANT(type) && cg_kq16_type(type); }
 
-#define X16_Q4K 2304
-
-/* A q4_K record's quant section k: low nibbles = panel register k, high nibbles = register 32 + k. */
-static void x16_pack(int type, int nbk, const uint8_t *group, uint8_t *panel) {
-  (void)type;
+/* Nibble section k of a record with its high bits: the unsigned quants of elements 4k .. 4k+3 (*lo)
+ * and 128 + 4k .. 128 + 4k+3 (*up) of every row, i.e. the GEMM panel's registers k and 32 + k. */
+static inline __attribute__((always_inline)) void x16_quants(int type, const uint8_t *rec, int k, __m512i *lo, __m512i *up) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
-  for (int i = 0; i < nbk; i++) {
-    const uint8_t *rec = group + (size_t)i * X16_Q4K;
-    uint8_t *p = panel + (size_t)i * P45_BYTES;
-    for (int k = 0; k < 32; k++) {
-      const __m512i q = _mm512_loadu_si512((const __m512i *)(rec + 256 + 64 * k));
-      _mm512_store_si512((__m512i *)(p + 64 * k), _mm512_and_si512(q, m4));
-      _mm512_store_si512((__m512i *)(p + 64 * (32 + k)), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
-    }
-    store_scales_q45(_mm512_loadu_si512((const __m512i *)rec), _mm512_loadu_si512((const __m512i *)(rec + 64)),
-                     _mm512_loadu_si512((const __m512i *)(rec + 128)), _mm512_loadu_si512((const __m512i *)(rec + 192)), p);
+  const __m512i q = _mm512_loadu_si512((const __m512i *)(rec + kq16_nibble_at(type, k)));
+  *lo = _mm512_and_si512(q, m4);
+  *up = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+  if (type == WT_Q5_K) {
+    const __m512i h = _mm512_loadu_si512((const __m512i *)(rec + kq16_high_at(type, k))), sixteen = _mm512_set1_epi8(16);
+    const int sh = 2 * (k % 4);
+    *lo = _mm512_mask_add_epi8(*lo, _mm512_test_epi8_mask(h, _mm512_set1_epi8((char)(1 << sh))), *lo, sixteen);
+    *up = _mm512_mask_add_epi8(*up, _mm512_test_epi8_mask(h, _mm512_set1_epi8((char)(2 << sh))), *up, sixteen);
+  } else if (type == WT_Q6_K) {
+    /* the two bits to bits 4-5 of every byte: 16-bit shifts by at most 4 bring no bit of the other byte there */
+    const __m512i h = _mm512_loadu_si512((const __m512i *)(rec + kq16_high_at(type, k))), m30 = _mm512_set1_epi8(0x30);
+    const __m512i hl = k % 2 ? h : _mm512_slli_epi16(h, 4), hu = k % 2 ? _mm512_srli_epi16(h, 2) : _mm512_slli_epi16(h, 2);
+    *lo = _mm512_or_si512(*lo, _mm512_and_si512(hl, m30));
+    *up = _mm512_or_si512(*up, _mm512_and_si512(hu, m30));
   }
 }
 
-/*
- * One q4_K record (16 rows x one super-block) against nt tokens, into their float accumulators:
- * tile_sb's sums and float steps (records need not be 64-byte aligned: a plain typed array holds them), with the quants unpacked from nibbles here (section 4 + 8h + g
- * carries sub-block h in its low nibbles and sub-block 4 + h in its high ones).
- */
-static inline __attribute__((always_inline)) void x16_sb_q4K(const uint8_t *rec, const block_q8_K *a, size_t astride, int i, int nt,
-                                                             __m512 *acc) {
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
-  __m512i S[8], M[8], isum[NT];
-  q45_scales(_mm512_loadu_si512((const __m512i *)(rec + 64)), _mm512_loadu_si512((const __m512i *)(rec + 128)),
-             _mm512_loadu_si512((const __m512i *)(rec + 192)), S, M);
-  for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
-  for (int h = 0; h < 4; h++) {
-    __m512i L[8], H[8];
-    for (int g = 0; g < 8; g++) {
-      const __m512i q = _mm512_loadu_si512((const __m512i *)(rec + 256 + 64 * (8 * h + g)));
-      L[g] = _mm512_and_si512(q, m4);
-      H[g] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+/* The 16 rows' f16 d (q6_K) or (d, dmin) words (q4_K, q5_K) at the start of a record. */
+static inline __m512 x16_q6_d(const uint8_t *rec) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)rec)); }
+static inline __m512i x16_word(const uint8_t *rec, int at) { return _mm512_loadu_si512((const __m512i *)(rec + at)); }
+
+static void x16_pack(int type, int nbk, const uint8_t *group, uint8_t *panel) {
+  const int six = type == WT_Q6_K;
+  const size_t rb = cg_kq16_record(type), pb = six ? P6_BYTES : P45_BYTES;
+  for (int i = 0; i < nbk; i++) {
+    const uint8_t *rec = group + (size_t)i * rb;
+    uint8_t *p = panel + (size_t)i * pb;
+    for (int k = 0; k < 32; k++) {
+      __m512i lo, up;
+      x16_quants(type, rec, k, &lo, &up);
+      _mm512_store_si512((__m512i *)(p + 64 * k), lo);
+      _mm512_store_si512((__m512i *)(p + 64 * (32 + k)), up);
     }
-    for (int t = 0; t < nt; t++) {
-      const int8_t *q = a[(size_t)t * astride + i].qs + 32 * h;
-      __m512i l0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), L[0], BC(q));
-      __m512i l1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), L[1], BC(q + 4));
-      __m512i h0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), H[0], BC(q + 128));
-      __m512i h1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), H[1], BC(q + 132));
-      for (int g = 2; g < 8; g += 2) {
-        l0 = _mm512_dpbusd_epi32(l0, L[g], BC(q + 4 * g));
-        l1 = _mm512_dpbusd_epi32(l1, L[g + 1], BC(q + 4 * g + 4));
-        h0 = _mm512_dpbusd_epi32(h0, H[g], BC(q + 128 + 4 * g));
-        h1 = _mm512_dpbusd_epi32(h1, H[g + 1], BC(q + 132 + 4 * g));
-      }
-      isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(l0, l1), S[h]),
-                                                           _mm512_mullo_epi32(_mm512_add_epi32(h0, h1), S[4 + h])));
+    if (six) {
+      const __m512i g[4] = {x16_word(rec, 32), x16_word(rec, 96), x16_word(rec, 160), x16_word(rec, 224)};
+      store_scales_q6(g, x16_q6_d(rec), p);
+    } else {
+      store_scales_q45(x16_word(rec, 0), x16_word(rec, 64), x16_word(rec, 128), x16_word(rec, 192), p);
     }
   }
-  const __m512i dd = _mm512_loadu_si512((const __m512i *)rec);
+}
+
+/* Sub-block j's scale of q6_K as i32 lanes: int8 j % 4 of the scale word j / 4. */
+static inline __m512i x16_q6_scale(const uint8_t *rec, int j) {
+  return _mm512_srai_epi32(_mm512_slli_epi32(x16_word(rec, 32 + 64 * (j / 4)), (unsigned)(24 - 8 * (j % 4))), 24);
+}
+
+/*
+ * One record (16 rows x one super-block) against nt tokens, into their float accumulators: tile_sb's
+ * integer sums and float steps (records need not be 64-byte aligned: a plain typed array holds them).
+ * Pass h takes G nibble sections: sub-block h in their low nibbles, sub-block NH + h in their high
+ * ones. q6_K's -32 goes in per sub-block (the q8_K block sums times 32) rather than through O pairs:
+ * the same exact int32.
+ */
+static inline __attribute__((always_inline)) void x16_sb(int type, const uint8_t *rec, const block_q8_K *a, size_t astride, int i, int nt,
+                                                         __m512 *acc) {
+  const int six = type == WT_Q6_K, G = six ? 4 : 8, NH = six ? 8 : 4;
+  __m512i S[8], M[8], isum[NT];
+  if (!six) q45_scales(x16_word(rec, 64), x16_word(rec, 128), x16_word(rec, 192), S, M);
+  for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+  for (int h = 0; h < NH; h++) {
+    __m512i L[8], U[8];
+    for (int g = 0; g < G; g++) x16_quants(type, rec, G * h + g, &L[g], &U[g]);
+    const __m512i sl = six ? x16_q6_scale(rec, h) : S[h], su = six ? x16_q6_scale(rec, NH + h) : S[NH + h];
+    for (int t = 0; t < nt; t++) {
+      const block_q8_K *y = a + (size_t)t * astride + i;
+      const int8_t *q = y->qs + 4 * G * h;
+      __m512i l0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), L[0], BC(q));
+      __m512i l1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), L[1], BC(q + 4));
+      __m512i u0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), U[0], BC(q + 128));
+      __m512i u1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), U[1], BC(q + 132));
+      for (int g = 2; g < G; g += 2) {
+        l0 = _mm512_dpbusd_epi32(l0, L[g], BC(q + 4 * g));
+        l1 = _mm512_dpbusd_epi32(l1, L[g + 1], BC(q + 4 * g + 4));
+        u0 = _mm512_dpbusd_epi32(u0, U[g], BC(q + 128 + 4 * g));
+        u1 = _mm512_dpbusd_epi32(u1, U[g + 1], BC(q + 132 + 4 * g));
+      }
+      __m512i ls = _mm512_add_epi32(l0, l1), us = _mm512_add_epi32(u0, u1);
+      if (six) {
+        ls = _mm512_sub_epi32(ls, _mm512_set1_epi32(32 * y->bsums[h]));
+        us = _mm512_sub_epi32(us, _mm512_set1_epi32(32 * y->bsums[NH + h]));
+      }
+      isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(ls, sl), _mm512_mullo_epi32(us, su)));
+    }
+  }
+  if (six) {
+    const __m512 d = x16_q6_d(rec);
+    for (int t = 0; t < nt; t++)
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_set1_ps(a[(size_t)t * astride + i].d), _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t]))));
+    return;
+  }
+  const __m512i dd = x16_word(rec, 0);
   const __m512 d = f16_lanes(dd, 0), dm = f16_lanes(dd, 1);
   for (int t = 0; t < nt; t++) {
     const block_q8_K *y = a + (size_t)t * astride + i;
@@ -358,19 +407,31 @@ static inline __attribute__((always_inline)) void x16_sb_q4K(const uint8_t *rec,
   }
 }
 
-static inline __attribute__((always_inline)) void x16_dot_n(int nbk, const uint8_t *group, const block_q8_K *a, size_t astride, int nt,
-                                                            float *out) {
+static inline __attribute__((always_inline)) void x16_dot_n(int type, int nbk, const uint8_t *group, const block_q8_K *a, size_t astride,
+                                                            int nt, float *out) {
+  const size_t rb = cg_kq16_record(type);
   __m512 acc[NT];
   for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
-  for (int i = 0; i < nbk; i++) x16_sb_q4K(group + (size_t)i * X16_Q4K, a, astride, i, nt, acc);
+  for (int i = 0; i < nbk; i++) x16_sb(type, group + (size_t)i * rb, a, astride, i, nt, acc);
   for (int t = 0; t < nt; t++) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
-/* nt as a constant for one token (decode), so its accumulators stay in registers. */
+/* type as a constant, and nt too for one token (decode), so the accumulators stay in registers. */
 static void x16_dot(int type, int nbk, const uint8_t *group, const block_q8_K *a, size_t astride, int nt, float *out) {
-  (void)type;
-  if (nt == 1) x16_dot_n(nbk, group, a, astride, 1, out);
-  else x16_dot_n(nbk, group, a, astride, nt, out);
+  switch (type) {
+    case WT_Q4_K:
+      if (nt == 1) x16_dot_n(WT_Q4_K, nbk, group, a, astride, 1, out);
+      else x16_dot_n(WT_Q4_K, nbk, group, a, astride, nt, out);
+      break;
+    case WT_Q5_K:
+      if (nt == 1) x16_dot_n(WT_Q5_K, nbk, group, a, astride, 1, out);
+      else x16_dot_n(WT_Q5_K, nbk, group, a, astride, nt, out);
+      break;
+    default:
+      if (nt == 1) x16_dot_n(WT_Q6_K, nbk, group, a, astride, 1, out);
+      else x16_dot_n(WT_Q6_K, nbk, group, a, astride, nt, out);
+      break;
+  }
 }
 
 const cg_gemm_kq cg_gemm_kq_avx512 = {
@@ -477,10 +538,8 @@ static void lq_tile(int type, int nb, const uint8_t *panel, const block_qa *a, c
 
 static int lq16_types(int type) { return WT_IS_LEGACY(type); }
 
-/* A record's bytes and where its 5th-bit masks and nibble sections start. */
+/* A record's bytes (its sections' offsets: kq16.h). */
 static inline size_t lq16_record(int type) { return type == WT_Q4_1 ? 320 : type == WT_Q5_0 ? 352 : 384; }
-static inline size_t lq16_masks_at(int type) { return type == WT_Q5_0 ? 32 : 64; }
-static inline size_t lq16_nibbles_at(int type) { return type == WT_Q4_1 ? 64 : type == WT_Q5_0 ? 96 : 128; }
 
 static inline __mmask64 ld_mask64(const uint8_t *p) {
   uint64_t v;

@@ -62,17 +62,27 @@ static void fill(uint8_t *w, size_t n, int type) {
   }
 }
 
-static uint8_t *make(cg_ctx *c, int type, int rows, int cols) {
+/* A matrix as the addon holds it: repacked where the context reads that layout, then in huge-page
+ * memory (cg_alloc_weights, as loadMatrix does); other types in ordinary memory. *mapped: what
+ * drop() must unmap (0: free()). */
+static uint8_t *make(cg_ctx *c, int type, int rows, int cols, size_t *mapped) {
   const size_t bytes = cg_row_bytes(type, cols) * rows;
   uint8_t *w = malloc(bytes);
+  *mapped = 0;
   fill(w, bytes, type);
-  if (type == WT_Q4_0 || type == WT_Q8_0 || cg_kq16(c, type)) { /* the layout the addon gives these types at load */
-    uint8_t *p = malloc(bytes);
+  if (type == WT_Q4_0 || type == WT_Q8_0 || cg_kq16(c, type)) {
+    uint8_t *p = cg_alloc_weights(bytes, mapped);
+    if (!p) p = malloc(bytes);
     cg_repack(type, rows, cols, w, p);
     free(w);
     w = p;
   }
   return w;
+}
+
+static void drop(uint8_t *w, size_t mapped) {
+  if (mapped) cg_free_weights(w, mapped);
+  else free(w);
 }
 
 int main(int argc, char **argv) {
@@ -97,7 +107,8 @@ int main(int argc, char **argv) {
     const int type = types[ti];
     if (only && !strstr(only, names[ti])) continue;
     /* in cache */
-    uint8_t *w = make(c, type, hid, hid);
+    size_t wmap;
+    uint8_t *w = make(c, type, hid, hid, &wmap);
     const size_t bytes = cg_row_bytes(type, hid) * hid;
     double best = 1e9;
     for (int r = 0; r < reps; r++) {
@@ -106,12 +117,13 @@ int main(int argc, char **argv) {
       const double t = (cpu_now() - t0) / 20;
       if (t < best) best = t;
     }
-    free(w);
+    drop(w, wmap);
     /* streamed: enough 13696 x 2048 matrices to fill 256 MiB */
     const size_t sbytes = cg_row_bytes(type, hid) * ffn2;
     const int nm = stream ? (int)((256u << 20) / sbytes) + 1 : 0;
     uint8_t **ws = malloc(sizeof(uint8_t *) * nm);
-    for (int k = 0; k < nm; k++) ws[k] = make(c, type, ffn2, hid);
+    size_t *maps = malloc(sizeof(size_t) * (nm > 0 ? nm : 1));
+    for (int k = 0; k < nm; k++) ws[k] = make(c, type, ffn2, hid, &maps[k]);
     double sbest = 1e9;
     for (int r = 0; r < reps && nm > 0; r++) {
       const double t0 = now();
@@ -119,8 +131,9 @@ int main(int argc, char **argv) {
       const double t = (now() - t0) / nm;
       if (t < sbest) sbest = t;
     }
-    for (int k = 0; k < nm; k++) free(ws[k]);
+    for (int k = 0; k < nm; k++) drop(ws[k], maps[k]);
     free(ws);
+    free(maps);
     printf("%-5s cache 2048x2048 %7.3f ms cpu %5.1f GB/s | stream 13696x2048 %7.3f ms %5.1f GB/s\n", names[ti], best * 1e3, bytes / best / 1e9,
            sbest * 1e3, sbytes / sbest / 1e9);
     fflush(stdout);

@@ -1121,7 +1121,7 @@ static void check_gemm_lq(const kernels_t *K, const kernels_t *S) {
  * where kq16.h says it is: nibble section (e % 16) / 4, byte e % 4 of lane r, low nibble for
  * e < 16; + 16 where bit 4r + e % 4 of 5th-bit mask e / 4 is set. */
 static int lq16_spec_quant(int type, const uint8_t *rec, int r, int e) {
-  const int nib_at = type == WT_Q4_1 ? 64 : type == WT_Q5_0 ? 96 : 128, masks_at = type == WT_Q5_0 ? 32 : 64;
+  const int nib_at = type == WT_Q5_0 ? 32 : 64, masks_at = type == WT_Q5_0 ? 288 : 320;
   const uint8_t v = rec[nib_at + 64 * ((e % 16) / 4) + 4 * r + e % 4];
   int q = e < 16 ? v & 15 : v >> 4;
   if (type != WT_Q4_1) {
