@@ -39,6 +39,7 @@ static int block_bytes(int type) {
     case WT_Q4_K: return 144;
     case WT_Q5_K: return 176;
     case WT_Q6_K: return 210;
+    case WT_Q4_1: return 20;
     case WT_Q5_0: return 22;
     case WT_Q5_1: return 24;
     case WT_Q4_0: return 18;
@@ -51,7 +52,7 @@ static void fill(uint8_t *w, size_t n, int type) {
   for (size_t i = 0; i < n; i++) w[i] = (uint8_t)rand();
   const int bb = block_bytes(type);
   const int at = type == WT_Q6_K ? 208 : 0;
-  const int two = type == WT_Q4_K || type == WT_Q5_K || type == WT_Q5_1;
+  const int two = type == WT_Q4_K || type == WT_Q5_K || type == WT_Q4_1 || type == WT_Q5_1;
   for (size_t o = 0; o + bb <= n; o += bb) {
     w[o + at] = 0;
     w[o + at + 1] = 0x20;
@@ -90,8 +91,8 @@ int main(int argc, char **argv) {
   const int reps = argc > 2 ? atoi(argv[2]) : 5;
   const char *only = argc > 3 ? argv[3] : NULL; /* e.g. q4_K,q6_K */
   const int stream = !(argc > 4 && strcmp(argv[4], "cache") == 0); /* "cache": skip the streamed figure */
-  static const int types[] = {WT_Q4_0, WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_Q5_0, WT_Q5_1, WT_Q8_0};
-  static const char *names[] = {"q4_0", "q4_K", "q5_K", "q6_K", "q5_0", "q5_1", "q8_0"};
+  static const int types[] = {WT_Q4_0, WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_Q4_1, WT_Q5_0, WT_Q5_1, WT_Q8_0};
+  static const char *names[] = {"q4_0", "q4_K", "q5_K", "q6_K", "q4_1", "q5_0", "q5_1", "q8_0"};
   /* THREADS in the environment: more than the one thread the figures below are named for */
   const char *th = getenv("THREADS");
   cg_ctx *c = cg_ctx_create(th && atoi(th) > 0 ? atoi(th) : 1, isa);
