@@ -1,7 +1,7 @@
 // Native kernels for the k-quants (q8_K activations) and q4_1/q5_0/q5_1 (8-bit activations),
 // native/kernels_kquants.inc, for every kernel variant this CPU runs, against the reference backend
-// on the same weight bytes: matmul in decode and prefill shapes, exactness when the activations are
-// exactly representable in 8 bits, and the embedding lookup bit for bit.
+// on the same weight bytes: matmul in decode and prefill shapes, prefill equal to decode bit for bit,
+// exactness when the activations are exactly representable in 8 bits, and the embedding lookup bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../src/backend/reference/index.js';
@@ -57,6 +57,30 @@ for (const isa of skip === undefined ? nativeIsas() : ['(none)']) {
             const err = relError(got, want);
             assert.ok(err < TOL, `${type} n=${n} bias=${withBias}: rel error ${err}`);
           }
+        }
+      }
+    } finally {
+      be.dispose();
+    }
+  });
+
+  test(`k-quant matmul [${isa}]: 17 tokens in one call give each token's one-token result bit for bit`, (t) => {
+    if (skip !== undefined) return t.skip(skip);
+    // A prompt chunk (the prefill GEMM on AVX-512) and the decode kernels must sum alike, or a
+    // sequence's logits would depend on how it was batched or chunked.
+    const be = nativeBackend(isa);
+    try {
+      for (const type of [...K_TYPES, ...LEGACY]) {
+        const mn = be.loadMatrix(type, ROWS, COLS, MATS.get(type)!.bytes);
+        const n = 17;
+        const x = randomF32(rand, n * COLS, 2);
+        const bias = randomF32(rand, ROWS);
+        const all = new Float32Array(n * ROWS);
+        be.matmul(mn, x, n, all, bias);
+        const one = new Float32Array(ROWS);
+        for (let i = 0; i < n; i++) {
+          be.matmul(mn, x.subarray(i * COLS, (i + 1) * COLS), 1, one, bias);
+          assert.deepEqual(all.subarray(i * ROWS, (i + 1) * ROWS), one, `${type}: token ${i}`);
         }
       }
     } finally {
