@@ -1,7 +1,7 @@
 /**
  * A SentencePiece model trained with add_dummy_prefix=false (no word-start marker added at the
- * start of an encoded string; the demo model's tokenizer is one) is encoded and decoded exactly as
- * the official library does, and ChatGLM3 prompts built by our chat format have the ids of the
+ * start of an encoded string) and ", " as a user-defined piece, like the demo model's tokenizer, is
+ * encoded and decoded exactly as the official library does, and ChatGLM3 prompts built by our chat format have the ids of the
  * Python layout (HF build_chat_input). The model is trained here by the library itself on a small
  * corpus made by this test; needs Debian's /usr/bin/python3 with python3-sentencepiece (or
  * $CHATGLM_SPM_PYTHON) and skips without it.
@@ -45,6 +45,8 @@ const STRINGS = [
   '北京今天的天气怎么样？',
   '  查询空气质量，城市为上海。',
   'Hello 世界 123 🙂',
+  'a list, with commas,  two spaces , and ,,, more, ',
+  ', starts with a comma',
   '```python\ntool_call(wine_name="Chateau Margaux", max_rows=3)\n```',
   `${CHATGLM3_TOOL_INSTRUCTION}\n${JSON.stringify(TOOLS, null, 4)}`,
 ];
@@ -87,7 +89,7 @@ spm.SentencePieceTrainer.train(
     input=corpus_file, model_prefix=work + "/nodummy", model_type="bpe", vocab_size=600,
     character_coverage=1.0, byte_fallback=True, split_digits=True, add_dummy_prefix=False,
     remove_extra_whitespaces=False, normalization_rule_name="identity", allow_whitespace_only_pieces=True,
-    unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2)
+    user_defined_symbols=[",\u2581"], unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2)
 sp = spm.SentencePieceProcessor(model_file=work + "/nodummy.model")
 cases = json.load(open(cases_file, encoding="utf-8"))
 n = sp.get_piece_size()
@@ -149,16 +151,22 @@ test('add_dummy_prefix=false: ids, pieces and decoded text equal the library', a
   assert.equal(ref.vectors[5]!.decoded, STRINGS[5]);
 });
 
-test('add_dummy_prefix=false: a tool name on the call line is the same ids as in the tool list', async (t) => {
+test('add_dummy_prefix=false: tool and parameter names in the call are the same ids as in the tool list', async (t) => {
   if (skip !== false || !ref) return t.skip(skip || 'no reference');
   const sp = await loadSentencePieceModel(path.join(tmp, 'nodummy.model'));
   const list = sp.encode(STRINGS[STRINGS.length - 1]!);
+  const inList = (ids: number[]) => list.some((_, i) => ids.every((id, k) => list[i + k] === id));
   for (const name of ['pull_vintage', 'fetchAirQuality']) {
     const line = sp.encode(`${name}\n`);
     const nameIds = line.slice(0, line.length - sp.encode('\n').length);
-    const found = list.some((_, i) => nameIds.every((id, k) => list[i + k] === id));
-    assert.ok(found, `${name}: ${sp.encodeAsPieces(`${name}\n`).join(' ')} not inside the list's pieces`);
+    assert.ok(inList(nameIds), `${name}: ${sp.encodeAsPieces(`${name}\n`).join(' ')} not inside the list's pieces`);
   }
+  // The second argument follows ", ": with ", " one piece, its name starts without the word-start marker.
+  const call = sp.encode('tool_call(wine_name="Chateau Margaux", max_rows=3)');
+  const at = call.indexOf(sp.encode(', ')[0]!);
+  const nameIds = sp.encode('max_rows');
+  assert.deepEqual(call.slice(at + 1, at + 1 + nameIds.length), nameIds, sp.encodeAsPieces('tool_call(wine_name="Chateau Margaux", max_rows=3)').join(' '));
+  assert.ok(inList(nameIds), `max_rows: ${sp.encodeAsPieces('max_rows').join(' ')} not inside the list's pieces`);
 });
 
 test('add_dummy_prefix=false: ChatGLM3 prompts have the ids of the Python layout', async (t) => {

@@ -122,6 +122,9 @@ def main():
     ap.add_argument("--dummy-prefix", action="store_true",
                     help="tokenizer with SentencePiece's add_dummy_prefix (the first two runs): a tool name then splits "
                          "differently in the call line (after the word-start marker) and in the tool list (after a quote)")
+    ap.add_argument("--comma-space-piece", type=int, default=1,
+                    help="1: ', ' is one user-defined piece, so that the word after it starts without the word-start "
+                         "marker (a call's second parameter name then splits as in the tool list); 0: as the first two runs")
     ap.add_argument("--out", default="train.pt")
     ap.add_argument("--work", default=os.path.join(HERE, "work"), help="output folder (tokenizer, token files)")
     ap.add_argument("--heldout", default="", help="held-out set to write (default: heldout.json in --work; the committed "
@@ -178,7 +181,7 @@ def main():
         add_dummy_prefix=args.dummy_prefix, remove_extra_whitespaces=False, normalization_rule_name="identity",
         allow_whitespace_only_pieces=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
         input_sentence_size=2000000, shuffle_input_sentence=True, num_threads=2,
-        max_sentencepiece_length=16, minloglevel=2)
+        max_sentencepiece_length=16, minloglevel=2, user_defined_symbols=[",\u2581"] if args.comma_space_piece else [])
     tok = GLM3Tokens(os.path.join(work, "tokenizer.model"))
 
     seqs, masks = [], []
