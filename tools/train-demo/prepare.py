@@ -119,6 +119,13 @@ def main():
     ap.add_argument("--extra-counts", default="0,0,1,1,2", help="extra parameters per training tool, drawn from this list")
     ap.add_argument("--shapes", default="0.45,0.4", help="shares of the OpenAI and plain tool-list shapes (the rest: composite dict)")
     ap.add_argument("--turns", default="2,2,3,3,4", help="questions per tool list, drawn from this list")
+    ap.add_argument("--dummy-prefix", type=int, default=1,
+                    help="SentencePiece's add_dummy_prefix (1, the first two runs: a tool name then splits differently in "
+                         "the call line, after the word-start marker, and in the tool list, after a quote; 0: the same "
+                         "pieces in both, the third run, which did not learn to copy: README)")
+    ap.add_argument("--comma-space-piece", type=int, default=0,
+                    help="1: ', ' is one user-defined piece, so that the word after it starts without the word-start "
+                         "marker (a call's later parameter names then split as in the tool list; the third run)")
     ap.add_argument("--out", default="train.pt")
     ap.add_argument("--work", default=os.path.join(HERE, "work"), help="output folder (tokenizer, token files)")
     ap.add_argument("--heldout", default="", help="held-out set to write (default: heldout.json in --work; the committed "
@@ -172,10 +179,10 @@ def main():
     spm.SentencePieceTrainer.train(
         input=corpus, model_prefix=os.path.join(work, "tokenizer"), model_type="bpe",
         vocab_size=args.vocab, character_coverage=1.0, byte_fallback=True, split_digits=True,
-        add_dummy_prefix=True, remove_extra_whitespaces=False, normalization_rule_name="identity",
+        add_dummy_prefix=bool(args.dummy_prefix), remove_extra_whitespaces=False, normalization_rule_name="identity",
         allow_whitespace_only_pieces=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
         input_sentence_size=2000000, shuffle_input_sentence=True, num_threads=2,
-        max_sentencepiece_length=16, minloglevel=2)
+        max_sentencepiece_length=16, minloglevel=2, user_defined_symbols=[",\u2581"] if args.comma_space_piece else [])
     tok = GLM3Tokens(os.path.join(work, "tokenizer.model"))
 
     seqs, masks = [], []
