@@ -43,6 +43,8 @@ struct cg_ctx {
   int kq_r4;
   /* k-quant weights in the x16 layout (kq16.h) where the table reads it; CHATGLM_KQ16=0 keeps ggml's. */
   int kq16;
+  /* x16 decode: groups of 16 rows per claim, 0 for kq16_span_for()'s choice (CHATGLM_KQ16_SPAN sets it, for measuring) */
+  int kq16_span;
   /* Grow-only scratch of matmul's quantized activations and attention's tiles. */
   void *scratch;
   size_t scratch_size;
@@ -149,6 +151,8 @@ cg_ctx *cg_ctx_create(int threads, const char *isa) {
   c->kq_r4 = r4 && atoi(r4) != 0;
   const char *x16 = getenv("CHATGLM_KQ16");
   c->kq16 = !(x16 && *x16 && atoi(x16) == 0);
+  const char *span = getenv("CHATGLM_KQ16_SPAN");
+  c->kq16_span = span && atoi(span) > 0 ? atoi(span) : 0;
   c->pool = pool_create(c->requested_threads);
   if (!c->pool) {
     free(c);
@@ -224,6 +228,40 @@ static void *scratch(cg_ctx *c, size_t bytes) {
 
 /* For batch_ops.c: the pool, the grow-only scratch and the fused layer's buffer of this context. */
 void cg_run(cg_ctx *c, pool_task_fn fn, void *task, int nchunks) { (void)run(c, fn, task, nchunks); }
+
+/* run() with `per` consecutive chunks per claim, so a thread reads a longer stretch of memory. */
+typedef struct {
+  pool_task_fn fn;
+  void *task;
+  int per, n;
+} span_ctx;
+
+static void span_task(void *c, int claim, int tid) {
+  const span_ctx *s = (const span_ctx *)c;
+  const int a = claim * s->per, b = a + s->per < s->n ? a + s->per : s->n;
+  for (int i = a; i < b; i++) s->fn(s->task, i, tid);
+}
+
+/*
+ * Groups of 16 rows per claim for an x16 decode matmul: about four claims per thread, so each thread
+ * streams long runs of the matrix. One group per claim left the two threads reading alternate
+ * 18-27 KiB pieces, and the record prefetch ran into the other thread's piece: 1.7B-shape Q4_K_M
+ * decode 24 tok/s at 2 threads, against 41-44 with 16 or 64 groups per claim (BENCHMARKS.md).
+ */
+static int kq16_span_for(const cg_ctx *c, int groups) {
+  if (c->kq16_span > 0) return c->kq16_span;
+  const int per = groups / (4 * cg_threads(c));
+  return per > 1 ? per : 1;
+}
+
+static void run_spans(cg_ctx *c, pool_task_fn fn, void *task, int nchunks, int per) {
+  if (per <= 1) {
+    run(c, fn, task, nchunks);
+    return;
+  }
+  span_ctx s = {fn, task, per, nchunks};
+  run(c, span_task, &s, (nchunks + per - 1) / per);
+}
 void *cg_scratch(cg_ctx *c, size_t bytes) { return scratch(c, bytes); }
 float *cg_layer_buffer(cg_ctx *c, size_t floats) {
   if (floats > c->layer_buf_size) {
@@ -642,7 +680,8 @@ static int mm_kquant(cg_ctx *c, mm_ctx *m) {
   if (m->n >= 4) run(c, mmk_quantize_task, &k, m->n);
   else
     for (int t = 0; t < m->n; t++) mmk_quantize_task(&k, t, 0);
-  run(c, mmk_task, &k, (m->rows + MMK_ROWS - 1) / MMK_ROWS);
+  const int chunks = (m->rows + MMK_ROWS - 1) / MMK_ROWS;
+  run_spans(c, mmk_task, &k, chunks, k.x16 ? kq16_span_for(c, chunks) : 1);
   return 1;
 }
 
@@ -794,7 +833,8 @@ static int mm_legacy(cg_ctx *c, mm_ctx *m) {
     k.asum = (const int32_t *)(s + xq);
     for (int t = 0; t < m->n; t++) qa_block_sums(m, t, (int32_t *)(s + xq));
   }
-  run(c, mml_task, &k, (m->rows + MMK_ROWS - 1) / MMK_ROWS);
+  const int chunks = (m->rows + MMK_ROWS - 1) / MMK_ROWS;
+  run_spans(c, mml_task, &k, chunks, k.x16 ? kq16_span_for(c, chunks) : 1);
   return 1;
 }
 
