@@ -146,7 +146,7 @@ cg_ctx *cg_ctx_create(int threads, const char *isa) {
   /* The four-row k-quant / q4_1-q5_1 decode kernels (kq_dot_r4, lq_dot_r4) only with
    * CHATGLM_KQ_ROWS4=1: from cache they are 15-25% faster per byte, but streaming from DRAM they
    * read slower than one row at a time (quiet machine, 1.7B-shape Q4_K_M decode 14.6 vs 17.0
-   * tok/s; BENCHMARKS.md). Kept for a layout where four rows' blocks sit together in memory. */
+   * tok/s; BENCHMARKS.md). They serve the types and tables without the x16 layout (kq16.h). */
   const char *r4 = getenv("CHATGLM_KQ_ROWS4");
   c->kq_r4 = r4 && atoi(r4) != 0;
   const char *x16 = getenv("CHATGLM_KQ16");
