@@ -220,6 +220,16 @@ static void kq_pack(int type, int nbk, const uint8_t *w, size_t row_bytes, int n
 
 #define BC(p) _mm512_set1_epi32(ld_i32(p))
 
+/* gen_kq_dot's float step of q4_K / q5_K for one token and super-block: acc + d_a * (d * isum -
+ * dmin * msum), msum the sub-block mins M (i16 pairs) against the token's q8_K block sums. */
+static inline __attribute__((always_inline)) __m512 kq45_token(const __m512i M[8], __m512 d, __m512 dm, __m512i isum,
+                                                               const block_q8_K *y, __m512 acc) {
+  __m512i ms = _mm512_setzero_si512();
+  for (int k = 0; k < 8; k++) ms = _mm512_dpwssd_epi32(ms, M[k], BC(y->bsums + 2 * k));
+  const __m512 v = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)), _mm512_mul_ps(dm, _mm512_cvtepi32_ps(ms)));
+  return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(y->d), v));
+}
+
 /*
  * One super-block of a panel against nt tokens, into the tokens' float accumulators. SUB: quants
  * per sub-block (32 for q4_K / q5_K, 16 for q6_K); G = SUB / 4 registers per sub-block.
@@ -260,13 +270,7 @@ static inline __attribute__((always_inline)) void tile_sb(int six, const uint8_t
     __m512i M[8];
     for (int k = 0; k < 8; k++) M[k] = _mm512_load_si512((const __m512i *)(p + QB + 512 + 64 * k));
     const __m512 d = _mm512_load_ps((const float *)(p + QB + 1024)), dm = _mm512_load_ps((const float *)(p + QB + 1024 + 64));
-    for (int t = 0; t < nt; t++) {
-      const block_q8_K *y = a + (size_t)t * astride + i;
-      __m512i ms = _mm512_setzero_si512();
-      for (int k = 0; k < 8; k++) ms = _mm512_dpwssd_epi32(ms, M[k], BC(y->bsums + 2 * k));
-      const __m512 v = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])), _mm512_mul_ps(dm, _mm512_cvtepi32_ps(ms)));
-      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_set1_ps(y->d), v));
-    }
+    for (int t = 0; t < nt; t++) acc[t] = kq45_token(M, d, dm, isum[t], a + (size_t)t * astride + i, acc[t]);
   }
 }
 
@@ -415,13 +419,7 @@ static inline __attribute__((always_inline)) void x16_sb(int type, const uint8_t
   }
   const __m512i dd = x16_word(rec, 0);
   const __m512 d = f16_lanes(dd, 0), dm = f16_lanes(dd, 1);
-  for (int t = 0; t < nt; t++) {
-    const block_q8_K *y = a + (size_t)t * astride + i;
-    __m512i ms = _mm512_setzero_si512();
-    for (int k = 0; k < 8; k++) ms = _mm512_dpwssd_epi32(ms, M[k], BC(y->bsums + 2 * k));
-    const __m512 v = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])), _mm512_mul_ps(dm, _mm512_cvtepi32_ps(ms)));
-    acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_set1_ps(y->d), v));
-  }
+  for (int t = 0; t < nt; t++) acc[t] = kq45_token(M, d, dm, isum[t], a + (size_t)t * astride + i, acc[t]);
 }
 
 static inline __attribute__((always_inline)) void x16_dot_n(int type, int nbk, const uint8_t *group, const block_q8_K *a, size_t astride,
