@@ -532,6 +532,12 @@ static void mm_f_task(void *c, int chunk, int tid) {
   }
 }
 
+/* An x16 kernel's results (out[t * 16 + j]: token t0 + t, row r0 + j) into the output, for nt tokens. */
+static void put_group(mm_ctx *m, int t0, int nt, int r0, const float *t16) {
+  for (int t = 0; t < nt; t++)
+    for (int j = 0; j < KQ16_ROWS; j++) put(m, t0 + t, r0 + j, t16[t * KQ16_ROWS + j]);
+}
+
 /*
  * k-quant weights (kernels_kquants.inc): activations to q8_K as ggml does, then chunks of 16 weight
  * rows, each row unpacked once per 8 tokens. Rows stay in ggml's layout (no repacking).
@@ -569,8 +575,7 @@ static void mmk_task(void *c, int chunk, int tid) {
     for (int t0 = 0; t0 < m->n; t0 += 8) {
       const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
       k->x16->x16_dot(m->type, k->nbk, m->w + (size_t)r0 * m->row_bytes, k->xk + (size_t)t0 * k->nbk, (size_t)k->nbk, nt, t16);
-      for (int t = 0; t < nt; t++)
-        for (int j = 0; j < KQ16_ROWS; j++) put(m, t0 + t, r0 + j, t16[t * KQ16_ROWS + j]);
+      put_group(m, t0, nt, r0, t16);
     }
     return;
   }
@@ -720,8 +725,7 @@ static void mml_task(void *c, int chunk, int tid) {
       const int nt = m->n - t0 < 8 ? m->n - t0 : 8;
       k->x16->x16_dot(m->type, m->nb, m->w + (size_t)r0 * m->row_bytes, m->xq + (size_t)t0 * m->nb,
                       k->asum ? k->asum + (size_t)t0 * m->nb : NULL, (size_t)m->nb, nt, t16);
-      for (int t = 0; t < nt; t++)
-        for (int j = 0; j < KQ16_ROWS; j++) put(m, t0 + t, r0 + j, t16[t * KQ16_ROWS + j]);
+      put_group(m, t0, nt, r0, t16);
     }
     return;
   }
