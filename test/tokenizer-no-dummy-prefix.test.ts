@@ -1,7 +1,9 @@
 /**
- * A SentencePiece model trained with add_dummy_prefix=false (no word-start marker added at the
- * start of an encoded string) and ", " as a user-defined piece, like the demo model's tokenizer, is
- * encoded and decoded exactly as the official library does, and ChatGLM3 prompts built by our chat format have the ids of the
+ * SentencePiece models trained with add_dummy_prefix=false (no word-start marker added at the
+ * start of an encoded string), as the demo model's training scripts can make them (prepare.py
+ * --dummy-prefix 0 with ", " as a user-defined piece; --space-piece 1: a space and runs of spaces
+ * as user-defined pieces, so no other piece holds a space), are encoded and decoded exactly as the
+ * official library does, and ChatGLM3 prompts built by our chat format have the ids of the
  * Python layout (HF build_chat_input). The model is trained here by the library itself on a small
  * corpus made by this test; needs Debian's /usr/bin/python3 with python3-sentencepiece (or
  * $CHATGLM_SPM_PYTHON) and skips without it.
@@ -84,13 +86,14 @@ function corpus(): string {
 const SCRIPT = `
 import json, sys
 import sentencepiece as spm
-work, corpus_file, cases_file = sys.argv[1:4]
+work, corpus_file, cases_file, name = sys.argv[1:5]
+symbols, vocab = json.loads(sys.argv[5]), int(sys.argv[6])
 spm.SentencePieceTrainer.train(
-    input=corpus_file, model_prefix=work + "/nodummy", model_type="bpe", vocab_size=600,
+    input=corpus_file, model_prefix=work + "/" + name, model_type="bpe", vocab_size=vocab,
     character_coverage=1.0, byte_fallback=True, split_digits=True, add_dummy_prefix=False,
     remove_extra_whitespaces=False, normalization_rule_name="identity", allow_whitespace_only_pieces=True,
-    user_defined_symbols=[",\u2581"], unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2)
-sp = spm.SentencePieceProcessor(model_file=work + "/nodummy.model")
+    user_defined_symbols=symbols, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2)
+sp = spm.SentencePieceProcessor(model_file=work + "/" + name + ".model")
 cases = json.load(open(cases_file, encoding="utf-8"))
 n = sp.get_piece_size()
 special = {name: n + i for i, name in enumerate(["[MASK]", "[gMASK]", "[sMASK]", "sop", "eop",
@@ -114,45 +117,67 @@ interface Reference {
   chats: number[][];
 }
 
+/** The two tokenizers: ", " as one piece (the third run); spaces as pieces of their own (the fourth). */
+const VARIANTS: Record<string, { symbols: string[]; vocab: number }> = {
+  nodummy: { symbols: [',\u2581'], vocab: 600 },
+  // Fewer pieces: with no piece holding a space, this corpus has fewer to merge.
+  spaces: { symbols: [32, 28, 24, 20, 16, 12, 8, 4, 3, 2, 1].map((k) => '\u2581'.repeat(k)), vocab: 500 },
+};
+
 let tmp = '';
-let ref: Reference | undefined;
+const refs = new Map<string, Reference>();
 
 before(async () => {
   if (skip !== false) return;
   tmp = await mkdtemp(path.join(os.tmpdir(), 'chatglm-nodummy-'));
   await writeFile(path.join(tmp, 'corpus.txt'), corpus());
   await writeFile(path.join(tmp, 'cases.json'), JSON.stringify({ strings: STRINGS, chats: CHATS }));
-  const r = spawnSync(python, ['-c', SCRIPT, tmp, path.join(tmp, 'corpus.txt'), path.join(tmp, 'cases.json')], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  ref = JSON.parse(r.stdout) as Reference;
+  for (const [name, { symbols, vocab }] of Object.entries(VARIANTS)) {
+    const args = ['-c', SCRIPT, tmp, path.join(tmp, 'corpus.txt'), path.join(tmp, 'cases.json'), name, JSON.stringify(symbols), String(vocab)];
+    const r = spawnSync(python, args, { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    refs.set(name, JSON.parse(r.stdout) as Reference);
+  }
 });
 
 after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-test('add_dummy_prefix=false: ids, pieces and decoded text equal the library', async (t) => {
-  if (skip !== false || !ref) return t.skip(skip || 'no reference');
-  const sp = await loadSentencePieceModel(path.join(tmp, 'nodummy.model'));
-  assert.equal(sp.vocabSize, ref.pieces);
-  STRINGS.forEach((s, i) => {
-    const v = ref!.vectors[i]!;
-    const label = JSON.stringify(s).slice(0, 60);
-    assert.deepEqual(sp.encode(s), v.ids, label);
-    assert.deepEqual(sp.encodeAsPieces(s), v.pieces, label);
-    assert.equal(sp.decode(v.ids), v.decoded, label);
-    const d = sp.createStreamDecoder();
-    let streamed = '';
-    for (const id of v.ids) streamed += d.push(id);
-    assert.equal(streamed + d.flush(), v.decoded, label);
+for (const name of Object.keys(VARIANTS)) {
+  test(`add_dummy_prefix=false (${name}): ids, pieces and decoded text equal the library`, async (t) => {
+    const ref = refs.get(name);
+    if (skip !== false || !ref) return t.skip(skip || 'no reference');
+    const sp = await loadSentencePieceModel(path.join(tmp, `${name}.model`));
+    assert.equal(sp.vocabSize, ref.pieces);
+    STRINGS.forEach((s, i) => {
+      const v = ref.vectors[i]!;
+      const label = JSON.stringify(s).slice(0, 60);
+      assert.deepEqual(sp.encode(s), v.ids, label);
+      assert.deepEqual(sp.encodeAsPieces(s), v.pieces, label);
+      assert.equal(sp.decode(v.ids), v.decoded, label);
+      const d = sp.createStreamDecoder();
+      let streamed = '';
+      for (const id of v.ids) streamed += d.push(id);
+      assert.equal(streamed + d.flush(), v.decoded, label);
+    });
+    // The point of the setting: nothing is added in front, so leading spaces and text survive a round trip.
+    assert.ok(!ref.vectors[0]!.pieces[0]!.startsWith('\u2581'), ref.vectors[0]!.pieces.join(' '));
+    assert.equal(ref.vectors[5]!.decoded, STRINGS[5]);
   });
-  // The point of the setting: nothing is added in front, so leading spaces and text survive a round trip.
-  assert.ok(!ref.vectors[0]!.pieces[0]!.startsWith('\u2581'), ref.vectors[0]!.pieces.join(' '));
-  assert.equal(ref.vectors[5]!.decoded, STRINGS[5]);
-});
+
+  test(`add_dummy_prefix=false (${name}): ChatGLM3 prompts have the ids of the Python layout`, async (t) => {
+    const ref = refs.get(name);
+    if (skip !== false || !ref) return t.skip(skip || 'no reference');
+    const tok = new ChatGLMTokenizer(await loadSentencePieceModel(path.join(tmp, `${name}.model`)), getFamily('chatglm3'));
+    CHATS.forEach((msgs, i) => {
+      assert.deepEqual(encodePieces(chatglm3.render(msgs).pieces, tok), ref.chats[i], `chat ${i}`);
+    });
+  });
+}
 
 test('add_dummy_prefix=false: tool and parameter names in the call are the same ids as in the tool list', async (t) => {
-  if (skip !== false || !ref) return t.skip(skip || 'no reference');
+  if (skip !== false || !refs.has('nodummy')) return t.skip(skip || 'no reference');
   const sp = await loadSentencePieceModel(path.join(tmp, 'nodummy.model'));
   const list = sp.encode(STRINGS[STRINGS.length - 1]!);
   const inList = (ids: number[]) => list.some((_, i) => ids.every((id, k) => list[i + k] === id));
@@ -169,10 +194,25 @@ test('add_dummy_prefix=false: tool and parameter names in the call are the same 
   assert.ok(inList(nameIds), `max_rows: ${sp.encodeAsPieces('max_rows').join(' ')} not inside the list's pieces`);
 });
 
-test('add_dummy_prefix=false: ChatGLM3 prompts have the ids of the Python layout', async (t) => {
-  if (skip !== false || !ref) return t.skip(skip || 'no reference');
-  const tok = new ChatGLMTokenizer(await loadSentencePieceModel(path.join(tmp, 'nodummy.model')), getFamily('chatglm3'));
-  CHATS.forEach((msgs, i) => {
-    assert.deepEqual(encodePieces(chatglm3.render(msgs).pieces, tok), ref!.chats[i], `chat ${i}`);
-  });
+test('spaces as pieces: a word has the same ids in the question, the tool list, the description and the call', async (t) => {
+  if (skip !== false || !refs.has('spaces')) return t.skip(skip || 'no reference');
+  const sp = await loadSentencePieceModel(path.join(tmp, 'spaces.model'));
+  const space = sp.encode(' ');
+  assert.equal(space.length, 1);
+  // No piece but the space pieces holds a space: every word stands alone between them.
+  for (const s of STRINGS) {
+    for (const p of sp.encodeAsPieces(s)) assert.ok(!p.includes('\u2581') || /^\u2581+$/.test(p), `${JSON.stringify(s)}: piece ${p}`);
+  }
+  const has = (hay: number[], ids: number[]) => hay.some((_, i) => ids.every((id, k) => hay[i + k] === id));
+  const list = sp.encode(STRINGS[STRINGS.length - 1]!);
+  const question = sp.encode('What is the vintage of Chateau Margaux?');
+  const call = sp.encode('tool_call(wine_name="Chateau Margaux", max_rows=3)');
+  for (const word of ['vintage', 'Chateau', 'Margaux', 'max_rows', 'wine_name', 'pull_vintage']) {
+    const ids = sp.encode(word);
+    const where = [list, question, call].filter((hay) => has(hay, ids)).length;
+    const expected = { vintage: 2, Chateau: 2, Margaux: 2, max_rows: 2, wine_name: 2, pull_vintage: 1 }[word];
+    assert.equal(where, expected, `${word}: ${sp.encodeAsPieces(word).join(' ')}`);
+  }
+  // JSON indentation stays one piece a line, as before.
+  assert.equal(sp.encode('            "name"').length, 1 + sp.encode('"name"').length);
 });

@@ -1,12 +1,14 @@
 """Generate the synthetic corpus, train the SentencePiece BPE tokenizer and tokenize the corpus.
 
-  /usr/bin/python3 tools/train-demo/prepare.py [--conversations 150000] [--vocab 4000]
+  /usr/bin/python3 tools/train-demo/prepare.py [--conversations 60000] [--vocab 4000] [--work DIR]
 
-The defaults are the data of the committed model (README "Training run"); the first model's data
-(README "History") used the defaults of git commit 96ea59f.
+The defaults are the reading-tools recipe's fifth run (README "the fourth and fifth runs"); the
+committed model's data is made by this script as of git commit 2ceedda, the first model's
+(README "History") as of 96ea59f.
 
-Outputs (in tools/train-demo/work/, git-ignored): tokenizer.model, train.pt (token ids + loss
-masks), and tools/train-demo/heldout.json (evaluation prompts with cities/numbers never seen in training).
+Outputs (in tools/train-demo/work/ or --work, git-ignored): tokenizer.model, train.pt (token ids +
+loss masks), program-results.json (the sandbox's output for every program) and heldout.json (the
+held-out set this tokenizer would keep; the evaluation uses the committed tools/train-demo/heldout.json).
 """
 import argparse
 import collections
@@ -106,6 +108,13 @@ def verify_programs(work, codes):
         return json.load(f)
 
 
+def user_symbols(args):
+    """SentencePiece pieces that are cut out before BPE (longest match first)."""
+    if args.space_piece:
+        return ["\u2581" * k for k in (32, 28, 24, 20, 16, 12, 8, 4, 3, 2, 1)]
+    return [",\u2581"] if args.comma_space_piece else []
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--conversations", type=int, default=60000)
@@ -126,6 +135,11 @@ def main():
     ap.add_argument("--comma-space-piece", type=int, default=0,
                     help="1: ', ' is one user-defined piece, so that the word after it starts without the word-start "
                          "marker (a call's later parameter names then split as in the tool list; the third run)")
+    ap.add_argument("--space-piece", type=int, default=1,
+                    help="1: a space is always a piece of its own (and runs of 2-4 and multiples of 4 spaces one piece "
+                         "each, for JSON indentation), so no piece holds a space and a word splits into the same pieces "
+                         "wherever it stands: in the question, the tool list, the description and the call (the fifth "
+                         "run, and the default: README); implies --dummy-prefix 0 (0: the tokenizers of the runs before)")
     ap.add_argument("--out", default="train.pt")
     ap.add_argument("--work", default=os.path.join(HERE, "work"), help="output folder (tokenizer, token files)")
     ap.add_argument("--heldout", default="", help="held-out set to write (default: heldout.json in --work; the committed "
@@ -179,10 +193,10 @@ def main():
     spm.SentencePieceTrainer.train(
         input=corpus, model_prefix=os.path.join(work, "tokenizer"), model_type="bpe",
         vocab_size=args.vocab, character_coverage=1.0, byte_fallback=True, split_digits=True,
-        add_dummy_prefix=bool(args.dummy_prefix), remove_extra_whitespaces=False, normalization_rule_name="identity",
+        add_dummy_prefix=bool(args.dummy_prefix) and not args.space_piece, remove_extra_whitespaces=False, normalization_rule_name="identity",
         allow_whitespace_only_pieces=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
         input_sentence_size=2000000, shuffle_input_sentence=True, num_threads=2,
-        max_sentencepiece_length=16, minloglevel=2, user_defined_symbols=[",\u2581"] if args.comma_space_piece else [])
+        max_sentencepiece_length=16, minloglevel=2, user_defined_symbols=user_symbols(args))
     tok = GLM3Tokens(os.path.join(work, "tokenizer.model"))
 
     seqs, masks = [], []

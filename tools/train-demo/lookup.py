@@ -1,0 +1,108 @@
+"""Can the demo model's shape learn to choose a tool the way a tool list asks it to?  A synthetic check.
+
+  /usr/bin/python3 tools/train-demo/lookup.py --order name-first|key-first [--keylen 1] [--steps 1500]
+
+A tool list puts a tool's name BEFORE the words that identify it (its description), so choosing a
+tool means: find the words of the question in the list, answer what stood in front of them.  Here
+that step is bare: each sequence lists 2-5 entries of random tokens, NAME KEY... ; (name-first, as
+in a tool list) or KEY... NAME ; (key-first: find the key, answer what followed it, which the copy
+drill already teaches), then up to --queries questions, each entry asked at most once: a query
+token, one of the entry's key tokens, an answer token and the entry's name; loss and accuracy are
+on the names answered only.  The first --copy-first steps are the copy task of induction.py
+(copying heads first, as train.py's drill does).  Batches of 32, AdamW at --lr with a 50-step
+warmup, bfloat16 autocast, one thread, the demo model's shape (4 layers, 4 heads x 64).
+Measured figures: README "the fourth and fifth runs".
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import ChatGLM, Config  # noqa: E402
+
+SEP, QUERY, ANSWER = 4005, 4006, 4007  # tokens outside the random alphabet
+
+
+def copy_task(batch, alphabet):
+    """induction.py's sequences: filler, A, separator, A; scored on the second A after its first token."""
+    a = torch.randint(10, 10 + alphabet, (batch, 20))
+    filler = torch.randint(10, 10 + alphabet, (batch, int(torch.randint(0, 30, ()))))
+    ids = torch.cat([torch.full((batch, 1), 1), filler, a, torch.full((batch, 1), SEP), a], 1)
+    first = ids.shape[1] - 20
+    return ids, first
+
+
+def lookup_task(batch, alphabet, entries, keylen, name_first, queries):
+    k = int(torch.randint(entries[0], entries[1] + 1, ()))
+    names = torch.randint(10, 10 + alphabet, (batch, k))
+    keys = torch.randint(10, 10 + alphabet, (batch, k, keylen))
+    parts = [torch.full((batch, 1), 1)]
+    for e in range(k):
+        entry = [names[:, e:e + 1], keys[:, e]] if name_first else [keys[:, e], names[:, e:e + 1]]
+        parts += entry + [torch.full((batch, 1), SEP)]
+    r = torch.arange(batch)
+    # Each entry asked at most once: a second question about it could be answered by copying the
+    # first question's answer (key ANSWER name: the easy direction), whatever the order of the list.
+    order = torch.argsort(torch.rand(batch, k), 1)
+    for q in range(min(queries, k)):
+        pick = order[:, q]
+        pos = torch.randint(0, keylen, (batch,))
+        parts += [torch.full((batch, 1), QUERY), keys[r, pick, pos].view(batch, 1), torch.full((batch, 1), ANSWER),
+                  names[r, pick].view(batch, 1)]
+    ids = torch.cat(parts, 1)
+    n = min(queries, k)
+    return ids, torch.arange(ids.shape[1] - 4 * n + 3, ids.shape[1], 4)  # the positions of the names answered
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--order", choices=["name-first", "key-first"], default="name-first")
+    ap.add_argument("--keylen", type=int, default=1, help="key tokens per entry (the query is one of them)")
+    ap.add_argument("--entries", default="2,5", help="entries per list, drawn uniformly from this range")
+    ap.add_argument("--queries", type=int, default=5, help="questions after each list (at most one per entry), each answer scored")
+    ap.add_argument("--alphabet", type=int, default=500)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--copy-first", type=int, default=200, help="steps of the copy task before the look-up")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    cfg = Config(padded_vocab_size=4096, num_attention_heads=4, kv_channels=64)
+    model = ChatGLM(cfg)
+    model.init_weights(args.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
+    entries = tuple(int(x) for x in args.entries.split(","))
+    B = 32
+    t0 = time.time()
+    accs = []
+    for s in range(args.steps):
+        for g in opt.param_groups:
+            g["lr"] = args.lr * min(1.0, (s + 1) / 50)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            if s < args.copy_first:
+                ids, first = copy_task(B, args.alphabet)
+                logits = model.transformer.output_layer(model.hidden(ids)[:, first:-1])
+                target = ids[:, first + 1:]
+            else:
+                ids, answers = lookup_task(B, args.alphabet, entries, args.keylen, args.order == "name-first", args.queries)
+                logits = model.transformer.output_layer(model.hidden(ids)[:, answers - 1])
+                target = ids[:, answers]
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        accs.append((logits.argmax(-1) == target).float().mean().item())
+        if (s + 1) % 100 == 0:
+            task = "copy" if s < args.copy_first else f"{args.order} look-up, key of {args.keylen}"
+            print(f"step {s + 1} ({task}): loss {loss.item():.3f} accuracy (mean of last 100 steps) "
+                  f"{sum(accs[-100:]) / 100:.3f}  {time.time() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
