@@ -22,6 +22,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import ChatGLM, Config  # noqa: E402
 
 
+def copy_sequences(batch, alphabet, length=20, sep=4005):
+    """Random filler, A, the separator, A again; returns the ids and the position of the second A."""
+    a = torch.randint(10, 10 + alphabet, (batch, length))
+    filler = torch.randint(10, 10 + alphabet, (batch, int(torch.randint(0, 30, ()))))
+    ids = torch.cat([torch.full((batch, 1), 1), filler, a, torch.full((batch, 1), sep), a], 1)
+    return ids, ids.shape[1] - length
+
+
+def update(model, opt, logits, target):
+    """One optimizer step on the cross-entropy of logits against target; returns (loss, accuracy)."""
+    loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item(), (logits.argmax(-1) == target).float().mean().item()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--heads", type=int, default=8)
@@ -45,21 +63,14 @@ def main():
     for s in range(args.steps):
         for g in opt.param_groups:
             g["lr"] = args.lr * min(1.0, (s + 1) / 50)
-        a = torch.randint(10, 10 + args.alphabet, (B, L))
-        filler = torch.randint(10, 10 + args.alphabet, (B, int(torch.randint(0, 30, ()))))
-        ids = torch.cat([torch.full((B, 1), 1), filler, a, torch.full((B, 1), sep), a], 1)
-        first = ids.shape[1] - L  # position of the second A's first token
+        ids, first = copy_sequences(B, args.alphabet, L, sep)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             logits = model.transformer.output_layer(model.hidden(ids)[:, first:-1])
         target = ids[:, first + 1:]  # the first token of the second A cannot be copied yet: not scored
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        accs.append((logits.argmax(-1) == target).float().mean().item())
+        loss, acc = update(model, opt, logits, target)
+        accs.append(acc)
         if (s + 1) % 100 == 0:
-            print(f"heads {args.heads} x {args.kv_channels}: step {s + 1} loss {loss.item():.3f} "
+            print(f"heads {args.heads} x {args.kv_channels}: step {s + 1} loss {loss:.3f} "
                   f"copy accuracy (mean of last 100 steps) {sum(accs[-100:]) / 100:.3f}  {time.time() - t0:.0f}s", flush=True)
 
 

@@ -19,21 +19,12 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from induction import copy_sequences, update  # noqa: E402
 from model import ChatGLM, Config  # noqa: E402
 
 SEP, QUERY, ANSWER = 4005, 4006, 4007  # tokens outside the random alphabet
-
-
-def copy_task(batch, alphabet):
-    """induction.py's sequences: filler, A, separator, A; scored on the second A after its first token."""
-    a = torch.randint(10, 10 + alphabet, (batch, 20))
-    filler = torch.randint(10, 10 + alphabet, (batch, int(torch.randint(0, 30, ()))))
-    ids = torch.cat([torch.full((batch, 1), 1), filler, a, torch.full((batch, 1), SEP), a], 1)
-    first = ids.shape[1] - 20
-    return ids, first
 
 
 def lookup_task(batch, alphabet, entries, keylen, name_first, queries):
@@ -64,9 +55,9 @@ def main():
     ap.add_argument("--keylen", type=int, default=1, help="key tokens per entry (the query is one of them)")
     ap.add_argument("--entries", default="2,5", help="entries per list, drawn uniformly from this range")
     ap.add_argument("--queries", type=int, default=5, help="questions after each list (at most one per entry), each answer scored")
-    ap.add_argument("--alphabet", type=int, default=500)
+    ap.add_argument("--alphabet", type=int, default=200)
     ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--copy-first", type=int, default=200, help="steps of the copy task before the look-up")
+    ap.add_argument("--copy-first", type=int, default=300, help="steps of the copy task before the look-up")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -85,22 +76,18 @@ def main():
             g["lr"] = args.lr * min(1.0, (s + 1) / 50)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             if s < args.copy_first:
-                ids, first = copy_task(B, args.alphabet)
+                ids, first = copy_sequences(B, args.alphabet, 20, SEP)
                 logits = model.transformer.output_layer(model.hidden(ids)[:, first:-1])
                 target = ids[:, first + 1:]
             else:
                 ids, answers = lookup_task(B, args.alphabet, entries, args.keylen, args.order == "name-first", args.queries)
                 logits = model.transformer.output_layer(model.hidden(ids)[:, answers - 1])
                 target = ids[:, answers]
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        accs.append((logits.argmax(-1) == target).float().mean().item())
+        loss, acc = update(model, opt, logits, target)
+        accs.append(acc)
         if (s + 1) % 100 == 0:
             task = "copy" if s < args.copy_first else f"{args.order} look-up, key of {args.keylen}"
-            print(f"step {s + 1} ({task}): loss {loss.item():.3f} accuracy (mean of last 100 steps) "
+            print(f"step {s + 1} ({task}): loss {loss:.3f} accuracy (mean of last 100 steps) "
                   f"{sum(accs[-100:]) / 100:.3f}  {time.time() - t0:.0f}s", flush=True)
 
 
