@@ -117,7 +117,7 @@ interface Reference {
   chats: number[][];
 }
 
-/** The two tokenizers: ", " as one piece (the third run); spaces as pieces of their own (the fourth). */
+/** The two tokenizers: ", " as one piece (the third run); spaces as pieces of their own (the fifth). */
 const VARIANTS: Record<string, { symbols: string[]; vocab: number }> = {
   nodummy: { symbols: [',\u2581'], vocab: 600 },
   // Fewer pieces: with no piece holding a space, this corpus has fewer to merge.
