@@ -250,22 +250,18 @@ def main():
 
     drill_steps = args.copy_warmup if prior is None else 0  # a resumed run has had its drill
     lookup_steps = args.lookup_drill if prior is None else 0
-    if drill_steps or args.copy_mix > 0:
+    if drill_steps or args.copy_mix > 0 or lookup_steps:
+        # token frequencies of the data: the drills draw their random tokens with them
         counts = torch.zeros(blob["n_sp"], dtype=torch.float64)
         for sq in seqs[:20000]:
             t = torch.tensor(sq)
             counts += torch.bincount(t[t < blob["n_sp"]], minlength=blob["n_sp"]).double()
         counts[:3] = 0  # unk, bos, eos
+    if drill_steps or args.copy_mix > 0:
         drill_vocab = torch.nonzero(counts).view(-1)
         drill_weights = counts[drill_vocab].float()
         drill_gen = torch.Generator().manual_seed(args.seed)
     if lookup_steps:
-        if not drill_steps:
-            counts = torch.zeros(blob["n_sp"], dtype=torch.float64)
-            for sq in seqs[:20000]:
-                t = torch.tensor(sq)
-                counts += torch.bincount(t[t < blob["n_sp"]], minlength=blob["n_sp"]).double()
-            counts[:3] = 0
         lookup_vocab = torch.nonzero(counts).view(-1)
         # flatter than the data's frequencies: a key must rarely repeat by chance in the list
         lookup_weights = counts[lookup_vocab].float().sqrt()
