@@ -5,13 +5,16 @@
 A tool list puts a tool's name BEFORE the words that identify it (its description), so choosing a
 tool means: find the words of the question in the list, answer what stood in front of them.  Here
 that step is bare: each sequence lists 2-5 entries of random tokens, NAME KEY... ; (name-first, as
-in a tool list) or KEY... NAME ; (key-first: find the key, answer what followed it, which the copy
-drill already teaches), then up to --queries questions, each entry asked at most once: a query
-token, one of the entry's key tokens, an answer token and the entry's name; loss and accuracy are
-on the names answered only.  The first --copy-first steps are the copy task of induction.py
-(copying heads first, as train.py's drill does).  Batches of 32, AdamW at --lr with a 50-step
-warmup, bfloat16 autocast, one thread, the demo model's shape (4 layers, 4 heads x 64).
-Measured figures: README "the fourth and fifth runs".
+in a tool list) or KEY... NAME ; (key-first: find the key, answer what followed it, the copy task's
+step), then up to --queries questions, each entry asked at most once: a query token, one of the
+entry's key tokens, an answer token (none with --no-answer-token) and the entry's name; loss and
+accuracy are on the names answered only.  The first --copy-first steps are the copy task of
+induction.py with sequences of --copy-lengths tokens (the default fixed length of 20 is solved by a
+head that looks a fixed distance back, not by copying by content: README "Choosing a tool").
+Batches of --batch (32), AdamW at --lr with a 50-step warmup, bfloat16 autocast, one thread, the
+demo model's shape (4 layers, 4 heads x 64; --hidden and --heads change it).  --disjoint draws names
+and keys from separate halves of the alphabet.  Measured figures: README "the fourth and fifth
+runs" and "Choosing a tool: how much training the look-up takes".
 """
 import argparse
 import os
@@ -27,10 +30,15 @@ from model import ChatGLM, Config  # noqa: E402
 SEP, QUERY, ANSWER = 4005, 4006, 4007  # tokens outside the random alphabet
 
 
-def lookup_task(batch, alphabet, entries, keylen, name_first, queries):
+def lookup_task(batch, alphabet, entries, keylen, name_first, queries, disjoint=False, answer_token=True):
     k = int(torch.randint(entries[0], entries[1] + 1, ()))
-    names = torch.randint(10, 10 + alphabet, (batch, k))
-    keys = torch.randint(10, 10 + alphabet, (batch, k, keylen))
+    if disjoint:  # names from the first half of the alphabet, keys from the second: roles told apart by the token
+        half = alphabet // 2
+        names = torch.randint(10, 10 + half, (batch, k))
+        keys = torch.randint(10 + half, 10 + alphabet, (batch, k, keylen))
+    else:
+        names = torch.randint(10, 10 + alphabet, (batch, k))
+        keys = torch.randint(10, 10 + alphabet, (batch, k, keylen))
     parts = [torch.full((batch, 1), 1)]
     for e in range(k):
         entry = [names[:, e:e + 1], keys[:, e]] if name_first else [keys[:, e], names[:, e:e + 1]]
@@ -42,11 +50,13 @@ def lookup_task(batch, alphabet, entries, keylen, name_first, queries):
     for q in range(min(queries, k)):
         pick = order[:, q]
         pos = torch.randint(0, keylen, (batch,))
-        parts += [torch.full((batch, 1), QUERY), keys[r, pick, pos].view(batch, 1), torch.full((batch, 1), ANSWER),
-                  names[r, pick].view(batch, 1)]
+        parts += [torch.full((batch, 1), QUERY), keys[r, pick, pos].view(batch, 1)]
+        parts += [torch.full((batch, 1), ANSWER)] if answer_token else []
+        parts += [names[r, pick].view(batch, 1)]
     ids = torch.cat(parts, 1)
     n = min(queries, k)
-    return ids, torch.arange(ids.shape[1] - 4 * n + 3, ids.shape[1], 4)  # the positions of the names answered
+    block = 4 if answer_token else 3  # tokens per question
+    return ids, torch.arange(ids.shape[1] - block * n + block - 1, ids.shape[1], block)  # the names answered
 
 
 def main():
@@ -59,16 +69,27 @@ def main():
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--copy-first", type=int, default=300, help="steps of the copy task before the look-up")
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--disjoint", action="store_true", help="names and keys from separate halves of the alphabet")
+    ap.add_argument("--copy-lengths", default="20,20",
+                    help="length range of the copy task's sequence, drawn per batch (a fixed length lets the model "
+                         "copy from a fixed distance instead of by content)")
+    ap.add_argument("--no-answer-token", action="store_true",
+                    help="questions QUERY KEY NAME: the name answered at the key itself, not one token later")
+    ap.add_argument("--hidden", type=int, default=256, help="hidden size (the MLP is twice as wide)")
+    ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    cfg = Config(padded_vocab_size=4096, num_attention_heads=4, kv_channels=64)
+    cfg = Config(padded_vocab_size=4096, num_attention_heads=args.heads, kv_channels=64, hidden_size=args.hidden,
+                 ffn_hidden_size=2 * args.hidden)
     model = ChatGLM(cfg)
     model.init_weights(args.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
     entries = tuple(int(x) for x in args.entries.split(","))
-    B = 32
+    B = args.batch
+    copy_lo, copy_hi = (int(x) for x in args.copy_lengths.split(","))
     t0 = time.time()
     accs = []
     for s in range(args.steps):
@@ -76,11 +97,13 @@ def main():
             g["lr"] = args.lr * min(1.0, (s + 1) / 50)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             if s < args.copy_first:
-                ids, first = copy_sequences(B, args.alphabet, 20, SEP)
+                length = copy_lo if copy_lo == copy_hi else int(torch.randint(copy_lo, copy_hi + 1, ()))
+                ids, first = copy_sequences(B, args.alphabet, length, SEP)
                 logits = model.transformer.output_layer(model.hidden(ids)[:, first:-1])
                 target = ids[:, first + 1:]
             else:
-                ids, answers = lookup_task(B, args.alphabet, entries, args.keylen, args.order == "name-first", args.queries)
+                ids, answers = lookup_task(B, args.alphabet, entries, args.keylen, args.order == "name-first",
+                                           args.queries, args.disjoint, not args.no_answer_token)
                 logits = model.transformer.output_layer(model.hidden(ids)[:, answers - 1])
                 target = ids[:, answers]
         loss, acc = update(model, opt, logits, target)
