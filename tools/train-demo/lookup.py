@@ -14,8 +14,8 @@ head that looks a fixed distance back, not by copying by content: README "Choosi
 Batches of --batch (32), AdamW at --lr with a 50-step warmup, bfloat16 autocast, one thread, the
 demo model's shape (4 layers, 4 heads x 64; --hidden and --heads change it).  --disjoint draws names
 and keys from separate halves of the alphabet; --prev-head-init builds a previous-token head into
-the initial weights.  Measured figures: README "the fourth and fifth
-runs" and "Choosing a tool: how much training the look-up takes".
+the initial weights.  Measured figures: README "the fourth and fifth runs" and "Choosing a tool:
+how much training the look-up takes".
 """
 import argparse
 import os
@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from induction import copy_sequences, update  # noqa: E402
-from model import ChatGLM, Config  # noqa: E402
+from model import ChatGLM, Config, rope_cache  # noqa: E402
 
 SEP, QUERY, ANSWER = 4005, 4006, 4007  # tokens outside the random alphabet
 
@@ -65,15 +65,14 @@ def previous_token_head(model, cfg, scale=10.0, pairs=8):
     group's key get constant rotary channels (bias only), rotated so that q.k peaks one position back
     (0.9996 of the head's weight on the previous token at initialisation, measured on random ids)."""
     d, nh = cfg.kv_channels, cfg.num_attention_heads
-    rot = d // 2
-    theta = 1.0 / (cfg.rope_base ** (torch.arange(0, rot, 2, dtype=torch.float32) / rot))
+    cos, sin = rope_cache(cfg, 2)  # row 1: the rotation of each pair over one position
     qkv = model.transformer.encoder.layers[0].self_attention.query_key_value
     with torch.no_grad():
         for i in range(pairs):
             q, k = 2 * i, nh * d + 2 * i  # pair i of head 0's query and of group 0's key
             qkv.weight[q:q + 2].zero_()
             qkv.weight[k:k + 2].zero_()
-            qkv.bias[q], qkv.bias[q + 1] = scale * torch.cos(-theta[i]), scale * torch.sin(-theta[i])
+            qkv.bias[q], qkv.bias[q + 1] = scale * cos[1, i], -scale * sin[1, i]  # the key's pair turned back one position
             qkv.bias[k], qkv.bias[k + 1] = scale, 0.0
 
 
